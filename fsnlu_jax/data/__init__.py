@@ -1,0 +1,10 @@
+"""Host-side data: builders, the example schema, vocabularies, arrays, episodes.
+
+Nothing here imports JAX: data is prepared with NumPy and handed to jitted code
+as static-shape arrays.
+"""
+
+from fsnlu_jax.data.defects import DefectLog, MalformedRowError
+from fsnlu_jax.data.loading import get_builder, load, prepare, read_split
+from fsnlu_jax.data.schema import Example
+from fsnlu_jax.data.tokenize import tokenize, tokenize_with_offsets

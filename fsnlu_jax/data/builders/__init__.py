@@ -1,0 +1,17 @@
+"""Dataset builders, one module per dataset; :data:`BUILDERS` names them.
+
+Importing this package registers every builder with TFDS, so
+``tfds.builder("clinc150", source_dir=...)`` works as well as
+:func:`fsnlu_jax.data.get_builder`.
+"""
+
+from fsnlu_jax.data.builders._base import DATA_DIR_ENV, NLUBuilder, resolve_source_dir
+from fsnlu_jax.data.builders.banking77 import Banking77
+from fsnlu_jax.data.builders.clinc150 import Clinc150
+
+# NAME (as typed at the CLI) -> builder class. A config is chosen with
+# "NAME/CONFIG" (e.g. "hwu64/crossval"); without one, the builder's default.
+BUILDERS: dict[str, type[NLUBuilder]] = {
+    "clinc150": Clinc150,
+    "banking77": Banking77,
+}

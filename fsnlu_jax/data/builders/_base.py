@@ -1,0 +1,209 @@
+"""The base TFDS builder shared by every fsnlu_jax dataset.
+
+A subclass names the raw files it reads (``FILES``: path relative to the
+dataset's folder -> public download address) and turns them into
+:class:`~fsnlu_jax.data.schema.Example` lists per split (``_read_splits``). This
+base does the rest, once for all datasets:
+
+* finds the raw files: ``source_dir`` (a folder holding one sub-folder per
+  dataset, like ``../shared/data``), else ``$FSNLU_DATA_DIR``, else downloads
+  ``FILES`` from their public addresses;
+* validates every example (empty utterance, unknown label, malformed BIO) under
+  the ``on_error`` policy, and normalises whitespace, counting each repair;
+* counts duplicates within a split and across splits (with the same or a
+  conflicting label) -- kept, never dropped, and reported;
+* writes array_record files (no TensorFlow needed) in file order, with the
+  defect counts stored in the dataset's metadata.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import pathlib
+from typing import Iterable, Mapping, Sequence
+
+import tensorflow_datasets as tfds
+
+from fsnlu_jax.data import bio
+from fsnlu_jax.data.defects import DefectLog, MalformedRowError, OnError, ON_ERROR_POLICIES
+from fsnlu_jax.data.schema import Example, OUTSIDE, tfds_features
+
+DATA_DIR_ENV = "FSNLU_DATA_DIR"
+
+Splits = dict[str, list[Example]]
+
+
+def resolve_source_dir(source_dir: str | os.PathLike | None, folder: str) -> pathlib.Path | None:
+  """The local folder holding one dataset's raw files, or None to download.
+
+  Args:
+    source_dir: a folder with one sub-folder per dataset (``clinc150/``, ...);
+      falls back to ``$FSNLU_DATA_DIR``.
+    folder: the dataset's sub-folder name.
+
+  Raises:
+    FileNotFoundError: a root was given but has no such sub-folder.
+  """
+  root = source_dir if source_dir is not None else os.environ.get(DATA_DIR_ENV)
+  if not root:
+    return None
+  path = pathlib.Path(root).expanduser() / folder
+  if not path.is_dir():
+    raise FileNotFoundError(
+        f"no {folder!r} folder under data dir {root!r} (set --data-dir or"
+        f" ${DATA_DIR_ENV} to a folder holding {folder}/, or unset both to"
+        " download from the public address)")
+  return path
+
+
+def normalise_text(text: str) -> str:
+  """The key used to find duplicates: lower-cased word tokens."""
+  return " ".join(text.lower().split())
+
+
+class NLUBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+  """Base class of the fsnlu_jax dataset builders (see the module docstring)."""
+
+  VERSION = tfds.core.Version("1.0.0")
+  FOLDER: str = ""  # sub-folder of the data dir
+  FILES: Mapping[str, str] = {}  # relative path -> public URL
+  HOMEPAGE = ""
+  CITATION = ""
+  DESCRIPTION = ""
+
+  def __init__(self, *, source_dir: str | os.PathLike | None = None,
+               on_error: OnError = "raise", **kwargs):
+    if on_error not in ON_ERROR_POLICIES:
+      raise ValueError(f"on_error must be one of {ON_ERROR_POLICIES}, got {on_error!r}")
+    self.source_dir = self.resolve_source(source_dir)
+    self.on_error = on_error
+    self.defects = DefectLog()
+    kwargs.setdefault("file_format", "array_record")
+    super().__init__(**kwargs)
+
+  @classmethod
+  def resolve_source(cls, source_dir: str | os.PathLike | None) -> pathlib.Path | None:
+    """This dataset's raw-file folder (see :func:`resolve_source_dir`)."""
+    return resolve_source_dir(source_dir, cls.FOLDER)
+
+  # ---- what subclasses provide -------------------------------------------
+
+  def _files(self) -> Mapping[str, str]:
+    """Files this builder (config) reads; defaults to ``FILES``."""
+    return self.FILES
+
+  def _read_splits(self, files: Mapping[str, pathlib.Path]) -> Splits:
+    """Reads the raw files into examples per split (use :meth:`_example`)."""
+    raise NotImplementedError
+
+  def _extra_checks(self, splits: Splits) -> None:
+    """Dataset-specific defect counts over the finished splits."""
+
+  def _known_intents(self, files: Mapping[str, pathlib.Path]) -> set[str] | None:
+    """The closed label set, when the dataset publishes one."""
+    return None
+
+  # ---- TFDS plumbing -------------------------------------------------------
+
+  def _info(self) -> tfds.core.DatasetInfo:
+    return tfds.core.DatasetInfo(
+        builder=self,
+        description=self.DESCRIPTION or (self.__doc__ or "").strip(),
+        features=tfds_features(),
+        homepage=self.HOMEPAGE,
+        citation=self.CITATION,
+        disable_shuffling=True,  # keep file order, so `source` lines read in order
+        metadata=tfds.core.MetadataDict(),
+    )
+
+  def _split_generators(self, dl_manager):
+    files = self._fetch(dl_manager)
+    self._intents = self._known_intents(files)
+    splits = self._read_splits(files)
+    self._count_duplicates(splits)
+    self._extra_checks(splits)
+    self.info.metadata["defects"] = self.defects.as_dict()
+    self.info.metadata["defect_examples"] = dict(self.defects.where)
+    self.info.metadata["source"] = str(self.source_dir or "download")
+    self.info.metadata["on_error"] = self.on_error
+    return {name: self._generate_examples(examples) for name, examples in splits.items()}
+
+  def _generate_examples(self, examples: Sequence[Example]):
+    for index, example in enumerate(examples):
+      yield index, example.to_record()
+
+  def _fetch(self, dl_manager) -> dict[str, pathlib.Path]:
+    files = self._files()
+    if self.source_dir is None:
+      downloaded = dl_manager.download(dict(files))
+      return {rel: pathlib.Path(path) for rel, path in downloaded.items()}
+    paths = {rel: self.source_dir / rel for rel in files}
+    missing = [str(p) for p in paths.values() if not p.is_file()]
+    if missing:
+      raise FileNotFoundError(f"{self.name}: missing raw files: {', '.join(missing)}")
+    return paths
+
+  # ---- helpers for subclasses ---------------------------------------------
+
+  def _relpath(self, path: pathlib.Path) -> str:
+    """``folder/relative/path`` of a raw file, as shown in errors and sources."""
+    root = self.source_dir if self.source_dir is not None else path.parent
+    try:
+      return f"{self.FOLDER}/{path.relative_to(root)}"
+    except ValueError:
+      return f"{self.FOLDER}/{path.name}"
+
+  def _where(self, path: pathlib.Path, line: int | str) -> str:
+    return f"{self._relpath(path)}:{line}"
+
+  def _malformed(self, path: pathlib.Path, line: int | str, reason: str,
+                 detail: str = "") -> None:
+    """Applies the on_error policy to a malformed row (raises or counts)."""
+    self.defects.malformed(MalformedRowError(self._relpath(path), line, reason, detail),
+                           self.on_error)
+
+  def _example(self, path: pathlib.Path, line: int | str, *, text: str, tokens: Iterable[str],
+               intent: str, domain: str, slots: Iterable[str] | None = None) -> Example | None:
+    """Validates and builds one example; None when the row was skipped.
+
+    Repairs that keep the example (whitespace inside or around the text) are
+    counted; problems that make it unusable go through :meth:`_malformed`.
+    """
+    where = self._where(path, line)
+    tokens = tuple(tokens)
+    clean = " ".join(text.split())
+    if not clean or not tokens:
+      return self._malformed(path, line, "empty_utterance", repr(text))
+    if clean != text:
+      self.defects.add("embedded_newline" if "\n" in text else "whitespace_normalised", where)
+    intent = intent.strip()
+    if not intent or (self._intents is not None and intent not in self._intents):
+      return self._malformed(path, line, "unknown_label", repr(intent))
+    slots = tuple(slots) if slots is not None else (OUTSIDE,) * len(tokens)
+    if len(slots) != len(tokens):
+      return self._malformed(path, line, "slot_token_mismatch",
+                             f"{len(tokens)} tokens, {len(slots)} tags")
+    bad = bio.invalid_bio_tags(slots)
+    if any(not (t == OUTSIDE or (len(t) > 2 and t[:2] in ("B-", "I-"))) for t in slots):
+      return self._malformed(path, line, "invalid_bio_tag", " ".join(slots))
+    if bad:  # an I-x without its B-x: kept as conlleval reads it, but counted
+      self.defects.add("bio_inside_without_begin", where)
+    return Example(text=clean, tokens=tokens, intent=intent, slots=slots, domain=domain,
+                   source=where)
+
+  def _count_duplicates(self, splits: Splits) -> None:
+    """Counts repeated utterances within and across splits (all kept)."""
+    seen: dict[str, dict[str, set[str]]] = collections.defaultdict(dict)
+    for split, examples in splits.items():
+      counts = collections.Counter(normalise_text(e.text) for e in examples)
+      repeats = sum(c - 1 for c in counts.values() if c > 1)
+      if repeats:
+        self.defects.add(f"duplicate_within_split/{split}", n=repeats)
+      for example in examples:
+        seen[normalise_text(example.text)].setdefault(split, set()).add(example.intent)
+    for text, by_split in seen.items():
+      if len(by_split) > 1:
+        labels = set().union(*by_split.values())
+        kind = "same_label" if len(labels) == 1 else "conflicting_label"
+        self.defects.add(f"cross_split_duplicate/{kind}", text)

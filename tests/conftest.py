@@ -1,0 +1,31 @@
+"""Test setup: 8 simulated CPU devices, the shared data folder, a build cache.
+
+JAX reads ``jax_num_cpu_devices`` when its backend starts, so it is set here,
+before any test imports JAX code.
+"""
+
+import os
+import pathlib
+
+import jax
+import pytest
+
+jax.config.update("jax_num_cpu_devices", 8)
+
+# ../shared/data beside the project root (as in CI), or $FSNLU_DATA_DIR.
+_ROOT = pathlib.Path(__file__).resolve().parents[1]
+SHARED_DATA = pathlib.Path(os.environ.get("FSNLU_DATA_DIR", _ROOT.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> pathlib.Path:
+  """The folder of real datasets; tests needing it skip, loudly, without it."""
+  if not SHARED_DATA.is_dir():
+    pytest.skip(f"real datasets not found at {SHARED_DATA} (set FSNLU_DATA_DIR)")
+  return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory) -> pathlib.Path:
+  """One build cache for the whole session, so each dataset is built once."""
+  return tmp_path_factory.mktemp("fsnlu_cache")
