@@ -71,6 +71,7 @@ class NLUBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
   HOMEPAGE = ""
   CITATION = ""
   DESCRIPTION = ""
+  OUT_OF_SCOPE: str | None = None  # the label of out-of-scope queries, if any
 
   def __init__(self, *, source_dir: str | os.PathLike | None = None,
                on_error: OnError = "raise", **kwargs):

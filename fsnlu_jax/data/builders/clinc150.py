@@ -36,6 +36,7 @@ class Clinc150(NLUBuilder, skip_registration=False):
   """CLINC150 intent classification with out-of-scope queries (Larson et al., 2019)."""
 
   name = "clinc150"
+  OUT_OF_SCOPE = OOS
   FOLDER = "clinc150"
   FILES = {"data_full.json": _URL + "data_full.json", "domains.json": _URL + "domains.json"}
   HOMEPAGE = "https://github.com/clinc/oos-eval"

@@ -1,0 +1,1 @@
+"""Active learning: acquisition strategies and the selection loop."""

@@ -1,0 +1,100 @@
+"""The ``fsnlu`` command line. Thin: every command calls the library.
+
+  fsnlu data stats NAME [--data-dir DIR] [--json]
+  fsnlu data episode NAME [--n-way N --k-shot K --q-query Q --seed S]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import numpy as np
+import tqdm
+
+
+def _add_data_args(parser: argparse.ArgumentParser) -> None:
+  parser.add_argument("name", help="dataset NAME or NAME/CONFIG, e.g. clinc150, hwu64/standard,"
+                      " synthetic (the embedded corpus)")
+  parser.add_argument("--data-dir", help="folder with one sub-folder of raw files per dataset"
+                      " (default $FSNLU_DATA_DIR; neither set: download)")
+  parser.add_argument("--cache-dir", help="where built datasets are kept (default"
+                      " $FSNLU_CACHE_DIR or ~/.cache/fsnlu_jax/datasets)")
+  parser.add_argument("--on-error", choices=("raise", "skip"), default="raise",
+                      help="malformed rows: stop naming file and line, or skip and count")
+
+
+def _load(args) -> tuple:
+  from fsnlu_jax.data import loading  # pylint: disable=g-import-not-at-top
+
+  builder = loading.prepare(args.name, data_dir=args.data_dir, cache_dir=args.cache_dir,
+                            on_error=args.on_error)
+  names = list(builder.info.splits.keys())
+  splits = {split: loading.read_split(builder, split)
+            for split in tqdm.tqdm(names, desc=f"reading {args.name}", unit="split",
+                                   disable=None, file=sys.stderr)}
+  return builder, splits
+
+
+def cmd_data_stats(args) -> int:
+  from fsnlu_jax.data import stats  # pylint: disable=g-import-not-at-top
+
+  builder, splits = _load(args)
+  summary = stats.summarize(args.name, builder, splits)
+  print(json.dumps(summary) if args.json else stats.format_table(summary))
+  return 0
+
+
+def cmd_data_episode(args) -> int:
+  """Prints one sampled episode, to see what the few-shot learner sees."""
+  from fsnlu_jax.data import episodes  # pylint: disable=g-import-not-at-top
+
+  _, splits = _load(args)
+  pool = splits[args.split]
+  sampler = episodes.EpisodeSampler([e.intent for e in pool], n_way=args.n_way,
+                                    k_shot=args.k_shot, q_query=args.q_query)
+  batch = sampler.sample(np.random.default_rng(args.seed), 1)
+  for way, cls in enumerate(batch.classes[0]):
+    print(f"== {sampler.classes[cls]}")
+    for kind, index in (("support", batch.support_index), ("query", batch.query_index)):
+      for row in index[0, way]:
+        print(f"  {kind:<8}{pool[row].text}")
+  return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+  parser = argparse.ArgumentParser(prog="fsnlu", description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+  commands = parser.add_subparsers(dest="command", required=True)
+  data = commands.add_parser("data", help="dataset builders").add_subparsers(
+      dest="data_command", required=True)
+
+  stats = data.add_parser("stats", help="build (if needed) and count a dataset")
+  _add_data_args(stats)
+  stats.add_argument("--json", action="store_true", help="print one JSON object")
+  stats.set_defaults(func=cmd_data_stats)
+
+  episode = data.add_parser("episode", help="print one sampled N-way K-shot episode")
+  _add_data_args(episode)
+  episode.add_argument("--split", default="train")
+  episode.add_argument("--n-way", type=int, default=5)
+  episode.add_argument("--k-shot", type=int, default=3)
+  episode.add_argument("--q-query", type=int, default=2)
+  episode.add_argument("--seed", type=int, default=0)
+  episode.set_defaults(func=cmd_data_episode)
+  return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+  args = build_parser().parse_args(argv)
+  try:
+    return args.func(args)
+  except (FileNotFoundError, KeyError, ValueError) as error:
+    # MalformedRowError is a ValueError: it names the file and line.
+    print(f"fsnlu: error: {error}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+  sys.exit(main())

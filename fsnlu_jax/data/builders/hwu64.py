@@ -1,0 +1,216 @@
+"""HWU64 (NLU-Evaluation-Data): 64 intents in 18 scenarios, with slots.
+
+Two configs, the same 64 ``<scenario>_<intent>`` labels; the domain of an
+example is its scenario (the intent up to the first underscore).
+
+* ``crossval`` (default): the authors' 10-fold cross-validation data with
+  entity annotations, splits ``fold_1`` .. ``fold_10`` (1076 utterances each
+  for folds 1-9, 1352 for fold 10; 11036 in all; 54 slot types). Entities are
+  character spans, turned into BIO tags over the project tokenizer's tokens.
+  To reproduce the authors' fold k, train on the other nine folds and test on
+  fold k (:func:`crossval_fold`). Records are located as
+  ``hwu64/crossval/KFold_<k>_testset.json:rasa_nlu_data.common_examples[<i>]``.
+* ``standard``: the intent-only train/valid/test split popularised by
+  DialoGLUE, splits ``train``/``validation``/``test`` (8954/1076/1076), slots
+  all ``O``. Records are located as ``hwu64/standard_split/<split>/seq.in:<line>``.
+
+Known defects (SOURCE.md), kept and counted, never dropped:
+
+* ``span_boundary_inside_token`` (crossval, 219 on the real data): an entity
+  boundary falls inside a token (e.g. the entity "5" in "5am"); the whole
+  token is tagged, because splitting it would change the tokenisation.
+* ``duplicate_within_split/validation`` (70) and ``duplicate_within_split/train``
+  (3) (standard): repeated lines in the upstream files, counted by the base
+  class; dropping them would change the published split sizes.
+
+Malformed rows (under the ``on_error`` policy): ``bad_json`` (a fold file
+that does not parse, located by its JSON line), ``bad_record`` (a record of
+the wrong shape), ``slot_span_mismatch`` (an entity whose ``text[start:end]``
+differs from its value, that covers no token or that overlaps another),
+``line_count_mismatch`` (a ``seq.in`` line without its ``label`` line or the
+other way round, located in the longer file), plus the base checks
+(``empty_utterance``, ``unknown_label``).
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+from typing import Any, Mapping, Sequence
+
+import tensorflow_datasets as tfds
+
+from fsnlu_jax.data import bio
+from fsnlu_jax.data.builders._base import NLUBuilder, Splits
+from fsnlu_jax.data.schema import Example
+from fsnlu_jax.data.tokenize import tokenize, tokenize_with_offsets
+
+_CROSSVAL_URL = (
+    "https://raw.githubusercontent.com/xliuhw/NLU-Evaluation-Data/master/CrossValidation/"
+    "out4RasaReal/rasa_json_2018_03_22-13_01_25_169_80Train/CrossValidation/KFold_{k}/"
+    "mergedTestset/RasaNluTestset_Merged_2018_03_22-13_01_25_169.json")
+_STANDARD_URL = ("https://raw.githubusercontent.com/jianguoz/Few-Shot-Intent-Detection/main/"
+                 "Datasets/HWU64/{split}/{file}")
+
+N_FOLDS = 10
+_RECORDS_KEY = "rasa_nlu_data.common_examples"
+
+# upstream folder -> split name
+_STANDARD_SPLITS = {"train": "train", "valid": "validation", "test": "test"}
+
+CROSSVAL_FILES = {
+    f"crossval/KFold_{k}_testset.json": _CROSSVAL_URL.format(k=k) for k in range(1, N_FOLDS + 1)
+}
+STANDARD_FILES = {
+    f"standard_split/{split}/{file}": _STANDARD_URL.format(split=split, file=file)
+    for split in _STANDARD_SPLITS for file in ("seq.in", "label")
+}
+
+
+def scenario_of(intent: str) -> str:
+  """The scenario of a ``<scenario>_<intent>`` label (the whole label without ``_``)."""
+  return intent.partition("_")[0]
+
+
+def fold_split(k: int) -> str:
+  """The split name of cross-validation fold ``k`` (1-based)."""
+  return f"fold_{k}"
+
+
+def crossval_fold(splits: Mapping[str, Sequence[Example]],
+                  k: int) -> tuple[list[Example], list[Example]]:
+  """The authors' fold ``k``: train on the other nine folds, test on fold ``k``.
+
+  Args:
+    splits: the ``crossval`` config's splits (``fold_1`` .. ``fold_10``), e.g.
+      from ``load("hwu64/crossval")``.
+    k: the held-out fold, 1..10.
+
+  Returns:
+    ``(train_examples, test_examples)``; train keeps fold order 1..10.
+  """
+  if not 1 <= k <= N_FOLDS:
+    raise ValueError(f"fold must be in 1..{N_FOLDS}, got {k}")
+  missing = [fold_split(i) for i in range(1, N_FOLDS + 1) if fold_split(i) not in splits]
+  if missing:
+    raise KeyError(f"not the hwu64/crossval splits: missing {', '.join(missing)}")
+  train = [e for i in range(1, N_FOLDS + 1) if i != k for e in splits[fold_split(i)]]
+  return train, list(splits[fold_split(k)])
+
+
+class Hwu64(NLUBuilder, skip_registration=False):
+  """HWU64 intents and slots (Liu et al., 2019); see the module docstring."""
+
+  name = "hwu64"
+  FOLDER = "hwu64"
+  FILES = {**CROSSVAL_FILES, **STANDARD_FILES}
+  BUILDER_CONFIGS = [
+      tfds.core.BuilderConfig(
+          name="crossval",
+          description="The authors' 10 cross-validation folds, intents and slots."),
+      tfds.core.BuilderConfig(
+          name="standard",
+          description="The intent-only train/validation/test split (8954/1076/1076)."),
+  ]
+  HOMEPAGE = "https://github.com/xliuhw/NLU-Evaluation-Data"
+  CITATION = ("Liu et al. 2019. Benchmarking Natural Language Understanding Services for"
+              " building Conversational Agents. IWSDS.")
+
+  def _files(self) -> Mapping[str, str]:
+    return CROSSVAL_FILES if self.builder_config.name == "crossval" else STANDARD_FILES
+
+  def _read_splits(self, files) -> Splits:
+    if self.builder_config.name == "crossval":
+      return {fold_split(k): self._read_fold(files[f"crossval/KFold_{k}_testset.json"])
+              for k in range(1, N_FOLDS + 1)}
+    return {split: self._read_standard(files[f"standard_split/{folder}/seq.in"],
+                                       files[f"standard_split/{folder}/label"])
+            for folder, split in _STANDARD_SPLITS.items()}
+
+  # ---- crossval -----------------------------------------------------------
+
+  def _read_fold(self, path: pathlib.Path) -> list[Example]:
+    try:
+      with open(path, encoding="utf-8") as f:
+        data = json.load(f)
+    except json.JSONDecodeError as error:
+      self._malformed(path, error.lineno, "bad_json", error.msg)
+      return []
+    nlu_data = data.get("rasa_nlu_data") if isinstance(data, dict) else None
+    records = nlu_data.get("common_examples") if isinstance(nlu_data, dict) else None
+    if not isinstance(records, list):
+      self._malformed(path, 1, "bad_record", f"no {_RECORDS_KEY} list")
+      return []
+    examples = []
+    for index, record in enumerate(records):
+      example = self._read_record(path, f"{_RECORDS_KEY}[{index}]", record)
+      if example is not None:
+        examples.append(example)
+    return examples
+
+  def _read_record(self, path: pathlib.Path, line: str, record: Any) -> Example | None:
+    if not _is_rasa_record(record):
+      return self._malformed(path, line, "bad_record", repr(record)[:80])
+    text, intent = record["text"], record["intent"]
+    tokens = tokenize_with_offsets(text)
+    slots = None
+    if tokens:  # an empty utterance is reported by _example, not as a span error
+      spans = []
+      for entity in record.get("entities", []):
+        start, end, value = entity["start"], entity["end"], entity["value"]
+        # Checked before slicing: a negative offset would slice from the end.
+        if not 0 <= start < end <= len(text) or text[start:end] != value:
+          return self._malformed(path, line, "slot_span_mismatch",
+                                 f"text[{start}:{end}] is {text[start:end]!r}, value {value!r}")
+        spans.append((start, end, entity["entity"]))
+      try:
+        slots, partial = bio.char_spans_to_bio(tokens, spans)
+      except bio.SpanAlignmentError as error:
+        return self._malformed(path, line, "slot_span_mismatch", str(error))
+      if partial:
+        self.defects.add("span_boundary_inside_token", self._where(path, line), n=partial)
+    return self._example(path, line, text=text, tokens=[t.text for t in tokens],
+                         intent=intent, domain=scenario_of(intent.strip()), slots=slots)
+
+  # ---- standard -----------------------------------------------------------
+
+  def _read_standard(self, text_path: pathlib.Path, label_path: pathlib.Path) -> list[Example]:
+    texts, labels = _read_lines(text_path), _read_lines(label_path)
+    examples = []
+    for index, (text, intent) in enumerate(zip(texts, labels)):
+      example = self._example(text_path, index + 1, text=text, tokens=tokenize(text),
+                              intent=intent, domain=scenario_of(intent.strip()))
+      if example is not None:
+        examples.append(example)
+    # Rows of the longer file have no partner: malformed, one per unpaired line.
+    longer, other = (text_path, label_path) if len(texts) > len(labels) else (label_path, text_path)
+    for index in range(min(len(texts), len(labels)), max(len(texts), len(labels))):
+      self._malformed(longer, index + 1, "line_count_mismatch",
+                      f"{self._relpath(other)} has only {min(len(texts), len(labels))} lines")
+    return examples
+
+
+def _is_rasa_record(record: Any) -> bool:
+  """Whether ``record`` has the Rasa shape (``entities`` may be absent)."""
+  if not (isinstance(record, dict) and isinstance(record.get("text"), str)
+          and isinstance(record.get("intent"), str)
+          and isinstance(record.get("entities", []), list)):
+    return False
+  return all(
+      isinstance(e, dict) and isinstance(e.get("entity"), str) and isinstance(e.get("value"), str)
+      and all(isinstance(e.get(key), int) and not isinstance(e.get(key), bool)
+              for key in ("start", "end"))
+      for e in record.get("entities", []))
+
+
+def _read_lines(path: pathlib.Path) -> list[str]:
+  """The lines of a text file, without their newlines.
+
+  Splits on ``\\n`` only (``str.splitlines`` would also split on form feeds
+  and Unicode separators inside an utterance, shifting every later line).
+  """
+  with open(path, encoding="utf-8") as f:
+    lines = f.read().split("\n")
+  if lines and lines[-1] == "":  # the final newline ends a line, it does not start one
+    lines.pop()
+  return lines

@@ -1,0 +1,1 @@
+"""Integrated-gradients attributions for intent and slot outputs, and their rendering."""

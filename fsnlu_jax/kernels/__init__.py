@@ -1,0 +1,7 @@
+"""Pure, jit-able array functions (no Flax): ProtoNet prototypes and loss, CRF
+forward/Viterbi, LSTM scan, trie masks, beam search, integrated gradients,
+acquisition scores. Private ``_x.py`` modules are re-exported here.
+
+Imports flow one way: kernels <- nn <- models <- decoding/explain/active <-
+train <- cli; ``fsnlu_jax.data`` is host-side NumPy and needs none of them.
+"""

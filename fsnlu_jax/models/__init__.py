@@ -1,0 +1,1 @@
+"""Task models: multitask bi-LSTM, ProtoNet and generator, rewriter, transformer encoder."""

@@ -1,0 +1,1 @@
+"""Thin Flax NNX modules that hold parameters and call :mod:`fsnlu_jax.kernels`."""

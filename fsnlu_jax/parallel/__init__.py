@@ -1,0 +1,3 @@
+"""Device meshes and data sharding (``jax.make_mesh``, ``NamedSharding``)."""
+
+from fsnlu_jax.parallel.mesh import DATA_AXIS, data_sharding, make_data_mesh, replicated

@@ -1,0 +1,1 @@
+"""The trainer: pure step functions, optimizers, orbax checkpoints, metrics."""
