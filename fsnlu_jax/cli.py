@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 
@@ -28,8 +29,11 @@ def _add_data_args(parser: argparse.ArgumentParser) -> None:
 def _load(args) -> tuple:
   from fsnlu_jax.data import loading  # pylint: disable=g-import-not-at-top
 
-  builder = loading.prepare(args.name, data_dir=args.data_dir, cache_dir=args.cache_dir,
-                            on_error=args.on_error)
+  # TFDS reports building progress on stdout; keep stdout for our output alone
+  # (`--json` must print exactly one JSON object).
+  with contextlib.redirect_stdout(sys.stderr):
+    builder = loading.prepare(args.name, data_dir=args.data_dir, cache_dir=args.cache_dir,
+                              on_error=args.on_error)
   names = list(builder.info.splits.keys())
   splits = {split: loading.read_split(builder, split)
             for split in tqdm.tqdm(names, desc=f"reading {args.name}", unit="split",

@@ -8,3 +8,6 @@ from fsnlu_jax.data.defects import DefectLog, MalformedRowError
 from fsnlu_jax.data.loading import get_builder, load, prepare, read_split
 from fsnlu_jax.data.schema import Example
 from fsnlu_jax.data.tokenize import tokenize, tokenize_with_offsets
+from fsnlu_jax.data.arrays import (DEFAULT_BUCKETS, EncodedSplit, EncodeStats, bucket_for,
+                                   encode_buckets, encode_split, pad_batch, unbucket)
+from fsnlu_jax.data.vocab import IGNORE_INDEX, PAD_ID, UNK_ID, LabelVocab, Vocab

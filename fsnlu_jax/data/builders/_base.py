@@ -124,6 +124,14 @@ class NLUBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     splits = self._read_splits(files)
     self._count_duplicates(splits)
     self._extra_checks(splits)
+    # TFDS cannot write a split without examples, and under "skip" a split can
+    # lose every row (e.g. its file is not valid JSON): it is left out, counted.
+    for split in [name for name, examples in splits.items() if not examples]:
+      del splits[split]
+      self.defects.add(f"empty_split/{split}")
+    if not splits:
+      raise ValueError(f"{self.name}: no examples left in any split; defects:"
+                       f" {self.defects.as_dict()}")
     self.info.metadata["defects"] = self.defects.as_dict()
     self.info.metadata["defect_examples"] = dict(self.defects.where)
     self.info.metadata["source"] = str(self.source_dir or "download")

@@ -12,13 +12,16 @@ example is its scenario (the intent up to the first underscore).
   ``hwu64/crossval/KFold_<k>_testset.json:rasa_nlu_data.common_examples[<i>]``.
 * ``standard``: the intent-only train/valid/test split popularised by
   DialoGLUE, splits ``train``/``validation``/``test`` (8954/1076/1076), slots
-  all ``O``. Records are located as ``hwu64/standard_split/<split>/seq.in:<line>``.
+  all ``O``. Records are located as ``hwu64/standard_split/{train,valid,test}/seq.in:<line>``.
 
 Known defects (SOURCE.md), kept and counted, never dropped:
 
 * ``span_boundary_inside_token`` (crossval, 219 on the real data): an entity
   boundary falls inside a token (e.g. the entity "5" in "5am"); the whole
   token is tagged, because splitting it would change the tokenisation.
+* ``cross_split_duplicate/same_label`` (crossval, 3): utterances in two folds
+  that differ only in letter case ("Speak louder please" / "speak louder
+  please"); SOURCE.md calls the folds disjoint because it compares exact text.
 * ``duplicate_within_split/validation`` (70) and ``duplicate_within_split/train``
   (3) (standard): repeated lines in the upstream files, counted by the base
   class; dropping them would change the published split sizes.
@@ -29,7 +32,8 @@ the wrong shape), ``slot_span_mismatch`` (an entity whose ``text[start:end]``
 differs from its value, that covers no token or that overlaps another),
 ``line_count_mismatch`` (a ``seq.in`` line without its ``label`` line or the
 other way round, located in the longer file), plus the base checks
-(``empty_utterance``, ``unknown_label``).
+(``empty_utterance``, ``unknown_label``). A split left with no examples once
+malformed rows are skipped is left out, counted as ``empty_split/<split>``.
 """
 
 from __future__ import annotations
@@ -121,11 +125,13 @@ class Hwu64(NLUBuilder, skip_registration=False):
 
   def _read_splits(self, files) -> Splits:
     if self.builder_config.name == "crossval":
-      return {fold_split(k): self._read_fold(files[f"crossval/KFold_{k}_testset.json"])
-              for k in range(1, N_FOLDS + 1)}
-    return {split: self._read_standard(files[f"standard_split/{folder}/seq.in"],
-                                       files[f"standard_split/{folder}/label"])
-            for folder, split in _STANDARD_SPLITS.items()}
+      splits = {fold_split(k): self._read_fold(files[f"crossval/KFold_{k}_testset.json"])
+                for k in range(1, N_FOLDS + 1)}
+    else:
+      splits = {split: self._read_standard(files[f"standard_split/{folder}/seq.in"],
+                                           files[f"standard_split/{folder}/label"])
+                for folder, split in _STANDARD_SPLITS.items()}
+    return splits
 
   # ---- crossval -----------------------------------------------------------
 

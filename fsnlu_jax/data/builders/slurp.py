@@ -23,7 +23,9 @@ Malformed rows (under the ``on_error`` policy): ``bad_json``, ``bad_record``
 (a record of the wrong shape), ``slot_span_mismatch`` (an entity span that is
 empty, not contiguous, names a token id that does not exist, or overlaps
 another), plus the base checks (``empty_utterance``, ``unknown_label``).
-Blank lines hold no record and are counted as ``blank_line``.
+Blank lines hold no record and are counted as ``blank_line``. A split left
+with no examples once malformed rows are skipped is left out, counted as
+``empty_split/<split>``.
 """
 
 from __future__ import annotations
@@ -64,7 +66,8 @@ class Slurp(NLUBuilder, skip_registration=False):
               " Package. EMNLP.")
 
   def _read_splits(self, files) -> Splits:
-    return {split: self._read_jsonl(files[f"{split}.jsonl"]) for split in SPLITS}
+    splits = {split: self._read_jsonl(files[f"{split}.jsonl"]) for split in SPLITS}
+    return splits
 
   def _read_jsonl(self, path: pathlib.Path) -> list[Example]:
     examples = []

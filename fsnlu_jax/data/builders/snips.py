@@ -18,24 +18,32 @@ Labels are checked against the 7 intents. Two configs:
   tokenizer's tokens. Records are located as
   ``snips/raw_2017-06-custom-intent-engines/<Intent>/<file>:<Intent>[<i>]``.
 
-Known defects (SOURCE.md), kept and counted, never dropped:
+Known defects (SOURCE.md, and measured on the real files), kept and counted,
+never dropped:
 
 * ``replacement_character`` (bio, 1: train line 8427): the mis-encoded emoji
   survives as six U+FFFD characters, one token; kept as the split has it.
-* ``whitespace_normalised`` (bio): ``seq.in`` lines carry trailing and double
-  spaces where punctuation was removed upstream; counted by the base class.
+* ``whitespace_normalised`` (bio, 3769): ``seq.in`` lines carry trailing and
+  double spaces where punctuation was removed upstream; collapsed by the base
+  class (the tokens are the same either way).
 * ``non_utf8_emoji`` (raw, 1: ``PlayMusic/train_PlayMusic_full.json``, record
   461): an emoji (U+1F355) stored as a CESU-8 surrogate pair, which strict
   UTF-8 rejects. The file is decoded with ``surrogatepass`` and the pair
   re-joined into the real character, counted per affected record.
-* ``slot_value_whitespace_trimmed`` (raw): an entity chunk with spaces around
-  its value; the span is trimmed to the value, so the spaces are not mistaken
-  for a boundary inside a token.
-* ``span_boundary_inside_token`` (raw): an entity boundary falls inside a
-  token; the whole token is tagged.
+* ``missing_space_between_slots`` (raw, 6, e.g. ``closest`` + ``cinema``
+  written "closestcinema"): two adjacent entity values with no space between
+  them would make one token with two labels; the lost space is put back.
+* ``slot_value_whitespace_trimmed`` (raw, 10): an entity chunk with spaces
+  around its value; the span is trimmed to the value, so the spaces are not
+  mistaken for a boundary inside a token.
+* ``span_boundary_inside_token`` (raw, 86): an entity boundary falls inside a
+  token (e.g. "5" in "5pm"); the whole token is tagged.
+* ``embedded_newline`` (raw, 144: utterances ending in a newline) and
+  ``whitespace_normalised`` (raw, 669): collapsed by the base class.
 * ``duplicate_within_split/*``, ``cross_split_duplicate/*``: repeated
-  utterances (bio train has 189 repeated lines), counted by the base class;
-  dropping them would change the published split sizes.
+  utterances (bio train: 225 repeats once whitespace is collapsed, 189 exact
+  repeated lines), counted by the base class; dropping them would change the
+  published split sizes.
 
 Malformed rows (under the ``on_error`` policy): ``line_count_mismatch`` (a
 line of one bio file without its partner lines, located in the longer file),
@@ -135,6 +143,14 @@ class Snips(NLUBuilder, skip_registration=False):
   def _read_bio(self, paths: Mapping[str, pathlib.Path]) -> list[Example]:
     lines = {name: self._read_lines(path) for name, path in paths.items()}
     text_path, tag_path = paths["seq.in"], paths["seq.out"]
+    # Rows of a longer file have no partner: malformed, one per unpaired line.
+    # Checked first, since a lost line also misaligns every line after it.
+    sizes = {name: len(found) for name, found in lines.items()}
+    shortest = min(sizes.values())
+    for name, size in sizes.items():
+      for index in range(shortest, size):
+        self._malformed(paths[name], index + 1, "line_count_mismatch",
+                        f"line counts differ: {sizes}")
     examples = []
     for index, (text, tags, intent) in enumerate(
         zip(lines["seq.in"], lines["seq.out"], lines["label"])):
@@ -158,13 +174,6 @@ class Snips(NLUBuilder, skip_registration=False):
       if _REPLACEMENT in text:
         self.defects.add("replacement_character", example.source)
       examples.append(example)
-    # Rows of a longer file have no partner: malformed, one per unpaired line.
-    sizes = {name: len(found) for name, found in lines.items()}
-    shortest = min(sizes.values())
-    for name, size in sizes.items():
-      for index in range(shortest, size):
-        self._malformed(paths[name], index + 1, "line_count_mismatch",
-                        f"line counts differ: {sizes}")
     return examples
 
   def _read_lines(self, path: pathlib.Path) -> list[str | None]:
@@ -225,9 +234,9 @@ class Snips(NLUBuilder, skip_registration=False):
                    record: Any) -> Example | None:
     if not _is_snips_record(record):
       return self._malformed(path, line, "bad_record", repr(record)[:80])
-    chunks, repaired = [], False
+    chunks, repaired, glued = [], False, 0
     for chunk in record["data"]:
-      value = chunk["text"]
+      value, entity = chunk["text"], chunk.get("entity")
       if _SURROGATE.search(value):
         try:
           # The surrogate pair becomes the real character via UTF-16, where
@@ -236,9 +245,21 @@ class Snips(NLUBuilder, skip_registration=False):
         except UnicodeDecodeError as error:  # an unpaired surrogate
           return self._malformed(path, line, "bad_encoding", str(error))
         repaired = True
-      chunks.append((value, chunk.get("entity")))
+      if not value:
+        continue  # an empty chunk holds nothing (one sits between two glued values)
+      if entity is not None and chunks and chunks[-1][1] is not None and _glued(
+          chunks[-1][0], value):
+        # Two slot values written with no space between them ("closestcinema")
+        # would become one token with two labels; the space the template
+        # lost is put back, so both keep their label.
+        chunks.append((" ", None))
+        glued += 1
+      chunks.append((value, entity))
+    where = self._where(path, line)
     if repaired:
-      self.defects.add("non_utf8_emoji", self._where(path, line))
+      self.defects.add("non_utf8_emoji", where)
+    if glued:
+      self.defects.add("missing_space_between_slots", where, n=glued)
     text = "".join(value for value, _ in chunks)
     tokens = tokenize_with_offsets(text)
     slots = None
@@ -261,13 +282,18 @@ class Snips(NLUBuilder, skip_registration=False):
         slots, partial = bio.char_spans_to_bio(tokens, spans)
       except bio.SpanAlignmentError as error:
         return self._malformed(path, line, "slot_span_mismatch", str(error))
-      where = self._where(path, line)
       if trimmed:
         self.defects.add("slot_value_whitespace_trimmed", where, n=trimmed)
       if partial:
         self.defects.add("span_boundary_inside_token", where, n=partial)
     return self._example(path, line, text=text, tokens=[t.text for t in tokens],
                          intent=intent, domain=intent, slots=slots)
+
+
+def _glued(left: str, right: str) -> bool:
+  """Whether the tokenizer would join the end of ``left`` and the start of ``right``."""
+  cut = len(left)
+  return any(t.start < cut < t.end for t in tokenize_with_offsets(left + right, lower=False))
 
 
 def _is_snips_record(record: Any) -> bool:
