@@ -29,3 +29,19 @@ def shared_data() -> pathlib.Path:
 def cache_dir(tmp_path_factory) -> pathlib.Path:
   """One build cache for the whole session, so each dataset is built once."""
   return tmp_path_factory.mktemp("fsnlu_cache")
+
+
+@pytest.fixture(scope="session")
+def real_dataset(shared_data, cache_dir):
+  """``real_dataset(NAME)`` -> ``(builder, {split: [Example]})``, built and read once a session."""
+  from fsnlu_jax.data import loading  # pylint: disable=g-import-not-at-top
+
+  built = {}
+
+  def get(name: str):
+    if name not in built:
+      builder = loading.prepare(name, data_dir=shared_data, cache_dir=cache_dir)
+      built[name] = builder, {s: loading.read_split(builder, s) for s in builder.info.splits}
+    return built[name]
+
+  return get

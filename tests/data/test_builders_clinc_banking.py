@@ -8,23 +8,15 @@ import json
 
 import pytest
 
-from fsnlu_jax.data.loading import prepare, read_split
 
-
-def _splits(builder):
-  return {split: read_split(builder, split) for split in builder.info.splits}
+@pytest.fixture(scope="module")
+def clinc(real_dataset):
+  return real_dataset("clinc150")
 
 
 @pytest.fixture(scope="module")
-def clinc(shared_data, cache_dir):
-  builder = prepare("clinc150", data_dir=shared_data, cache_dir=cache_dir)
-  return builder, _splits(builder)
-
-
-@pytest.fixture(scope="module")
-def banking(shared_data, cache_dir):
-  builder = prepare("banking77", data_dir=shared_data, cache_dir=cache_dir)
-  return builder, _splits(builder)
+def banking(real_dataset):
+  return real_dataset("banking77")
 
 
 # ---- CLINC150 -----------------------------------------------------------------

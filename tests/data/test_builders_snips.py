@@ -17,24 +17,18 @@ PIZZA = "\U0001F355"
 _RAW = "raw_2017-06-custom-intent-engines"
 
 
-def _splits(builder):
-  return {split: read_split(builder, split) for split in builder.info.splits}
-
-
 def _slot_types(examples):
   return set().union(*(e.slot_types for e in examples))
 
 
 @pytest.fixture(scope="module")
-def snips_bio(shared_data, cache_dir):
-  builder = prepare("snips", data_dir=shared_data, cache_dir=cache_dir)
-  return builder, _splits(builder)
+def snips_bio(real_dataset):
+  return real_dataset("snips")
 
 
 @pytest.fixture(scope="module")
-def snips_raw(shared_data, cache_dir):
-  builder = prepare("snips/raw", data_dir=shared_data, cache_dir=cache_dir)
-  return builder, _splits(builder)
+def snips_raw(real_dataset):
+  return real_dataset("snips/raw")
 
 
 def test_registered_with_real_public_files():
