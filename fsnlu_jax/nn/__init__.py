@@ -1,1 +1,3 @@
 """Thin Flax NNX modules that hold parameters and call :mod:`fsnlu_jax.kernels`."""
+
+from fsnlu_jax.nn._lstm import BiLSTM, LSTMWeights

@@ -11,6 +11,7 @@ from fsnlu_jax.data.builders.clinc150 import Clinc150
 from fsnlu_jax.data.builders.hwu64 import Hwu64
 from fsnlu_jax.data.builders.slurp import Slurp
 from fsnlu_jax.data.builders.snips import Snips
+from fsnlu_jax.data.builders.synthetic import Synthetic
 
 # NAME (as typed at the CLI) -> builder class. A config is chosen with
 # "NAME/CONFIG" (e.g. "hwu64/crossval"); without one, the builder's default.
@@ -20,4 +21,5 @@ BUILDERS: dict[str, type[NLUBuilder]] = {
     "hwu64": Hwu64,
     "slurp": Slurp,
     "snips": Snips,
+    "synthetic": Synthetic,
 }

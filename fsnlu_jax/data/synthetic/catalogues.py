@@ -32,7 +32,7 @@ CATALOGUES: Mapping[str, tuple[str, ...]] = {
         "march 3rd", "april 12th", "may 1st", "june 21st", "july 4th", "august 15th",
         "september 9th", "october 31st", "november 2nd", "december 24th",
         "january 7th", "february 14th", "the 5th", "the 20th", "new year's eve",
-        "christmas day", "in two days", "in three days", "next month",
+        "christmas day", "next thursday", "this sunday", "next month",
     ),
     "duration": (
         "five minutes", "10 minutes", "ten minutes", "15 minutes", "twenty minutes",
@@ -99,7 +99,7 @@ CATALOGUES: Mapping[str, tuple[str, ...]] = {
         "Planet Money", "Hardcore History", "Stuff You Should Know",
         "The Joe Rogan Experience", "Hidden Brain", "99% Invisible", "Reply All",
         "How I Built This", "TED Radio Hour", "Science Vs", "Crime Junkie",
-        "Up First", "Lex Fridman Podcast", "Making Sense", "The Moth",
+        "Up First", "Lex Fridman", "Making Sense", "The Moth",
         "Song Exploder", "Conan O'Brien Needs a Friend",
     ),
     "amount": (
@@ -235,12 +235,11 @@ CATALOGUES: Mapping[str, tuple[str, ...]] = {
         "2", "4", "6", "12", "fifteen", "eleven",
     ),
     "team": (
-        "the Lakers", "the Warriors", "the Celtics", "the Yankees", "the Red Sox",
-        "the Dodgers", "the Patriots", "the Chiefs", "the Packers", "the Cowboys",
-        "Real Madrid", "Barcelona", "Manchester United", "Liverpool", "Arsenal",
-        "Chelsea", "Bayern Munich", "Juventus", "PSG", "the Maple Leafs",
-        "the Bruins", "the Rangers", "the Cubs", "the Bulls", "the Knicks",
-        "the Eagles", "Inter Miami", "AC Milan", "Ajax", "the Seahawks",
+        "Lakers", "Warriors", "Celtics", "Yankees", "Red Sox", "Dodgers", "Patriots",
+        "Chiefs", "Packers", "Cowboys", "Real Madrid", "Barcelona",
+        "Manchester United", "Liverpool", "Arsenal", "Chelsea", "Bayern Munich",
+        "Juventus", "PSG", "Maple Leafs", "Bruins", "Rangers", "Cubs", "Bulls",
+        "Knicks", "Eagles", "Inter Miami", "AC Milan", "Ajax", "Seahawks",
     ),
     "player": (
         "LeBron James", "Stephen Curry", "Lionel Messi", "Cristiano Ronaldo",
@@ -252,10 +251,9 @@ CATALOGUES: Mapping[str, tuple[str, ...]] = {
         "Travis Kelce", "Coco Gauff",
     ),
     "league": (
-        "the NBA", "the NFL", "the Premier League", "La Liga",
-        "the Champions League", "MLB", "the NHL", "Serie A", "the Bundesliga",
-        "the World Cup", "Formula 1", "the MLS", "the WNBA", "Wimbledon",
-        "the US Open",
+        "NBA", "NFL", "Premier League", "La Liga", "Champions League", "MLB", "NHL",
+        "Serie A", "Bundesliga", "World Cup", "Formula 1", "MLS", "WNBA",
+        "Wimbledon", "US Open", "Ligue 1",
     ),
     "company": (
         "Apple", "Microsoft", "Google", "Alphabet", "Amazon", "Tesla", "Nvidia",
@@ -317,10 +315,10 @@ CATALOGUES: Mapping[str, tuple[str, ...]] = {
         "wedding", "work", "birthday", "pharmacy",
     ),
     "topic": (
-        "politics", "technology", "science", "business", "the economy",
+        "politics", "technology", "science", "business", "economy",
         "climate change", "health", "sports", "entertainment", "world news",
-        "the stock market", "artificial intelligence", "space exploration",
-        "the elections", "local news", "education", "travel", "real estate",
+        "stock market", "artificial intelligence", "space exploration",
+        "elections", "local news", "education", "travel", "real estate",
         "crypto", "fashion",
     ),
     "news_source": (

@@ -54,7 +54,21 @@ def domain(name: str, *, words: Mapping[str, tuple[str, ...]],
     if not intent_name.startswith(name + "_"):
       raise ValueError(f"intent {intent_name!r} of domain {name!r} must start with {name}_")
     templates = tuple(" ".join(line.split()) for line in block.splitlines() if line.strip())
+    for template in templates:
+      check_template(template, where=intent_name)
     if len(set(templates)) != len(templates):
       raise ValueError(f"intent {intent_name!r} repeats a template")
     built.append(Intent(intent_name, templates))
   return Domain(name, tuple(built), dict(words))
+
+
+def check_template(template: str, *, where: str) -> None:
+  """Raises ValueError unless every space-separated chunk is exactly one part.
+
+  ``{episode}s`` would silently parse as two parts and render as "episode s";
+  such a template is a mistake, so it is refused where it is written.
+  """
+  for chunk in template.split():
+    if not PART.fullmatch(chunk):
+      raise ValueError(f"{where}: template part {chunk!r} in {template!r} is not one of"
+                       " word, {group} or <slot>")

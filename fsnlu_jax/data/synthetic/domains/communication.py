@@ -133,7 +133,7 @@ PHONE = domain(
             {cmd} block the last caller
             {want} block <phone_number>
             {cmd} add <phone_number> to my block list
-            {cmd} don't let <person> {call} me anymore
+            {hi} don't let <person> {call} me anymore
             {cmd} send calls from <person> straight to voicemail
         """,
         "phone_add_contact": """

@@ -53,7 +53,7 @@ ALARM = domain(
             {hi} {tell} what {alarms} are set {on_date}
             {hi} do i have {an_alarm} for <time> {on_date} {q}
             {hi} is there {an_alarm} set for <date> {q}
-            {hi} what time is {my} {alarm} set for {on_date} {q}
+            {hi} what time is {my} {alarm} set for <date> {q}
             {hi} when is {my} next {alarm} {q}
             {cmd} list {my} {alarms} {on_date}
             {cmd} check {my} {alarms} for <date>

@@ -37,7 +37,7 @@ RESTAURANT = domain(
             {cmd} cancel dinner at <restaurant> {when}
             {cmd} call off the {booking} for <party_size> {when}
             {cmd} cancel my <time> table
-            {cmd} drop the <restaurant> {booking}
+            {cmd} drop my {booking} at <restaurant>
             {hi} i need to cancel a {booking} {when}
         """,
         "restaurant_search": """
@@ -134,7 +134,7 @@ FOOD = domain(
             {hi} what does <restaurant> serve {q}
             {hi} how much is the <dish> at <restaurant> {q}
             {hi} does <restaurant> have vegetarian options {q}
-            {cmd} read me the <restaurant> menu
+            {cmd} read me the menu of <restaurant>
             {hi} what <cuisine> dishes does <restaurant> make {q}
             {hi} is there <dish> on the menu {from_place} {q}
         """,
@@ -165,7 +165,7 @@ COOKING = domain(
             {hi} does <dish> have <ingredient> in it {q}
             {hi} what goes into <dish> {q}
             {hi} how much <ingredient> do i need for <dish> {q}
-            {cmd} {tell} the ingredients for <dish>
+            {hi} {tell} the ingredients for <dish>
             {hi} what should i buy to {make} <dish> {q}
             {hi} do i need <ingredient> for <dish> {q}
         """,
@@ -195,7 +195,7 @@ COOKING = domain(
             {hi} how many calories are in <dish> {q}
             {hi} how much protein is in <dish> {q}
             {hi} is <dish> healthy {q}
-            {cmd} {tell} the nutrition facts for <dish>
+            {hi} {tell} the nutrition facts for <dish>
             {hi} how much sugar does <dish> have {q}
             {hi} how many calories in a serving of <dish> {q}
             {hi} is <ingredient> high in fat {q}

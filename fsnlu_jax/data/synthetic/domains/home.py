@@ -49,7 +49,7 @@ LIGHTS = domain(
             {cmd} set the <room> {lights} to <level>
             {want} dim the {lights} a bit {in_room}
             {cmd} turn the <room> {lights} down to <level>
-            {cmd} {lights} down {in_room}
+            {hi} {lights} down {in_room}
         """,
         "lights_brighten": """
             {cmd} brighten the {lights} {in_room}
@@ -61,7 +61,7 @@ LIGHTS = domain(
             {cmd} set the brightness {in_room} to <level>
             {want} brighten the {lights} a bit {in_room}
             {cmd} turn the <room> {lights} up to <level>
-            {cmd} {lights} up {in_room}
+            {hi} {lights} up {in_room}
         """,
         "lights_color": """
             {cmd} change the {lights} to <color>
@@ -127,7 +127,7 @@ THERMOSTAT = domain(
             {hi} what's the thermostat set to {q}
             {hi} how warm is it {in_room} {q}
             {hi} what temperature is it {in_room} {q}
-            {cmd} {tell} the indoor temperature
+            {hi} {tell} the indoor temperature
             {hi} is the {heat} on {q}
             {hi} what mode is the thermostat in {q}
             {hi} is the <room> warm enough {q}
@@ -158,7 +158,7 @@ APPLIANCE = domain(
     intents={
         "appliance_turn_on": """
             {cmd} {turn_on} {the_device}
-            {cmd} {turn_on} {the_device} {in_room}
+            {cmd} {turn_on} the <device> {in_room}
             {want} turn {the_device} on
             {cmd} {turn_on} {the_device} now
             {hi} <device> on
@@ -169,7 +169,7 @@ APPLIANCE = domain(
         """,
         "appliance_turn_off": """
             {cmd} {turn_off} {the_device}
-            {cmd} {turn_off} {the_device} {in_room}
+            {cmd} {turn_off} the <device> {in_room}
             {want} turn {the_device} off
             {cmd} {turn_off} {the_device} now
             {hi} <device> off
@@ -187,7 +187,7 @@ APPLIANCE = domain(
             {hi} how long until {the_device} is done {q}
             {hi} is the <device> in the <room> off {q}
             {hi} has {the_device} finished {q}
-            {cmd} {tell} if {the_device} is running
+            {hi} {tell} if {the_device} is running
         """,
         "appliance_schedule": """
             {cmd} {turn_on} {the_device} at <time> {on_date}

@@ -119,7 +119,7 @@ NEWS = domain(
             {hi} {tell} the {latest} from <news_source>
             {hi} what does <news_source> say about <topic> {q}
             {cmd} switch to <news_source> for the news
-            {want} hear the <news_source> {headlines}
+            {want} hear <news_source> {headlines}
         """,
         "news_subscribe": """
             {cmd} subscribe me to <news_source>
@@ -139,44 +139,47 @@ SPORTS = domain(
     "sports",
     words={
         "game": ("game", "match"),
+        # Team and league names carry no article, so the templates supply it
+        # ("did the Lakers win"); leaving it out is a common way to type it.
+        "the": ("the", "the", ""),
         "season": ("this season", "so far this season", "this year"),
     },
     intents={
         "sports_score": """
             {hi} what's the score of the <team> {game} {q}
-            {hi} did <team> win {for_date} {q}
+            {hi} did {the} <team> win {for_date} {q}
             {hi} who won the <team> {game} {for_date} {q}
-            {hi} how did <team> do {for_date} {q}
-            {hi} what was the final score between <team> and <team> {q}
-            {cmd} {tell} the score of <team> versus <team>
-            {hi} are <team> winning {q}
+            {hi} how did {the} <team> do {for_date} {q}
+            {hi} what was the final score between {the} <team> and {the} <team> {q}
+            {hi} {tell} the score of {the} <team> versus {the} <team>
+            {hi} are {the} <team> winning {q}
             {hi} what are the <league> scores {for_date} {q}
             {cmd} give me the <team> score
-            {hi} did <team> beat <team> {q}
+            {hi} did {the} <team> beat {the} <team> {q}
         """,
         "sports_schedule": """
-            {hi} when do <team> play next {q}
+            {hi} when do {the} <team> play next {q}
             {hi} when is the next <team> {game} {q}
             {hi} what time is the <team> {game} <date> {q}
-            {hi} who do <team> play {for_date} {q}
+            {hi} who do {the} <team> play {for_date} {q}
             {cmd} show me the <league> schedule for <date>
             {hi} is there a <team> {game} {for_date} {q}
             {hi} what games are on {for_date} {q}
-            {hi} when does <league> start {q}
-            {cmd} {tell} the <team> schedule
-            {hi} when do <team> play <team> {q}
+            {hi} when does {the} <league> start {q}
+            {hi} {tell} the <team> schedule
+            {hi} when do {the} <team> play {the} <team> {q}
         """,
         "sports_standings": """
-            {hi} where are <team> in the standings {q}
-            {hi} who's top of <league> {q}
+            {hi} where are {the} <team> in the standings {q}
+            {hi} who's top of {the} <league> {q}
             {cmd} show me the <league> table
             {hi} what does the <league> table look like {q}
-            {hi} who leads <league> {season} {q}
-            {hi} are <team> in the playoffs {q}
-            {hi} what place are <team> in {season} {q}
-            {cmd} {tell} the <league> standings
-            {hi} how many points are <team> behind the leaders {q}
-            {hi} are <team> ahead of <team> in the table {q}
+            {hi} who leads {the} <league> {season} {q}
+            {hi} are {the} <team> in the playoffs {q}
+            {hi} what place are {the} <team> in {season} {q}
+            {hi} {tell} the <league> standings
+            {hi} how many points are {the} <team> behind the leaders {q}
+            {hi} are {the} <team> ahead of {the} <team> in the table {q}
         """,
         "sports_player_stats": """
             {hi} how many points did <player> score {for_date} {q}
@@ -185,20 +188,20 @@ SPORTS = domain(
             {hi} how many goals does <player> have {season} {q}
             {cmd} show me <player> stats
             {hi} is <player> injured {q}
-            {hi} who scored for <team> {for_date} {q}
-            {cmd} {tell} how <player> played {for_date}
+            {hi} who scored for {the} <team> {for_date} {q}
+            {hi} {tell} how <player> played {for_date}
             {hi} what's <player> averaging {season} {q}
         """,
         "sports_follow_team": """
-            {cmd} follow <team>
-            {cmd} send me updates about <team>
-            {cmd} notify me when <team> play
-            {want} follow <team>
-            {cmd} add <team> to my favorite teams
-            {cmd} alert me when <team> score
+            {cmd} follow {the} <team>
+            {cmd} send me updates about {the} <team>
+            {cmd} notify me when {the} <team> play
+            {want} follow {the} <team>
+            {cmd} add {the} <team> to my favorite teams
+            {cmd} alert me when {the} <team> score
             {cmd} follow <player>
-            {hi} keep me posted on <league>
-            {cmd} turn on notifications for <team> games
+            {hi} keep me posted on {the} <league>
+            {cmd} turn on notifications for {the} <team> games
             {cmd} send me the <team> score after every {game}
         """,
     })
@@ -228,7 +231,7 @@ LANGUAGE = domain(
             {hi} what's the definition of <word> {q}
             {hi} what is the meaning of <word> {q}
             {cmd} look up <word> in the dictionary
-            {cmd} {tell} what <word> means
+            {hi} {tell} what <word> means
             {hi} is <word> a real word {q}
             {cmd} explain the word <word>
             {hi} what's <word> {q}
@@ -240,7 +243,7 @@ LANGUAGE = domain(
             {hi} what's the spelling of <word> {q}
             {hi} is <word> spelled correctly {q}
             {hi} how is <word> spelled {q}
-            {cmd} {tell} how to spell <word>
+            {hi} {tell} how to spell <word>
             {hi} how many letters are in <word> {q}
             {cmd} spell out <word> letter by letter
         """,
@@ -262,7 +265,7 @@ LANGUAGE = domain(
             {cmd} say <word> out loud
             {hi} what's the right pronunciation of <word> {q}
             {hi} how is <word> pronounced {q}
-            {cmd} {tell} how to pronounce <word>
+            {hi} {tell} how to pronounce <word>
             {hi} am i saying <word> right {q}
             {cmd} read <word> aloud
         """,

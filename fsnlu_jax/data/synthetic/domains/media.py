@@ -61,8 +61,8 @@ MUSIC = domain(
             {hi} i don't like {this_song}
             {cmd} thumbs down {this_song}
             {hi} i hate <song>
-            {cmd} never {play} <song> again
-            {cmd} don't {play} <artist> anymore
+            {hi} never {play} <song> again
+            {hi} don't {play} <artist> anymore
             {hi} {this_song} is terrible
             {cmd} remove {this_song} from my favorites
             {hi} i'm not into <genre>
@@ -90,7 +90,7 @@ MUSIC = domain(
             {hi} what album is {this_song} from {q}
             {hi} when did <artist> release <song> {q}
             {hi} who wrote <song> {q}
-            {cmd} {tell} the name of {this_song}
+            {hi} {tell} the name of {this_song}
             {hi} is this <artist> {q}
         """,
     })
@@ -110,11 +110,11 @@ PODCAST = domain(
             {cmd} {play} the {latest} {episode} of <podcast>
             {want} listen to <podcast>
             {cmd} resume <podcast>
-            {cmd} {play} the <podcast> podcast
+            {cmd} {play} the podcast <podcast>
             {cmd} start the {latest} <podcast> {episode}
             {hi} i'm in the mood for <podcast>
             {cmd} continue <podcast> where i left off
-            {cmd} {play} an {episode} of <podcast>
+            {cmd} {play} an episode of <podcast>
         """,
         "podcast_next_episode": """
             {cmd} {play} the next {episode}
@@ -133,10 +133,10 @@ PODCAST = domain(
             {cmd} add <podcast> to my podcasts
             {cmd} download new {episodes} of <podcast> automatically
             {cmd} get me every new {episode} of <podcast>
-            {hi} i want to follow the <podcast> podcast
+            {hi} i want to follow the podcast <podcast>
             {cmd} save <podcast> to my library
             {hi} <podcast> is great , {subscribe} it
-            {cmd} {subscribe} the <podcast> podcast
+            {cmd} {subscribe} the podcast <podcast>
         """,
         "podcast_unsubscribe": """
             {cmd} unsubscribe from <podcast>
@@ -158,7 +158,7 @@ PODCAST = domain(
             {cmd} check for new {episodes} of <podcast>
             {hi} what's the {latest} {episode} of <podcast> {q}
             {hi} did <podcast> post a new {episode} <date> {q}
-            {cmd} {tell} if <podcast> has a new {episode}
+            {hi} {tell} if <podcast> has a new {episode}
         """,
     })
 

@@ -48,7 +48,7 @@ BANKING = domain(
             {hi} how much is in my <account> {q}
             {cmd} check my <account> {balance}
             {hi} what's my {balance} {q}
-            {cmd} {tell} my <account> {balance}
+            {hi} {tell} my <account> {balance}
             {hi} do i have enough {money} for <amount> {q}
             {hi} how much can i spend {for_date} {q}
             {hi} is my <account> overdrawn {q}
@@ -106,7 +106,7 @@ FINANCE = domain(
             {hi} what's the {rate} between <from_currency> and <to_currency> {q}
             {hi} how much is one <from_currency> in <to_currency> {q}
             {hi} what's the {rate} for <from_currency> to <to_currency> {q}
-            {cmd} {tell} the <from_currency> to <to_currency> {rate}
+            {hi} {tell} the <from_currency> to <to_currency> {rate}
             {hi} how strong is the <from_currency> against the <to_currency> {q}
             {hi} what's the <from_currency> trading at {q}
             {hi} is the <from_currency> up against <to_currency> {for_date} {q}
@@ -130,7 +130,7 @@ FINANCE = domain(
             {hi} what's <company> trading at {q}
             {hi} how is <company> stock doing {for_date} {q}
             {hi} what's the price of <company> {shares} {q}
-            {cmd} {tell} the stock price of <company>
+            {hi} {tell} the stock price of <company>
             {hi} is <company> up {for_date} {q}
             {cmd} check <company> stock
             {hi} how much is a share of <company> {q}

@@ -133,7 +133,7 @@ HOTEL = domain(
             {hi} what amenities does <hotel> have {q}
             {hi} is <amenity> included at <hotel> {q}
             {hi} does the hotel in <city> have <amenity> {q}
-            {cmd} {tell} if <hotel> has <amenity>
+            {hi} {tell} if <hotel> has <amenity>
             {hi} can i get <amenity> at my hotel {q}
             {hi} is <amenity> free at <hotel> {q}
         """,
@@ -167,7 +167,7 @@ NAVIGATION = domain(
             {cmd} check traffic between <origin> and <destination>
             {hi} any delays on the way to <destination> {q}
             {hi} is traffic bad near <destination> {q}
-            {cmd} {tell} about traffic on my commute
+            {hi} {tell} about traffic on my commute
         """,
         "navigation_distance": """
             {hi} how far is <destination> {q}
@@ -178,7 +178,7 @@ NAVIGATION = domain(
             {hi} how far away is <destination> from <origin> {q}
             {hi} how many kilometers is it to <destination> {q}
             {hi} is <destination> within walking distance {q}
-            {cmd} {tell} the distance between <origin> and <destination>
+            {hi} {tell} the distance between <origin> and <destination>
         """,
         "navigation_eta": """
             {hi} how long will it take to {get_to} <destination> {by_mode} {q}
@@ -188,7 +188,7 @@ NAVIGATION = domain(
             {hi} how long does it take from <origin> to <destination> {by_mode} {q}
             {hi} will i {get_to} <destination> by <time> {q}
             {hi} what time will i {get_to} <destination> {q}
-            {cmd} {tell} my arrival time at <destination>
+            {hi} {tell} my arrival time at <destination>
             {hi} how many minutes until i {get_to} <destination> {q}
         """,
         "navigation_nearby": """

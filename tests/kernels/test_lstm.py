@@ -1,0 +1,191 @@
+"""Oracle tests for the LSTM scan kernels: a NumPy per-step loop, per-sequence
+runs without padding, and (when installed) ``torch.nn.LSTM``."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from fsnlu_jax.data.arrays import pad_batch
+from fsnlu_jax.kernels import LSTMParams, LSTMState, bilstm, lstm_scan
+
+D, H = 3, 4
+LENGTHS = (6, 3, 1, 0, 5)  # One full row, one empty row.
+L = 6
+
+
+def _params(seed: int) -> LSTMParams:
+  rng = np.random.default_rng(seed)
+  draw = lambda *shape: rng.uniform(-0.8, 0.8, shape).astype(np.float32)
+  return LSTMParams(w_ih=draw(D, 4 * H), w_hh=draw(H, 4 * H), b=draw(4 * H))
+
+
+def _batch(lengths=LENGTHS, length=L, seed=0):
+  """``x [B, L, D]`` float32 with nonzero padding, ``mask [B, L]`` right-padded."""
+  rng = np.random.default_rng(seed)
+  # Padding holds garbage on purpose: the kernel must not read it.
+  x = rng.normal(size=(len(lengths), length, D)).astype(np.float32)
+  _, mask = pad_batch([[1] * n for n in lengths], length)
+  return x, mask
+
+
+def _oracle(x, params, reverse=False, h0=None, c0=None):
+  """Plain loop over one unpadded sequence ``x [T, D]`` in float64."""
+  w_ih, w_hh, b = (np.asarray(a, np.float64) for a in params)
+  sig = lambda v: 1.0 / (1.0 + np.exp(-v))
+  h = np.zeros(H) if h0 is None else np.asarray(h0, np.float64)
+  c = np.zeros(H) if c0 is None else np.asarray(c0, np.float64)
+  out = np.zeros((len(x), H))
+  for t in (reversed(range(len(x))) if reverse else range(len(x))):
+    z = x[t] @ w_ih + h @ w_hh + b
+    i, f, g, o = z[:H], z[H:2 * H], z[2 * H:3 * H], z[3 * H:]
+    c = sig(f) * c + sig(i) * np.tanh(g)
+    h = sig(o) * np.tanh(c)
+    out[t] = h
+  return out, h, c
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_padded_batch_matches_loop_oracle(reverse):
+  params, (x, mask) = _params(1), _batch()
+  out, (h, c) = lstm_scan(x, mask, *params, reverse=reverse)
+  for row, n in enumerate(LENGTHS):
+    want, want_h, want_c = _oracle(x[row, :n], params, reverse=reverse)
+    np.testing.assert_allclose(out[row, :n], want, atol=1e-5)
+    np.testing.assert_array_equal(out[row, n:], 0.0)  # Exactly zero at padding.
+    np.testing.assert_allclose(h[row], want_h, atol=1e-5)
+    np.testing.assert_allclose(c[row], want_c, atol=1e-5)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_padded_rows_equal_each_sequence_alone(reverse):
+  params, (x, mask) = _params(2), _batch()
+  out, (h, c) = lstm_scan(x, mask, *params, reverse=reverse)
+  for row, n in enumerate(LENGTHS):
+    if n == 0:
+      continue
+    alone, (h1, c1) = lstm_scan(x[row:row + 1, :n], np.ones((1, n), bool), *params,
+                                reverse=reverse)
+    np.testing.assert_allclose(out[row, :n], alone[0], atol=1e-6)
+    np.testing.assert_allclose(h[row], h1[0], atol=1e-6)
+    np.testing.assert_allclose(c[row], c1[0], atol=1e-6)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_final_state_is_state_at_last_real_token(reverse):
+  params, (x, mask) = _params(3), _batch()
+  out, (h, _) = lstm_scan(x, mask, *params, reverse=reverse)
+  for row, n in enumerate(LENGTHS):
+    last = 0 if reverse else n - 1
+    np.testing.assert_array_equal(h[row], out[row, last] if n else np.zeros(H))
+  # More padding changes nothing.
+  x_long = np.concatenate([x, np.ones_like(x)], axis=1)
+  mask_long = np.concatenate([mask, np.zeros_like(mask)], axis=1)
+  out_long, (h_long, _) = lstm_scan(x_long, mask_long, *params, reverse=reverse)
+  np.testing.assert_allclose(out_long[:, :L], out, atol=1e-6)
+  np.testing.assert_allclose(h_long, h, atol=1e-6)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_initial_state(reverse):
+  params, (x, mask) = _params(4), _batch()
+  rng = np.random.default_rng(4)
+  h0, c0 = (rng.normal(size=(len(LENGTHS), H)).astype(np.float32) for _ in range(2))
+  out, (h, c) = lstm_scan(x, mask, *params, reverse=reverse, initial=(h0, c0))
+  for row, n in enumerate(LENGTHS):
+    want, want_h, want_c = _oracle(x[row, :n], params, reverse, h0[row], c0[row])
+    np.testing.assert_allclose(out[row, :n], want, atol=1e-5)
+    np.testing.assert_allclose(h[row], want_h, atol=1e-5)
+    np.testing.assert_allclose(c[row], want_c, atol=1e-5)
+
+
+def test_right_padding_contract():
+  """The kernels assume right padding; the project's padder produces it."""
+  _, mask = pad_batch([[7, 8, 9], [5], []], 4)
+  lengths = mask.sum(1)
+  np.testing.assert_array_equal(mask, np.arange(4)[None, :] < lengths[:, None])
+  # Left padding is outside the contract: forwards it happens to work (pads
+  # before the tokens carry the zero state), in reverse it does not.
+  params, (x, _) = _params(5), _batch()
+  n = 3
+  left = np.zeros((1, L), bool)
+  left[0, L - n:] = True
+  want_fwd, _, _ = _oracle(x[0, L - n:], params)
+  want_bwd, _, _ = _oracle(x[0, L - n:], params, reverse=True)
+  out_fwd, _ = lstm_scan(x[:1], left, *params)
+  out_bwd, _ = lstm_scan(x[:1], left, *params, reverse=True)
+  np.testing.assert_allclose(out_fwd[0, L - n:], want_fwd, atol=1e-5)
+  assert not np.allclose(out_bwd[0, L - n:], want_bwd, atol=1e-3)
+
+
+def test_bilstm_is_two_directions_concatenated():
+  p_fwd, p_bwd, (x, mask) = _params(6), _params(7), _batch()
+  out, (fwd, bwd) = bilstm(x, mask, p_fwd, p_bwd)
+  want_f, want_fs = lstm_scan(x, mask, *p_fwd)
+  want_b, want_bs = lstm_scan(x, mask, *p_bwd, reverse=True)
+  assert out.shape == (len(LENGTHS), L, 2 * H)
+  np.testing.assert_allclose(out, np.concatenate([want_f, want_b], -1), atol=1e-6)
+  for got, want in ((fwd, want_fs), (bwd, want_bs)):
+    assert isinstance(got, LSTMState)
+    np.testing.assert_allclose(got.h, want.h, atol=1e-6)
+    np.testing.assert_allclose(got.c, want.c, atol=1e-6)
+
+
+def test_matches_torch_bidirectional_packed():
+  torch = pytest.importorskip("torch")
+  torch.manual_seed(0)
+  lstm = torch.nn.LSTM(D, H, batch_first=True, bidirectional=True)
+  sd = {k: v.detach().numpy() for k, v in lstm.state_dict().items()}
+  port = lambda s: LSTMParams(sd[f"weight_ih_l0{s}"].T, sd[f"weight_hh_l0{s}"].T,
+                              sd[f"bias_ih_l0{s}"] + sd[f"bias_hh_l0{s}"])
+  x, mask = _batch(lengths=(6, 3, 1, 5))  # pack_padded_sequence refuses length 0.
+  lengths = torch.tensor(mask.sum(1))
+  packed = torch.nn.utils.rnn.pack_padded_sequence(
+      torch.from_numpy(x), lengths, batch_first=True, enforce_sorted=False)
+  with torch.no_grad():
+    out_t, (h_t, c_t) = lstm(packed)
+  out_t, _ = torch.nn.utils.rnn.pad_packed_sequence(out_t, batch_first=True, total_length=L)
+  out, (fwd, bwd) = bilstm(x, mask, port(""), port("_reverse"))
+  np.testing.assert_allclose(out, out_t.numpy(), atol=1e-5)
+  np.testing.assert_allclose(np.stack([fwd.h, bwd.h]), h_t.numpy(), atol=1e-5)
+  np.testing.assert_allclose(np.stack([fwd.c, bwd.c]), c_t.numpy(), atol=1e-5)
+
+
+def test_jit_equals_eager_and_compiles_once():
+  p_fwd, p_bwd, (x, mask) = _params(8), _params(9), _batch()
+  traces = []
+
+  def run(x, mask, p_fwd, p_bwd):
+    traces.append(1)  # Runs only while tracing.
+    return bilstm(x, mask, p_fwd, p_bwd)
+
+  jitted = jax.jit(run)
+  got = jitted(x, mask, p_fwd, p_bwd)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-6), got,
+               bilstm(x, mask, p_fwd, p_bwd))
+  _, mask2 = _batch(lengths=(1, 2, 3, 4, 5))  # Same shapes, other values.
+  jitted(x + 1.0, mask2, p_bwd, p_fwd)
+  assert len(traces) == 1
+  assert jitted._cache_size() == 1  # pylint: disable=protected-access
+
+  scan = jax.jit(lstm_scan, static_argnames=("reverse", "unroll"))
+  for reverse in (False, True):
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-6),
+                 scan(x, mask, *p_fwd, reverse=reverse, unroll=2),
+                 lstm_scan(x, mask, *p_fwd, reverse=reverse))
+
+
+def test_gradients_finite_and_blind_to_padding():
+  p_fwd, p_bwd, (x, mask) = _params(10), _params(11), _batch()
+
+  def loss(x, p_fwd, p_bwd):
+    out, (fwd, bwd) = bilstm(x, mask, p_fwd, p_bwd)
+    return jnp.sum(out**2) + jnp.sum(fwd.h * bwd.h) + jnp.sum(fwd.c + bwd.c)
+
+  g_x, g_fwd, g_bwd = jax.jit(jax.grad(loss, argnums=(0, 1, 2)))(x, p_fwd, p_bwd)
+  for g in jax.tree.leaves((g_x, g_fwd, g_bwd)):
+    assert np.all(np.isfinite(g)) and np.any(g != 0)
+  # Nothing flows to padded inputs: they never touch the result.
+  np.testing.assert_array_equal(np.asarray(g_x)[~mask], 0.0)
