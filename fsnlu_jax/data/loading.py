@@ -10,6 +10,8 @@ import hashlib
 import os
 import pathlib
 
+import tensorflow_datasets as tfds
+
 from fsnlu_jax.data.builders import BUILDERS, NLUBuilder
 from fsnlu_jax.data.defects import OnError
 from fsnlu_jax.data.schema import Example
@@ -56,10 +58,22 @@ def get_builder(name: str, *, data_dir: str | os.PathLike | None = None,
              data_dir=cache_dir_for(probe, on_error, cache_dir))
 
 
-def prepare(name: str, **kwargs) -> NLUBuilder:
-  """:func:`get_builder`, then build the array_record files if not cached."""
+def prepare(name: str, *, progress: bool = True, **kwargs) -> NLUBuilder:
+  """:func:`get_builder`, then build the array_record files if not cached.
+
+  Args:
+    name: ``NAME`` or ``NAME/CONFIG``.
+    progress: show TFDS's progress bars while building.
+    **kwargs: passed to :func:`get_builder`.
+  """
   builder = get_builder(name, **kwargs)
-  builder.download_and_prepare()
+  if not progress:
+    tfds.disable_progress_bar()  # a process-wide switch in TFDS, restored below
+  try:
+    builder.download_and_prepare()
+  finally:
+    if not progress:
+      tfds.enable_progress_bar()
   return builder
 
 
