@@ -1,1 +1,7 @@
 """The trainer: pure step functions, optimizers, orbax checkpoints, metrics."""
+
+from fsnlu_jax.train.metrics import (EpisodeStats, SemanticErrors, SlotScores, SpanCounts,
+                                     corpus_semantic_errors, intent_accuracy, macro_f1,
+                                     mean_confidence_interval, relative_error_reduction,
+                                     semantic_error_rate, semantic_errors, slot_f1, slot_items,
+                                     student_t_quantile)
