@@ -5,3 +5,6 @@ from fsnlu_jax.train.metrics import (EpisodeStats, SemanticErrors, SlotScores, S
                                      mean_confidence_interval, relative_error_reduction,
                                      semantic_error_rate, semantic_errors, slot_f1, slot_items,
                                      student_t_quantile)
+from fsnlu_jax.train.step import TrainState, init_train_state, make_eval_step, make_train_step
+from fsnlu_jax.train.checkpoint import (Checkpointer, generator_from_state, generator_state,
+                                        restore_or_init)

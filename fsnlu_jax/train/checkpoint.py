@@ -1,0 +1,158 @@
+"""Orbax checkpoints that resume a killed run exactly where it stopped.
+
+A checkpoint is one step folder holding two items:
+
+* ``state``: the whole :class:`~fsnlu_jax.train.step.TrainState` (params,
+  non-trainable variables, optimizer state, step, base PRNG key);
+* ``data``: the *data-order state* as JSON, a dict the caller owns. The
+  convention is the host ``np.random.Generator``'s ``bit_generator.state``
+  taken after drawing the batches of the ``state.step`` updates done so far
+  (see :func:`generator_state`), so a resumed run draws the very batches the
+  killed one would have drawn next. A pipeline that prefetches must save the
+  state of the batch *about to be trained*, not of the prefetched one.
+
+Orbax writes each step to a temporary folder and renames it when complete,
+so a run killed mid-save leaves the previous checkpoint as the latest one.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+
+from fsnlu_jax.train.step import TrainState
+
+
+def generator_state(gen: np.random.Generator) -> dict[str, Any]:
+  """The JSON-able state of ``gen`` (its ``bit_generator.state``)."""
+  return gen.bit_generator.state
+
+
+def generator_from_state(state: dict[str, Any]) -> np.random.Generator:
+  """A generator that continues exactly where the one that gave ``state`` was.
+
+  >>> gen = np.random.default_rng(0)
+  >>> saved = generator_state(gen)
+  >>> drawn = gen.integers(100, size=3)
+  >>> bool((generator_from_state(saved).integers(100, size=3) == drawn).all())
+  True
+  """
+  bit_generator = getattr(np.random, state["bit_generator"])()
+  bit_generator.state = state
+  return np.random.Generator(bit_generator)
+
+
+def _to_saveable(state: TrainState) -> TrainState:
+  # Typed keys go to disk as their raw uint32 data and are re-wrapped on load.
+  return state._replace(key=jax.random.key_data(state.key))
+
+
+class Checkpointer:
+  """Saves every ``every`` steps, keeps the last ``max_to_keep``, restores.
+
+  Typical loop (``tests/train/_toy.py`` runs it)::
+
+    ckpt = Checkpointer(path, every=100)
+    state, data = restore_or_init(ckpt, state, {"rng": generator_state(gen)})
+    gen = generator_from_state(data["rng"])
+    while int(state.step) < total:
+      state, metrics = train_step(state, next_batch(gen))
+      ckpt.save(state, {"rng": generator_state(gen)})
+  """
+
+  def __init__(self, directory: str | os.PathLike, *, every: int, max_to_keep: int = 3,
+               async_save: bool = True):
+    """Opens (creating if needed) a checkpoint folder.
+
+    Args:
+      directory: where the step folders go; an absolute path.
+      every: save when ``state.step`` is a multiple of it.
+      max_to_keep: newest checkpoints kept; older ones are deleted.
+      async_save: write in a background thread while training goes on.
+    """
+    options = ocp.CheckpointManagerOptions(
+        save_interval_steps=every, max_to_keep=max_to_keep,
+        enable_async_checkpointing=async_save)
+    self._manager = ocp.CheckpointManager(os.path.abspath(directory), options=options,
+                                          item_names=("state", "data"))
+
+  @property
+  def latest_step(self) -> int | None:
+    """The step of the newest complete checkpoint, None when there is none."""
+    return self._manager.latest_step()
+
+  def all_steps(self) -> list[int]:
+    """Steps of the complete checkpoints on disk, ascending."""
+    return sorted(self._manager.all_steps())
+
+  def save(self, state: TrainState, data_state: dict[str, Any], *, force: bool = False) -> bool:
+    """Saves when ``state.step`` is due (or ``force``); returns whether it did.
+
+    Args:
+      state: the state after ``state.step`` updates.
+      data_state: JSON-able data-order state matching that step (module docs).
+      force: save even off the interval (e.g. the last step).
+    """
+    step = int(state.step)
+    return self._manager.save(
+        step, force=force,
+        args=ocp.args.Composite(state=ocp.args.StandardSave(_to_saveable(state)),
+                                data=ocp.args.JsonSave(data_state)))
+
+  def restore(self, like: TrainState, step: int | None = None) -> tuple[TrainState, dict[str, Any]]:
+    """Loads a checkpoint into the shapes, dtypes and shardings of ``like``.
+
+    Args:
+      like: a state of the same model and optimizer (e.g. a fresh
+        :func:`~fsnlu_jax.train.step.init_train_state`); only its structure,
+        shapes and shardings are used.
+      step: which checkpoint; default the latest.
+
+    Returns:
+      ``(state, data_state)``.
+    """
+    step = self.latest_step if step is None else step
+    if step is None:
+      raise FileNotFoundError(f"no checkpoint in {self._manager.directory}")
+    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, _to_saveable(like))
+    restored = self._manager.restore(
+        step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract),
+                                      data=ocp.args.JsonRestore()))
+    state = restored.state
+    key = jax.random.wrap_key_data(state.key, impl=jax.random.key_impl(like.key))
+    return state._replace(key=key), restored.data
+
+  def wait(self) -> None:
+    """Blocks until a background save has finished."""
+    self._manager.wait_until_finished()
+
+  def close(self) -> None:
+    """Finishes pending saves and releases the manager."""
+    self._manager.close()
+
+  def __enter__(self) -> Checkpointer:
+    return self
+
+  def __exit__(self, *exc) -> None:
+    self.close()
+
+
+def restore_or_init(checkpointer: Checkpointer, state: TrainState, data_state: dict[str, Any]
+                    ) -> tuple[TrainState, dict[str, Any]]:
+  """The latest checkpoint if there is one, else the given fresh start.
+
+  Args:
+    checkpointer: where to look.
+    state: a freshly initialised state; also the template for restoring.
+    data_state: the data-order state of a fresh start.
+
+  Returns:
+    ``(state, data_state)``; ``int(state.step)`` tells where training resumes.
+  """
+  if checkpointer.latest_step is None:
+    return state, data_state
+  return checkpointer.restore(state)
