@@ -1,0 +1,369 @@
+"""The multitask bi-LSTM of Goyal et al. (2018) for intents and slots.
+
+word embeddings -> one shared bi-LSTM -> a bi-LSTM per task:
+
+* intent classification (IC): the IC bi-LSTM's sentence vector ``[B, 2H_t]``
+  (768-d by default, the encoder the few-shot models build on) -> a softmax;
+* slot tagging (ST): the ST bi-LSTM's per-token features -> tag scores, decoded
+  by a softmax per token or a linear-chain CRF.
+
+For a new domain, :func:`replace_heads` keeps the lower layers and re-sizes the
+output layers; :func:`trainable_filter` optionally freezes the lower layers.
+
+Shapes: ``B`` batch, ``L`` padded length, ``V`` vocabulary, ``C`` intents,
+``T`` slot tags, ``H_t`` task bi-LSTM width per direction.
+
+References:
+  Goyal, Metallinou & Matsoukas, "Fast and Scalable Expansion of Natural
+  Language Understanding Functionality for Intelligent Agents", NAACL 2018.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal, Mapping, NamedTuple, Sequence
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import nnx
+
+from fsnlu_jax.nn import CRF, BiLSTM, Embedder
+
+SlotDecoder = Literal["crf", "softmax"]
+Pooling = Literal["final", "mean", "max"]
+
+
+@dataclasses.dataclass(frozen=True)
+class MultitaskConfig:
+  """Sizes and choices of a :class:`MultitaskBiLSTM`.
+
+  Attributes:
+    vocab_size: ``V``, including the special tokens (``len(Vocab)``).
+    n_intents: ``C``.
+    n_tags: ``T``, BIO slot tags including ``O``.
+    tag_names: the ``T`` tag names in id order; with the CRF decoder they turn
+      on the BIO transition constraints. None: unconstrained.
+    embed_dim: word vector width.
+    shared_hidden: shared bi-LSTM width per direction.
+    task_hidden: ``H_t``, width per direction of each task bi-LSTM; the IC
+      sentence vector is ``2 * task_hidden`` (768 by default).
+    slot_decoder: ``"crf"`` (Viterbi at inference) or ``"softmax"``.
+    dropout: rate on embeddings, shared features and task features.
+    pooling: how the IC bi-LSTM becomes a sentence vector. ``"final"``
+      (default, Goyal et al.): the forward state at the last real token
+      concatenated with the backward state at the first; ``"mean"`` / ``"max"``:
+      over the real tokens' outputs (more robust on long utterances, where the
+      final states forget the middle).
+  """
+
+  vocab_size: int
+  n_intents: int
+  n_tags: int
+  tag_names: tuple[str, ...] | None = None
+  embed_dim: int = 300
+  shared_hidden: int = 256
+  task_hidden: int = 384
+  slot_decoder: SlotDecoder = "crf"
+  dropout: float = 0.2
+  pooling: Pooling = "final"
+
+  def __post_init__(self):
+    if self.tag_names is not None:
+      object.__setattr__(self, "tag_names", tuple(self.tag_names))
+      if len(self.tag_names) != self.n_tags:
+        raise ValueError(f"{len(self.tag_names)} tag_names for n_tags={self.n_tags}")
+    if self.slot_decoder not in ("crf", "softmax"):
+      raise ValueError(f"slot_decoder must be 'crf' or 'softmax', got {self.slot_decoder!r}")
+    if self.pooling not in ("final", "mean", "max"):
+      raise ValueError(f"pooling must be 'final', 'mean' or 'max', got {self.pooling!r}")
+
+
+class MultitaskOutput(NamedTuple):
+  """What :class:`MultitaskBiLSTM` returns."""
+
+  intent_logits: jax.Array  # [B, C] intent scores.
+  slot_logits: jax.Array  # [B, L, T] per-token tag scores (CRF emissions).
+  sentence: jax.Array  # [B, 2H_t] pooled IC sentence vector, before dropout.
+
+
+def _pool(outputs: jax.Array, final: jax.Array, mask: jax.Array, pooling: str) -> jax.Array:
+  """The sentence vector ``[B, 2H_t]`` from ``outputs`` ``[B, L, 2H_t]``."""
+  if pooling == "final":
+    return final
+  m = mask[..., None]  # --> [B, L, 1]
+  if pooling == "mean":
+    return outputs.sum(axis=1) / jnp.maximum(m.sum(axis=1), 1).astype(outputs.dtype)
+  pooled = jnp.max(jnp.where(m, outputs, -jnp.inf), axis=1)
+  return jnp.where(mask.any(axis=1, keepdims=True), pooled, 0.0)  # empty rows: 0
+
+
+class MultitaskBiLSTM(nnx.Module):
+  """Shared bi-LSTM under an intent bi-LSTM and a slot bi-LSTM.
+
+  >>> from flax import nnx
+  >>> import jax.numpy as jnp
+  >>> cfg = MultitaskConfig(vocab_size=20, n_intents=3, n_tags=3, embed_dim=8,
+  ...                       shared_hidden=4, task_hidden=5)
+  >>> model = MultitaskBiLSTM(cfg, rngs=nnx.Rngs(0))
+  >>> out = model(jnp.array([[4, 5, 0]]), jnp.array([[True, True, False]]))
+  >>> out.intent_logits.shape, out.slot_logits.shape, out.sentence.shape
+  ((1, 3), (1, 3, 3), (1, 10))
+
+  Attributes:
+    embedder, shared: the lower layers (kept by :func:`replace_heads`).
+    intent_lstm, slot_lstm: the task bi-LSTMs.
+    intent_out, slot_out: output layers (:class:`flax.nnx.Linear`).
+    crf: the :class:`~fsnlu_jax.nn.CRF` decoder, or None for softmax.
+
+  References:
+    Goyal, Metallinou & Matsoukas, NAACL 2018.
+  """
+
+  def __init__(self, config: MultitaskConfig, *, rngs: nnx.Rngs):
+    self.config = config
+    c = config
+    self.embedder = Embedder(c.vocab_size, c.embed_dim, rngs=rngs)
+    self.shared = BiLSTM(c.embed_dim, c.shared_hidden, rngs=rngs)
+    self.intent_lstm = BiLSTM(2 * c.shared_hidden, c.task_hidden, rngs=rngs)
+    self.slot_lstm = BiLSTM(2 * c.shared_hidden, c.task_hidden, rngs=rngs)
+    self.dropout = nnx.Dropout(c.dropout)
+    self._build_heads(rngs)
+
+  def _build_heads(self, rngs: nnx.Rngs) -> None:
+    """(Re)creates the output layers for ``self.config``'s label sets."""
+    c = self.config
+    self.intent_out = nnx.Linear(2 * c.task_hidden, c.n_intents, rngs=rngs)
+    self.slot_out = nnx.Linear(2 * c.task_hidden, c.n_tags, rngs=rngs)
+    self.crf = (CRF(c.n_tags, tag_names=c.tag_names, rngs=rngs)
+                if c.slot_decoder == "crf" else None)
+
+  def _drop(self, x: jax.Array, deterministic: bool, rngs: nnx.Rngs | None) -> jax.Array:
+    return self.dropout(x, deterministic=deterministic, rngs=rngs)
+
+  def _encode(self, token_ids, mask, deterministic, rngs):
+    """``(intent outputs [B, L, 2H_t], sentence [B, 2H_t], slot features [B, L, 2H_t])``."""
+    if not deterministic and rngs is None and self.config.dropout > 0:
+      raise ValueError("training (deterministic=False) needs rngs with a 'dropout' stream")
+    mask = jnp.asarray(mask, bool)
+    x = self._drop(self.embedder(token_ids), deterministic, rngs)  # --> [B, L, E]
+    shared, _ = self.shared(x, mask)  # --> [B, L, 2H_s]
+    shared = self._drop(shared, deterministic, rngs)
+    intent_seq, final = self.intent_lstm(shared, mask)
+    slot_seq, _ = self.slot_lstm(shared, mask)
+    return intent_seq, _pool(intent_seq, final, mask, self.config.pooling), slot_seq
+
+  def __call__(self, token_ids: jax.Array, mask: jax.Array, *, deterministic: bool = True,
+               rngs: nnx.Rngs | None = None) -> MultitaskOutput:
+    """Scores intents and tags.
+
+    Args:
+      token_ids: ``[B, L]`` int word ids, ``PAD_ID`` at padding.
+      mask: ``[B, L]`` bool, True on a prefix of real tokens per row.
+      deterministic: no dropout (inference). False needs ``rngs``.
+      rngs: an :class:`flax.nnx.Rngs` with a ``dropout`` stream.
+
+    Returns:
+      :class:`MultitaskOutput`.
+    """
+    _, sentence, slot_seq = self._encode(token_ids, mask, deterministic, rngs)
+    intent_logits = self.intent_out(self._drop(sentence, deterministic, rngs))
+    slot_logits = self.slot_out(self._drop(slot_seq, deterministic, rngs))
+    return MultitaskOutput(intent_logits, slot_logits, sentence)
+
+  def encode(self, token_ids: jax.Array, mask: jax.Array) -> jax.Array:
+    """The sentence encoder for few-shot models: ``[B, L]`` -> ``[B, 2H_t]``, no dropout."""
+    return self._encode(token_ids, mask, True, None)[1]
+
+
+def _intent_terms(logits: jax.Array, labels: jax.Array) -> tuple[jax.Array, jax.Array]:
+  """Summed cross-entropy over labelled rows (``label >= 0``) and their count."""
+  known = labels >= 0
+  ce = optax.softmax_cross_entropy_with_integer_labels(
+      logits.astype(jnp.float32), jnp.maximum(labels, 0))  # --> [B]
+  return jnp.sum(jnp.where(known, ce, 0.0)), jnp.sum(known)
+
+
+def _slot_terms(model: MultitaskBiLSTM, logits: jax.Array, tags: jax.Array,
+                mask: jax.Array) -> tuple[jax.Array, jax.Array]:
+  """Summed per-sentence slot loss over rows with a known tag, and their count."""
+  known = mask & (tags >= 0)  # --> [B, L]
+  has_tags = known.any(axis=1)  # --> [B]
+  if model.crf is not None:
+    per_row = -model.crf.log_likelihood(logits, tags, mask)  # --> [B]
+  else:
+    ce = optax.softmax_cross_entropy_with_integer_labels(
+        logits.astype(jnp.float32), jnp.maximum(tags, 0))  # --> [B, L]
+    per_row = jnp.sum(jnp.where(known, ce, 0.0), axis=1)
+  return jnp.sum(jnp.where(has_tags, per_row, 0.0)), jnp.sum(has_tags)
+
+
+def multitask_loss(model: MultitaskBiLSTM, batch: Mapping[str, jax.Array], *,
+                   rngs: nnx.Rngs | None = None,
+                   slot_weight: float = 1.0) -> tuple[jax.Array, dict[str, jax.Array]]:
+  """Intent cross-entropy plus ``slot_weight`` times the slot loss, batch means.
+
+  Both slot decoders give a loss per *sentence* (the CRF's negative
+  log-likelihood, or the sum of token cross-entropies), so ``slot_weight``
+  means the same for both. Labels of -1 are ignored: an intent of -1 drops the
+  row from the intent mean, a tag of -1 (unknown tag or padding) adds no token
+  term (the CRF marginalises over it), and a row without any known tag drops
+  out of the slot mean.
+
+  Sharded means: ``aux`` holds each term's ``*_sum`` and ``*_count``. Under
+  data parallelism with unequal shards (or unequal numbers of labelled rows)
+  averaging the per-device ``loss`` is biased; the exact global loss is
+  ``psum(intent_sum) / psum(intent_count) + slot_weight * psum(slot_sum) /
+  psum(slot_count)``.
+
+  Args:
+    model: the model.
+    batch: ``token_ids`` ``[B, L]``, ``mask`` ``[B, L]``, ``intent`` ``[B]``,
+      ``slots`` ``[B, L]`` (as :func:`fsnlu_jax.data.encode_split` makes them).
+    rngs: dropout randomness; None evaluates deterministically.
+    slot_weight: weight of the slot term.
+
+  Returns:
+    ``(loss, aux)``: a scalar, and ``intent_loss``, ``slot_loss`` (means),
+    ``intent_sum``, ``intent_count``, ``slot_sum``, ``slot_count``.
+  """
+  mask = jnp.asarray(batch["mask"], bool)
+  out = model(batch["token_ids"], mask, deterministic=rngs is None, rngs=rngs)
+  intent_sum, intent_count = _intent_terms(out.intent_logits, jnp.asarray(batch["intent"]))
+  slot_sum, slot_count = _slot_terms(model, out.slot_logits, jnp.asarray(batch["slots"]), mask)
+  intent_loss = intent_sum / jnp.maximum(intent_count, 1)
+  slot_loss = slot_sum / jnp.maximum(slot_count, 1)
+  aux = dict(intent_loss=intent_loss, slot_loss=slot_loss, intent_sum=intent_sum,
+             intent_count=intent_count, slot_sum=slot_sum, slot_count=slot_count)
+  return intent_loss + slot_weight * slot_loss, aux
+
+
+def predict(model: MultitaskBiLSTM, token_ids: jax.Array,
+            mask: jax.Array) -> tuple[jax.Array, jax.Array]:
+  """Best intent and tag sequence, without dropout.
+
+  Jit it as ``nnx.jit(predict)`` or, faster, ``jax.jit(lambda g, s, x, m:
+  predict(nnx.merge(g, s), x, m))`` with ``g, s = nnx.split(model)``.
+
+  Args:
+    model: the model.
+    token_ids: ``[B, L]`` word ids.
+    mask: ``[B, L]`` bool, True on real tokens.
+
+  Returns:
+    ``(intent [B], tags [B, L])`` int32; tags are the Viterbi path (CRF) or the
+    per-token argmax (softmax), and -1 at padding, like ``EncodedSplit.slots``.
+  """
+  mask = jnp.asarray(mask, bool)
+  out = model(token_ids, mask)
+  if model.crf is not None:
+    tags, _ = model.crf.decode(out.slot_logits, mask)
+  else:
+    tags = jnp.argmax(out.slot_logits, axis=-1)
+  intent = jnp.argmax(out.intent_logits, axis=-1).astype(jnp.int32)
+  return intent, jnp.where(mask, tags, -1).astype(jnp.int32)
+
+
+def _copy_state(module: nnx.Module):
+  # Fresh buffers: a jitted step that donates the old model's arrays would
+  # otherwise delete the new model's too.
+  return jax.tree.map(jnp.copy, nnx.state(module))
+
+
+def replace_heads(model: MultitaskBiLSTM, *, n_intents: int, n_tags: int,
+                  tag_names: Sequence[str] | None = None, rngs: nnx.Rngs,
+                  reinit_task_lstms: bool = False) -> MultitaskBiLSTM:
+  """A copy of ``model`` for a new domain: same lower layers, new output layers.
+
+  The embeddings and the shared bi-LSTM are copied (new buffers, bit-identical
+  values); so are the task bi-LSTMs unless ``reinit_task_lstms``. The intent
+  and slot output layers and the CRF are drawn afresh at the new sizes. The
+  vocabulary is kept: encode the new domain with the old :class:`Vocab`.
+  ``model`` itself is not changed.
+
+  >>> from flax import nnx
+  >>> cfg = MultitaskConfig(vocab_size=20, n_intents=3, n_tags=3, embed_dim=8,
+  ...                       shared_hidden=4, task_hidden=5)
+  >>> new = replace_heads(MultitaskBiLSTM(cfg, rngs=nnx.Rngs(0)), n_intents=7,
+  ...                     n_tags=5, rngs=nnx.Rngs(1))
+  >>> new.intent_out.kernel.shape, new.crf.transitions.shape
+  ((10, 7), (5, 5))
+
+  Args:
+    model: the pretrained model.
+    n_intents, n_tags, tag_names: the new domain's label sets.
+    rngs: draws the new layers.
+    reinit_task_lstms: also draw the two task bi-LSTMs afresh.
+
+  Returns:
+    A new :class:`MultitaskBiLSTM`.
+  """
+  config = dataclasses.replace(model.config, n_intents=n_intents, n_tags=n_tags,
+                               tag_names=None if tag_names is None else tuple(tag_names))
+  new = MultitaskBiLSTM(config, rngs=rngs)
+  kept = ("embedder", "shared") + (() if reinit_task_lstms else ("intent_lstm", "slot_lstm"))
+  for name in kept:
+    nnx.update(getattr(new, name), _copy_state(getattr(model, name)))
+  return new
+
+
+def trainable_filter(model: MultitaskBiLSTM,
+                     freeze: Sequence[str] = ("embedder", "shared")) -> nnx.filterlib.Filter:
+  """An NNX filter for the parameters to train: all but those under ``freeze``.
+
+  Each name in ``freeze`` matches every parameter whose path contains it
+  (``"embedder"``, ``"shared"``, ``"intent_lstm"``, ...). The usual way to
+  freeze is to split the model three ways and differentiate and optimise the
+  trainable part only (frozen weights then cost no gradient)::
+
+    graphdef, train, frozen = nnx.split(model, trainable_filter(model), ...)
+    opt_state = tx.init(train)
+    # step: grads = jax.grad(lambda t: loss(nnx.merge(graphdef, t, frozen)))(train)
+
+  To keep one parameter tree instead, label it with :func:`trainable_mask`
+  and use ``optax.multi_transform`` with ``optax.set_to_zero()`` for the
+  frozen part. (Not ``optax.masked`` alone: it passes masked-out gradients
+  through unchanged, so frozen weights would still move.)
+
+  Args:
+    model: the model (each name must match some parameter, to catch typos).
+    freeze: names of sub-modules to keep fixed; empty trains everything.
+
+  Returns:
+    A filter for ``nnx.split`` / ``nnx.state``.
+
+  Raises:
+    ValueError: a name matches no parameter.
+  """
+  freeze = tuple(freeze)
+  paths = [path for path, _ in nnx.to_flat_state(nnx.state(model, nnx.Param))]
+  for name in freeze:
+    if not any(name in path for path in paths):
+      raise ValueError(f"freeze name {name!r} matches no parameter of the model")
+  if not freeze:
+    return nnx.Param
+  return nnx.All(nnx.Param, nnx.Not(nnx.Any(*(nnx.PathContains(n) for n in freeze))))
+
+
+def trainable_mask(model: MultitaskBiLSTM,
+                   freeze: Sequence[str] = ("embedder", "shared")) -> nnx.State:
+  """``nnx.state(model, nnx.Param)``'s structure with True where trainable.
+
+  For ``optax.multi_transform`` over the whole parameter tree::
+
+    params = nnx.state(model, nnx.Param)
+    labels = jax.tree.map(lambda t: "train" if t else "freeze", trainable_mask(model))
+    tx = optax.multi_transform({"train": optax.adam(1e-3),
+                                "freeze": optax.set_to_zero()}, labels)
+
+  Args:
+    model, freeze: as in :func:`trainable_filter`.
+
+  Returns:
+    An :class:`flax.nnx.State` of bools.
+  """
+  train = {path for path, _ in nnx.to_flat_state(
+      nnx.state(model, trainable_filter(model, freeze)))}
+  flat = [(path, jax.tree.map(lambda _, t=path in train: t, value))
+          for path, value in nnx.to_flat_state(nnx.state(model, nnx.Param))]
+  return nnx.from_flat_state(flat)
