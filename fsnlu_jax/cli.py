@@ -2,6 +2,8 @@
 
   fsnlu data stats NAME [--data-dir DIR] [--json]
   fsnlu data episode NAME [--n-way N --k-shot K --q-query Q --seed S]
+  fsnlu pretrain --config configs/multitask_pretrain.py[:tiny] --workdir DIR
+  fsnlu finetune --config configs/multitask_finetune.py[:tiny] --workdir DIR --pretrained DIR
 """
 
 from __future__ import annotations
@@ -67,6 +69,30 @@ def cmd_data_episode(args) -> int:
   return 0
 
 
+def cmd_train(args) -> int:
+  """Runs the multitask bi-LSTM pretraining or fine-tuning job of a config."""
+  from fsnlu_jax.train import multitask_job  # pylint: disable=g-import-not-at-top
+
+  config = multitask_job.load_config(args.config)
+  kwargs = dict(data_dir=args.data_dir, cache_dir=args.cache_dir)
+  if args.command == "pretrain":
+    result = multitask_job.run_pretrain(config, args.workdir, **kwargs)
+  else:
+    result = multitask_job.run_finetune(config, args.workdir, args.pretrained, **kwargs)
+  print(json.dumps(result))
+  return 0
+
+
+def _add_train_parser(commands, name: str, help_text: str) -> argparse.ArgumentParser:
+  parser = commands.add_parser(name, help=help_text)
+  parser.add_argument("--config", required=True, help="configs/FILE.py[:ARG]")
+  parser.add_argument("--workdir", required=True, help="checkpoints, metrics, vocab; resumes")
+  parser.add_argument("--data-dir", help="raw dataset folders (as for `fsnlu data`)")
+  parser.add_argument("--cache-dir", help="built dataset cache (as for `fsnlu data`)")
+  parser.set_defaults(func=cmd_train)
+  return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(prog="fsnlu", description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -87,6 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
   episode.add_argument("--q-query", type=int, default=2)
   episode.add_argument("--seed", type=int, default=0)
   episode.set_defaults(func=cmd_data_episode)
+
+  _add_train_parser(commands, "pretrain", "pretrain the multitask bi-LSTM")
+  _add_train_parser(commands, "finetune", "fine-tune a pretrained multitask bi-LSTM").add_argument(
+      "--pretrained", required=True, help="workdir of a finished `fsnlu pretrain`")
   return parser
 
 

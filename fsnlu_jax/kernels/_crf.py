@@ -68,9 +68,10 @@ def _prepare(emissions, mask, transitions, start, end):
 
 
 def _init_state(emissions: jax.Array) -> _ChainState:
-  batch, _, num_tags = emissions.shape
-  return _ChainState(score=jnp.zeros((batch, num_tags), emissions.dtype),
-                     started=jnp.zeros((batch,), bool))
+  # zeros_like, not zeros: under shard_map it keeps the emissions' device-varying
+  # type, which the carry takes on after one step (scan needs them equal).
+  first = emissions[:, 0, :]  # --> [B, T]
+  return _ChainState(score=jnp.zeros_like(first), started=jnp.zeros_like(first[:, 0], bool))
 
 
 def _time_major(emissions: jax.Array, mask: jax.Array):

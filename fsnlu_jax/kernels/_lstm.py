@@ -75,6 +75,12 @@ def _scan_forward(params: LSTMParams, x: jax.Array, mask: jax.Array,
   # Hoisted: one [B*L, D] x [D, 4H] matmul instead of L small ones.
   xp = jnp.einsum("bld,dg->lbg", x, params.w_ih) + params.b  # --> [L, B, 4H]
   step = lambda s, inp: _step(params.w_hh, s, inp)
+  # Under shard_map the carry turns device-varying after one step (inputs and
+  # weights are); zeros_like keeps that type, so adding them types the
+  # initial carry the same way (a no-op outside shard_map), else scan refuses.
+  h = params.w_hh.shape[-2]
+  zero = jnp.zeros_like(xp[0, :, :h]) + jnp.zeros_like(params.w_hh[:1, :h])  # --> [B, H]
+  initial = jax.tree.map(lambda s: s + zero.astype(s.dtype), initial)
   final, out = jax.lax.scan(step, initial, (xp, mask.T), unroll=unroll)  # out: [L, B, H]
   return jnp.swapaxes(out, 0, 1), final  # --> [B, L, H]
 
