@@ -71,7 +71,7 @@ def test_pretrain_writes_metrics_and_checkpoint(pretrained):
   assert 20 in job.ckpt_lib.Checkpointer(pretrained / "checkpoints", every=1).all_steps()
   for name in ("config.json", "model_config.json", "vocab.json", "intents.json", "tags.json"):
     assert (pretrained / name).is_file()
-  assert (pretrained / "learning_curve.png").stat().st_size > 0  # matplotlib is installed here
+  assert (pretrained / "learning_curve.png").stat().st_size > 0  # matplotlib is in the test extra
 
 
 def test_rerun_resumes_without_extra_steps(pretrained, cache_dir, capsys):
