@@ -98,6 +98,10 @@ class NLUBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     """Reads the raw files into examples per split (use :meth:`_example`)."""
     raise NotImplementedError
 
+  def _source_label(self) -> str:
+    """Where the raw data came from, as recorded in the dataset's metadata."""
+    return str(self.source_dir or "download")
+
   def _extra_checks(self, splits: Splits) -> None:
     """Dataset-specific defect counts over the finished splits."""
 
@@ -134,7 +138,7 @@ class NLUBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
                        f" {self.defects.as_dict()}")
     self.info.metadata["defects"] = self.defects.as_dict()
     self.info.metadata["defect_examples"] = dict(self.defects.where)
-    self.info.metadata["source"] = str(self.source_dir or "download")
+    self.info.metadata["source"] = self._source_label()
     self.info.metadata["on_error"] = self.on_error
     return {name: self._generate_examples(examples) for name, examples in splits.items()}
 

@@ -125,13 +125,11 @@ class Hwu64(NLUBuilder, skip_registration=False):
 
   def _read_splits(self, files) -> Splits:
     if self.builder_config.name == "crossval":
-      splits = {fold_split(k): self._read_fold(files[f"crossval/KFold_{k}_testset.json"])
-                for k in range(1, N_FOLDS + 1)}
-    else:
-      splits = {split: self._read_standard(files[f"standard_split/{folder}/seq.in"],
-                                           files[f"standard_split/{folder}/label"])
-                for folder, split in _STANDARD_SPLITS.items()}
-    return splits
+      return {fold_split(k): self._read_fold(files[f"crossval/KFold_{k}_testset.json"])
+              for k in range(1, N_FOLDS + 1)}
+    return {split: self._read_standard(files[f"standard_split/{folder}/seq.in"],
+                                       files[f"standard_split/{folder}/label"])
+            for folder, split in _STANDARD_SPLITS.items()}
 
   # ---- crossval -----------------------------------------------------------
 

@@ -66,8 +66,7 @@ class Slurp(NLUBuilder, skip_registration=False):
               " Package. EMNLP.")
 
   def _read_splits(self, files) -> Splits:
-    splits = {split: self._read_jsonl(files[f"{split}.jsonl"]) for split in SPLITS}
-    return splits
+    return {split: self._read_jsonl(files[f"{split}.jsonl"]) for split in SPLITS}
 
   def _read_jsonl(self, path: pathlib.Path) -> list[Example]:
     examples = []

@@ -81,8 +81,6 @@ class Synthetic(NLUBuilder, skip_registration=False):
       splits[split] = kept
     return splits
 
-  def _split_generators(self, dl_manager):
-    generators = super()._split_generators(dl_manager)
+  def _source_label(self) -> str:
     seed, _ = CONFIGS[self.builder_config.name]
-    self.info.metadata["source"] = f"generated (seed={seed})"
-    return generators
+    return f"generated (seed={seed})"
