@@ -10,3 +10,6 @@ from fsnlu_jax.kernels._lstm import LSTMParams, LSTMState, bilstm, lstm_scan
 from fsnlu_jax.kernels._crf import (bio_transition_mask, crf_log_likelihood, crf_log_partition,
                                     crf_marginals, crf_path_score, masked_transitions,
                                     viterbi_decode)
+from fsnlu_jax.kernels._protonet import (cosine_similarity, episode_accuracy, episode_macro_f1,
+                                         prototypes, protonet_logits, protonet_loss, query_labels,
+                                         squared_euclidean, synthesize)

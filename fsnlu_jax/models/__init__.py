@@ -3,3 +3,7 @@
 from fsnlu_jax.models._multitask import (MultitaskBiLSTM, MultitaskConfig, MultitaskOutput,
                                          multitask_loss, predict, replace_heads,
                                          trainable_filter, trainable_mask)
+from fsnlu_jax.models._protoda import (FewShotModel, Generator, ProtoDAConfig, ProtoNet,
+                                       batch_logits, episode_logits, episode_scores,
+                                       episodic_loss)
+from fsnlu_jax.models._softmax_baseline import fit_softmax_classifier, softmax_baseline_scores

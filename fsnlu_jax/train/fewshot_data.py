@@ -1,0 +1,98 @@
+"""Host-side data of the few-shot job: intent splits, example pools, episode batches.
+
+FS-unseen (EVALUATION.md): the intents are split into train / validation /
+test intents; the model trains on episodes of train intents (supports and
+queries from the dataset's train split), is tuned on validation intents and
+tested on test intents, supports from the train split and queries from the
+validation or test split.
+
+A :class:`Pool` is one dataset split turned into arrays once (sentence
+vectors ``[P, D]`` from a frozen encoder, or token ids ``[P, L]`` when the
+encoder trains with the rest); an episode batch gathers rows of two pools.
+
+Shapes: ``P`` pool rows, ``E`` episodes, ``N`` ways, ``K`` shots, ``Q``
+queries per way, ``L`` tokens, ``D`` sentence width.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from fsnlu_jax.data import Example, episodes
+
+
+@dataclasses.dataclass
+class Pool:
+  """One split's examples as arrays.
+
+  Attributes:
+    examples: the ``P`` examples.
+    labels: ``[P]`` their intents.
+    inputs: ``{"x": [P, D] or [P, L]}`` plus ``"x_tokens": [P, L]`` bool
+      with token ids.
+  """
+
+  examples: list[Example]
+  labels: np.ndarray
+  inputs: dict[str, np.ndarray]
+
+
+def split_intents(config: Mapping[str, Any], domain_of: Mapping[str, str]) -> episodes.IntentSplit:
+  """The config's intent split: ``by="domain"`` (``n_domains``) or ``by="intent"`` (``fractions``)."""
+  if config["by"] == "domain":
+    return episodes.split_intents_by_domain(domain_of, seed=config["seed"],
+                                            n_domains=tuple(config["n_domains"]))
+  if config["by"] == "intent":
+    return episodes.split_intents(sorted(domain_of), seed=config["seed"],
+                                  fractions=tuple(config["fractions"]))
+  raise ValueError(f"split.by must be 'domain' or 'intent', got {config['by']!r}")
+
+
+def domain_of_intents(examples: Sequence[Example]) -> dict[str, str]:
+  """intent -> domain; an intent seen under two domains is a data error."""
+  out: dict[str, str] = {}
+  for e in examples:
+    if out.setdefault(e.intent, e.domain) != e.domain:
+      raise ValueError(f"intent {e.intent!r} appears in domains {out[e.intent]!r} and "
+                       f"{e.domain!r} ({e.source})")
+  return out
+
+
+def episode_batch(batch: episodes.EpisodeBatch, support: Pool, query: Pool, *,
+                  augment: bool) -> dict[str, np.ndarray]:
+  """The arrays of a batch of episodes, for :func:`fsnlu_jax.models.batch_logits`.
+
+  Returns:
+    ``support [E, N, K, ...]``, ``query [E, N, Q, ...]`` (and their
+    ``*_tokens`` masks with token ids), ``support_mask``, ``query_mask``,
+    ``way_mask`` and ``augment [E]``.
+  """
+  out = dict(support_mask=batch.support_mask, query_mask=batch.query_mask,
+             way_mask=batch.way_mask,
+             augment=np.full(batch.way_mask.shape[0], augment, bool))
+  for name, pool, index in (("support", support, batch.support_index),
+                            ("query", query, batch.query_index)):
+    for key, values in pool.inputs.items():
+      out[key.replace("x", name, 1)] = episodes.gather(values, index)
+  return out
+
+
+def take_episodes(batch: episodes.EpisodeBatch, start: int, stop: int) -> episodes.EpisodeBatch:
+  """Episodes ``start:stop`` of ``batch``, padded with empty episodes to ``stop - start``.
+
+  Padded episodes have no real way, shot or query; the caller drops their
+  scores. Keeping the chunk size fixed keeps one compiled program.
+  """
+  size = stop - start
+
+  def cut(a: np.ndarray) -> np.ndarray:
+    part = a[start:stop]
+    if len(part) == size:
+      return part
+    fill = -1 if a.dtype.kind == "i" else False
+    return np.concatenate([part, np.full((size - len(part), *a.shape[1:]), fill, a.dtype)])
+
+  return episodes.EpisodeBatch(*(cut(a) for a in batch))

@@ -1,0 +1,269 @@
+"""Evaluation and reporting of the few-shot job: fixed episodes, scores, tables, plots.
+
+Every system is scored on the *same* episodes (sampled once per ``(N, K)``
+setting from a fixed seed), so differences between systems are not sampling
+noise of the episodes. Episodes are scored in fixed-size chunks sharded over
+the data mesh, one compiled program per setting.
+
+Shapes: ``E`` episodes, ``N`` ways, ``K`` shots, ``Q`` queries per way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import logging
+import pathlib
+from typing import Any, Mapping
+
+import jax
+import numpy as np
+from flax import nnx
+from jax.sharding import PartitionSpec as P
+
+from fsnlu_jax.data import episodes
+from fsnlu_jax.models import episode_scores, softmax_baseline_scores
+from fsnlu_jax.parallel import data_sharding, make_data_mesh
+from fsnlu_jax.parallel.mesh import DATA_AXIS
+from fsnlu_jax.train import fewshot_data as fsd
+from fsnlu_jax.train import jsonl
+from fsnlu_jax.train import metrics as metrics_lib
+
+_log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class FixedEpisodes:
+  """Episodes sampled once, with the pools their indices point into."""
+
+  batch: episodes.EpisodeBatch  # [E, N, K] / [E, N, Q] indices and masks
+  support: fsd.Pool
+  query: fsd.Pool
+  classes: tuple[str, ...]  # batch.classes indexes this
+  seed: int
+
+
+def fixed_episodes(pools: Mapping[str, fsd.Pool], query_split: str, classes, n_way, k_shot: int,
+                   q_query: int, n_episodes: int, *, seed: int) -> FixedEpisodes:
+  """``n_episodes`` episodes of ``classes``: supports from ``train``, queries from ``query_split``."""
+  sampler = episodes.EpisodeSampler(pools["train"].labels, pools[query_split].labels,
+                                    n_way=n_way, k_shot=k_shot, q_query=q_query, classes=classes)
+  if sampler.excluded:
+    _log.info("classes without enough examples, left out: %s", sampler.excluded)
+  batch = sampler.sample(np.random.default_rng(seed), n_episodes)
+  return FixedEpisodes(batch, pools["train"], pools[query_split], sampler.classes, seed)
+
+
+def _sharded(fn, mesh: jax.sharding.Mesh):
+  """``fn(replicated..., episodes)`` run per device on its share of the episodes.
+
+  ``shard_map`` (as the train step) rather than jit over sharded inputs: under
+  the mesh's explicit axes, ``vmap`` over sharded episodes refuses the
+  replicated arrays (keys, optimizer carries) made inside the function.
+  """
+  return jax.jit(jax.shard_map(fn, mesh=mesh, in_specs=(P(), P(DATA_AXIS)),
+                               out_specs=P(DATA_AXIS)))
+
+
+@functools.lru_cache(maxsize=None)
+def _protonet_scorer(graphdef: nnx.GraphDef, mesh: jax.sharding.Mesh):
+  def score(replicated, arrays):
+    params, rest, key = replicated
+    key = jax.random.fold_in(key, jax.lax.axis_index(DATA_AXIS))
+    return episode_scores(nnx.merge(graphdef, params, rest), arrays, key)
+  return _sharded(score, mesh)
+
+
+@functools.lru_cache(maxsize=None)
+def _softmax_scorer(fit: tuple, mesh: jax.sharding.Mesh):
+  def score(_, arrays):
+    return softmax_baseline_scores(arrays["support"], arrays["support_mask"], arrays["query"],
+                                   arrays["query_mask"], arrays["way_mask"], **dict(fit))
+  return _sharded(score, mesh)
+
+
+def score_episodes(graphdef: nnx.GraphDef | None, state, fixed: FixedEpisodes, augment: bool,
+                   *, chunk: int = 64, softmax_fit: Mapping[str, Any] | None = None
+                   ) -> dict[str, np.ndarray]:
+  """Per-episode ``accuracy`` and ``macro_f1`` ``[E]`` and ``pred`` ``[E, N * Q]``.
+
+  ``graphdef`` None scores the softmax transfer baseline (fit per episode with
+  ``softmax_fit``) instead of a trained few-shot model. The synthetic samples'
+  noise of chunk ``c`` comes from ``key(c)`` folded with the device index:
+  the same for every system on the same mesh.
+  """
+  mesh = make_data_mesh()
+  chunk = -(-chunk // mesh.size) * mesh.size
+  n = fixed.batch.way_mask.shape[0]
+  parts = []
+  for c, start in enumerate(range(0, n, chunk)):
+    part = fsd.take_episodes(fixed.batch, start, start + chunk)
+    arrays = jax.device_put(fsd.episode_batch(part, fixed.support, fixed.query, augment=augment),
+                            data_sharding(mesh))
+    if graphdef is None:
+      out = _softmax_scorer(tuple(sorted((softmax_fit or {}).items())), mesh)((), arrays)
+    else:
+      out = _protonet_scorer(graphdef, mesh)((state.params, state.rest, jax.random.key(c)),
+                                             arrays)
+    parts.append({k: np.asarray(v)[:min(chunk, n - start)] for k, v in out.items()})
+  return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+def validation_accuracy(metrics_path: pathlib.Path) -> float:
+  """The last logged validation accuracy of a run."""
+  evals = [r for r in jsonl.read(metrics_path) if r["kind"] == "eval"]
+  if not evals:
+    raise ValueError(f"{metrics_path} has no eval record")
+  return evals[-1]["accuracy"]
+
+
+def confusion(fixed: FixedEpisodes, pred: np.ndarray) -> np.ndarray:
+  """``[C, C]`` counts of (gold class, predicted class) over all episodes' queries."""
+  b = fixed.batch
+  e, n, q = b.query_mask.shape
+  gold_way = np.repeat(np.arange(n), q)[None, :].repeat(e, 0)  # --> [E, N * Q]
+  real = b.query_mask.reshape(e, n * q)
+  rows = np.arange(e)[:, None].repeat(n * q, 1)
+  gold, guess = b.classes[rows, gold_way][real], b.classes[rows, pred][real]
+  counts = np.zeros((len(fixed.classes),) * 2, np.int64)
+  np.add.at(counts, (gold, guess), 1)
+  return counts
+
+
+def evaluate_all(config: Mapping[str, Any], pools, split, trained: Mapping[str, tuple]
+                 ) -> dict[str, Any]:
+  """Scores every system on the same test episodes of each ``(N, K)`` setting.
+
+  Args:
+    trained: system -> ``(ProtoDAConfig, graphdef, state)``; the ``softmax``
+      baseline is added when ``config["systems"]`` names it.
+  """
+  ev = config["evaluation"]
+  settings, confusion_view = [], None
+  for n_way in ev["n_way"]:
+    for k_shot in ev["k_shot"]:
+      fixed = fixed_episodes(pools, "test", split.test, n_way, k_shot, ev["q_query"],
+                             ev["episodes"], seed=ev["seed"])
+      systems = {}
+      for system in config["systems"]:
+        if system == "softmax":
+          scores = score_episodes(None, None, fixed, False, softmax_fit=config["softmax"])
+        else:
+          model_config, graphdef, state = trained[system]
+          scores = score_episodes(graphdef, state, fixed, model_config.augment != "none")
+        stats = metrics_lib.EpisodeStats()
+        for acc, f1 in zip(scores["accuracy"], scores["macro_f1"]):
+          stats.add(accuracy=acc, macro_f1=f1)
+        systems[system] = stats.summary()
+        if system == "protoda" and n_way == "all" and k_shot == max(ev["k_shot"]):
+          confusion_view = (fixed, scores["pred"])
+      n_real = int(fixed.batch.way_mask.sum(1).max())
+      setting = dict(n_way=n_real, n_way_spec=n_way, k_shot=k_shot, q_query=ev["q_query"],
+                     episodes=ev["episodes"], seed=ev["seed"], systems=systems)
+      setting.update(_error_reductions(systems))
+      settings.append(setting)
+      _log.info("N=%s K=%d: %s", n_way, k_shot,
+                {s: round(v["accuracy"]["mean"], 4) for s, v in systems.items()})
+  results = dict(protocol="fs_unseen", settings=settings)
+  if confusion_view is not None:
+    fixed, pred = confusion_view
+    results["confusion"] = dict(intents=list(fixed.classes),
+                                counts=confusion(fixed, pred).tolist())
+  return results
+
+
+def _error_reductions(systems: Mapping[str, Any]) -> dict[str, float]:
+  """Relative macro-F1 error reductions the ProtoDA paper reports."""
+  out = {}
+  pairs = (("protoda", "gaussian"), ("protoda", "protonet"), ("protonet", "softmax"))
+  for new, base in pairs:
+    if new in systems and base in systems:
+      base_err = 1.0 - systems[base]["macro_f1"]["mean"]
+      new_err = 1.0 - systems[new]["macro_f1"]["mean"]
+      if base_err > 0:
+        out[f"f1_error_reduction_{new}_vs_{base}"] = metrics_lib.relative_error_reduction(
+            base_err, new_err)
+  return out
+
+
+def format_table(results: Mapping[str, Any]) -> str:
+  """A text table: one row per setting, accuracy / macro-F1 (mean ± 95% CI) per system."""
+  systems = list(results["settings"][0]["systems"]) if results["settings"] else []
+  head = f"{'N':>4} {'K':>3}  " + "  ".join(f"{s:^27}" for s in systems)
+  lines = [f"{results.get('dataset', '')} FS-unseen: accuracy / macro-F1 (%), mean ± 95% CI",
+           head]
+  for st in results["settings"]:
+    cells = []
+    for s in systems:
+      a, f = st["systems"][s]["accuracy"], st["systems"][s]["macro_f1"]
+      cells.append(f"{100 * a['mean']:5.1f}±{100 * a['half_width']:3.1f} / "
+                   f"{100 * f['mean']:5.1f}±{100 * f['half_width']:3.1f}")
+    lines.append(f"{st['n_way']:>4} {st['k_shot']:>3}  " + "  ".join(f"{c:^27}" for c in cells))
+  return "\n".join(lines)
+
+
+def plot_learning_curves(workdir: pathlib.Path, systems) -> bool:
+  """``learning_curve.png``: train loss and validation accuracy of each run; False without matplotlib."""
+  try:
+    import matplotlib  # pylint: disable=g-import-not-at-top
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
+  except ImportError:
+    _log.info("matplotlib not installed (extra 'plot'): no plots written")
+    return False
+  fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+  for run in sorted(p.parent for p in workdir.glob("*/metrics.jsonl")):
+    if run.name == "encoder":
+      continue
+    records = jsonl.read(run / "metrics.jsonl")
+    for axis, kind, key in ((left, "train", "loss"), (right, "eval", "accuracy")):
+      rows = [r for r in records if r["kind"] == kind]
+      axis.plot([r["step"] for r in rows], [r[key] for r in rows], label=run.name)
+  left.set(xlabel="step", ylabel="episode loss (train)")
+  right.set(xlabel="step", ylabel="accuracy (validation intents)")
+  right.legend(fontsize="small")
+  fig.tight_layout()
+  fig.savefig(workdir / "learning_curve.png")
+  plt.close(fig)
+  return True
+
+
+def plot_confusion(workdir: pathlib.Path, view: Mapping[str, Any]) -> bool:
+  """``confusion.png``: row-normalised confusion of the test intents; False without matplotlib."""
+  try:
+    import matplotlib  # pylint: disable=g-import-not-at-top
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
+  except ImportError:
+    return False
+  counts = np.asarray(view["counts"], float)
+  rates = counts / np.maximum(counts.sum(1, keepdims=True), 1)
+  size = max(4.0, 0.25 * len(view["intents"]))
+  fig, ax = plt.subplots(figsize=(size + 2, size))
+  image = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+  ax.set_xticks(range(len(view["intents"])), view["intents"], rotation=90, fontsize=6)
+  ax.set_yticks(range(len(view["intents"])), view["intents"], fontsize=6)
+  ax.set(xlabel="predicted", ylabel="gold", title="ProtoDA, test intents")
+  fig.colorbar(image)
+  fig.tight_layout()
+  fig.savefig(workdir / "confusion.png")
+  plt.close(fig)
+  return True
+
+
+def top_confusions(view: Mapping[str, Any], k: int = 10) -> list[dict[str, Any]]:
+  """The ``k`` most frequent (gold, predicted) pairs of different intents."""
+  counts = np.asarray(view["counts"])
+  off = counts * (1 - np.eye(len(counts), dtype=counts.dtype))
+  order = np.argsort(off, axis=None)[::-1][:k]
+  pairs = [np.unravel_index(i, off.shape) for i in order]
+  return [dict(gold=view["intents"][g], predicted=view["intents"][p], count=int(off[g, p]))
+          for g, p in pairs if off[g, p] > 0]
+
+
+def write_confusion(workdir: pathlib.Path, view: Mapping[str, Any]) -> None:
+  """``confusion.json`` (counts and the top confusions) and ``confusion.png``."""
+  (workdir / "confusion.json").write_text(json.dumps(
+      dict(view, top_confusions=top_confusions(view)), indent=1))
+  plot_confusion(workdir, view)
