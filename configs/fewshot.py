@@ -1,8 +1,9 @@
 """The main job: FS-unseen intents with ProtoNet, ProtoDA and two baselines.
 
 Default: the embedded synthetic corpus (24 domains, 119 intents), split by
-domain 14/5/5 into train/validation/test intents; a 768-d multitask bi-LSTM
-encoder trained on the train intents; ProtoNet, ProtoNet + Gaussian noise and
+domain 14/5/5 into train/validation/test intents; a multitask bi-LSTM encoder
+(256-d sentence vectors here, for speed; 768-d on real data) trained on the
+train intents; ProtoNet, ProtoNet + Gaussian noise and
 ProtoDA (generator after the ProtoNet, 128-d) trained on episodes of the
 train intents; all four systems (and the softmax transfer baseline) tested on
 the same 5-way and all-way episodes of the test intents::
@@ -43,22 +44,32 @@ def get_config(arg: str = "") -> dict:
       data=dict(name=name, max_length=32),
       split=dict(by="domain", n_domains=n_domains, seed=0),
       encoder=dict(
-          model=dict(embed_dim=16 if tiny else 128, shared_hidden=16 if tiny else 128,
-                     task_hidden=8 if tiny else 384,  # 2 * 384 = the 768-d sentence vector
+          # Real data: 2 * 384 = the 768-d sentence vector of the paper. The embedded
+          # corpus uses a 256-d one so that the job takes minutes on a 2-core CPU.
+          model=dict(embed_dim=16 if tiny else (64 if arg == "" else 128),
+                     shared_hidden=16 if tiny else (64 if arg == "" else 128),
+                     task_hidden=8 if tiny else (128 if arg == "" else 384),
                      slot_decoder="crf", dropout=0.0 if tiny else 0.2, pooling="mean"),
           optim=dict(learning_rate=1e-2 if tiny else 2e-3, freeze=[], slot_weight=0.5),
           train=dict(steps=10 if tiny else (300 if arg == "" else 1500),
-                     batch_size=16 if tiny else 64, log_every=5 if tiny else 50,
+                     batch_size=16 if tiny else (32 if arg == "" else 64),
+                     log_every=5 if tiny else 50,
                      eval_every=10 if tiny else 300, checkpoint_every=10 if tiny else 300,
                      eval_batch_size=64 if tiny else 256),
       ),
-      protonet=dict(proto_dim=8 if tiny else 128, proto_hidden=0 if tiny else 256,
+      # A linear ProtoNet: on top of an encoder already trained on the train
+      # intents, a hidden layer only fits those intents harder (validation
+      # accuracy of unseen intents 0.657 with a 256-unit layer, 0.671 without).
+      protonet=dict(proto_dim=8 if tiny else 128, proto_hidden=0,
                     placement="proto", n_synthetic=4 if tiny else 10,
                     noise_dim=4 if tiny else 32, generator_hidden=8 if tiny else 256,
                     metric="euclidean", scale=1.0),
       systems=["softmax", "protonet", "gaussian", "protoda"],
       gaussian_noise_scales=[0.3] if tiny else [0.1, 0.3, 1.0],
-      episodes=dict(n_way=5, k_shot=5, q_query=5, per_step=8,
+      # Training queries come from the *validation* split of the train intents:
+      # the encoder has memorised their train split (episodes there are 94%
+      # right after 50 steps and teach nothing about new utterances).
+      episodes=dict(n_way=5, k_shot=5, q_query=5, per_step=8, query_split="validation",
                     steps=6 if tiny else (600 if arg == "" else 2000),
                     generator_warmup=2 if tiny else (200 if arg == "" else 500),
                     learning_rate=1e-3, log_every=2 if tiny else 50,

@@ -231,13 +231,16 @@ def batch_logits(model: FewShotModel, batch: Mapping[str, Any], key: jax.Array) 
   ``batch`` holds ``support`` ``[E, N, K, D_s]`` (or token ids ``[E, N, K,
   L]`` with ``support_tokens``), ``support_mask`` ``[E, N, K]``, ``query``
   ``[E, N, Q, ...]`` (with ``query_tokens``), ``query_mask`` ``[E, N, Q]``,
-  ``way_mask`` ``[E, N]`` and ``augment`` ``[E]`` bool.
+  ``way_mask`` ``[E, N]``, ``augment`` ``[E]`` bool and ``noise_seed`` ``[E]``
+  int (folded into ``key`` for that episode's synthetic samples).
   """
   support = model.sentences(batch, "support")  # encoder runs once, on all episodes
   query = model.sentences(batch, "query")
   e, n, q, d = query.shape
   query = query.reshape(e, n * q, d)  # --> [E, N * Q, D_s]; query i is of way i // Q
-  keys = jax.random.split(key, e)
+  # Each episode's noise is a function of its own seed, so an episode gets the
+  # same synthetic samples whichever device or chunk it lands in.
+  keys = jax.vmap(lambda s: jax.random.fold_in(key, s))(batch["noise_seed"])
   one = lambda s, sm, q, wm, a, k: episode_logits(model, s, sm, q, wm, a, k)
   return jax.vmap(one)(support, batch["support_mask"], query, batch["way_mask"],
                        batch["augment"], keys)
@@ -250,10 +253,12 @@ def episodic_loss(model: FewShotModel, batch: Mapping[str, Any], rngs: nnx.Rngs 
   Returns ``(loss_sum, aux)``: the cross-entropy summed over every real query
   of every episode, ``aux["count"]`` the number of those queries and
   ``aux["correct"]`` how many were right (see :mod:`fsnlu_jax.train.step`).
-  ``rngs`` (None at evaluation: a fixed key) draws the synthetic samples'
-  noise.
+  The synthetic samples' noise comes from each episode's ``noise_seed``, not
+  from ``rngs`` (which the step makes different per device), so a step's
+  result does not depend on how episodes are spread over devices.
   """
-  key = rngs.noise() if rngs is not None else jax.random.key(0)
+  del rngs
+  key = jax.random.key(0)
   logits = batch_logits(model, batch, key)  # --> [E, N * Q, N]
   labels = kernels.query_labels(batch["query_mask"])
   mask = batch["query_mask"].reshape(labels.shape)

@@ -62,17 +62,24 @@ def domain_of_intents(examples: Sequence[Example]) -> dict[str, str]:
 
 
 def episode_batch(batch: episodes.EpisodeBatch, support: Pool, query: Pool, *,
-                  augment: bool) -> dict[str, np.ndarray]:
+                  augment: bool, noise_seed: np.ndarray) -> dict[str, np.ndarray]:
   """The arrays of a batch of episodes, for :func:`fsnlu_jax.models.batch_logits`.
+
+  Args:
+    batch: E episodes' indices into ``support`` and ``query``.
+    support, query: the pools.
+    augment: whether synthetic samples are on (off during warm-up).
+    noise_seed: ``[E]`` ints, one per episode: its synthetic samples' noise.
 
   Returns:
     ``support [E, N, K, ...]``, ``query [E, N, Q, ...]`` (and their
     ``*_tokens`` masks with token ids), ``support_mask``, ``query_mask``,
-    ``way_mask`` and ``augment [E]``.
+    ``way_mask``, ``augment [E]`` and ``noise_seed [E]``.
   """
+  e = batch.way_mask.shape[0]
   out = dict(support_mask=batch.support_mask, query_mask=batch.query_mask,
-             way_mask=batch.way_mask,
-             augment=np.full(batch.way_mask.shape[0], augment, bool))
+             way_mask=batch.way_mask, augment=np.full(e, augment, bool),
+             noise_seed=np.asarray(noise_seed, np.uint32).reshape(e))
   for name, pool, index in (("support", support, batch.support_index),
                             ("query", query, batch.query_index)):
     for key, values in pool.inputs.items():

@@ -20,7 +20,9 @@ Schedule: ProtoDA's generator joins after ``generator_warmup`` steps of
 ProtoNet-only training (synthetic samples masked out), because a generator
 trained against a still-random embedding learns nothing transferable and its
 samples only add noise to early prototypes; the synthetic samples are also
-used at test time, which is the point of the method. Episode batches of step
+used at test time, which is the point of the method. Training episodes take
+their queries from ``episodes.query_split`` of the train intents (the
+validation split by default: the encoder has memorised the train split). Episode batches of step
 ``s`` come from ``default_rng([seed, s])``: a resumed run draws the same
 episodes, so no data state needs saving beyond the step.
 
@@ -162,9 +164,11 @@ class _EpisodicLoop:
     self.config, self.pools, self.metrics_path = config, pools, metrics_path
     self.augment = model_config.augment != "none"
     t = config["episodes"]
-    self.sampler = episodes.EpisodeSampler(pools["train"].labels, n_way=t["n_way"],
-                                           k_shot=t["k_shot"], q_query=t["q_query"],
-                                           classes=split.train)
+    # Queries from the train split share its pool (disjoint from the supports).
+    self.query_pool = pools[t["query_split"]]
+    self.sampler = episodes.EpisodeSampler(
+        pools["train"].labels, None if t["query_split"] == "train" else self.query_pool.labels,
+        n_way=t["n_way"], k_shot=t["k_shot"], q_query=t["q_query"], classes=split.train)
     self.validation = report.fixed_episodes(
         pools, "validation", split.validation, t["n_way"], t["k_shot"],
         config["evaluation"]["q_query"], t["eval_episodes"], seed=config["seed"] + 1)
@@ -172,10 +176,11 @@ class _EpisodicLoop:
   def batch(self, step: int) -> dict[str, np.ndarray]:
     """The episodes of ``step``: a pure function of the step (module docs)."""
     t = self.config["episodes"]
-    batch = self.sampler.sample(np.random.default_rng([self.config["seed"], step]),
-                                t["per_step"])
-    return fsd.episode_batch(batch, self.pools["train"], self.pools["train"],
-                             augment=step >= t["generator_warmup"])
+    rng = np.random.default_rng([self.config["seed"], step])
+    batch = self.sampler.sample(rng, t["per_step"])
+    return fsd.episode_batch(batch, self.pools["train"], self.query_pool,
+                             augment=step >= t["generator_warmup"],
+                             noise_seed=rng.integers(2**31, size=t["per_step"]))
 
   def run(self, graphdef, step_fn, state: TrainState, save, desc: str) -> TrainState:
     t = self.config["episodes"]

@@ -42,6 +42,7 @@ class FixedEpisodes:
   query: fsd.Pool
   classes: tuple[str, ...]  # batch.classes indexes this
   seed: int
+  noise_seed: np.ndarray  # [E] each episode's seed for synthetic-sample noise
 
 
 def fixed_episodes(pools: Mapping[str, fsd.Pool], query_split: str, classes, n_way, k_shot: int,
@@ -51,8 +52,10 @@ def fixed_episodes(pools: Mapping[str, fsd.Pool], query_split: str, classes, n_w
                                     n_way=n_way, k_shot=k_shot, q_query=q_query, classes=classes)
   if sampler.excluded:
     _log.info("classes without enough examples, left out: %s", sampler.excluded)
-  batch = sampler.sample(np.random.default_rng(seed), n_episodes)
-  return FixedEpisodes(batch, pools["train"], pools[query_split], sampler.classes, seed)
+  rng = np.random.default_rng(seed)
+  batch = sampler.sample(rng, n_episodes)
+  return FixedEpisodes(batch, pools["train"], pools[query_split], sampler.classes, seed,
+                       rng.integers(2**31, size=n_episodes))
 
 
 def _sharded(fn, mesh: jax.sharding.Mesh):
@@ -69,9 +72,8 @@ def _sharded(fn, mesh: jax.sharding.Mesh):
 @functools.lru_cache(maxsize=None)
 def _protonet_scorer(graphdef: nnx.GraphDef, mesh: jax.sharding.Mesh):
   def score(replicated, arrays):
-    params, rest, key = replicated
-    key = jax.random.fold_in(key, jax.lax.axis_index(DATA_AXIS))
-    return episode_scores(nnx.merge(graphdef, params, rest), arrays, key)
+    params, rest = replicated
+    return episode_scores(nnx.merge(graphdef, params, rest), arrays, jax.random.key(0))
   return _sharded(score, mesh)
 
 
@@ -89,23 +91,24 @@ def score_episodes(graphdef: nnx.GraphDef | None, state, fixed: FixedEpisodes, a
   """Per-episode ``accuracy`` and ``macro_f1`` ``[E]`` and ``pred`` ``[E, N * Q]``.
 
   ``graphdef`` None scores the softmax transfer baseline (fit per episode with
-  ``softmax_fit``) instead of a trained few-shot model. The synthetic samples'
-  noise of chunk ``c`` comes from ``key(c)`` folded with the device index:
-  the same for every system on the same mesh.
+  ``softmax_fit``) instead of a trained few-shot model. Each episode's
+  synthetic samples come from its ``noise_seed``: the same for every system,
+  chunk size and device count.
   """
   mesh = make_data_mesh()
   chunk = -(-chunk // mesh.size) * mesh.size
   n = fixed.batch.way_mask.shape[0]
   parts = []
-  for c, start in enumerate(range(0, n, chunk)):
+  seeds = np.concatenate([fixed.noise_seed, np.zeros(chunk, fixed.noise_seed.dtype)])
+  for start in range(0, n, chunk):
     part = fsd.take_episodes(fixed.batch, start, start + chunk)
-    arrays = jax.device_put(fsd.episode_batch(part, fixed.support, fixed.query, augment=augment),
+    arrays = jax.device_put(fsd.episode_batch(part, fixed.support, fixed.query, augment=augment,
+                                              noise_seed=seeds[start:start + chunk]),
                             data_sharding(mesh))
     if graphdef is None:
       out = _softmax_scorer(tuple(sorted((softmax_fit or {}).items())), mesh)((), arrays)
     else:
-      out = _protonet_scorer(graphdef, mesh)((state.params, state.rest, jax.random.key(c)),
-                                             arrays)
+      out = _protonet_scorer(graphdef, mesh)((state.params, state.rest), arrays)
     parts.append({k: np.asarray(v)[:min(chunk, n - start)] for k, v in out.items()})
   return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
