@@ -1,9 +1,11 @@
 """The ``fsnlu`` command line. Thin: every command calls the library.
 
+  fsnlu fewshot --config configs/fewshot.py[:tiny|:clinc150|:hwu64] --workdir DIR
   fsnlu data stats NAME [--data-dir DIR] [--json]
   fsnlu data episode NAME [--n-way N --k-shot K --q-query Q --seed S]
   fsnlu pretrain --config configs/multitask_pretrain.py[:tiny] --workdir DIR
   fsnlu finetune --config configs/multitask_finetune.py[:tiny] --workdir DIR --pretrained DIR
+  fsnlu scratch --config configs/multitask_scratch.py[:tiny] --workdir DIR
 """
 
 from __future__ import annotations
@@ -70,16 +72,28 @@ def cmd_data_episode(args) -> int:
 
 
 def cmd_train(args) -> int:
-  """Runs the multitask bi-LSTM pretraining or fine-tuning job of a config."""
+  """Runs the multitask bi-LSTM pretraining, fine-tuning or from-scratch job of a config."""
   from fsnlu_jax.train import multitask_job  # pylint: disable=g-import-not-at-top
 
   config = multitask_job.load_config(args.config)
   kwargs = dict(data_dir=args.data_dir, cache_dir=args.cache_dir)
   if args.command == "pretrain":
     result = multitask_job.run_pretrain(config, args.workdir, **kwargs)
+  elif args.command == "scratch":
+    result = multitask_job.run_scratch(config, args.workdir, **kwargs)
   else:
     result = multitask_job.run_finetune(config, args.workdir, args.pretrained, **kwargs)
   print(json.dumps(result))
+  return 0
+
+
+def cmd_fewshot(args) -> int:
+  """Runs the few-shot job (ProtoNet, ProtoDA and baselines) of a config."""
+  from fsnlu_jax.train import fewshot_job, multitask_job  # pylint: disable=g-import-not-at-top
+
+  config = multitask_job.load_config(args.config)
+  fewshot_job.run_fewshot(config, args.workdir, data_dir=args.data_dir,
+                          cache_dir=args.cache_dir, pretrained=args.pretrained)
   return 0
 
 
@@ -117,6 +131,12 @@ def build_parser() -> argparse.ArgumentParser:
   _add_train_parser(commands, "pretrain", "pretrain the multitask bi-LSTM")
   _add_train_parser(commands, "finetune", "fine-tune a pretrained multitask bi-LSTM").add_argument(
       "--pretrained", required=True, help="workdir of a finished `fsnlu pretrain`")
+  _add_train_parser(commands, "scratch", "train the fine-tuning baseline from a random start")
+  _add_train_parser(commands, "fewshot", "few-shot intents: ProtoNet, ProtoDA and baselines"
+                    ).add_argument("--pretrained", help="a finished `fsnlu pretrain` workdir to use"
+                                   " as the sentence encoder (default: train one on the train"
+                                   " intents)")
+  commands.choices["fewshot"].set_defaults(func=cmd_fewshot)
   return parser
 
 

@@ -90,7 +90,7 @@ def _recurrence(xp: jax.Array, mask_t: jax.Array, w_hh: jax.Array, initial: LSTM
   Its gradient is written by hand (:func:`_recurrence_bwd`) rather than
   derived: autodiff of the scan stores about 16 ``[B, H]`` residuals per step
   and accumulates ``d w_hh`` with a ``[H, B] x [B, 4H]`` product inside the
-  loop; the hand-written pass stores 6 and forms ``d w_hh`` with one
+  loop; the hand-written pass stores 7 and forms ``d w_hh`` with one
   ``[H, L*B] x [L*B, 4H]`` product after it. (Reverse mode only: ``jax.jvp``
   of a ``custom_vjp`` is not defined.)
   """

@@ -52,8 +52,7 @@ import tqdm
 from flax import nnx
 
 from fsnlu_jax.data import Example, encode_split, episodes, loading
-from fsnlu_jax.models import (FewShotModel, ProtoDAConfig, episode_scores, episodic_loss,
-                              softmax_baseline_scores)
+from fsnlu_jax.models import FewShotModel, ProtoDAConfig, episodic_loss
 from fsnlu_jax.parallel import data_sharding, make_data_mesh
 from fsnlu_jax.train import checkpoint as ckpt_lib
 from fsnlu_jax.train import fewshot_data as fsd

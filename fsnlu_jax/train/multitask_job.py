@@ -1,4 +1,4 @@
-"""Pretraining and fine-tuning jobs of the multitask bi-LSTM, driven by configs.
+"""Pretraining, fine-tuning and from-scratch jobs of the multitask bi-LSTM, driven by configs.
 
 A config (``configs/multitask_*.py``, ``get_config(arg) -> dict``) names a
 dataset, a domain filter, model sizes, the optimizer and the loop lengths. A
@@ -47,6 +47,7 @@ from fsnlu_jax.data import (IGNORE_INDEX, EncodedSplit, Example, LabelVocab, Voc
 from fsnlu_jax.models import _multitask as mt
 from fsnlu_jax.parallel import data_sharding, global_batch_from_local, make_data_mesh
 from fsnlu_jax.train import checkpoint as ckpt_lib
+from fsnlu_jax.train import jsonl
 from fsnlu_jax.train import metrics as metrics_lib
 from fsnlu_jax.train.step import TrainState, init_train_state, make_train_step
 
@@ -81,11 +82,14 @@ def select_examples(splits: Mapping[str, Sequence[Example]], data: Mapping[str, 
     splits: ``{split: examples}`` of the dataset.
     data: the config's ``data`` dict: ``train_splits``, ``eval_split``,
       ``domains`` (keep only these; None keeps all), ``exclude_domains``,
-      ``max_train`` (a seeded subset of that many training examples).
+      ``intents`` (optional: keep only these), ``max_train`` (a seeded subset of that many training examples).
   """
+  intents = data.get("intents")  # optional: keep only these intents (few-shot encoders)
+
   def keep(e: Example) -> bool:
     return ((data["domains"] is None or e.domain in data["domains"])
-            and e.domain not in data["exclude_domains"])
+            and e.domain not in data["exclude_domains"]
+            and (intents is None or e.intent in intents))
 
   for split in [*data["train_splits"], data["eval_split"]]:
     if split not in splits:
@@ -246,23 +250,6 @@ class JobData:
   eval_examples: list[Example]  # the M validation examples, for SemER
 
 
-def _append_jsonl(path: pathlib.Path, record: Mapping[str, Any]) -> None:
-  if jax.process_index() == 0:
-    with path.open("a") as f:
-      f.write(json.dumps(record) + "\n")
-
-
-def _truncate_metrics(path: pathlib.Path, step: int) -> None:
-  """Drops records after ``step``: a killed run logged steps it will redo."""
-  if jax.process_index() != 0 or not path.exists():
-    return
-  lines = path.read_text().splitlines()
-  kept = [line for line in lines if json.loads(line)["step"] <= step]
-  if len(kept) != len(lines):
-    _log.info("resuming at step %d: dropped %d later metric records", step, len(lines) - len(kept))
-    path.write_text("".join(line + "\n" for line in kept))
-
-
 def _train_record(step: int, m: Mapping[str, jax.Array]) -> dict[str, Any]:
   m = jax.device_get(m)
   return dict(kind="train", step=step, loss=float(m["loss"]),
@@ -296,7 +283,7 @@ def train_loop(model: mt.MultitaskBiLSTM, data: JobData, config: Mapping[str, An
     checkpointer.close()
     return result
   metrics_path = workdir / "metrics.jsonl"
-  _truncate_metrics(metrics_path, start)
+  jsonl.truncate_after(metrics_path, start)
   step_fn = make_train_step(graphdef, loss_fn(config["optim"]["slot_weight"]), optimizer, mesh)
   predict = make_predict(graphdef)
   for step in tqdm.trange(start, t["steps"], desc=config["job"], initial=start,
@@ -306,11 +293,11 @@ def train_loop(model: mt.MultitaskBiLSTM, data: JobData, config: Mapping[str, An
     state, m = step_fn(state, _to_global(batch, mesh))
     done = step + 1
     if done % t["log_every"] == 0 or done == t["steps"]:
-      _append_jsonl(metrics_path, _train_record(done, m))
+      jsonl.append(metrics_path, _train_record(done, m))
     if done % t["eval_every"] == 0 or done == t["steps"]:
       result["eval"] = evaluate(predict, state, data.eval, data.eval_examples, data.intents,
                                 data.tags, t["eval_batch_size"])
-      _append_jsonl(metrics_path, dict(kind="eval", step=done, **result["eval"]))
+      jsonl.append(metrics_path, dict(kind="eval", step=done, **result["eval"]))
       _log.info("step %d: %s", done, result["eval"])
     checkpointer.save(state, data_state, force=done == t["steps"])
   checkpointer.close()
@@ -328,7 +315,7 @@ def plot_learning_curve(metrics_path: pathlib.Path, out: pathlib.Path) -> bool:
   except ImportError:
     _log.info("matplotlib not installed (extra 'plot'): no learning curve written")
     return False
-  records = [json.loads(line) for line in metrics_path.read_text().splitlines()]
+  records = jsonl.read(metrics_path)
   train = [r for r in records if r["kind"] == "train"]
   evals = [r for r in records if r["kind"] == "eval"]
   fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
@@ -379,18 +366,39 @@ def _write_setup(workdir: pathlib.Path, config, model_config: mt.MultitaskConfig
   data.tags.save(workdir / "tags.json")
 
 
-def run_pretrain(config: Mapping[str, Any], workdir: str | os.PathLike, *,
-                 data_dir=None, cache_dir=None) -> dict[str, Any]:
-  """Builds vocab and labels from the filtered data and trains from scratch."""
-  workdir = pathlib.Path(workdir)
-  train, evals = _load_examples(config, data_dir, cache_dir)
+def _train_new_model(config: Mapping[str, Any], workdir: pathlib.Path, train: list[Example],
+                     evals: list[Example], label_examples: Sequence[Example]) -> dict[str, Any]:
+  """A randomly initialised model, vocab from ``train``, labels from ``label_examples``."""
   vocab = Vocab.build([e.tokens for e in train])
-  intents, tags = label_vocabs(train)
+  intents, tags = label_vocabs(label_examples)
   data = _encode(config, vocab, intents, tags, train, evals)
   model_config = _model_config(config, vocab, intents, tags)
   _write_setup(workdir, config, model_config, data)
   model = mt.MultitaskBiLSTM(model_config, rngs=nnx.Rngs(config["seed"]))
   return train_loop(model, data, config, workdir)
+
+
+def run_pretrain(config: Mapping[str, Any], workdir: str | os.PathLike, *,
+                 data_dir=None, cache_dir=None) -> dict[str, Any]:
+  """Builds vocab and labels from the filtered data and trains from scratch."""
+  train, evals = _load_examples(config, data_dir, cache_dir)
+  return _train_new_model(config, pathlib.Path(workdir), train, evals, label_examples=train)
+
+
+def run_scratch(config: Mapping[str, Any], workdir: str | os.PathLike, *,
+                data_dir=None, cache_dir=None) -> dict[str, Any]:
+  """The from-scratch baseline of :func:`run_finetune`: same data, random start.
+
+  The examples are selected as a fine-tuning config selects them and the label
+  sets are built the same way (the new domain's train *and* eval examples), so
+  both runs score the same labels with output layers of the same sizes. The
+  vocabulary is the training subset's own: a model that was not pretrained has
+  seen no other words. Model sizes come from ``config["model"]``; give them the
+  pretrained model's to compare like with like.
+  """
+  train, evals = _load_examples(config, data_dir, cache_dir)
+  return _train_new_model(config, pathlib.Path(workdir), train, evals,
+                          label_examples=[*train, *evals])
 
 
 def run_finetune(config: Mapping[str, Any], workdir: str | os.PathLike,

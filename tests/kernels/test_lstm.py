@@ -189,3 +189,29 @@ def test_gradients_finite_and_blind_to_padding():
     assert np.all(np.isfinite(g)) and np.any(g != 0)
   # Nothing flows to padded inputs: they never touch the result.
   np.testing.assert_array_equal(np.asarray(g_x)[~mask], 0.0)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_hand_written_gradient_matches_autodiff_of_the_scan(reverse, monkeypatch):
+  """The recurrence's custom VJP equals autodiff of a plain ``lax.scan`` of ``_step``."""
+  from fsnlu_jax.kernels import _lstm  # pylint: disable=g-import-not-at-top
+  params, (x, mask) = _params(12), _batch()
+  rng = np.random.default_rng(12)
+  h0, c0 = (rng.normal(size=(len(LENGTHS), H)).astype(np.float32) for _ in range(2))
+  w = rng.normal(size=(len(LENGTHS), L, H)).astype(np.float32)
+
+  def loss(x, params, h0, c0):
+    out, (h, c) = lstm_scan(x, mask, *params, reverse=reverse, initial=(h0, c0))
+    return jnp.sum(out * w) + jnp.sum(h * c) + jnp.sum(jnp.sin(c))
+
+  grad = jax.jit(jax.grad(loss, argnums=(0, 1, 2, 3)))
+  got = grad(x, params, h0, c0)
+
+  def plain(xp, mask_t, w_hh, initial, unroll):
+    step = lambda s, inp: _lstm._step(w_hh, s, inp)  # pylint: disable=protected-access
+    final, out = jax.lax.scan(step, initial, (xp, mask_t), unroll=unroll)
+    return out, final
+
+  monkeypatch.setattr(_lstm, "_recurrence", plain)
+  want = jax.grad(loss, argnums=(0, 1, 2, 3))(x, params, h0, c0)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5), got, want)

@@ -1,9 +1,13 @@
-"""The multitask pretrain / fine-tune jobs, end to end through the CLI (tiny configs)."""
+"""The multitask pretrain / fine-tune / from-scratch jobs, end to end through the CLI (tiny configs)."""
 
 from __future__ import annotations
 
 import json
 import pathlib
+import signal
+import subprocess
+import sys
+import time
 
 import jax
 import numpy as np
@@ -15,6 +19,25 @@ from fsnlu_jax.models import _multitask as mt
 from fsnlu_jax.train import multitask_job as job
 
 _CONFIGS = pathlib.Path(__file__).resolve().parents[2] / "configs"
+_PRETRAIN_TINY = f"{_CONFIGS / 'multitask_pretrain.py'}:tiny"  # 20 steps, checkpoints at 10, 20
+
+# `fsnlu` in a subprocess (8 devices, as in this process) whose steps from
+# argv[1] on each take argv[2] seconds longer: a window to kill it in.
+_SLOW_FSNLU = """
+import sys, time
+import jax
+jax.config.update("jax_num_cpu_devices", 8)
+from fsnlu_jax import cli
+from fsnlu_jax.train import multitask_job
+slow_from, delay = int(sys.argv[1]), float(sys.argv[2])
+batch_rows = multitask_job.batch_rows
+def slow_batch_rows(step, *args, **kwargs):
+  if step >= slow_from:
+    time.sleep(delay)
+  return batch_rows(step, *args, **kwargs)
+multitask_job.batch_rows = slow_batch_rows
+sys.exit(cli.main(sys.argv[3:]))
+"""
 
 
 def _records(workdir: pathlib.Path) -> list[dict]:
@@ -24,10 +47,26 @@ def _records(workdir: pathlib.Path) -> list[dict]:
 @pytest.fixture(scope="module")
 def pretrained(tmp_path_factory, cache_dir) -> pathlib.Path:
   workdir = tmp_path_factory.mktemp("pretrain")
-  rc = cli.main(["pretrain", "--config", f"{_CONFIGS / 'multitask_pretrain.py'}:tiny",
+  rc = cli.main(["pretrain", "--config", _PRETRAIN_TINY,
                  "--workdir", str(workdir), "--cache-dir", str(cache_dir)])
   assert rc == 0
   return workdir
+
+
+@pytest.fixture(scope="module")
+def finetuned(pretrained, cache_dir, tmp_path_factory) -> pathlib.Path:
+  workdir = tmp_path_factory.mktemp("finetune")
+  rc = cli.main(["finetune", "--config", f"{_CONFIGS / 'multitask_finetune.py'}:tiny",
+                 "--workdir", str(workdir), "--pretrained", str(pretrained),
+                 "--cache-dir", str(cache_dir)])
+  assert rc == 0
+  return workdir
+
+
+def _params(workdir: pathlib.Path) -> dict[str, np.ndarray]:
+  model, _ = job.load_pretrained(workdir)
+  return {"/".join(map(str, path)): np.asarray(v[...])
+          for path, v in nnx.to_flat_state(nnx.state(model, nnx.Param))}
 
 
 def test_batches_cover_each_epoch_and_pad_with_ignored_rows():
@@ -76,7 +115,7 @@ def test_pretrain_writes_metrics_and_checkpoint(pretrained):
 
 def test_rerun_resumes_without_extra_steps(pretrained, cache_dir, capsys):
   before = (pretrained / "metrics.jsonl").read_text()
-  rc = cli.main(["pretrain", "--config", f"{_CONFIGS / 'multitask_pretrain.py'}:tiny",
+  rc = cli.main(["pretrain", "--config", _PRETRAIN_TINY,
                  "--workdir", str(pretrained), "--cache-dir", str(cache_dir)])
   assert rc == 0
   result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
@@ -84,12 +123,38 @@ def test_rerun_resumes_without_extra_steps(pretrained, cache_dir, capsys):
   assert (pretrained / "metrics.jsonl").read_text() == before
 
 
-def test_finetune_starts_from_the_pretrained_lower_layers(pretrained, cache_dir, tmp_path):
-  workdir = tmp_path / "finetune"
-  rc = cli.main(["finetune", "--config", f"{_CONFIGS / 'multitask_finetune.py'}:tiny",
-                 "--workdir", str(workdir), "--pretrained", str(pretrained),
-                 "--cache-dir", str(cache_dir)])
-  assert rc == 0
+def test_sigkilled_pretrain_resumes_to_the_uninterrupted_result(pretrained, cache_dir,
+                                                                 tmp_path, capsys):
+  workdir = tmp_path / "killed"
+  args = ["pretrain", "--config", _PRETRAIN_TINY, "--workdir", str(workdir),
+          "--cache-dir", str(cache_dir)]
+  # Steps 10-19 take 0.5 s more each: seconds to land the kill after the
+  # step-10 checkpoint is complete (orbax renames its folder to "10" last).
+  victim = subprocess.Popen([sys.executable, "-c", _SLOW_FSNLU, "10", "0.5", *args],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  deadline = time.monotonic() + 120
+  while not (workdir / "checkpoints" / "10").is_dir():
+    assert victim.poll() is None, f"victim ended early with {victim.returncode}"
+    assert time.monotonic() < deadline, "no step-10 checkpoint within 120 s"
+    time.sleep(0.02)
+  victim.send_signal(signal.SIGKILL)
+  assert victim.wait(timeout=60) == -signal.SIGKILL
+  logged = [r["step"] for r in _records(workdir)]
+  assert max(logged) < 20  # killed before the end
+
+  assert cli.main(args) == 0
+  result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+  assert result["resumed_from"] == 10 and result["step"] == 20
+  # Metrics: every step once, the same numbers as the uninterrupted run's.
+  assert _records(workdir) == _records(pretrained)
+  expected, got = _params(pretrained), _params(workdir)
+  assert sorted(got) == sorted(expected)
+  for name in expected:
+    np.testing.assert_array_equal(got[name], expected[name], err_msg=name)
+
+
+def test_finetune_starts_from_the_pretrained_lower_layers(pretrained, finetuned):
+  workdir = finetuned
   assert [r["step"] for r in _records(workdir) if r["kind"] == "eval"] == [5, 10]
   pre, pre_vocab = job.load_pretrained(pretrained)
   tuned, tuned_vocab = job.load_pretrained(workdir)  # a finetune workdir reads back the same way
@@ -111,3 +176,23 @@ def test_finetune_without_pretrained_workdir_fails_clearly(tmp_path, capsys):
                  "--workdir", str(tmp_path / "ft"), "--pretrained", str(tmp_path / "nothing")])
   assert rc == 2
   assert "not a pretraining workdir" in capsys.readouterr().err
+
+
+def test_scratch_trains_the_finetune_data_from_a_random_start(pretrained, finetuned, cache_dir,
+                                                              tmp_path):
+  workdir = tmp_path / "scratch"
+  rc = cli.main(["scratch", "--config", f"{_CONFIGS / 'multitask_scratch.py'}:tiny",
+                 "--workdir", str(workdir), "--cache-dir", str(cache_dir)])
+  assert rc == 0
+  # The same budget and the same labels as the fine-tuned run, scored alike.
+  assert ([r["step"] for r in _records(workdir)] == [r["step"] for r in _records(finetuned)])
+  for name in ("intents.json", "tags.json"):
+    assert (workdir / name).read_text() == (finetuned / name).read_text()
+  scratch, scratch_vocab = job.load_pretrained(workdir)
+  pre, pre_vocab = job.load_pretrained(pretrained)
+  # Its own vocabulary (the 40 training utterances' words), and no pretrained weights.
+  assert len(scratch_vocab) < len(pre_vocab)
+  assert scratch.shared.fwd.w_ih[...].shape == pre.shared.fwd.w_ih[...].shape
+  assert not np.array_equal(scratch.shared.fwd.w_ih[...], pre.shared.fwd.w_ih[...])
+  config = job.load_config(f"{_CONFIGS / 'multitask_scratch.py'}:tiny")
+  assert config["optim"]["freeze"] == [] and config["job"] == "scratch"

@@ -1,0 +1,223 @@
+"""Shared timing helpers for the benchmark scripts (not part of the package).
+
+JAX is imported inside the functions, so that :func:`pin_cpus` can run before
+it starts.
+
+Fair side-by-side timing on one machine, in one process:
+
+* :func:`compare` times each contender's first call apart (JAX compiles there,
+  PyTorch allocates), warms every contender up, then alternates them for ``R``
+  rounds so that load from other processes hits all of them alike; it returns
+  each contender's samples and the **median of the per-round ratios** (a ratio
+  of two timings taken seconds apart, so drift in machine load cancels).
+* Every timed callable must block until its result exists: JAX dispatches
+  asynchronously, so :func:`block` (``jax.block_until_ready``) is applied to
+  whatever a contender returns.
+* :func:`match_torch_threads` gives PyTorch as many intra-op threads as XLA's
+  CPU client uses: XLA sizes its Eigen pool to the CPUs this process may run on
+  (``tsl::port::MaxParallelism``, the affinity mask), while PyTorch defaults to
+  the physical core count. Setting both to ``len(os.sched_getaffinity(0))``
+  makes the comparison thread-for-thread.
+* :func:`write_result` writes a JSON summary with the exact command
+  (``sys.argv``), the machine and the library versions.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import pathlib
+import platform
+import shlex
+import statistics
+import sys
+import time
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+RESULTS_DIR = pathlib.Path(__file__).resolve().parent / "results"
+# Other processes' load skews timings; it is recorded at start and at the end.
+_LOAD_AT_IMPORT = os.getloadavg()
+
+
+def pin_cpus(n: int | None) -> list[int]:
+  """Restricts this process to its first ``n`` allowed CPUs (None: all); the CPUs kept.
+
+  Call it before JAX or PyTorch start their thread pools (before their import):
+  XLA then sizes its pool to ``n`` and, with :func:`match_torch_threads`, so
+  does PyTorch. One CPU each is the fairest setting on a shared, loaded
+  machine, where a thread pool wider than the free cores waits at barriers
+  (OpenMP in PyTorch suffers most).
+  """
+  allowed = sorted(os.sched_getaffinity(0))
+  if n is not None:
+    if not 1 <= n <= len(allowed):
+      raise ValueError(f"--cpus must be in [1, {len(allowed)}], got {n}")
+    os.sched_setaffinity(0, allowed[:n])
+  return sorted(os.sched_getaffinity(0))
+
+
+def cpus_from_argv(argv: list[str]) -> int | None:
+  """The value of ``--cpus N`` / ``--cpus=N`` in ``argv``, read before argparse
+  runs (and before JAX is imported)."""
+  for i, a in enumerate(argv):
+    if a == "--cpus" and i + 1 < len(argv):
+      return int(argv[i + 1])
+    if a.startswith("--cpus="):
+      return int(a.split("=", 1)[1])
+  return None
+
+
+def block(x: Any) -> Any:
+  """Waits for every JAX array in ``x`` (anything else passes through)."""
+  import jax  # pylint: disable=g-import-not-at-top
+  return jax.block_until_ready(x)
+
+
+def timed(fn: Callable[[], Any]) -> float:
+  """Seconds one blocking call of ``fn`` takes."""
+  t0 = time.perf_counter()
+  block(fn())
+  return time.perf_counter() - t0
+
+
+def cpu_threads() -> int:
+  """The CPUs this process may run on: the size of XLA's CPU thread pool."""
+  try:
+    return len(os.sched_getaffinity(0))
+  except AttributeError:  # not Linux
+    return os.cpu_count() or 1
+
+
+def match_torch_threads(torch) -> int:
+  """Sets PyTorch's intra-op threads to XLA's count (module docs); returns it."""
+  n = cpu_threads()
+  torch.set_num_threads(n)
+  return n
+
+
+def compare(contenders: Mapping[str, Callable[[], Any]], *, rounds: int = 10, inner: int = 1,
+            warmup: int = 2, baseline: str | None = None) -> dict[str, Any]:
+  """Times ``contenders`` (name -> zero-argument callable) interleaved.
+
+  Args:
+    contenders: each call does one unit of work (e.g. one train step).
+    rounds: ``R``, alternations; each yields one sample per contender.
+    inner: calls per sample (the sample is their mean), for very short units.
+    warmup: untimed calls of each after the first call.
+    baseline: the contender ratios are taken against (default: the last).
+
+  Returns:
+    ``{"first_call_s": {name: s}, "samples_s": {name: [R]}, "median_s": {name: s},
+    "ratio_vs_<baseline>": {name: median over rounds of baseline_s / name_s}}``;
+    a ratio above 1 means ``name`` is faster than the baseline.
+  """
+  names = list(contenders)
+  baseline = names[-1] if baseline is None else baseline
+  first = {n: timed(contenders[n]) for n in names}
+  for n in names:
+    for _ in range(warmup):
+      block(contenders[n]())
+  samples = {n: [] for n in names}
+  for r in range(rounds):
+    # Rotate who goes first so no contender always runs after the same one.
+    order = names[r % len(names):] + names[:r % len(names)]
+    for n in order:
+      t0 = time.perf_counter()
+      for _ in range(inner):
+        block(contenders[n]())
+      samples[n].append((time.perf_counter() - t0) / inner)
+  ratios = {n: statistics.median(b / s for b, s in zip(samples[baseline], samples[n]))
+            for n in names if n != baseline}
+  return {"first_call_s": first, "samples_s": samples,
+          "median_s": {n: statistics.median(samples[n]) for n in names},
+          f"ratio_vs_{baseline}": ratios}
+
+
+def matmul_probe(n: int = 2048) -> tuple[Callable[[], Any], int]:
+  """A compiled f32 ``[n, n] @ [n, n]`` product ready to time, and its FLOPs (``2 n^3``)."""
+  import jax  # pylint: disable=g-import-not-at-top
+  key_a, key_b = jax.random.split(jax.random.key(0))
+  a = jax.random.normal(key_a, (n, n), jax.numpy.float32)
+  b = jax.random.normal(key_b, (n, n), jax.numpy.float32)
+  mm = jax.jit(lambda x, y: x @ y)
+  block(mm(a, b))
+  return (lambda: mm(a, b)), 2 * n ** 3
+
+
+def timed_flops(call: Callable[[], Any], flops: int, repeats: int = 3) -> float:
+  """FLOP/s of the fastest of ``repeats`` calls of a :func:`matmul_probe`."""
+  return flops / min(timed(call) for _ in range(repeats))
+
+
+def matmul_flops(n: int = 2048, repeats: int = 5) -> dict[str, float]:
+  """This machine's f32 matmul throughput through XLA: best of ``repeats``
+  ``[n, n] @ [n, n]`` products (``2 n^3`` FLOPs each), after a warm-up."""
+  call, flops = matmul_probe(n)
+  times = [timed(call) for _ in range(repeats)]
+  return {"n": n, "best_s": min(times), "median_s": statistics.median(times),
+          "flops_per_s": flops / min(times)}
+
+
+def _cpu_model() -> str:
+  try:
+    for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
+      if line.startswith("model name"):
+        return line.split(":", 1)[1].strip()
+  except OSError:
+    pass
+  return platform.processor() or platform.machine()
+
+
+def machine_info(torch=None) -> dict[str, Any]:
+  """The machine and versions a result was measured with."""
+  import flax  # pylint: disable=g-import-not-at-top
+  import jax  # pylint: disable=g-import-not-at-top
+  import jaxlib  # pylint: disable=g-import-not-at-top
+  info = {
+      "cpu_model": _cpu_model(), "cpu_count": os.cpu_count(), "cpu_threads_used": cpu_threads(),
+      "platform": platform.platform(), "python": platform.python_version(),
+      "jax": jax.__version__, "jaxlib": jaxlib.__version__, "flax": flax.__version__,
+      "numpy": np.__version__,
+      "jax_backend": jax.default_backend(), "jax_devices": [str(d) for d in jax.devices()],
+      "xla_flags": os.environ.get("XLA_FLAGS", ""),
+      "load_average_1_5_15min": {"at_start": _LOAD_AT_IMPORT, "at_end": os.getloadavg()},
+  }
+  if torch is not None:
+    info.update(torch=torch.__version__, torch_threads=torch.get_num_threads(),
+                torch_mkldnn=bool(torch.backends.mkldnn.is_available()))
+  return info
+
+
+def command() -> str:
+  """The command line that ran this script (interpreter, script, arguments)."""
+  return " ".join(shlex.quote(a) for a in [sys.executable] + sys.argv)
+
+
+def write_result(name: str, payload: Mapping[str, Any], *, torch=None) -> pathlib.Path:
+  """Writes ``benchmarks/results/<name>`` with the command, machine and time."""
+  RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+  path = RESULTS_DIR / name
+  record = {"command": command(), "cwd": os.getcwd(), "argv": sys.argv,
+            "utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "machine": machine_info(torch), **payload}
+  path.write_text(json.dumps(record, indent=1, default=_jsonable) + "\n")
+  return path
+
+
+def _jsonable(x: Any) -> Any:
+  if isinstance(x, (np.floating, np.integer)):
+    return x.item()
+  if isinstance(x, np.ndarray):
+    return x.tolist()
+  raise TypeError(f"not JSON serialisable: {type(x)}")
+
+
+def summary(result: Mapping[str, Any]) -> str:
+  """One line: medians in ms and the ratios."""
+  med = " ".join(f"{n}={1e3 * s:.2f}ms" for n, s in result["median_s"].items())
+  key = next(k for k in result if k.startswith("ratio_vs_"))
+  ratios = " ".join(f"{n}={r:.2f}x" for n, r in result[key].items())
+  return f"{med} | {key}: {ratios}"

@@ -1,0 +1,194 @@
+"""Linear-chain CRF speed: fsnlu_jax kernels against pytorch-crf's ``CRF``.
+
+Two units of work, same emissions, tags, masks and parameters in both:
+
+* ``loglik_grad``: the summed log-likelihood of the gold tags and its gradient
+  with respect to the emissions, transitions, start and end scores
+  (``jax.value_and_grad`` of :func:`fsnlu_jax.kernels.crf_log_likelihood`,
+  jitted; ``CRF.forward(..., reduction="sum").backward()``);
+* ``decode``: the Viterbi path per row, delivered on the host
+  (:func:`fsnlu_jax.kernels.viterbi_decode`, jitted, then ``np.asarray`` of the
+  tags; ``CRF.decode``, which returns Python lists from a per-row Python
+  backtrace, under ``torch.no_grad``).
+
+Lengths are drawn uniform in ``[4, L]``, right-padded (pytorch-crf needs the
+first position real). Ratios are the median over interleaved rounds of
+``pytorch-crf time / fsnlu_jax time`` (above 1: fsnlu_jax faster). PyTorch gets
+as many threads as XLA uses (``_harness``).
+
+Usage::
+
+  nice -n 19 python benchmarks/bench_crf.py --cpus 1   # writes results/crf_speed.json
+  python benchmarks/bench_crf.py --quick --out ''      # a smoke run, nothing written
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import pathlib
+import statistics
+import sys
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import _harness  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+# Before JAX and PyTorch start their thread pools.
+CPUS = _harness.pin_cpus(_harness.cpus_from_argv(sys.argv))
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
+import jax
+import jax.numpy as jnp
+import numpy as np
+import torch
+import torchcrf
+
+from fsnlu_jax.data.arrays import pad_batch
+from fsnlu_jax.kernels import crf_log_likelihood, viterbi_decode
+# pylint: enable=g-import-not-at-top,wrong-import-position
+
+MIN_LENGTH = 4
+
+
+def make_batches(rng: np.random.Generator, n: int, batch: int, length: int, tags: int):
+  """``n`` batches ``(emissions [B, L, T] f32, tags [B, L] int64, mask [B, L] bool)``."""
+  out = []
+  for _ in range(n):
+    lengths = rng.integers(MIN_LENGTH, length + 1, size=batch)
+    _, mask = pad_batch([[1] * int(k) for k in lengths], length)
+    emissions = rng.normal(size=(batch, length, tags)).astype(np.float32)
+    gold = np.where(mask, rng.integers(0, tags, size=(batch, length)), 0).astype(np.int64)
+    out.append((emissions, gold, mask))
+  return out
+
+
+def torch_crf(tags: int) -> torchcrf.CRF:
+  torch.manual_seed(0)
+  return torchcrf.CRF(tags, batch_first=True)
+
+
+def crf_params(crf: torchcrf.CRF) -> tuple[jax.Array, jax.Array, jax.Array]:
+  """pytorch-crf's ``(transitions [T, T], start [T], end [T])``, same convention."""
+  grab = lambda p: jnp.asarray(p.detach().numpy())
+  return grab(crf.transitions), grab(crf.start_transitions), grab(crf.end_transitions)
+
+
+def jax_loglik(crf, batches):
+  def loss(emissions, transitions, start, end, tags, mask):
+    return -jnp.sum(crf_log_likelihood(emissions, tags, mask, transitions, start=start, end=end))
+
+  grad = jax.jit(jax.value_and_grad(loss, argnums=(0, 1, 2, 3)))
+  params = crf_params(crf)
+  data = itertools.cycle([jax.device_put((e, t.astype(np.int32), m)) for e, t, m in batches])
+
+  def run():
+    e, t, m = next(data)
+    return grad(e, *params, t, m)
+
+  return run
+
+
+def torch_loglik(crf, batches):
+  data = itertools.cycle([(torch.from_numpy(e), torch.from_numpy(t), torch.from_numpy(m))
+                          for e, t, m in batches])
+
+  def run():
+    e, t, m = next(data)
+    e = e.detach().requires_grad_(True)
+    crf.zero_grad(set_to_none=True)
+    loss = -crf(e, t, m, reduction="sum")
+    loss.backward()
+    return loss.item()
+
+  return run
+
+
+def jax_decode(crf, batches):
+  decode = jax.jit(viterbi_decode)
+  transitions, start, end = crf_params(crf)
+  data = itertools.cycle([jax.device_put((e, m)) for e, _, m in batches])
+
+  def run():
+    e, m = next(data)
+    tags, _ = decode(e, m, transitions, start=start, end=end)
+    return np.asarray(tags)  # on the host, as pytorch-crf's lists are
+
+  return run
+
+
+def torch_decode(crf, batches):
+  data = itertools.cycle([(torch.from_numpy(e), torch.from_numpy(m)) for e, _, m in batches])
+
+  def run():
+    e, m = next(data)
+    with torch.no_grad():
+      return crf.decode(e, m)
+
+  return run
+
+
+def check_same_paths(crf, batches) -> bool:
+  """Both decoders find the same best paths (ties aside, on random emissions)."""
+  e, _, m = batches[0]
+  transitions, start, end = crf_params(crf)
+  ours, _ = viterbi_decode(e, m, transitions, start=start, end=end)
+  with torch.no_grad():
+    theirs = crf.decode(torch.from_numpy(e), torch.from_numpy(m))
+  return all(list(np.asarray(ours)[b, :len(p)]) == p for b, p in enumerate(theirs))
+
+
+def run_case(tags, batch, length, args, rng):
+  batches = make_batches(rng, args.n_batches, batch, length, tags)
+  crf = torch_crf(tags)
+  case = dict(tags=tags, batch=batch, length=length,
+              mean_real_tokens=statistics.mean(float(m.sum()) for *_, m in batches),
+              same_paths=check_same_paths(crf, batches))
+  for work, (ours, theirs) in {"loglik_grad": (jax_loglik, torch_loglik),
+                               "decode": (jax_decode, torch_decode)}.items():
+    res = _harness.compare({"jax": ours(crf, batches), "pytorch_crf": theirs(crf, batches)},
+                           rounds=args.rounds, inner=args.inner, warmup=args.warmup,
+                           baseline="jax")
+    res["jax_speedup"] = 1.0 / res.pop("ratio_vs_jax")["pytorch_crf"]
+    case[work] = res
+    print(f"T={tags} B={batch} L={length} {work}: jax {1e3 * res['median_s']['jax']:.2f}ms "
+          f"pytorch-crf {1e3 * res['median_s']['pytorch_crf']:.2f}ms "
+          f"-> jax speed-up {res['jax_speedup']:.1f}x", flush=True)
+  return case
+
+
+def main(argv=None):
+  p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  p.add_argument("--tags", default="20,72")
+  p.add_argument("--batches", default="32,256")
+  p.add_argument("--lengths", default="16,32", help="max lengths L (lengths drawn U[4, L])")
+  p.add_argument("--rounds", type=int, default=9)
+  p.add_argument("--inner", type=int, default=3)
+  p.add_argument("--warmup", type=int, default=2)
+  p.add_argument("--n-batches", type=int, default=4, help="distinct batches cycled per case")
+  p.add_argument("--cpus", type=int, default=None,
+                 help="pin to this many CPUs; both libraries then use that many threads")
+  p.add_argument("--quick", action="store_true", help="one small case, 3 rounds")
+  p.add_argument("--out", default="crf_speed.json", help="file in results/; '' for none")
+  args = p.parse_args(argv)
+  if args.quick:
+    args.tags, args.batches, args.lengths, args.rounds = "20", "32", "16", 3
+  threads = _harness.match_torch_threads(torch)
+  rng = np.random.default_rng(0)
+  cases = [run_case(t, b, n, args, rng) for t in map(int, args.tags.split(","))
+           for b in map(int, args.batches.split(",")) for n in map(int, args.lengths.split(","))]
+  headline = {f"{work}_batch{b}": statistics.median(
+      c[work]["jax_speedup"] for c in cases if c["batch"] == b)
+              for work in ("loglik_grad", "decode") for b in sorted({c["batch"] for c in cases})}
+  print("median JAX speed-up: " + " ".join(f"{k} {v:.1f}x" for k, v in headline.items()))
+  if args.out:
+    path = _harness.write_result(args.out, {
+        "benchmark": "crf", "threads": threads, "cpus": CPUS, "rounds": args.rounds,
+        "inner": args.inner,
+        "ratio_definition": "median over rounds of pytorch_crf_s / jax_s (>1: jax faster)",
+        "median_jax_speedup": headline, "target": "decode at batch 256: jax_speedup >= 10",
+        "cases": cases}, torch=torch)
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+  main()
