@@ -61,7 +61,6 @@ import shutil
 import statistics
 import sys
 import time
-from typing import Any
 
 import numpy as np
 

@@ -41,7 +41,11 @@ class Pool:
 
 
 def split_intents(config: Mapping[str, Any], domain_of: Mapping[str, str]) -> episodes.IntentSplit:
-  """The config's intent split: ``by="domain"`` (``n_domains``) or ``by="intent"`` (``fractions``)."""
+  """The config's intent split.
+
+  ``by="domain"`` splits whole domains (``n_domains``); ``by="intent"``
+  splits intents at random (``fractions``).
+  """
   if config["by"] == "domain":
     return episodes.split_intents_by_domain(domain_of, seed=config["seed"],
                                             n_domains=tuple(config["n_domains"]))

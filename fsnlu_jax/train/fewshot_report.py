@@ -47,7 +47,10 @@ class FixedEpisodes:
 
 def fixed_episodes(pools: Mapping[str, fsd.Pool], query_split: str, classes, n_way, k_shot: int,
                    q_query: int, n_episodes: int, *, seed: int) -> FixedEpisodes:
-  """``n_episodes`` episodes of ``classes``: supports from ``train``, queries from ``query_split``."""
+  """``n_episodes`` episodes of ``classes``.
+
+  Supports come from the ``train`` pool, queries from ``query_split``.
+  """
   sampler = episodes.EpisodeSampler(pools["train"].labels, pools[query_split].labels,
                                     n_way=n_way, k_shot=k_shot, q_query=q_query, classes=classes)
   if sampler.excluded:
@@ -207,7 +210,10 @@ def format_table(results: Mapping[str, Any]) -> str:
 
 
 def plot_learning_curves(workdir: pathlib.Path, systems) -> bool:
-  """``learning_curve.png``: train loss and validation accuracy of each run; False without matplotlib."""
+  """``learning_curve.png``: each run's train loss and validation accuracy.
+
+  Returns False (and draws nothing) without matplotlib.
+  """
   try:
     import matplotlib  # pylint: disable=g-import-not-at-top
     matplotlib.use("Agg")

@@ -82,7 +82,8 @@ def select_examples(splits: Mapping[str, Sequence[Example]], data: Mapping[str, 
     splits: ``{split: examples}`` of the dataset.
     data: the config's ``data`` dict: ``train_splits``, ``eval_split``,
       ``domains`` (keep only these; None keeps all), ``exclude_domains``,
-      ``intents`` (optional: keep only these), ``max_train`` (a seeded subset of that many training examples).
+      ``intents`` (optional: keep only these), ``max_train`` (a seeded
+      subset of that many training examples).
   """
   intents = data.get("intents")  # optional: keep only these intents (few-shot encoders)
 

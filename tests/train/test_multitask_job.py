@@ -1,4 +1,4 @@
-"""The multitask pretrain / fine-tune / from-scratch jobs, end to end through the CLI (tiny configs)."""
+"""The multitask pretrain / fine-tune / from-scratch jobs, end to end through the CLI (tiny)."""
 
 from __future__ import annotations
 
