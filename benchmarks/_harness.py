@@ -70,6 +70,19 @@ def cpus_from_argv(argv: list[str]) -> int | None:
   return None
 
 
+def add_timing_args(parser, *, inner: int, out: str) -> None:
+  """The timing flags every side-by-side benchmark takes (rounds, warm-up, pinning, output)."""
+  parser.add_argument("--lengths", default="16,32", help="max lengths L (lengths drawn U[4, L])")
+  parser.add_argument("--rounds", type=int, default=9)
+  parser.add_argument("--inner", type=int, default=inner)
+  parser.add_argument("--warmup", type=int, default=2)
+  parser.add_argument("--n-batches", type=int, default=4, help="distinct batches cycled per case")
+  parser.add_argument("--cpus", type=int, default=None,
+                      help="pin to this many CPUs; both libraries then use that many threads")
+  parser.add_argument("--quick", action="store_true", help="one small case, 3 rounds")
+  parser.add_argument("--out", default=out, help="file in results/; '' for none")
+
+
 def block(x: Any) -> Any:
   """Waits for every JAX array in ``x`` (anything else passes through)."""
   import jax  # pylint: disable=g-import-not-at-top

@@ -145,16 +145,8 @@ def main(argv=None):
   p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   p.add_argument("--sizes", default="300x256,100x64", help="DxH pairs, comma-separated")
   p.add_argument("--batches", default="32,128")
-  p.add_argument("--lengths", default="16,32", help="max lengths L (lengths drawn U[4, L])")
-  p.add_argument("--rounds", type=int, default=9)
-  p.add_argument("--inner", type=int, default=1)
-  p.add_argument("--warmup", type=int, default=2)
-  p.add_argument("--n-batches", type=int, default=4, help="distinct batches cycled per case")
   p.add_argument("--unroll", type=int, default=1, help="BiLSTM scan unroll")
-  p.add_argument("--cpus", type=int, default=None,
-                 help="pin to this many CPUs; both libraries then use that many threads")
-  p.add_argument("--quick", action="store_true", help="one small case, 3 rounds")
-  p.add_argument("--out", default="bilstm_speed.json", help="file in results/; '' for none")
+  _harness.add_timing_args(p, inner=1, out="bilstm_speed.json")
   args = p.parse_args(argv)
   if args.quick:
     args.sizes, args.batches, args.lengths, args.rounds = "100x64", "32", "16", 3

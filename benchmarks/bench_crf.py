@@ -160,15 +160,7 @@ def main(argv=None):
   p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   p.add_argument("--tags", default="20,72")
   p.add_argument("--batches", default="32,256")
-  p.add_argument("--lengths", default="16,32", help="max lengths L (lengths drawn U[4, L])")
-  p.add_argument("--rounds", type=int, default=9)
-  p.add_argument("--inner", type=int, default=3)
-  p.add_argument("--warmup", type=int, default=2)
-  p.add_argument("--n-batches", type=int, default=4, help="distinct batches cycled per case")
-  p.add_argument("--cpus", type=int, default=None,
-                 help="pin to this many CPUs; both libraries then use that many threads")
-  p.add_argument("--quick", action="store_true", help="one small case, 3 rounds")
-  p.add_argument("--out", default="crf_speed.json", help="file in results/; '' for none")
+  _harness.add_timing_args(p, inner=3, out="crf_speed.json")
   args = p.parse_args(argv)
   if args.quick:
     args.tags, args.batches, args.lengths, args.rounds = "20", "32", "16", 3
