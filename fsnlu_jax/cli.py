@@ -97,13 +97,14 @@ def cmd_fewshot(args) -> int:
   return 0
 
 
-def _add_train_parser(commands, name: str, help_text: str) -> argparse.ArgumentParser:
+def _add_train_parser(commands, name: str, help_text: str, func=cmd_train
+                      ) -> argparse.ArgumentParser:
   parser = commands.add_parser(name, help=help_text)
   parser.add_argument("--config", required=True, help="configs/FILE.py[:ARG]")
   parser.add_argument("--workdir", required=True, help="checkpoints, metrics, vocab; resumes")
   parser.add_argument("--data-dir", help="raw dataset folders (as for `fsnlu data`)")
   parser.add_argument("--cache-dir", help="built dataset cache (as for `fsnlu data`)")
-  parser.set_defaults(func=cmd_train)
+  parser.set_defaults(func=func)
   return parser
 
 
@@ -132,11 +133,10 @@ def build_parser() -> argparse.ArgumentParser:
   _add_train_parser(commands, "finetune", "fine-tune a pretrained multitask bi-LSTM").add_argument(
       "--pretrained", required=True, help="workdir of a finished `fsnlu pretrain`")
   _add_train_parser(commands, "scratch", "train the fine-tuning baseline from a random start")
-  _add_train_parser(commands, "fewshot", "few-shot intents: ProtoNet, ProtoDA and baselines"
-                    ).add_argument("--pretrained", help="a finished `fsnlu pretrain` workdir to use"
-                                   " as the sentence encoder (default: train one on the train"
-                                   " intents)")
-  commands.choices["fewshot"].set_defaults(func=cmd_fewshot)
+  _add_train_parser(commands, "fewshot", "few-shot intents: ProtoNet, ProtoDA and baselines",
+                    func=cmd_fewshot).add_argument(
+                        "--pretrained", help="a finished `fsnlu pretrain` workdir to use as the"
+                        " sentence encoder (default: train one on the train intents)")
   return parser
 
 

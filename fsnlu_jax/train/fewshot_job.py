@@ -38,6 +38,7 @@ References:
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -90,33 +91,36 @@ def get_encoder(config, split: episodes.IntentSplit, workdir: pathlib.Path, pret
   return multitask_job.load_pretrained(pretrained)
 
 
-def sentence_vectors(encoder, vocab, examples: Sequence[Example], *, max_length: int,
+def sentence_vectors(encode, vocab, examples: Sequence[Example], *, max_length: int,
                      batch_size: int = 256) -> np.ndarray:
-  """``[P, D]`` frozen-encoder sentence vectors, in fixed-size chunks (one compile)."""
+  """``[P, D]`` sentence vectors from ``encode(token_ids [B, L], mask [B, L])``.
+
+  Chunks are padded to ``batch_size`` rows, so a jitted ``encode`` compiles
+  once per padded length.
+  """
   intents, tags = multitask_job.label_vocabs(examples)
   enc = encode_split(examples, vocab, intents, tags, max_length=max_length)
   # Unseen intents bring unseen words: they become <unk>, as for any user.
   _log.info("sentence vectors: %s", enc.stats.as_dict())
-  graphdef, state = nnx.split(encoder)
-  encode = jax.jit(lambda s, ids, mask: nnx.merge(graphdef, s).encode(ids, mask))
   out = []
   for start in range(0, len(enc), batch_size):
-    ids = np.zeros((batch_size, enc.token_ids.shape[1]), enc.token_ids.dtype)
-    mask = np.zeros(ids.shape, bool)
-    rows = slice(start, min(start + batch_size, len(enc)))
-    n = rows.stop - rows.start
-    ids[:n], mask[:n] = enc.token_ids[rows], enc.mask[rows]
-    out.append(np.asarray(encode(state, ids, mask))[:n])
+    rows = np.arange(start, min(start + batch_size, len(enc)))
+    batch = multitask_job.padded_batch(enc, rows, batch_size)
+    out.append(np.asarray(encode(batch["token_ids"], batch["mask"]))[:len(rows)])
   return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
 
 
 def make_pools(splits: Mapping[str, list[Example]], intents: set[str], encoder, vocab,
                max_length: int) -> dict[str, fsd.Pool]:
   """Each split's examples of ``intents`` as a pool of frozen sentence vectors."""
+  graphdef, state = nnx.split(encoder)
+  # One jit for every split; the weights are an argument, not baked-in constants.
+  jitted = jax.jit(lambda s, ids, mask: nnx.merge(graphdef, s).encode(ids, mask))
+  encode = functools.partial(jitted, state)
   pools = {}
   for name, examples in splits.items():
     kept = [e for e in examples if e.intent in intents]
-    x = sentence_vectors(encoder, vocab, kept, max_length=max_length)
+    x = sentence_vectors(encode, vocab, kept, max_length=max_length)
     _log.info("%s: %d examples of %d intents", name, len(kept), len({e.intent for e in kept}))
     pools[name] = fsd.Pool(kept, np.array([e.intent for e in kept]), dict(x=x))
   return pools
@@ -150,8 +154,8 @@ def train_system(model_config: ProtoDAConfig, config: Mapping[str, Any], pools, 
     state, _ = ckpt_lib.restore_or_init(checkpointer, state, data_state)
     step_fn = make_train_step(graphdef, episodic_loss, optimizer, mesh)
     loop = _EpisodicLoop(config, pools, split, model_config, workdir / "metrics.jsonl")
-    state = loop.run(graphdef, step_fn, state, lambda s: checkpointer.save(
-        s, data_state, force=int(s.step) == t["steps"]), desc)
+    state = loop.run(graphdef, step_fn, state, lambda s, done: checkpointer.save(
+        s, data_state, force=done == t["steps"]), desc)
   return graphdef, state
 
 
@@ -199,7 +203,7 @@ class _EpisodicLoop:
         jsonl.append(self.metrics_path, dict(
             kind="eval", step=done, accuracy=float(np.mean(scores["accuracy"])),
             macro_f1=float(np.mean(scores["macro_f1"]))))
-      save(state)
+      save(state, done)  # `done`, not state.step: no host sync per step
     return state
 
 

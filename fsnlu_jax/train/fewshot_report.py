@@ -29,6 +29,7 @@ from fsnlu_jax.parallel.mesh import DATA_AXIS
 from fsnlu_jax.train import fewshot_data as fsd
 from fsnlu_jax.train import jsonl
 from fsnlu_jax.train import metrics as metrics_lib
+from fsnlu_jax.train import plotting
 
 _log = logging.getLogger(__name__)
 
@@ -214,12 +215,8 @@ def plot_learning_curves(workdir: pathlib.Path, systems) -> bool:
 
   Returns False (and draws nothing) without matplotlib.
   """
-  try:
-    import matplotlib  # pylint: disable=g-import-not-at-top
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
-  except ImportError:
-    _log.info("matplotlib not installed (extra 'plot'): no plots written")
+  plt = plotting.pyplot("learning curve")
+  if plt is None:
     return False
   fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
   for run in sorted(p.parent for p in workdir.glob("*/metrics.jsonl")):
@@ -240,11 +237,8 @@ def plot_learning_curves(workdir: pathlib.Path, systems) -> bool:
 
 def plot_confusion(workdir: pathlib.Path, view: Mapping[str, Any]) -> bool:
   """``confusion.png``: row-normalised confusion of the test intents; False without matplotlib."""
-  try:
-    import matplotlib  # pylint: disable=g-import-not-at-top
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
-  except ImportError:
+  plt = plotting.pyplot("confusion plot")
+  if plt is None:
     return False
   counts = np.asarray(view["counts"], float)
   rates = counts / np.maximum(counts.sum(1, keepdims=True), 1)

@@ -49,6 +49,7 @@ from fsnlu_jax.parallel import data_sharding, global_batch_from_local, make_data
 from fsnlu_jax.train import checkpoint as ckpt_lib
 from fsnlu_jax.train import jsonl
 from fsnlu_jax.train import metrics as metrics_lib
+from fsnlu_jax.train import plotting
 from fsnlu_jax.train.step import TrainState, init_train_state, make_train_step
 
 _log = logging.getLogger(__name__)
@@ -309,12 +310,8 @@ def train_loop(model: mt.MultitaskBiLSTM, data: JobData, config: Mapping[str, An
 
 def plot_learning_curve(metrics_path: pathlib.Path, out: pathlib.Path) -> bool:
   """Writes train loss and eval metrics against step; False without matplotlib."""
-  try:
-    import matplotlib  # pylint: disable=g-import-not-at-top
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
-  except ImportError:
-    _log.info("matplotlib not installed (extra 'plot'): no learning curve written")
+  plt = plotting.pyplot("learning curve")
+  if plt is None:
     return False
   records = jsonl.read(metrics_path)
   train = [r for r in records if r["kind"] == "train"]
