@@ -15,6 +15,7 @@ jax.config.update("jax_num_cpu_devices", 8)
 # ../shared/data beside the project root (as in CI), or $FSNLU_DATA_DIR.
 _ROOT = pathlib.Path(__file__).resolve().parents[1]
 SHARED_DATA = pathlib.Path(os.environ.get("FSNLU_DATA_DIR", _ROOT.parent / "shared" / "data"))
+SHARED_MODELS = pathlib.Path(os.environ.get("FSNLU_MODELS_DIR", _ROOT.parent / "shared" / "models"))
 
 
 @pytest.fixture(scope="session")
@@ -23,6 +24,15 @@ def shared_data() -> pathlib.Path:
   if not SHARED_DATA.is_dir():
     pytest.skip(f"real datasets not found at {SHARED_DATA} (set FSNLU_DATA_DIR)")
   return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def minilm_dir() -> pathlib.Path:
+  """The all-MiniLM-L6-v2 folder of ../shared/models; tests needing it skip without it."""
+  path = SHARED_MODELS / "all-MiniLM-L6-v2"
+  if not path.is_dir():
+    pytest.skip(f"pretrained model not found at {path} (set FSNLU_MODELS_DIR)")
+  return path
 
 
 @pytest.fixture(scope="session")

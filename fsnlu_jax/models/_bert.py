@@ -1,0 +1,205 @@
+"""A BERT-family sentence encoder in Flax NNX (the sentence-transformers recipe).
+
+Post-LN BERT (Devlin et al. 2019): word + position + segment embeddings, then
+``n_layers`` blocks of multi-head self-attention with a padding mask and a GELU
+feed-forward, each followed by a residual and a layer norm. The sentence
+vector is the masked mean of the last hidden states, L2-normalised, as
+sentence-transformers' ``Pooling(mean)`` + ``Normalize`` compute it, so a
+checkpoint such as ``all-MiniLM-L6-v2`` gives its published embeddings
+(:mod:`fsnlu_jax.models._pretrained` loads the weights).
+
+Shapes: ``B`` batch, ``L`` tokens (word pieces), ``D`` hidden width, ``H``
+heads, ``F`` feed-forward width.
+
+References:
+  Devlin et al., "BERT: Pre-training of Deep Bidirectional Transformers for
+  Language Understanding", NAACL 2019.
+  Reimers & Gurevych, "Sentence-BERT", EMNLP 2019.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Mapping
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+# Architectures of config.json that this module reproduces exactly.
+SUPPORTED_MODEL_TYPES = ("bert",)
+
+
+@dataclasses.dataclass(frozen=True)
+class BertConfig:
+  """The sizes of a BERT encoder (the fields of a Hugging Face ``config.json``).
+
+  Attributes:
+    vocab_size: word-piece vocabulary ``V``.
+    hidden_size: ``D``.
+    num_hidden_layers: transformer blocks.
+    num_attention_heads: ``H``; ``D`` must divide by it.
+    intermediate_size: ``F``, the feed-forward width.
+    max_position_embeddings: the longest input ``L``.
+    type_vocab_size: segment ids (2 for BERT).
+    layer_norm_eps: epsilon of every layer norm.
+    hidden_act: ``"gelu"`` (exact, erf) or ``"gelu_new"`` (tanh approximation).
+    hidden_dropout_prob, attention_probs_dropout_prob: dropout rates in training.
+    pad_token_id: the padding word piece.
+  """
+
+  vocab_size: int
+  hidden_size: int = 768
+  num_hidden_layers: int = 12
+  num_attention_heads: int = 12
+  intermediate_size: int = 3072
+  max_position_embeddings: int = 512
+  type_vocab_size: int = 2
+  layer_norm_eps: float = 1e-12
+  hidden_act: str = "gelu"
+  hidden_dropout_prob: float = 0.1
+  attention_probs_dropout_prob: float = 0.1
+  pad_token_id: int = 0
+
+  def __post_init__(self):
+    if self.hidden_size % self.num_attention_heads:
+      raise ValueError(f"hidden_size {self.hidden_size} does not divide by "
+                       f"num_attention_heads {self.num_attention_heads}")
+    if self.hidden_act not in ("gelu", "gelu_new"):
+      raise ValueError(f"unsupported hidden_act {self.hidden_act!r}; use 'gelu' or 'gelu_new'")
+
+  @classmethod
+  def from_dict(cls, raw: Mapping[str, Any]) -> "BertConfig":
+    """From a parsed ``config.json``; keys this encoder does not use are ignored."""
+    model_type = raw.get("model_type", "bert")
+    if model_type not in SUPPORTED_MODEL_TYPES:
+      raise ValueError(f"unsupported architecture: model_type {model_type!r} "
+                       f"(supported: {SUPPORTED_MODEL_TYPES})")
+    if raw.get("position_embedding_type", "absolute") != "absolute":
+      raise ValueError("unsupported position_embedding_type "
+                       f"{raw['position_embedding_type']!r} (only 'absolute')")
+    names = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: v for k, v in raw.items() if k in names})
+
+
+class BertEmbeddings(nnx.Module):
+  """Word + absolute position + segment embeddings, layer-normalised."""
+
+  def __init__(self, c: BertConfig, *, rngs: nnx.Rngs):
+    self.word = nnx.Embed(c.vocab_size, c.hidden_size, rngs=rngs)
+    self.position = nnx.Embed(c.max_position_embeddings, c.hidden_size, rngs=rngs)
+    self.segment = nnx.Embed(c.type_vocab_size, c.hidden_size, rngs=rngs)
+    self.norm = nnx.LayerNorm(c.hidden_size, epsilon=c.layer_norm_eps, rngs=rngs)
+
+  def __call__(self, token_ids: jax.Array, segment_ids: jax.Array) -> jax.Array:
+    positions = jnp.arange(token_ids.shape[1])[None, :]  # --> [1, L]
+    return self.norm(self.word(token_ids) + self.position(positions) + self.segment(segment_ids))
+
+
+class BertSelfAttention(nnx.Module):
+  """Multi-head self-attention whose keys exclude padding."""
+
+  def __init__(self, c: BertConfig, *, rngs: nnx.Rngs):
+    self.heads = c.num_attention_heads
+    self.query = nnx.Linear(c.hidden_size, c.hidden_size, rngs=rngs)
+    self.key = nnx.Linear(c.hidden_size, c.hidden_size, rngs=rngs)
+    self.value = nnx.Linear(c.hidden_size, c.hidden_size, rngs=rngs)
+    self.out = nnx.Linear(c.hidden_size, c.hidden_size, rngs=rngs)
+    self.dropout = nnx.Dropout(c.attention_probs_dropout_prob)
+
+  def __call__(self, x: jax.Array, mask: jax.Array, *, deterministic: bool,
+               rngs: nnx.Rngs | None) -> jax.Array:
+    b, length, d = x.shape
+    split = lambda t: t.reshape(b, length, self.heads, d // self.heads)  # --> [B, L, H, D/H]
+    q, k, v = split(self.query(x)), split(self.key(x)), split(self.value(x))
+    logits = jnp.einsum("bqhd,bkhd->bhqk", q, k) / jnp.sqrt(d // self.heads).astype(x.dtype)
+    # The finite minimum (as in Hugging Face) keeps an all-padding row finite.
+    logits = jnp.where(mask[:, None, None, :], logits, jnp.finfo(logits.dtype).min)
+    weights = self.dropout(jax.nn.softmax(logits, axis=-1), deterministic=deterministic,
+                           rngs=rngs)  # --> [B, H, L, L]
+    context = jnp.einsum("bhqk,bkhd->bqhd", weights, v).reshape(b, length, d)
+    return self.out(context)
+
+
+class BertLayer(nnx.Module):
+  """Attention and feed-forward, each with residual and post-layer-norm."""
+
+  def __init__(self, c: BertConfig, *, rngs: nnx.Rngs):
+    self.attention = BertSelfAttention(c, rngs=rngs)
+    self.attention_norm = nnx.LayerNorm(c.hidden_size, epsilon=c.layer_norm_eps, rngs=rngs)
+    self.intermediate = nnx.Linear(c.hidden_size, c.intermediate_size, rngs=rngs)
+    self.output = nnx.Linear(c.intermediate_size, c.hidden_size, rngs=rngs)
+    self.output_norm = nnx.LayerNorm(c.hidden_size, epsilon=c.layer_norm_eps, rngs=rngs)
+    self.dropout = nnx.Dropout(c.hidden_dropout_prob)
+    self.approximate_gelu = c.hidden_act == "gelu_new"
+
+  def __call__(self, x: jax.Array, mask: jax.Array, *, deterministic: bool,
+               rngs: nnx.Rngs | None) -> jax.Array:
+    drop = lambda t: self.dropout(t, deterministic=deterministic, rngs=rngs)
+    x = self.attention_norm(x + drop(self.attention(x, mask, deterministic=deterministic,
+                                                    rngs=rngs)))
+    hidden = jax.nn.gelu(self.intermediate(x), approximate=self.approximate_gelu)
+    return self.output_norm(x + drop(self.output(hidden)))
+
+
+def mean_pool(hidden: jax.Array, mask: jax.Array, *, normalize: bool = True) -> jax.Array:
+  """Masked mean over tokens, then (optionally) L2 normalisation.
+
+  Args:
+    hidden: ``[B, L, D]`` token states.
+    mask: ``[B, L]`` bool, True on real tokens.
+    normalize: divide by the L2 norm (floored at 1e-12, as ``F.normalize``).
+
+  Returns:
+    ``[B, D]``; rows without tokens are zero.
+  """
+  m = mask[..., None].astype(hidden.dtype)
+  pooled = (hidden * m).sum(axis=1) / jnp.maximum(m.sum(axis=1), 1e-9)
+  if not normalize:
+    return pooled
+  return pooled / jnp.maximum(jnp.linalg.norm(pooled, axis=-1, keepdims=True), 1e-12)
+
+
+class BertEncoder(nnx.Module):
+  """A BERT encoder with sentence-transformers' mean pooling.
+
+  >>> from flax import nnx
+  >>> import jax.numpy as jnp
+  >>> cfg = BertConfig(vocab_size=50, hidden_size=8, num_hidden_layers=2,
+  ...                  num_attention_heads=2, intermediate_size=16)
+  >>> enc = BertEncoder(cfg, rngs=nnx.Rngs(0))
+  >>> ids, mask = jnp.array([[2, 7, 3, 0]]), jnp.array([[1, 1, 1, 0]], bool)
+  >>> enc(ids, mask).shape, enc.encode(ids, mask).shape
+  ((1, 4, 8), (1, 8))
+
+  Attributes:
+    config: the :class:`BertConfig`.
+    embeddings: :class:`BertEmbeddings`.
+    layers: the :class:`BertLayer` stack.
+    normalize: whether :meth:`encode` L2-normalises (sentence-transformers'
+      ``Normalize`` module).
+  """
+
+  def __init__(self, config: BertConfig, *, normalize: bool = True, rngs: nnx.Rngs):
+    self.config = config
+    self.normalize = normalize
+    self.embeddings = BertEmbeddings(config, rngs=rngs)
+    self.dropout = nnx.Dropout(config.hidden_dropout_prob)
+    self.layers = nnx.List([BertLayer(config, rngs=rngs)
+                            for _ in range(config.num_hidden_layers)])
+
+  def __call__(self, token_ids: jax.Array, mask: jax.Array, segment_ids: jax.Array | None = None,
+               *, deterministic: bool = True, rngs: nnx.Rngs | None = None) -> jax.Array:
+    """Token states ``[B, L, D]`` of ``token_ids [B, L]`` under ``mask [B, L]``."""
+    mask = jnp.asarray(mask, bool)
+    if segment_ids is None:
+      segment_ids = jnp.zeros_like(token_ids)
+    x = self.dropout(self.embeddings(token_ids, segment_ids), deterministic=deterministic,
+                     rngs=rngs)
+    for layer in self.layers:
+      x = layer(x, mask, deterministic=deterministic, rngs=rngs)
+    return x
+
+  def encode(self, token_ids: jax.Array, mask: jax.Array) -> jax.Array:
+    """Sentence vectors ``[B, D]`` (no dropout): the few-shot encoder interface."""
+    return mean_pool(self(token_ids, mask), jnp.asarray(mask, bool), normalize=self.normalize)

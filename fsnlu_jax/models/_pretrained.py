@@ -1,0 +1,193 @@
+"""Loading pretrained BERT-family sentence encoders from Hugging Face files.
+
+A model folder in the usual layout (``config.json``, ``model.safetensors``,
+``tokenizer.json``; sentence-transformers' ``modules.json``,
+``1_Pooling/config.json`` and ``sentence_bert_config.json`` when present) or,
+where a network and ``huggingface_hub`` are available, a hub name such as
+``sentence-transformers/all-MiniLM-L6-v2``. Every weight is checked by name
+and shape before it is copied: a missing file, a missing or misshapen tensor
+or an unsupported architecture is a clear error, not a silently random layer.
+
+Shapes: ``N`` texts, ``D`` sentence width.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import pathlib
+from typing import Callable, Iterator, Sequence
+
+import jax
+import numpy as np
+from flax import nnx
+
+from fsnlu_jax.data.subword import SubwordTokenizer
+from fsnlu_jax.models._bert import BertConfig, BertEncoder
+
+_log = logging.getLogger(__name__)
+
+# Checkpoint tensors the sentence encoder does not use.
+_IGNORED = ("pooler.", "embeddings.position_ids", "cls.")
+
+
+def resolve_model_dir(path_or_name: str | os.PathLike) -> pathlib.Path:
+  """A local model folder, downloading a hub name if the folder does not exist."""
+  path = pathlib.Path(path_or_name)
+  if path.is_dir():
+    return path
+  if path.exists() or str(path_or_name).startswith((".", "/")):
+    raise FileNotFoundError(f"no model folder: {path}")
+  try:
+    import huggingface_hub  # pylint: disable=import-outside-toplevel
+  except ImportError as e:
+    raise FileNotFoundError(
+        f"no model folder {path}, and huggingface_hub is not installed to fetch "
+        f"{path_or_name!r} from the hub (pip install huggingface_hub)") from e
+  return pathlib.Path(huggingface_hub.snapshot_download(str(path_or_name)))
+
+
+def _required(folder: pathlib.Path, name: str) -> pathlib.Path:
+  path = folder / name
+  if not path.is_file():
+    raise FileNotFoundError(f"{folder}: missing {name}")
+  return path
+
+
+def _torch_names(config: BertConfig) -> Iterator[tuple[tuple, str, bool]]:
+  """``(our parameter path, checkpoint name, transpose)`` for every weight."""
+  yield ("embeddings", "word", "embedding"), "embeddings.word_embeddings.weight", False
+  yield ("embeddings", "position", "embedding"), "embeddings.position_embeddings.weight", False
+  yield ("embeddings", "segment", "embedding"), "embeddings.token_type_embeddings.weight", False
+  for ours, theirs in (("scale", "weight"), ("bias", "bias")):
+    yield ("embeddings", "norm", ours), f"embeddings.LayerNorm.{theirs}", False
+  for i in range(config.num_hidden_layers):
+    hf = f"encoder.layer.{i}."
+    dense = {("attention", "query"): "attention.self.query",
+             ("attention", "key"): "attention.self.key",
+             ("attention", "value"): "attention.self.value",
+             ("attention", "out"): "attention.output.dense",
+             ("intermediate",): "intermediate.dense", ("output",): "output.dense"}
+    for ours, theirs in dense.items():
+      # torch Linear stores [out, in]; nnx.Linear's kernel is [in, out].
+      yield ("layers", i, *ours, "kernel"), f"{hf}{theirs}.weight", True
+      yield ("layers", i, *ours, "bias"), f"{hf}{theirs}.bias", False
+    for ours, theirs in (("attention_norm", "attention.output.LayerNorm"),
+                         ("output_norm", "output.LayerNorm")):
+      yield ("layers", i, ours, "scale"), f"{hf}{theirs}.weight", False
+      yield ("layers", i, ours, "bias"), f"{hf}{theirs}.bias", False
+
+
+def _read_tensors(folder: pathlib.Path) -> dict[str, np.ndarray]:
+  from safetensors.numpy import load_file  # pylint: disable=import-outside-toplevel
+
+  tensors = load_file(str(_required(folder, "model.safetensors")))
+  # Checkpoints saved from BertFor* models prefix the encoder with "bert.".
+  return {k.removeprefix("bert."): v for k, v in tensors.items()}
+
+
+def _sentence_transformers_settings(folder: pathlib.Path) -> tuple[bool, int | None]:
+  """``(normalize, max_seq_length)`` from sentence-transformers' files, if any."""
+  normalize, max_length = False, None
+  modules = folder / "modules.json"
+  if modules.is_file():
+    entries = json.loads(modules.read_text())
+    normalize = any(m["type"].endswith(".Normalize") for m in entries)
+    for m in entries:
+      if m["type"].endswith(".Pooling"):
+        pooling = json.loads(_required(folder / m["path"], "config.json").read_text())
+        if not pooling.get("pooling_mode_mean_tokens") or any(
+            v for k, v in pooling.items() if k.startswith("pooling_mode_")
+            and k != "pooling_mode_mean_tokens"):
+          raise ValueError(f"{folder}: unsupported pooling {pooling} (only mean pooling)")
+  st_config = folder / "sentence_bert_config.json"
+  if st_config.is_file():
+    max_length = json.loads(st_config.read_text()).get("max_seq_length")
+  return normalize, max_length
+
+
+def load_bert(path_or_name: str | os.PathLike, *, normalize: bool | None = None) -> BertEncoder:
+  """A :class:`BertEncoder` with the weights of a Hugging Face BERT checkpoint.
+
+  Args:
+    path_or_name: a model folder, or a hub name (needs a network).
+    normalize: L2-normalise sentence vectors; by default as the folder's
+      sentence-transformers ``modules.json`` says (False without one).
+
+  Raises:
+    FileNotFoundError: a missing folder or file.
+    ValueError: an unsupported architecture or pooling, a missing tensor, or
+      a tensor whose shape does not match ``config.json``.
+  """
+  folder = resolve_model_dir(path_or_name)
+  config = BertConfig.from_dict(json.loads(_required(folder, "config.json").read_text()))
+  st_normalize, _ = _sentence_transformers_settings(folder)
+  model = BertEncoder(config, normalize=st_normalize if normalize is None else normalize,
+                      rngs=nnx.Rngs(0))
+  tensors = _read_tensors(folder)
+  state = nnx.state(model, nnx.Param)
+  flat = dict(nnx.to_flat_state(state))
+  used = set()
+  for path, name, transpose in _torch_names(config):
+    if name not in tensors:
+      raise ValueError(f"{folder / 'model.safetensors'}: missing tensor {name}")
+    value = tensors[name]
+    expected = flat[path].shape[::-1] if transpose else flat[path].shape
+    if value.shape != expected:  # both in the checkpoint's layout
+      raise ValueError(f"{folder / 'model.safetensors'}: {name} has shape {value.shape}, "
+                       f"config.json implies {expected}")
+    flat[path][...] = np.asarray(value.T if transpose else value, np.float32)
+    used.add(name)
+  unused = sorted(k for k in tensors if k not in used and not k.startswith(_IGNORED))
+  if unused:
+    _log.warning("%s: %d checkpoint tensors not used, e.g. %s", folder, len(unused), unused[:3])
+  nnx.update(model, nnx.from_flat_state(flat))
+  return model
+
+
+class SentenceEncoder:
+  """Texts to sentence vectors with a pretrained encoder: tokenise, bucket, jit.
+
+  >>> enc = SentenceEncoder.from_pretrained("../shared/models/all-MiniLM-L6-v2")  # doctest: +SKIP
+  >>> enc.embed(["play leon bridges"]).shape  # doctest: +SKIP
+  (1, 384)
+
+  Attributes:
+    model: the :class:`BertEncoder`.
+    tokenizer: its :class:`~fsnlu_jax.data.subword.SubwordTokenizer`.
+  """
+
+  def __init__(self, model: BertEncoder, tokenizer: SubwordTokenizer):
+    self.model, self.tokenizer = model, tokenizer
+    graphdef, state = nnx.split(model)
+    # Weights are an argument (not constants baked into the program): one
+    # compile per bucket length, shared by every call.
+    self._jitted = jax.jit(lambda s, ids, mask: nnx.merge(graphdef, s).encode(ids, mask))
+    self._encode: Callable = lambda ids, mask: self._jitted(state, ids, mask)
+
+  @classmethod
+  def from_pretrained(cls, path_or_name: str | os.PathLike, *,
+                      max_length: int | None = None) -> "SentenceEncoder":
+    """Model and tokenizer from one folder (or hub name); see :func:`load_bert`."""
+    folder = resolve_model_dir(path_or_name)
+    model = load_bert(folder)
+    _, st_max = _sentence_transformers_settings(folder)
+    limit = model.config.max_position_embeddings
+    max_length = min(max_length or st_max or limit, limit)
+    return cls(model, SubwordTokenizer(_required(folder, "tokenizer.json"),
+                                       max_length=max_length))
+
+  @property
+  def dim(self) -> int:
+    """``D``."""
+    return self.model.config.hidden_size
+
+  def embed(self, texts: Sequence[str], *, batch_size: int = 64) -> np.ndarray:
+    """``[N, D]`` float32 sentence vectors of ``texts``, in input order."""
+    out = np.zeros((len(texts), self.dim), np.float32)
+    for batch in self.tokenizer.batches(texts, batch_size):
+      vectors = np.asarray(self._encode(batch.token_ids, batch.mask))
+      real = batch.rows >= 0
+      out[batch.rows[real]] = vectors[real]
+    return out

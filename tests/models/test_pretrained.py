@@ -1,0 +1,88 @@
+"""The Flax BERT encoder against the original sentence-transformers model."""
+
+import json
+import pathlib
+import shutil
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from fsnlu_jax.models import BertConfig, BertEncoder, SentenceEncoder, load_bert
+
+FIXTURE = pathlib.Path(__file__).parents[1] / "fixtures" / "minilm_reference.npz"
+
+
+@pytest.fixture(scope="module")
+def minilm(minilm_dir) -> SentenceEncoder:
+  return SentenceEncoder.from_pretrained(minilm_dir)
+
+
+def test_reproduces_sentence_transformers_embeddings(minilm):
+  ref = np.load(FIXTURE)
+  sentences = [str(s) for s in ref["sentences"]]
+  ours = minilm.embed(sentences, batch_size=3)  # several buckets and filler rows
+  np.testing.assert_allclose(ours, ref["vectors"], atol=1e-4, rtol=0)
+  assert minilm.tokenizer.stats.truncated == 1  # the 300-word sentence
+  assert minilm.tokenizer.stats.empty == 1
+
+
+def test_embed_is_order_and_batch_independent_and_compiles_once_per_bucket(minilm):
+  texts = ["set a timer", "what is on my calendar for the rest of the week", "hi"] * 3
+  a = minilm.embed(texts, batch_size=4)
+  traces_before = minilm._jitted._cache_size()
+  b = minilm.embed(texts[::-1], batch_size=4)[::-1]
+  np.testing.assert_allclose(a, b, atol=1e-6)
+  assert minilm._jitted._cache_size() == traces_before  # same buckets: no new compile
+
+
+def _tiny_encoder() -> BertEncoder:
+  cfg = BertConfig(vocab_size=40, hidden_size=8, num_hidden_layers=2, num_attention_heads=2,
+                   intermediate_size=16, max_position_embeddings=16, hidden_dropout_prob=0.0,
+                   attention_probs_dropout_prob=0.0)
+  return BertEncoder(cfg, rngs=nnx.Rngs(0))
+
+
+def test_padding_does_not_change_sentence_vectors_and_jit_equals_eager():
+  enc = _tiny_encoder()
+  ids = jnp.array([[2, 7, 9, 3]])
+  mask = jnp.ones((1, 4), bool)
+  padded_ids = jnp.array([[2, 7, 9, 3, 0, 0, 0]])
+  padded_mask = jnp.array([[1, 1, 1, 1, 0, 0, 0]], bool)
+  np.testing.assert_allclose(enc.encode(ids, mask), enc.encode(padded_ids, padded_mask),
+                             atol=1e-6)
+  jitted = nnx.jit(lambda m, i, k: m.encode(i, k))
+  np.testing.assert_allclose(jitted(enc, padded_ids, padded_mask),
+                             enc.encode(padded_ids, padded_mask), atol=1e-6)
+  assert np.isfinite(np.asarray(jax.grad(
+      lambda x: nnx.merge(*nnx.split(enc)).encode(ids, mask).sum() * x)(1.0)))
+
+
+def _copy_model(src: pathlib.Path, dst: pathlib.Path) -> pathlib.Path:
+  dst.mkdir()
+  for name in ("config.json", "tokenizer.json"):
+    shutil.copy(src / name, dst / name)
+  (dst / "model.safetensors").symlink_to(src / "model.safetensors")
+  return dst
+
+
+def test_clear_errors_for_missing_files_shapes_and_architectures(minilm_dir, tmp_path):
+  with pytest.raises(FileNotFoundError, match="no model folder"):
+    load_bert(tmp_path / "nowhere")
+  folder = _copy_model(minilm_dir, tmp_path / "m")
+  (folder / "model.safetensors").unlink()
+  with pytest.raises(FileNotFoundError, match="missing model.safetensors"):
+    load_bert(folder)
+  (folder / "model.safetensors").symlink_to(minilm_dir / "model.safetensors")
+  config = json.loads((folder / "config.json").read_text())
+  (folder / "config.json").write_text(json.dumps(dict(config, intermediate_size=1000)))
+  with pytest.raises(ValueError, match=r"intermediate.dense.weight has shape \(1536, 384\)"):
+    load_bert(folder)
+  (folder / "config.json").write_text(json.dumps(dict(config, num_hidden_layers=7)))
+  with pytest.raises(ValueError, match="missing tensor encoder.layer.6"):
+    load_bert(folder)
+  (folder / "config.json").write_text(json.dumps(dict(config, model_type="gpt2")))
+  with pytest.raises(ValueError, match="unsupported architecture"):
+    load_bert(folder)
