@@ -27,12 +27,28 @@ figures on real data.
 from __future__ import annotations
 
 VARIANTS = ("", "tiny", "clinc150", "hwu64")
+# all-MiniLM-L6-v2 on the hub; offline, pass its folder with --pretrained.
+MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 
 
 def get_config(arg: str = "") -> dict:
-  """The job config for one of :data:`VARIANTS`."""
-  if arg not in VARIANTS:
-    raise ValueError(f"fewshot: unknown arg {arg!r}; use one of {VARIANTS}")
+  """The job config for one of :data:`VARIANTS`, optionally ``+minilm``.
+
+  ``VARIANT+minilm`` swaps the bi-LSTM for a frozen pretrained transformer
+  (:data:`MINILM`, or the folder given with ``--pretrained``), e.g.
+  ``configs/fewshot.py:clinc150+minilm``.
+  """
+  arg, _, encoder = arg.partition("+")
+  if arg not in VARIANTS or encoder not in ("", "minilm"):
+    raise ValueError(f"fewshot: unknown arg {arg!r}; use one of {VARIANTS}, "
+                     "optionally followed by '+minilm'")
+  config = _bilstm_config(arg)
+  if encoder == "minilm":
+    config["encoder"] = dict(kind="pretrained", path=MINILM, batch_size=64, max_length=None)
+  return config
+
+
+def _bilstm_config(arg: str) -> dict:
   tiny = arg == "tiny"
   name = {"": "synthetic", "tiny": "synthetic", "clinc150": "clinc150",
           "hwu64": "hwu64/standard"}[arg]
@@ -77,5 +93,8 @@ def get_config(arg: str = "") -> dict:
                     checkpoint_every=3 if tiny else 200),
       softmax=dict(steps=20 if tiny else 100, learning_rate=0.05, weight_decay=1e-3),
       evaluation=dict(n_way=[5, "all"], k_shot=[5] if tiny else [1, 5, 10], q_query=5,
-                      episodes=16 if tiny else 600, seed=1234),
+                      episodes=16 if tiny else 600, seed=1234,
+                      # FS-full over the test intents: K train examples of each,
+                      # scored on all their test examples, 3 samplings.
+                      fs_full=dict(k_shot=[5] if tiny else [5, 10], samplings=3)),
   )

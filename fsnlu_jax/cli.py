@@ -135,8 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
   _add_train_parser(commands, "scratch", "train the fine-tuning baseline from a random start")
   _add_train_parser(commands, "fewshot", "few-shot intents: ProtoNet, ProtoDA and baselines",
                     func=cmd_fewshot).add_argument(
-                        "--pretrained", help="a finished `fsnlu pretrain` workdir to use as the"
-                        " sentence encoder (default: train one on the train intents)")
+                        "--pretrained", help="the sentence encoder: a finished `fsnlu pretrain`"
+                        " workdir, or with encoder.kind='pretrained' a BERT-family model folder"
+                        " or hub name (default: train a bi-LSTM on the train intents)")
   return parser
 
 

@@ -4,7 +4,9 @@ Stages, each resumable from its ``workdir`` sub-folder:
 
 1. ``encoder/``: the multitask bi-LSTM sentence encoder (768-d by default)
    trained to classify the *train* intents (:mod:`~fsnlu_jax.train.multitask_job`),
-   unless ``--pretrained`` names one.
+   unless ``--pretrained`` names one; or, with ``encoder.kind="pretrained"``, a
+   frozen BERT-family checkpoint (e.g. all-MiniLM-L6-v2, 384-d) whose sentence
+   vectors are computed once.
 2. ``<system>/``: one episodic training run per few-shot system: ``protonet``,
    ``gaussian`` (one run per noise scale of the grid, the best on validation
    intents kept) and ``protoda``. The step is :func:`fsnlu_jax.train.step.make_train_step`
@@ -44,7 +46,7 @@ import logging
 import os
 import pathlib
 import sys
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import jax
 import numpy as np
@@ -53,7 +55,7 @@ import tqdm
 from flax import nnx
 
 from fsnlu_jax.data import Example, encode_split, episodes, loading
-from fsnlu_jax.models import FewShotModel, ProtoDAConfig, episodic_loss
+from fsnlu_jax.models import FewShotModel, ProtoDAConfig, SentenceEncoder, episodic_loss
 from fsnlu_jax.parallel import data_sharding, make_data_mesh
 from fsnlu_jax.train import checkpoint as ckpt_lib
 from fsnlu_jax.train import fewshot_data as fsd
@@ -110,19 +112,52 @@ def sentence_vectors(encode, vocab, examples: Sequence[Example], *, max_length: 
   return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
 
 
-def make_pools(splits: Mapping[str, list[Example]], intents: set[str], encoder, vocab,
-               max_length: int) -> dict[str, fsd.Pool]:
-  """Each split's examples of ``intents`` as a pool of frozen sentence vectors."""
+def bilstm_embedder(encoder, vocab, max_length: int) -> Callable[[Sequence[Example]], np.ndarray]:
+  """``examples -> [P, D]`` with a trained multitask bi-LSTM's sentence encoder."""
   graphdef, state = nnx.split(encoder)
   # One jit for every split; the weights are an argument, not baked-in constants.
   jitted = jax.jit(lambda s, ids, mask: nnx.merge(graphdef, s).encode(ids, mask))
   encode = functools.partial(jitted, state)
+  return lambda examples: sentence_vectors(encode, vocab, examples, max_length=max_length)
+
+
+def pretrained_embedder(encoder: SentenceEncoder, batch_size: int
+                        ) -> Callable[[Sequence[Example]], np.ndarray]:
+  """``examples -> [P, D]`` with a frozen pretrained transformer (e.g. MiniLM)."""
+  def embed(examples):
+    vectors = encoder.embed([e.text for e in examples], batch_size=batch_size)
+    _log.info("word pieces so far: %s", encoder.tokenizer.stats)
+    return vectors
+  return embed
+
+
+def get_embedder(config, split, workdir: pathlib.Path, pretrained, data_dir, cache_dir):
+  """The frozen sentence encoder of ``config["encoder"]``, as ``examples -> [P, D]``.
+
+  ``kind="bilstm"`` (default): the multitask bi-LSTM of :func:`get_encoder`;
+  ``kind="pretrained"``: a BERT-family checkpoint folder or hub name
+  (``pretrained`` overrides ``encoder.path``).
+  """
+  e = config["encoder"]
+  kind = e.get("kind", "bilstm")
+  if kind == "pretrained":
+    encoder = SentenceEncoder.from_pretrained(pretrained or e["path"],
+                                              max_length=e.get("max_length"))
+    return pretrained_embedder(encoder, e.get("batch_size", 64))
+  if kind != "bilstm":
+    raise ValueError(f"encoder.kind must be 'bilstm' or 'pretrained', got {kind!r}")
+  encoder, vocab = get_encoder(config, split, workdir, pretrained, data_dir, cache_dir)
+  return bilstm_embedder(encoder, vocab, config["data"]["max_length"])
+
+
+def make_pools(splits: Mapping[str, list[Example]], intents: set[str],
+               embed: Callable[[Sequence[Example]], np.ndarray]) -> dict[str, fsd.Pool]:
+  """Each split's examples of ``intents`` as a pool of frozen sentence vectors."""
   pools = {}
   for name, examples in splits.items():
     kept = [e for e in examples if e.intent in intents]
-    x = sentence_vectors(encode, vocab, kept, max_length=max_length)
     _log.info("%s: %d examples of %d intents", name, len(kept), len({e.intent for e in kept}))
-    pools[name] = fsd.Pool(kept, np.array([e.intent for e in kept]), dict(x=x))
+    pools[name] = fsd.Pool(kept, np.array([e.intent for e in kept]), dict(x=embed(kept)))
   return pools
 
 
@@ -238,8 +273,8 @@ def run_fewshot(config: Mapping[str, Any], workdir: str | os.PathLike, *, data_d
   split = fsd.split_intents(config["split"], domain_of)
   _log.info("intents: %d train, %d validation, %d test", len(split.train),
             len(split.validation), len(split.test))
-  encoder, vocab = get_encoder(config, split, workdir, pretrained, data_dir, cache_dir)
-  pools = make_pools(splits, set(domain_of), encoder, vocab, d["max_length"])
+  embed = get_embedder(config, split, workdir, pretrained, data_dir, cache_dir)
+  pools = make_pools(splits, set(domain_of), embed)
   input_dim = pools["train"].inputs["x"].shape[1]
 
   trained = {}
@@ -254,6 +289,12 @@ def run_fewshot(config: Mapping[str, Any], workdir: str | os.PathLike, *, data_d
     trained[system] = (model_config, *train_system(model_config, config, pools, split,
                                                     workdir / system, system))
   results = report.evaluate_all(config, pools, split, trained)
+  fs_full = config["evaluation"].get("fs_full")
+  if fs_full:
+    # FS-full over the test intents: K train examples of each, all their test examples.
+    results["fs_full"] = report.evaluate_fs_full(
+        config, pools, trained, classes=split.test, k_shots=fs_full["k_shot"],
+        samplings=fs_full["samplings"], seed=config["evaluation"]["seed"])
   if "confusion" in results:
     view = results.pop("confusion")
     report.write_confusion(workdir, view)

@@ -138,6 +138,58 @@ def confusion(fixed: FixedEpisodes, pred: np.ndarray) -> np.ndarray:
   return counts
 
 
+def fs_full_episodes(pools: Mapping[str, fsd.Pool], k_shot: int, samplings: int, *,
+                     seed: int, classes=None) -> FixedEpisodes:
+  """FS-full (Casanueva et al. 2020) as ``samplings`` episodes of every class.
+
+  Episode ``e`` holds the ``e``-th sampling of ``K`` train examples per class
+  as supports and the *whole* test split as queries (each class's test
+  examples in its row, padded to the largest class), so every system and
+  sampling is scored by the same code as FS-unseen episodes.
+  """
+  rng = np.random.default_rng(seed)
+  test_labels = pools["test"].labels
+  names = tuple(sorted(classes if classes is not None else set(test_labels)))
+  rows = [np.flatnonzero(test_labels == c) for c in names]
+  q = max(len(r) for r in rows)
+  query_index = np.full((len(names), q), -1, np.int32)
+  for c, r in enumerate(rows):
+    query_index[c, :len(r)] = r
+  supports = [episodes.sample_fs_full(pools["train"].labels, k_shot=k_shot, rng=rng,
+                                      classes=names)[:2] for _ in range(samplings)]
+  index = np.stack([i for i, _ in supports])  # --> [E, N, K]
+  batch = episodes.EpisodeBatch(
+      support_index=index, support_mask=index >= 0,
+      query_index=np.broadcast_to(query_index, (samplings, *query_index.shape)).copy(),
+      query_mask=np.broadcast_to(query_index >= 0, (samplings, *query_index.shape)).copy(),
+      classes=np.broadcast_to(np.arange(len(names), dtype=np.int32),
+                              (samplings, len(names))).copy(),
+      way_mask=np.ones((samplings, len(names)), bool))
+  return FixedEpisodes(batch, pools["train"], pools["test"], names, seed,
+                       rng.integers(2**31, size=samplings))
+
+
+def score_systems(config: Mapping[str, Any], fixed: FixedEpisodes, trained: Mapping[str, tuple],
+                  *, chunk: int = 64) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+  """``({system: summary}, {system: pred [E, N * Q]})`` on ``fixed``, for
+  every system of ``config["systems"]`` (``softmax`` needs no training; the
+  others come from ``trained``, system -> ``(ProtoDAConfig, graphdef, state)``)."""
+  summaries, preds = {}, {}
+  for system in config["systems"]:
+    if system == "softmax":
+      scores = score_episodes(None, None, fixed, False, chunk=chunk,
+                              softmax_fit=config["softmax"])
+    else:
+      model_config, graphdef, state = trained[system]
+      scores = score_episodes(graphdef, state, fixed, model_config.augment != "none",
+                              chunk=chunk)
+    stats = metrics_lib.EpisodeStats()
+    for acc, f1 in zip(scores["accuracy"], scores["macro_f1"]):
+      stats.add(accuracy=acc, macro_f1=f1)
+    summaries[system], preds[system] = stats.summary(), scores["pred"]
+  return summaries, preds
+
+
 def evaluate_all(config: Mapping[str, Any], pools, split, trained: Mapping[str, tuple]
                  ) -> dict[str, Any]:
   """Scores every system on the same test episodes of each ``(N, K)`` setting.
@@ -152,19 +204,9 @@ def evaluate_all(config: Mapping[str, Any], pools, split, trained: Mapping[str, 
     for k_shot in ev["k_shot"]:
       fixed = fixed_episodes(pools, "test", split.test, n_way, k_shot, ev["q_query"],
                              ev["episodes"], seed=ev["seed"])
-      systems = {}
-      for system in config["systems"]:
-        if system == "softmax":
-          scores = score_episodes(None, None, fixed, False, softmax_fit=config["softmax"])
-        else:
-          model_config, graphdef, state = trained[system]
-          scores = score_episodes(graphdef, state, fixed, model_config.augment != "none")
-        stats = metrics_lib.EpisodeStats()
-        for acc, f1 in zip(scores["accuracy"], scores["macro_f1"]):
-          stats.add(accuracy=acc, macro_f1=f1)
-        systems[system] = stats.summary()
-        if system == "protoda" and n_way == "all" and k_shot == max(ev["k_shot"]):
-          confusion_view = (fixed, scores["pred"])
+      systems, preds = score_systems(config, fixed, trained)
+      if "protoda" in preds and n_way == "all" and k_shot == max(ev["k_shot"]):
+        confusion_view = (fixed, preds["protoda"])
       n_real = int(fixed.batch.way_mask.sum(1).max())
       setting = dict(n_way=n_real, n_way_spec=n_way, k_shot=k_shot, q_query=ev["q_query"],
                      episodes=ev["episodes"], seed=ev["seed"], systems=systems)
@@ -178,6 +220,28 @@ def evaluate_all(config: Mapping[str, Any], pools, split, trained: Mapping[str, 
     results["confusion"] = dict(intents=list(fixed.classes),
                                 counts=confusion(fixed, pred).tolist())
   return results
+
+
+def evaluate_fs_full(config: Mapping[str, Any], pools, trained: Mapping[str, tuple], *,
+                     k_shots=(5, 10), samplings: int = 3, seed: int = 0,
+                     classes=None) -> dict[str, Any]:
+  """FS-full scores of every system: mean and 95% CI over ``samplings``.
+
+  ``classes`` (default: every intent of the test pool) are the intents scored.
+  """
+  settings = []
+  for k_shot in k_shots:
+    fixed = fs_full_episodes(pools, k_shot, samplings, seed=seed + k_shot, classes=classes)
+    # One episode per device at a time: each holds a whole test split.
+    systems, _ = score_systems(config, fixed, trained, chunk=1)
+    setting = dict(n_way=len(fixed.classes), k_shot=k_shot, samplings=samplings,
+                   test_examples=int(fixed.batch.query_mask[0].sum()), seed=seed + k_shot,
+                   systems=systems)
+    setting.update(_error_reductions(systems))
+    settings.append(setting)
+    _log.info("FS-full K=%d: %s", k_shot,
+              {s: round(v["accuracy"]["mean"], 4) for s, v in systems.items()})
+  return dict(protocol="fs_full", settings=settings)
 
 
 def _error_reductions(systems: Mapping[str, Any]) -> dict[str, float]:
@@ -195,19 +259,27 @@ def _error_reductions(systems: Mapping[str, Any]) -> dict[str, float]:
 
 
 def format_table(results: Mapping[str, Any]) -> str:
-  """A text table: one row per setting, accuracy / macro-F1 (mean ± 95% CI) per system."""
-  systems = list(results["settings"][0]["systems"]) if results["settings"] else []
-  head = f"{'N':>4} {'K':>3}  " + "  ".join(f"{s:^27}" for s in systems)
-  lines = [f"{results.get('dataset', '')} FS-unseen: accuracy / macro-F1 (%), mean ± 95% CI",
-           head]
-  for st in results["settings"]:
+  """A text table: one row per setting, accuracy / macro-F1 (mean ± 95% CI) per
+  system; FS-full rows follow when ``results`` has them."""
+  lines = _table_lines(f"{results.get('dataset', '')} FS-unseen", results["settings"])
+  if "fs_full" in results:
+    lines += _table_lines(f"{results.get('dataset', '')} FS-full (test intents)",
+                          results["fs_full"]["settings"])
+  return "\n".join(lines)
+
+
+def _table_lines(title: str, settings) -> list[str]:
+  systems = list(settings[0]["systems"]) if settings else []
+  lines = [f"{title}: accuracy / macro-F1 (%), mean ± 95% CI",
+           f"{'N':>4} {'K':>3}  " + "  ".join(f"{s:^27}" for s in systems)]
+  for st in settings:
     cells = []
     for s in systems:
       a, f = st["systems"][s]["accuracy"], st["systems"][s]["macro_f1"]
       cells.append(f"{100 * a['mean']:5.1f}±{100 * a['half_width']:3.1f} / "
                    f"{100 * f['mean']:5.1f}±{100 * f['half_width']:3.1f}")
     lines.append(f"{st['n_way']:>4} {st['k_shot']:>3}  " + "  ".join(f"{c:^27}" for c in cells))
-  return "\n".join(lines)
+  return lines
 
 
 def plot_learning_curves(workdir: pathlib.Path, systems) -> bool:

@@ -145,3 +145,39 @@ def test_config_variants_and_bad_arg():
   assert multitask_job.load_config(f"{CONFIG}:clinc150")["split"]["n_domains"] == (6, 2, 2)
   with pytest.raises(ValueError, match="unknown arg"):
     multitask_job.load_config(f"{CONFIG}:imagenet")
+
+
+def test_tiny_job_reports_fs_full_over_the_test_intents(tiny_run):
+  _, config, results = tiny_run
+  (setting,) = results["fs_full"]["settings"]
+  assert setting["n_way"] == len(results["intent_split"]["test"])
+  assert setting["samplings"] == config["evaluation"]["fs_full"]["samplings"]
+  for summary in setting["systems"].values():
+    assert summary["accuracy"]["n"] == setting["samplings"]
+    assert 0.0 < summary["accuracy"]["mean"] <= 1.0
+
+
+def test_fs_full_episodes_hold_k_shots_of_every_class_and_the_whole_test_split():
+  from fsnlu_jax.train import fewshot_report  # pylint: disable=g-import-not-at-top
+  labels = np.array(["a"] * 12 + ["b"] * 3 + ["c"] * 8)
+  test = np.array(["a", "b", "b", "c", "a", "c", "c"])
+  pools = dict(train=fewshot_data.Pool([], labels, {}), test=fewshot_data.Pool([], test, {}))
+  fixed = fewshot_report.fs_full_episodes(pools, 5, 3, seed=0)
+  b = fixed.batch
+  assert fixed.classes == ("a", "b", "c")
+  assert b.support_mask.sum(-1).tolist() == [[5, 3, 5]] * 3  # "b" has only 3
+  assert not (b.support_index[0] == b.support_index[1]).all()  # samplings differ
+  for e in range(3):
+    for c, name in enumerate(fixed.classes):
+      assert (labels[b.support_index[e, c][b.support_mask[e, c]]] == name).all()
+      assert sorted(b.query_index[e, c][b.query_mask[e, c]]) == list(np.flatnonzero(test == name))
+
+
+def test_tiny_job_with_a_frozen_pretrained_transformer(tmp_path, cache_dir, minilm_dir):
+  config = multitask_job.load_config(f"{CONFIG}:tiny+minilm")
+  config["evaluation"]["fs_full"] = None
+  config["systems"] = ["softmax", "protonet"]
+  results = fewshot_job.run_fewshot(config, tmp_path, cache_dir=cache_dir, pretrained=minilm_dir)
+  assert not (tmp_path / "encoder").exists()  # nothing trained for the encoder
+  five_way = results["settings"][0]["systems"]
+  assert five_way["protonet"]["accuracy"]["mean"] > 0.5  # chance is 0.2
