@@ -8,4 +8,5 @@ from fsnlu_jax.models._protoda import (FewShotModel, Generator, ProtoDAConfig, P
                                        episodic_loss)
 from fsnlu_jax.models._softmax_baseline import fit_softmax_classifier, softmax_baseline_scores
 from fsnlu_jax.models._bert import BertConfig, BertEncoder, mean_pool
-from fsnlu_jax.models._pretrained import SentenceEncoder, load_bert, resolve_model_dir
+from fsnlu_jax.models._pretrained import (SentenceEncoder, load_bert, resolve_model_dir,
+                                         save_bert)

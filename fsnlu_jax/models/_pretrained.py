@@ -13,6 +13,7 @@ Shapes: ``N`` texts, ``D`` sentence width.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -144,6 +145,25 @@ def load_bert(path_or_name: str | os.PathLike, *, normalize: bool | None = None)
     _log.warning("%s: %d checkpoint tensors not used, e.g. %s", folder, len(unused), unused[:3])
   nnx.update(model, nnx.from_flat_state(flat))
   return model
+
+
+def save_bert(model: BertEncoder, folder: str | os.PathLike) -> pathlib.Path:
+  """Writes ``config.json`` and ``model.safetensors`` that :func:`load_bert`
+  (and Hugging Face ``BertModel``) read back; e.g. an encoder after fine-tuning.
+  Copy the tokenizer files beside them yourself."""
+  from safetensors.numpy import save_file  # pylint: disable=import-outside-toplevel
+
+  folder = pathlib.Path(folder)
+  folder.mkdir(parents=True, exist_ok=True)
+  flat = dict(nnx.to_flat_state(nnx.state(model, nnx.Param)))
+  tensors = {}
+  for path, name, transpose in _torch_names(model.config):
+    value = np.asarray(flat[path][...], np.float32)
+    tensors[name] = np.ascontiguousarray(value.T if transpose else value)
+  save_file(tensors, str(folder / "model.safetensors"))
+  config = dict(dataclasses.asdict(model.config), model_type="bert", architectures=["BertModel"])
+  (folder / "config.json").write_text(json.dumps(config, indent=2))
+  return folder
 
 
 class SentenceEncoder:

@@ -112,53 +112,88 @@ def sentence_vectors(encode, vocab, examples: Sequence[Example], *, max_length: 
   return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
 
 
-def bilstm_embedder(encoder, vocab, max_length: int) -> Callable[[Sequence[Example]], np.ndarray]:
-  """``examples -> [P, D]`` with a trained multitask bi-LSTM's sentence encoder."""
+Embed = Callable[[Sequence[Example]], dict[str, np.ndarray]]
+
+
+def bilstm_embedder(encoder, vocab, max_length: int) -> Embed:
+  """``examples -> {"x": [P, D]}`` with a trained multitask bi-LSTM's sentence encoder."""
   graphdef, state = nnx.split(encoder)
   # One jit for every split; the weights are an argument, not baked-in constants.
   jitted = jax.jit(lambda s, ids, mask: nnx.merge(graphdef, s).encode(ids, mask))
   encode = functools.partial(jitted, state)
-  return lambda examples: sentence_vectors(encode, vocab, examples, max_length=max_length)
+  return lambda examples: dict(x=sentence_vectors(encode, vocab, examples,
+                                                  max_length=max_length))
 
 
-def pretrained_embedder(encoder: SentenceEncoder, batch_size: int
-                        ) -> Callable[[Sequence[Example]], np.ndarray]:
-  """``examples -> [P, D]`` with a frozen pretrained transformer (e.g. MiniLM)."""
+def pretrained_embedder(encoder: SentenceEncoder, batch_size: int, *, finetune: bool) -> Embed:
+  """Pool inputs from a pretrained transformer (e.g. MiniLM).
+
+  Frozen: ``{"x": [P, D]}``, computed once. Fine-tuned: word pieces ``{"x":
+  [P, L], "x_tokens": [P, L]}`` padded to the encoder's ``max_length`` (longer
+  utterances cut, and counted in the tokenizer's stats) for the episodes to
+  run through the encoder, plus ``"x_frozen": [P, D]`` for the softmax
+  baseline, which classifies the pretrained encoder's vectors.
+  """
   def embed(examples):
-    vectors = encoder.embed([e.text for e in examples], batch_size=batch_size)
+    texts = [e.text for e in examples]
+    out = dict(x=encoder.embed(texts, batch_size=batch_size))
+    if finetune:
+      tok = encoder.tokenizer
+      pieces = tok.pad(tok.encode(texts), np.arange(len(texts)), len(texts), tok.max_length)
+      out = dict(x=pieces.token_ids, x_tokens=pieces.mask, x_frozen=out["x"])
     _log.info("word pieces so far: %s", encoder.tokenizer.stats)
-    return vectors
+    return out
   return embed
 
 
-def get_embedder(config, split, workdir: pathlib.Path, pretrained, data_dir, cache_dir):
-  """The frozen sentence encoder of ``config["encoder"]``, as ``examples -> [P, D]``.
+def get_embedder(config, split, workdir: pathlib.Path, pretrained, data_dir, cache_dir
+                 ) -> tuple[Embed, nnx.Module | None]:
+  """``(embed, encoder to fine-tune or None)`` for ``config["encoder"]``.
 
-  ``kind="bilstm"`` (default): the multitask bi-LSTM of :func:`get_encoder`;
-  ``kind="pretrained"``: a BERT-family checkpoint folder or hub name
-  (``pretrained`` overrides ``encoder.path``).
+  ``kind="bilstm"`` (default): the multitask bi-LSTM of :func:`get_encoder`,
+  frozen; ``kind="pretrained"``: a BERT-family checkpoint folder or hub name
+  (``pretrained`` overrides ``encoder.path``), frozen or, with
+  ``finetune=True``, trained with the ProtoNet.
   """
   e = config["encoder"]
   kind = e.get("kind", "bilstm")
   if kind == "pretrained":
     encoder = SentenceEncoder.from_pretrained(pretrained or e["path"],
                                               max_length=e.get("max_length"))
-    return pretrained_embedder(encoder, e.get("batch_size", 64))
+    finetune = bool(e.get("finetune"))
+    return (pretrained_embedder(encoder, e.get("batch_size", 64), finetune=finetune),
+            encoder.model if finetune else None)
   if kind != "bilstm":
     raise ValueError(f"encoder.kind must be 'bilstm' or 'pretrained', got {kind!r}")
   encoder, vocab = get_encoder(config, split, workdir, pretrained, data_dir, cache_dir)
-  return bilstm_embedder(encoder, vocab, config["data"]["max_length"])
+  return bilstm_embedder(encoder, vocab, config["data"]["max_length"]), None
 
 
 def make_pools(splits: Mapping[str, list[Example]], intents: set[str],
-               embed: Callable[[Sequence[Example]], np.ndarray]) -> dict[str, fsd.Pool]:
-  """Each split's examples of ``intents`` as a pool of frozen sentence vectors."""
+               embed: Embed) -> dict[str, fsd.Pool]:
+  """Each split's examples of ``intents`` as a pool (see :data:`Embed`)."""
   pools = {}
   for name, examples in splits.items():
     kept = [e for e in examples if e.intent in intents]
     _log.info("%s: %d examples of %d intents", name, len(kept), len({e.intent for e in kept}))
-    pools[name] = fsd.Pool(kept, np.array([e.intent for e in kept]), dict(x=embed(kept)))
+    pools[name] = fsd.Pool(kept, np.array([e.intent for e in kept]), embed(kept))
   return pools
+
+
+def sentence_width(pool: fsd.Pool) -> int:
+  """``D_s``: the width of the pool's (frozen) sentence vectors."""
+  return pool.inputs.get("x_frozen", pool.inputs["x"]).shape[1]
+
+
+def make_optimizer(config: Mapping[str, Any]) -> optax.GradientTransformation:
+  """Adam; a fine-tuned encoder gets its own (small) learning rate."""
+  head = optax.adam(config["episodes"]["learning_rate"])
+  encoder_lr = config["encoder"].get("learning_rate")
+  if not config["encoder"].get("finetune") or encoder_lr is None:
+    return head
+  label = lambda path, _: "encoder" if getattr(path[0], "key", None) == "encoder" else "head"
+  return optax.multi_transform({"encoder": optax.adam(encoder_lr), "head": head},
+                               lambda params: jax.tree_util.tree_map_with_path(label, params))
 
 
 # ------------------------------------------------------------ episodic runs
@@ -174,14 +209,20 @@ def system_config(config: Mapping[str, Any], system: str, noise_scale: float | N
 
 
 def train_system(model_config: ProtoDAConfig, config: Mapping[str, Any], pools, split,
-                 workdir: pathlib.Path, desc: str) -> tuple[nnx.GraphDef, TrainState]:
-  """Episodic training of one system, resuming from ``workdir`` if it can."""
+                 workdir: pathlib.Path, desc: str, encoder: nnx.Module | None = None
+                 ) -> tuple[nnx.GraphDef, TrainState]:
+  """Episodic training of one system, resuming from ``workdir`` if it can.
+
+  ``encoder`` (fine-tuning): a copy of it is trained with the ProtoNet, so
+  every system starts from the same pretrained weights.
+  """
   t = config["episodes"]
   mesh = make_data_mesh()
   if t["per_step"] % mesh.size:
     raise ValueError(f"episodes.per_step {t['per_step']} must divide by the {mesh.size} devices")
-  model = FewShotModel(model_config, rngs=nnx.Rngs(config["seed"]))
-  optimizer = optax.adam(t["learning_rate"])
+  model = FewShotModel(model_config, rngs=nnx.Rngs(config["seed"]),
+                       encoder=None if encoder is None else nnx.clone(encoder))
+  optimizer = make_optimizer(config)
   graphdef, state = init_train_state(model, optimizer, jax.random.key(config["seed"]), mesh)
   data_state = dict(order="episodes_seeded_by_step", seed=config["seed"])
   workdir.mkdir(parents=True, exist_ok=True)
@@ -242,13 +283,14 @@ class _EpisodicLoop:
     return state
 
 
-def choose_noise_scale(config, pools, split, workdir: pathlib.Path, input_dim: int):
+def choose_noise_scale(config, pools, split, workdir: pathlib.Path, input_dim: int,
+                       encoder: nnx.Module | None = None):
   """Trains the Gaussian baseline for each scale of the grid; keeps the best on validation."""
   best = None
   for sigma in config["gaussian_noise_scales"]:
     model_config = system_config(config, "gaussian", sigma, input_dim)
     trained = train_system(model_config, config, pools, split,
-                           workdir / f"gaussian_sigma{sigma:g}", f"gaussian σ={sigma:g}")
+                           workdir / f"gaussian_sigma{sigma:g}", f"gaussian σ={sigma:g}", encoder)
     val = report.validation_accuracy(workdir / f"gaussian_sigma{sigma:g}" / "metrics.jsonl")
     _log.info("gaussian sigma=%g: validation accuracy %.4f", sigma, val)
     if best is None or val > best[0]:
@@ -273,21 +315,22 @@ def run_fewshot(config: Mapping[str, Any], workdir: str | os.PathLike, *, data_d
   split = fsd.split_intents(config["split"], domain_of)
   _log.info("intents: %d train, %d validation, %d test", len(split.train),
             len(split.validation), len(split.test))
-  embed = get_embedder(config, split, workdir, pretrained, data_dir, cache_dir)
+  embed, encoder = get_embedder(config, split, workdir, pretrained, data_dir, cache_dir)
   pools = make_pools(splits, set(domain_of), embed)
-  input_dim = pools["train"].inputs["x"].shape[1]
+  input_dim = sentence_width(pools["train"])
 
   trained = {}
   for system in config["systems"]:
     if system == "softmax":
       continue
     if system == "gaussian":
-      sigma, model_config, state = choose_noise_scale(config, pools, split, workdir, input_dim)
+      sigma, model_config, state = choose_noise_scale(config, pools, split, workdir, input_dim,
+                                                      encoder)
       trained[system] = (model_config, *state)
       continue
     model_config = system_config(config, system, None, input_dim)
     trained[system] = (model_config, *train_system(model_config, config, pools, split,
-                                                    workdir / system, system))
+                                                    workdir / system, system, encoder))
   results = report.evaluate_all(config, pools, split, trained)
   fs_full = config["evaluation"].get("fs_full")
   if fs_full:

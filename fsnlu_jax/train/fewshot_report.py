@@ -84,7 +84,11 @@ def _protonet_scorer(graphdef: nnx.GraphDef, mesh: jax.sharding.Mesh):
 @functools.lru_cache(maxsize=None)
 def _softmax_scorer(fit: tuple, mesh: jax.sharding.Mesh):
   def score(_, arrays):
-    return softmax_baseline_scores(arrays["support"], arrays["support_mask"], arrays["query"],
+    # With a fine-tuned encoder the pools hold word pieces; the transfer
+    # baseline classifies the pretrained encoder's frozen vectors instead.
+    support = arrays.get("support_frozen", arrays["support"])
+    query = arrays.get("query_frozen", arrays["query"])
+    return softmax_baseline_scores(support, arrays["support_mask"], query,
                                    arrays["query_mask"], arrays["way_mask"], **dict(fit))
   return _sharded(score, mesh)
 

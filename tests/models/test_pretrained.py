@@ -86,3 +86,12 @@ def test_clear_errors_for_missing_files_shapes_and_architectures(minilm_dir, tmp
   (folder / "config.json").write_text(json.dumps(dict(config, model_type="gpt2")))
   with pytest.raises(ValueError, match="unsupported architecture"):
     load_bert(folder)
+
+
+def test_save_then_load_round_trips(minilm_dir, tmp_path):
+  from fsnlu_jax.models import save_bert  # pylint: disable=g-import-not-at-top
+  enc = _tiny_encoder()
+  save_bert(enc, tmp_path / "tiny")
+  back = load_bert(tmp_path / "tiny", normalize=True)
+  ids, mask = jnp.array([[2, 7, 9, 3]]), jnp.ones((1, 4), bool)
+  np.testing.assert_array_equal(back.encode(ids, mask), enc.encode(ids, mask))

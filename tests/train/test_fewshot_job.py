@@ -181,3 +181,42 @@ def test_tiny_job_with_a_frozen_pretrained_transformer(tmp_path, cache_dir, mini
   assert not (tmp_path / "encoder").exists()  # nothing trained for the encoder
   five_way = results["settings"][0]["systems"]
   assert five_way["protonet"]["accuracy"]["mean"] > 0.5  # chance is 0.2
+
+
+def test_tiny_job_fine_tunes_a_pretrained_transformer(tmp_path, cache_dir, minilm_dir):
+  cfg = models.BertConfig(vocab_size=30522, hidden_size=8, num_hidden_layers=1,
+                          num_attention_heads=2, intermediate_size=16,
+                          max_position_embeddings=32)
+  folder = models.save_bert(models.BertEncoder(cfg, rngs=nnx.Rngs(0)), tmp_path / "bert")
+  (folder / "tokenizer.json").symlink_to(minilm_dir / "tokenizer.json")
+  config = multitask_job.load_config(f"{CONFIG}:tiny+minilm")
+  config["encoder"].update(finetune=True, learning_rate=1e-3, max_length=16)
+  config["evaluation"]["fs_full"] = None
+  config["systems"] = ["softmax", "protoda"]
+  results = fewshot_job.run_fewshot(config, tmp_path / "run", cache_dir=cache_dir,
+                                    pretrained=folder)
+  assert set(results["settings"][0]["systems"]) == {"softmax", "protoda"}
+  records = jsonl.read(tmp_path / "run" / "protoda" / "metrics.jsonl")
+  assert [r["step"] for r in records if r["kind"] == "train"][-1] == config["episodes"]["steps"]
+
+
+def test_episodic_loss_trains_a_transformer_encoder():
+  cfg = models.BertConfig(vocab_size=50, hidden_size=8, num_hidden_layers=1,
+                          num_attention_heads=2, intermediate_size=16,
+                          max_position_embeddings=8, hidden_dropout_prob=0.0,
+                          attention_probs_dropout_prob=0.0)
+  model = models.FewShotModel(models.ProtoDAConfig(input_dim=8, proto_dim=4, proto_hidden=0),
+                              encoder=models.BertEncoder(cfg, rngs=nnx.Rngs(0)),
+                              rngs=nnx.Rngs(1))
+  rng = np.random.default_rng(0)
+  e, n, k, q, length = 2, 3, 2, 2, 6
+  batch = dict(support=rng.integers(1, 50, (e, n, k, length)),
+               support_tokens=np.ones((e, n, k, length), bool),
+               query=rng.integers(1, 50, (e, n, q, length)),
+               query_tokens=np.ones((e, n, q, length), bool),
+               support_mask=np.ones((e, n, k), bool), query_mask=np.ones((e, n, q), bool),
+               way_mask=np.ones((e, n), bool), augment=np.zeros(e, bool),
+               noise_seed=np.arange(e, dtype=np.uint32))
+  grads = nnx.grad(lambda m: models.episodic_loss(m, batch, None)[0])(model)
+  norm = sum(float(np.abs(g).sum()) for g in jax.tree.leaves(nnx.state(grads.encoder)))
+  assert norm > 0
