@@ -67,6 +67,9 @@ class ProtoDAConfig:
     generator_hidden: hidden width of the generator MLP.
     metric: ``"euclidean"`` (squared) or ``"cosine"``.
     scale: multiplies the metric into logits.
+    proto_init: ``"lecun"`` (random) or ``"identity"``: a linear ProtoNet with
+      ``D_p = D_s`` that starts as the identity, so training starts from the
+      nearest-class-mean classifier of a pretrained encoder's own geometry.
   """
 
   input_dim: int = 768
@@ -80,8 +83,12 @@ class ProtoDAConfig:
   generator_hidden: int = 256
   metric: Metric = "euclidean"
   scale: float = 1.0
+  proto_init: Literal["lecun", "identity"] = "lecun"
 
   def __post_init__(self):
+    if self.proto_init == "identity" and (self.proto_hidden or self.proto_dim != self.input_dim):
+      raise ValueError("proto_init='identity' needs proto_hidden=0 and proto_dim == input_dim, "
+                       f"got {self.proto_hidden} and {self.proto_dim} != {self.input_dim}")
     if self.augment not in ("none", "gaussian", "generator"):
       raise ValueError(f"augment must be 'none', 'gaussian' or 'generator', got {self.augment!r}")
     if self.placement not in ("proto", "sentence"):
@@ -100,15 +107,22 @@ class ProtoDAConfig:
     return self.noise_dim if self.augment == "generator" else self.augment_dim
 
 
+def _identity_init(key, shape, dtype=jnp.float32):
+  del key
+  return jnp.eye(*shape, dtype=dtype)
+
+
 class ProtoNet(nnx.Module):
   """The embedding into prototype space: ``[..., D_s] -> [..., D_p]``."""
 
-  def __init__(self, input_dim: int, output_dim: int, hidden: int, *, rngs: nnx.Rngs):
+  def __init__(self, input_dim: int, output_dim: int, hidden: int, *, identity: bool = False,
+               rngs: nnx.Rngs):
     if hidden:
       self.layers = nnx.List([nnx.Linear(input_dim, hidden, rngs=rngs),
                               nnx.Linear(hidden, output_dim, rngs=rngs)])
     else:
-      self.layers = nnx.List([nnx.Linear(input_dim, output_dim, rngs=rngs)])
+      init = dict(kernel_init=_identity_init) if identity else {}
+      self.layers = nnx.List([nnx.Linear(input_dim, output_dim, rngs=rngs, **init)])
 
   def __call__(self, x: jax.Array) -> jax.Array:
     for layer in self.layers[:-1]:
@@ -158,7 +172,8 @@ class FewShotModel(nnx.Module):
                rngs: nnx.Rngs):
     self.config = config
     self.encoder = encoder
-    self.protonet = ProtoNet(config.input_dim, config.proto_dim, config.proto_hidden, rngs=rngs)
+    self.protonet = ProtoNet(config.input_dim, config.proto_dim, config.proto_hidden,
+                             identity=config.proto_init == "identity", rngs=rngs)
     self.generator = (Generator(config.augment_dim, config.noise_dim, config.generator_hidden,
                                 rngs=rngs) if config.augment == "generator" else None)
 
