@@ -13,6 +13,8 @@ from fsnlu_jax.kernels._crf import (bio_transition_mask, crf_log_likelihood, crf
 from fsnlu_jax.kernels._protonet import (cosine_similarity, episode_accuracy, episode_macro_f1,
                                          prototypes, protonet_logits, protonet_loss, query_labels,
                                          squared_euclidean, synthesize)
+from fsnlu_jax.kernels._integrated_gradients import (IG_METHODS, IGMethod, IGResult,
+                                                     ig_quadrature, integrated_gradients)
 from fsnlu_jax.kernels._trie import (TrieArrays, advance, allowed_tokens, pad_trie, root_states)
 from fsnlu_jax.kernels._beam_search import (BeamResult, BeamState, Constraint, beam_search,
                                             expand_to_beams, length_penalty)

@@ -141,12 +141,13 @@ class MultitaskBiLSTM(nnx.Module):
   def _drop(self, x: jax.Array, deterministic: bool, rngs: nnx.Rngs | None) -> jax.Array:
     return self.dropout(x, deterministic=deterministic, rngs=rngs)
 
-  def _encode(self, token_ids, mask, deterministic, rngs):
-    """``(intent outputs [B, L, 2H_t], sentence [B, 2H_t], slot features [B, L, 2H_t])``."""
+  def _encode(self, x, mask, deterministic, rngs):
+    """``(intent outputs [B, L, 2H_t], sentence [B, 2H_t], slot features [B, L, 2H_t])``
+    from word vectors ``x`` ``[B, L, E]``."""
     if not deterministic and rngs is None and self.config.dropout > 0:
       raise ValueError("training (deterministic=False) needs rngs with a 'dropout' stream")
     mask = jnp.asarray(mask, bool)
-    x = self._drop(self.embedder(token_ids), deterministic, rngs)  # --> [B, L, E]
+    x = self._drop(x, deterministic, rngs)
     shared, _ = self.shared(x, mask)  # --> [B, L, 2H_s]
     shared = self._drop(shared, deterministic, rngs)
     intent_seq, final = self.intent_lstm(shared, mask)
@@ -155,7 +156,7 @@ class MultitaskBiLSTM(nnx.Module):
 
   def __call__(self, token_ids: jax.Array, mask: jax.Array, *, deterministic: bool = True,
                rngs: nnx.Rngs | None = None) -> MultitaskOutput:
-    """Scores intents and tags.
+    """Scores intents and tags: ``from_embeddings(embed(token_ids), mask)``.
 
     Args:
       token_ids: ``[B, L]`` int word ids, ``PAD_ID`` at padding.
@@ -166,14 +167,32 @@ class MultitaskBiLSTM(nnx.Module):
     Returns:
       :class:`MultitaskOutput`.
     """
-    _, sentence, slot_seq = self._encode(token_ids, mask, deterministic, rngs)
+    return self.from_embeddings(self.embed(token_ids), mask, deterministic=deterministic,
+                                rngs=rngs)
+
+  def embed(self, token_ids: jax.Array) -> jax.Array:
+    """``[B, L]`` word ids -> ``[B, L, E]`` word vectors (zero at ``PAD_ID``), before dropout."""
+    return self.embedder(token_ids)
+
+  def from_embeddings(self, x: jax.Array, mask: jax.Array, *, deterministic: bool = True,
+                      rngs: nnx.Rngs | None = None) -> MultitaskOutput:
+    """Scores intents and tags from word vectors (the input integrated gradients varies).
+
+    Args:
+      x: ``[B, L, E]`` word vectors, as :meth:`embed` makes them.
+      mask, deterministic, rngs: as in :meth:`__call__`.
+
+    Returns:
+      :class:`MultitaskOutput`.
+    """
+    _, sentence, slot_seq = self._encode(x, mask, deterministic, rngs)
     intent_logits = self.intent_out(self._drop(sentence, deterministic, rngs))
     slot_logits = self.slot_out(self._drop(slot_seq, deterministic, rngs))
     return MultitaskOutput(intent_logits, slot_logits, sentence)
 
   def encode(self, token_ids: jax.Array, mask: jax.Array) -> jax.Array:
     """The sentence encoder for few-shot models: ``[B, L]`` -> ``[B, 2H_t]``, no dropout."""
-    return self._encode(token_ids, mask, True, None)[1]
+    return self._encode(self.embed(token_ids), mask, True, None)[1]
 
 
 def _intent_terms(logits: jax.Array, labels: jax.Array) -> tuple[jax.Array, jax.Array]:
