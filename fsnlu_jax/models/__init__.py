@@ -7,6 +7,8 @@ from fsnlu_jax.models._protoda import (FewShotModel, Generator, ProtoDAConfig, P
                                        batch_logits, episode_logits, episode_scores,
                                        episodic_loss)
 from fsnlu_jax.models._softmax_baseline import fit_softmax_classifier, softmax_baseline_scores
+from fsnlu_jax.models._rewriter import (DecoderCache, KVCache, Rewriter, RewriterConfig,
+                                        rewriter_loss, tokens_to_logits_fn)
 from fsnlu_jax.models._bert import BertConfig, BertEncoder, mean_pool
 from fsnlu_jax.models._pretrained import (SentenceEncoder, load_bert, resolve_model_dir,
                                          save_bert)

@@ -1,0 +1,357 @@
+"""The query rewriter of CGF: a small pre-LN transformer encoder-decoder.
+
+The encoder reads the previous dialogue turn and the current request as the
+recogniser heard it (``previous <sep> current``); the decoder writes the
+rewrite word by word. It is BART-shaped (Lewis et al. 2020) but small and
+pre-LN (a layer norm before each sub-layer, one after each stack), which
+trains stably without warm-up tricks at these sizes. One embedding table is
+shared by the encoder input, the decoder input and the output projection
+(tied), so source and target share one word vocabulary.
+
+For search, :meth:`Rewriter.decode_step` runs the decoder one token at a time
+over a static-shape key/value cache (:class:`KVCache` per layer, written at
+``step`` with ``lax.dynamic_update_slice``); run step by step it reproduces
+the teacher-forced logits of :meth:`Rewriter.__call__`. Its signature fits the
+beam search's ``tokens_to_logits(tokens, cache, step)`` once the encoder
+output is closed over (:func:`tokens_to_logits_fn`).
+
+Shapes: ``B`` batch, ``N`` decoding rows (``B * W`` under a beam of ``W``),
+``Ls`` source length, ``Lt`` target length, ``L`` cache length, ``D`` width,
+``H`` heads, ``Dh = D / H``, ``F`` feed-forward width, ``V`` vocabulary.
+
+References:
+  Ahmadvand et al., "Constrained generation framework for query rewriting in
+  conversational AI", EMNLP 2022 (industry track).
+  Lewis et al., "BART", ACL 2020; Xiong et al., "On Layer Normalization in the
+  Transformer Architecture", ICML 2020 (pre-LN).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable, Literal, Mapping, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+
+from fsnlu_jax.nn import Embedder
+
+Positions = Literal["learned", "sinusoidal"]
+
+
+@dataclasses.dataclass(frozen=True)
+class RewriterConfig:
+  """Sizes and special ids of a :class:`Rewriter`.
+
+  Attributes:
+    vocab_size: ``V``, specials included (``len(vocab)``).
+    d_model: ``D``.
+    n_heads: ``H``; ``D`` must divide by it.
+    n_encoder_layers, n_decoder_layers: blocks per stack.
+    d_ff: ``F``.
+    max_source_len, max_target_len: the longest ``Ls`` and ``Lt`` (``Lt``
+      counts the BOS the decoder input starts with).
+    dropout: rate on embeddings, sub-layer outputs and the feed-forward hidden.
+    pad_id, bos_id, eos_id: as in :mod:`fsnlu_jax.data.vocab` (0, 2, 3).
+    positions: ``"learned"`` position embeddings or fixed ``"sinusoidal"``.
+  """
+
+  vocab_size: int
+  d_model: int = 256
+  n_heads: int = 4
+  n_encoder_layers: int = 3
+  n_decoder_layers: int = 3
+  d_ff: int = 1024
+  max_source_len: int = 64
+  max_target_len: int = 32
+  dropout: float = 0.1
+  pad_id: int = 0
+  bos_id: int = 2
+  eos_id: int = 3
+  positions: Positions = "learned"
+
+  def __post_init__(self):
+    if self.d_model % self.n_heads:
+      raise ValueError(f"d_model {self.d_model} does not divide by n_heads {self.n_heads}")
+    if self.positions not in ("learned", "sinusoidal"):
+      raise ValueError(f"positions must be 'learned' or 'sinusoidal', got {self.positions!r}")
+
+
+class KVCache(NamedTuple):
+  """One decoder layer's self-attention keys and values, written one step at a time."""
+
+  key: jax.Array  # [N, L, H, Dh] keys of the tokens fed so far (zeros beyond)
+  value: jax.Array  # [N, L, H, Dh] their values
+
+
+DecoderCache = tuple[KVCache, ...]  # one KVCache per decoder layer
+
+
+def sinusoidal_table(length: int, width: int) -> np.ndarray:
+  """Vaswani et al.'s fixed positions, ``[length, width]`` float32 (sin | cos halves)."""
+  half = width // 2
+  freq = np.exp(-np.log(10000.0) * np.arange(half) / max(half, 1))
+  angles = np.arange(length)[:, None] * freq[None, :]  # --> [L, D/2]
+  table = np.zeros((length, width), np.float32)
+  table[:, :half], table[:, half:2 * half] = np.sin(angles), np.cos(angles)
+  return table
+
+
+class Positional(nnx.Module):
+  """Position vectors ``[L, D]``: a learned table (N(0, 0.02)) or sinusoids."""
+
+  def __init__(self, length: int, width: int, kind: Positions, *, rngs: nnx.Rngs):
+    self.kind = kind
+    if kind == "learned":
+      self.table = nnx.Param(0.02 * jax.random.normal(rngs.params(), (length, width)))
+    else:
+      self.table = nnx.Variable(jnp.asarray(sinusoidal_table(length, width)))
+
+  def __call__(self, start: jax.Array | int, length: int) -> jax.Array:
+    """Rows ``start .. start + length - 1`` (``start`` may be traced)."""
+    return jax.lax.dynamic_slice_in_dim(self.table[...], start, length, axis=0)
+
+
+class Attention(nnx.Module):
+  """Multi-head dot-product attention with separate query and key/value inputs."""
+
+  def __init__(self, c: RewriterConfig, *, rngs: nnx.Rngs):
+    heads = (c.n_heads, c.d_model // c.n_heads)
+    self.query = nnx.LinearGeneral(c.d_model, heads, rngs=rngs)
+    self.key = nnx.LinearGeneral(c.d_model, heads, rngs=rngs)
+    self.value = nnx.LinearGeneral(c.d_model, heads, rngs=rngs)
+    self.out = nnx.LinearGeneral(heads, c.d_model, axis=(-2, -1), rngs=rngs)
+
+  def project_kv(self, x: jax.Array) -> KVCache:
+    """Keys and values of ``x`` ``[N, S, D]`` -> two ``[N, S, H, Dh]``."""
+    return KVCache(self.key(x), self.value(x))
+
+  def attend(self, x: jax.Array, kv: KVCache, mask: jax.Array) -> jax.Array:
+    """Queries from ``x`` ``[N, T, D]`` over ``kv``; ``mask`` broadcasts to ``[N, H, T, S]``."""
+    out = jax.nn.dot_product_attention(self.query(x), kv.key, kv.value, mask=mask)
+    return self.out(out)  # --> [N, T, D]
+
+
+class FeedForward(nnx.Module):
+  """``D -> F -> D`` with a GELU."""
+
+  def __init__(self, c: RewriterConfig, *, rngs: nnx.Rngs):
+    self.up = nnx.Linear(c.d_model, c.d_ff, rngs=rngs)
+    self.down = nnx.Linear(c.d_ff, c.d_model, rngs=rngs)
+    self.dropout = nnx.Dropout(c.dropout)
+
+  def __call__(self, x, deterministic, rngs):
+    h = self.dropout(jax.nn.gelu(self.up(x)), deterministic=deterministic, rngs=rngs)
+    return self.down(h)
+
+
+class EncoderLayer(nnx.Module):
+  """Pre-LN self-attention over the source, then a feed-forward."""
+
+  def __init__(self, c: RewriterConfig, *, rngs: nnx.Rngs):
+    self.norm1 = nnx.LayerNorm(c.d_model, rngs=rngs)
+    self.attn = Attention(c, rngs=rngs)
+    self.norm2 = nnx.LayerNorm(c.d_model, rngs=rngs)
+    self.ffn = FeedForward(c, rngs=rngs)
+    self.dropout = nnx.Dropout(c.dropout)
+
+  def __call__(self, x, mask, deterministic, rngs):
+    drop = lambda y: self.dropout(y, deterministic=deterministic, rngs=rngs)
+    h = self.norm1(x)
+    x = x + drop(self.attn.attend(h, self.attn.project_kv(h), mask))
+    return x + drop(self.ffn(self.norm2(x), deterministic, rngs))
+
+
+class DecoderLayer(nnx.Module):
+  """Pre-LN causal self-attention, cross-attention to the source, feed-forward."""
+
+  def __init__(self, c: RewriterConfig, *, rngs: nnx.Rngs):
+    self.norm1 = nnx.LayerNorm(c.d_model, rngs=rngs)
+    self.self_attn = Attention(c, rngs=rngs)
+    self.norm2 = nnx.LayerNorm(c.d_model, rngs=rngs)
+    self.cross_attn = Attention(c, rngs=rngs)
+    self.norm3 = nnx.LayerNorm(c.d_model, rngs=rngs)
+    self.ffn = FeedForward(c, rngs=rngs)
+    self.dropout = nnx.Dropout(c.dropout)
+
+  def __call__(self, x, self_mask, encoded, cross_mask, deterministic, rngs, *,
+               cache: KVCache | None = None, step: jax.Array | None = None):
+    """``(x, kv)``: the layer's output and its self-attention keys/values.
+
+    Teacher forcing (``cache`` None): keys and values come from ``x`` itself.
+    Stepping: ``x`` is ``[N, 1, D]`` and its keys/values are written into
+    ``cache`` at ``step``, which is then attended over.
+    """
+    drop = lambda y: self.dropout(y, deterministic=deterministic, rngs=rngs)
+    h = self.norm1(x)
+    kv = self.self_attn.project_kv(h)
+    if cache is not None:
+      kv = KVCache(*(jax.lax.dynamic_update_slice(old, new.astype(old.dtype), (0, step, 0, 0))
+                     for old, new in zip(cache, kv)))
+    x = x + drop(self.self_attn.attend(h, kv, self_mask))
+    h = self.norm2(x)
+    x = x + drop(self.cross_attn.attend(h, self.cross_attn.project_kv(encoded), cross_mask))
+    return x + drop(self.ffn(self.norm3(x), deterministic, rngs)), kv
+
+
+class Rewriter(nnx.Module):
+  """Encoder-decoder rewriter with tied embeddings and incremental decoding.
+
+  >>> from flax import nnx
+  >>> import jax.numpy as jnp
+  >>> cfg = RewriterConfig(vocab_size=30, d_model=16, n_heads=2, n_encoder_layers=1,
+  ...                      n_decoder_layers=1, d_ff=32, max_source_len=8, max_target_len=6)
+  >>> model = Rewriter(cfg, rngs=nnx.Rngs(0))
+  >>> src, mask = jnp.array([[5, 6, 7, 0]]), jnp.array([[True, True, True, False]])
+  >>> model(src, mask, jnp.array([[2, 5, 6]])).shape
+  (1, 3, 30)
+  >>> logits, cache = model.decode_step(jnp.array([2]), model.init_cache(1, 6), 0,
+  ...                                   model.encode(src, mask), mask)
+  >>> logits.shape, cache[0].key.shape
+  ((1, 30), (1, 6, 2, 8))
+
+  Attributes:
+    embed: the shared ``[V, D]`` table (:class:`fsnlu_jax.nn.Embedder`).
+    enc_pos, dec_pos: position vectors of the source and the target.
+    encoder, decoder: the layer stacks; enc_norm, dec_norm their final norms.
+
+  References:
+    Ahmadvand et al., EMNLP 2022 (CGF); Lewis et al., ACL 2020 (BART).
+  """
+
+  def __init__(self, config: RewriterConfig, *, rngs: nnx.Rngs):
+    self.config = c = config
+    self.embed = Embedder(c.vocab_size, c.d_model, padding_id=c.pad_id, rngs=rngs)
+    self.enc_pos = Positional(c.max_source_len, c.d_model, c.positions, rngs=rngs)
+    self.dec_pos = Positional(c.max_target_len, c.d_model, c.positions, rngs=rngs)
+    self.encoder = nnx.List([EncoderLayer(c, rngs=rngs) for _ in range(c.n_encoder_layers)])
+    self.decoder = nnx.List([DecoderLayer(c, rngs=rngs) for _ in range(c.n_decoder_layers)])
+    self.enc_norm = nnx.LayerNorm(c.d_model, rngs=rngs)
+    self.dec_norm = nnx.LayerNorm(c.d_model, rngs=rngs)
+    self.dropout = nnx.Dropout(c.dropout)
+
+  def _check_rngs(self, deterministic: bool, rngs: nnx.Rngs | None) -> None:
+    if not deterministic and rngs is None and self.config.dropout > 0:
+      raise ValueError("training (deterministic=False) needs rngs with a 'dropout' stream")
+
+  def encode(self, src_ids: jax.Array, src_mask: jax.Array, *, deterministic: bool = True,
+             rngs: nnx.Rngs | None = None) -> jax.Array:
+    """The source, read once: ``src_ids`` ``[B, Ls]`` int and ``src_mask`` ``[B, Ls]``
+    bool -> ``[B, Ls, D]``."""
+    self._check_rngs(deterministic, rngs)
+    mask = jnp.asarray(src_mask, bool)[:, None, None, :]  # --> [B, 1, 1, Ls]
+    x = self.embed(src_ids) + self.enc_pos(0, src_ids.shape[1])
+    x = self.dropout(x, deterministic=deterministic, rngs=rngs)
+    for layer in self.encoder:
+      x = layer(x, mask, deterministic, rngs)
+    return self.enc_norm(x)
+
+  def _logits(self, h: jax.Array) -> jax.Array:
+    # The table is N(0, 1) (Embedder); scaling by 1/sqrt(D) keeps initial
+    # logits O(1) against the unit-variance output of the final norm.
+    table = self.embed.embedding[...]
+    return (self.dec_norm(h) @ table.T / np.sqrt(self.config.d_model)).astype(jnp.float32)
+
+  def __call__(self, src_ids: jax.Array, src_mask: jax.Array, tgt_in: jax.Array, *,
+               deterministic: bool = True, rngs: nnx.Rngs | None = None) -> jax.Array:
+    """Teacher-forced next-token logits.
+
+    Args:
+      src_ids: ``[B, Ls]`` source ids; ``src_mask`` ``[B, Ls]`` bool, True on real tokens.
+      tgt_in: ``[B, Lt]`` decoder input, ``BOS`` then the target (padding after;
+        the causal mask alone suffices, as padding only follows real tokens).
+      deterministic: no dropout; False needs ``rngs``.
+      rngs: an :class:`flax.nnx.Rngs` with a ``dropout`` stream.
+
+    Returns:
+      ``[B, Lt, V]`` float32 logits; row ``t`` predicts target token ``t``.
+    """
+    encoded = self.encode(src_ids, src_mask, deterministic=deterministic, rngs=rngs)
+    length = tgt_in.shape[1]
+    causal = jnp.tril(jnp.ones((length, length), bool))[None, None]  # --> [1, 1, Lt, Lt]
+    cross = jnp.asarray(src_mask, bool)[:, None, None, :]  # --> [B, 1, 1, Ls]
+    x = self.embed(tgt_in) + self.dec_pos(0, length)
+    x = self.dropout(x, deterministic=deterministic, rngs=rngs)
+    for layer in self.decoder:
+      x, _ = layer(x, causal, encoded, cross, deterministic, rngs)
+    return self._logits(x)
+
+  def init_cache(self, batch: int, max_length: int) -> DecoderCache:
+    """An empty cache: per decoder layer, zero keys and values ``[N, L, H, Dh]``."""
+    c = self.config
+    if max_length > c.max_target_len:
+      raise ValueError(f"max_length {max_length} exceeds max_target_len {c.max_target_len}")
+    shape = (batch, max_length, c.n_heads, c.d_model // c.n_heads)
+    return tuple(KVCache(jnp.zeros(shape), jnp.zeros(shape)) for _ in range(c.n_decoder_layers))
+
+  def decode_step(self, token: jax.Array, cache: DecoderCache, step: jax.Array | int,
+                  encoded: jax.Array, src_mask: jax.Array) -> tuple[jax.Array, DecoderCache]:
+    """One decoder step, without dropout.
+
+    Args:
+      token: ``[N]`` int, the token at position ``step`` (``BOS`` at step 0).
+      cache: from :meth:`init_cache` or the previous step.
+      step: ``[]`` int32, the position being fed; the same for every row.
+      encoded: ``[N, Ls, D]`` from :meth:`encode` (tiled to ``N`` rows).
+      src_mask: ``[N, Ls]`` bool.
+
+    Returns:
+      ``(logits [N, V] float32, cache)``: the scores of the token at
+      ``step + 1`` and the cache with ``step``'s keys and values written.
+    """
+    step = jnp.asarray(step, jnp.int32)
+    max_length = cache[0].key.shape[1]
+    x = self.embed(token[:, None]) + self.dec_pos(step, 1)  # --> [N, 1, D]
+    seen = (jnp.arange(max_length) <= step)[None, None, None, :]  # --> [1, 1, 1, L]
+    cross = jnp.asarray(src_mask, bool)[:, None, None, :]  # --> [N, 1, 1, Ls]
+    new_cache = []
+    for layer, kv in zip(self.decoder, cache):
+      x, kv = layer(x, seen, encoded, cross, True, None, cache=kv, step=step)
+      new_cache.append(kv)
+    return self._logits(x)[:, 0], tuple(new_cache)
+
+
+def tokens_to_logits_fn(model: Rewriter, encoded: jax.Array, src_mask: jax.Array
+                        ) -> Callable[[jax.Array, DecoderCache, jax.Array],
+                                      tuple[jax.Array, DecoderCache]]:
+  """The beam search's ``tokens_to_logits(tokens [N], cache, step)`` for one batch.
+
+  ``encoded`` ``[N, Ls, D]`` and ``src_mask`` ``[N, Ls]`` are already tiled to
+  the ``N = B * W`` rows (e.g. ``jnp.repeat(x, W, axis=0)``).
+  """
+  return lambda tokens, cache, step: model.decode_step(tokens, cache, step, encoded, src_mask)
+
+
+def rewriter_loss(model: Rewriter, batch: Mapping[str, jax.Array], rngs: nnx.Rngs | None = None,
+                  *, label_smoothing: float = 0.0) -> tuple[jax.Array, dict[str, jax.Array]]:
+  """Summed token cross-entropy, in the trainer's loss contract.
+
+  Args:
+    model: the rewriter.
+    batch: ``source_ids``, ``source_mask`` ``[B, Ls]``; ``target_in``,
+      ``target_out``, ``target_mask`` ``[B, Lt]`` (as
+      :func:`fsnlu_jax.data.rewrite.encode_pairs` makes them).
+    rngs: dropout randomness (train step); None evaluates deterministically.
+    label_smoothing: mass spread uniformly over the vocabulary (0: none).
+
+  Returns:
+    ``(loss_sum, aux)``: the sum over real target tokens (EOS included) and
+    ``count`` (those tokens), ``nll_sum`` (unsmoothed), ``correct`` (argmax
+    hits) and ``exact`` (rows with every token right).
+  """
+  logits = model(batch["source_ids"], batch["source_mask"], batch["target_in"],
+                 deterministic=rngs is None, rngs=rngs)  # --> [B, Lt, V]
+  labels, mask = batch["target_out"], jnp.asarray(batch["target_mask"], bool)
+  nll = optax.softmax_cross_entropy_with_integer_labels(logits, labels)  # --> [B, Lt]
+  if label_smoothing:
+    smooth = -jax.nn.log_softmax(logits).mean(axis=-1)
+    loss = (1.0 - label_smoothing) * nll + label_smoothing * smooth
+  else:
+    loss = nll
+  hit = (jnp.argmax(logits, -1) == labels) | ~mask
+  aux = dict(count=mask.sum(), nll_sum=jnp.where(mask, nll, 0.0).sum(),
+             correct=(hit & mask).sum(), exact=(hit.all(axis=1) & mask.any(axis=1)).sum())
+  return jnp.where(mask, loss, 0.0).sum(), aux
