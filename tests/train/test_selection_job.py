@@ -1,0 +1,150 @@
+"""The IG training-sample selection job: split, errors, filters, selection, end to end (tiny)."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import types
+
+import numpy as np
+import pytest
+
+from fsnlu_jax import cli
+from fsnlu_jax.data import Example, LabelVocab, Vocab
+from fsnlu_jax.train import multitask_job
+from fsnlu_jax.train import selection_job as sj
+
+_CONFIGS = pathlib.Path(__file__).resolve().parents[2] / "configs"
+_TINY = f"{_CONFIGS / 'select.py'}:tiny"  # budget 12: base, ig_k12, random_k12
+
+
+def _ex(text: str, intent: str = "a") -> Example:
+  tokens = tuple(text.split())
+  return Example(text, tokens, intent, ("O",) * len(tokens), "d", f"doc:{text}")
+
+
+@pytest.fixture(scope="module")
+def selection_run(tmp_path_factory, cache_dir) -> pathlib.Path:
+  workdir = tmp_path_factory.mktemp("select")
+  assert cli.main(["select", "--config", _TINY, "--workdir", str(workdir),
+                   "--cache-dir", str(cache_dir)]) == 0
+  return workdir
+
+
+def test_end_to_end_writes_every_stage_and_resumes(selection_run, cache_dir):
+  w = selection_run
+  results = json.loads((w / "results.json").read_text())
+  base = results["base"]
+  assert set(results["runs"]) == {"ig_k12", "random_k12"}
+  for run in results["runs"].values():  # the same budget of steps, 12 more utterances
+    assert run["n_train"] == base["n_train"] + 12 and run["step"] == base["step"]
+    assert 0.0 <= run["semer"] and 0.0 <= run["intent_error"] <= 1.0
+  f = results["filters"]
+  assert f["pool"] == f["duplicate_of_train"] + f["duplicate_in_pool"] + f["low_confidence"] + \
+      f["eligible"]
+  errors = results["influence"]["errors"]
+  explained = sum(e["explained"] for e in errors.values())
+  assert all(e["explained"] <= min(e["found"], 32) for e in errors.values())
+  assert len((w / "errors.jsonl").read_text().splitlines()) == explained
+  stages = [json.loads(line)["stage"] for line in (w / "selection.jsonl").read_text().splitlines()]
+  assert stages == ["influence", "filters", "retrain", "retrain"]
+  assert not (w / "ig_k12" / "checkpoints").exists() and (w / "base" / "checkpoints").exists()
+
+  # A rerun finds every stage done: the same numbers, nothing trained again.
+  config = multitask_job.load_config(_TINY)
+  log = (w / "base" / "metrics.jsonl").read_text()
+  again = sj.run_selection(config, w, cache_dir=cache_dir)
+  assert again["runs"] == results["runs"] and again["filters"] == f
+  assert (w / "base" / "metrics.jsonl").read_text() == log
+  config["seed"] = 1
+  with pytest.raises(ValueError, match="another config"):
+    sj.run_selection(config, w, cache_dir=cache_dir)
+
+
+def test_both_strategies_pick_the_budget_from_the_eligible_pool(selection_run):
+  selected = json.loads((selection_run / "selected.json").read_text())
+  pool = np.load(selection_run / "pool.npz")
+  scores, eligible = pool["scores"], pool["eligible"]
+  for strategy in sj.STRATEGIES:
+    rows = np.asarray(selected[strategy]["12"])
+    assert len(set(rows.tolist())) == 12 and eligible[rows].all()
+  ig = np.asarray(selected["ig"]["12"])
+  rest = np.setdiff1d(np.flatnonzero(eligible), ig)
+  assert scores[ig].min() >= scores[rest].max()  # the top 12 eligible by score
+  assert np.all(np.diff(scores[ig]) <= 0)
+
+
+def test_explain_cli_prints_scores_and_renders(selection_run, tmp_path, capsys):
+  html, png = tmp_path / "why.html", tmp_path / "why.png"
+  assert cli.main(["explain", "--checkpoint", str(selection_run / "base"), "--steps", "16",
+                   "--html", str(html), "--png", str(png), "wake me up at seven"]) == 0
+  out = capsys.readouterr().out
+  assert out.startswith("intent: ") and "\n  wake" in out
+  assert "wake" in html.read_text()
+  pytest.importorskip("matplotlib")
+  assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_explain_slot_rows_are_the_tokens(selection_run):
+  res = sj.explain_utterance(selection_run / "base", "Play some jazz", target="slot", steps=8)
+  assert res["words"] == ["play", "some", "jazz"]
+  assert len(res["rows"]) == 3 and np.asarray(res["scores"]).shape == (3, 3)
+  assert res["rows"][2].startswith("jazz: ")
+
+
+def test_split_pool_is_a_seeded_partition():
+  train, pool = sj.split_pool(50, 0.2, seed=3)
+  assert len(train) == 10 and sorted([*train, *pool]) == list(range(50))
+  np.testing.assert_array_equal(train, sj.split_pool(50, 0.2, seed=3)[0])
+  assert not np.array_equal(train, sj.split_pool(50, 0.2, seed=4)[0])
+  with pytest.raises(ValueError, match="train_fraction"):
+    sj.split_pool(50, 1.0, seed=0)
+
+
+def test_filters_count_duplicates_and_low_confidence():
+  data = types.SimpleNamespace(
+      train=[_ex("set an alarm"), _ex("play jazz")],
+      pool=[_ex("play jazz"), _ex("stop it"), _ex("stop it"), _ex("lights on"), _ex("be quiet")])
+  confidence = np.array([0.9, 0.9, 0.9, 0.05, 0.5])
+  eligible, counts = sj.pool_filters(data, confidence, min_confidence=0.1)
+  assert eligible.tolist() == [False, True, False, False, True]
+  assert counts == dict(pool=5, duplicate_of_train=1, duplicate_in_pool=1, low_confidence=1,
+                        min_confidence=0.1, eligible=2)
+
+
+def test_selection_is_deterministic_nested_and_random_has_the_same_budget():
+  rng = np.random.default_rng(0)
+  scores = rng.integers(0, 5, 40).astype(np.float32)  # many ties
+  eligible = rng.uniform(size=40) < 0.7
+  a = sj.select(scores, eligible, [3, 8], seed=5)
+  assert a == sj.select(scores, eligible, [3, 8], seed=5)
+  oracle = sorted(np.flatnonzero(eligible), key=lambda i: (-scores[i], i))
+  assert a["ig"][8] == oracle[:8] and a["ig"][3] == oracle[:3]
+  assert len(a["random"][8]) == 8 and a["random"][3] == a["random"][8][:3]
+  assert all(eligible[i] for i in a["random"][8])
+  assert a["random"] != sj.select(scores, eligible, [3, 8], seed=6)["random"]
+  with pytest.raises(ValueError, match="pass the filters"):
+    sj.select(scores, eligible, [int(eligible.sum()) + 1], seed=0)
+
+
+def test_find_errors_and_error_records():
+  enc = types.SimpleNamespace(
+      intent=np.array([0, 1, -1]), mask=np.array([[1, 1, 0], [1, 1, 1], [1, 0, 0]], bool),
+      slots=np.array([[0, 1, -1], [0, 0, -1], [1, -1, -1]]), index=np.arange(3), length=3)
+  errors = sj.find_errors(enc, np.array([0, 0, 1]), np.array([[0, 0, 0], [0, 0, 1], [0, 0, 0]]),
+                          ["intent", "slot"])
+  assert errors["intent"]["row"].tolist() == [1]  # row 2's gold intent is unknown (-1)
+  assert errors["intent"]["gold"].tolist() == [1] and errors["intent"]["pred"].tolist() == [0]
+  # Row 0 token 1 and row 2 token 0 are wrong; row 1 token 2 has no known gold tag.
+  assert list(zip(errors["slot"]["row"].tolist(), errors["slot"]["position"].tolist())) == [
+      (0, 1), (2, 0)]
+  sub = sj.subsample_errors(errors["slot"], 1, np.random.default_rng(0))
+  assert len(sub["row"]) == 1 and sj.subsample_errors(errors["slot"], None, None) == errors["slot"]
+  data = types.SimpleNamespace(intents=LabelVocab.build(["x", "y"]),
+                               tags=LabelVocab.build_bio([("O", "B-t")]))
+  examples = [_ex("play some jazz"), _ex("stop the music now"), _ex("hi")]
+  records = sj._error_records("slot", errors["slot"], enc, np.array([[0.1, 0.9, 0], [0.5, 0, 0]]),
+                              examples, data)
+  assert records[0]["harmful_words"][0] == ["some", 0.9]
+  assert (records[0]["gold"], records[0]["pred"]) == ("B-t", "O")
+  assert Vocab.build([["a"]]).token_to_id("zz") == 1  # sanity: unknown words map to <unk>
