@@ -6,6 +6,10 @@
   fsnlu pretrain --config configs/multitask_pretrain.py[:tiny] --workdir DIR
   fsnlu finetune --config configs/multitask_finetune.py[:tiny] --workdir DIR --pretrained DIR
   fsnlu scratch --config configs/multitask_scratch.py[:tiny] --workdir DIR
+  fsnlu select --config configs/select.py[:tiny|:snips] --workdir DIR
+  fsnlu explain --checkpoint WORKDIR [--target intent|slot] [--html F] [--png F] "text"
+  fsnlu rewrite --config configs/rewrite.py[:tiny] --workdir DIR [--data-dir D]
+  fsnlu rewrite --checkpoint WORKDIR [--previous TEXT] [--user ID] "play alien bridges"
 """
 
 from __future__ import annotations
@@ -97,6 +101,89 @@ def cmd_fewshot(args) -> int:
   return 0
 
 
+def cmd_select(args) -> int:
+  """Runs the training-sample selection pipeline of a config (resumable)."""
+  from fsnlu_jax.train import multitask_job, selection_job  # pylint: disable=g-import-not-at-top
+
+  config = multitask_job.load_config(args.config)
+  results = selection_job.run_selection(config, args.workdir, data_dir=args.data_dir,
+                                        cache_dir=args.cache_dir)
+  print(json.dumps(dict(base=results["base"], filters=results["filters"], runs=results["runs"])))
+  return 0
+
+
+def cmd_explain(args) -> int:
+  """Prints IG word scores of a trained model for one utterance; optional HTML / PNG."""
+  from fsnlu_jax import explain  # pylint: disable=g-import-not-at-top
+  from fsnlu_jax.train import selection_job  # pylint: disable=g-import-not-at-top
+
+  res = selection_job.explain_utterance(args.checkpoint, args.text, target=args.target,
+                                        label=args.label, top=args.top, steps=args.steps)
+  print(f"intent: {res['intent']} (p={res['confidence']:.3f})")
+  print("tags:   " + " ".join(f"{w}/{t}" for w, t in zip(res["words"], res["tags"])))
+  if res["unknown"]:
+    print("not in the vocabulary (<unk>): " + " ".join(res["unknown"]))
+  width = max(len(w) for w in res["words"]) + 2
+  for label, row in zip(res["rows"], res["scores"]):
+    print(f"\n{args.target} {label}")
+    for word, score in zip(res["words"], row):
+      print(f"  {word:<{width}}{score:+.4f}")
+  title = f"why {args.target}: {args.text}"
+  note = f"predicted intent {res['intent']} (p={res['confidence']:.3f})"
+  if args.html:
+    with open(args.html, "w", encoding="utf-8") as f:
+      f.write(explain.words_html(res["words"], res["scores"], row_labels=res["rows"],
+                                 title=title, note=note))
+  if args.png and not explain.heatmap_png(args.png, res["words"], res["scores"],
+                                          row_labels=res["rows"], title=title):
+    print("fsnlu: no PNG written: matplotlib is not installed (extra 'plot')", file=sys.stderr)
+  return 0
+
+
+def _add_explain_parser(commands) -> None:
+  parser = commands.add_parser("explain", help="IG word scores of a trained model's output")
+  parser.add_argument("--checkpoint", required=True, help="workdir of a trained multitask model")
+  parser.add_argument("--target", choices=("intent", "slot"), default="intent")
+  parser.add_argument("--label", help="also explain this intent (e.g. the right one)")
+  parser.add_argument("--top", type=int, default=2, help="explain the TOP most probable intents")
+  parser.add_argument("--steps", type=int, default=64, help="IG steps")
+  parser.add_argument("--html", help="write the coloured words to this HTML file")
+  parser.add_argument("--png", help="write a heat map to this PNG file (needs matplotlib)")
+  parser.add_argument("text", help="the utterance")
+  parser.set_defaults(func=cmd_explain)
+
+
+def cmd_rewrite(args) -> int:
+  """Trains and evaluates the CGF rewriter (``--config``), or rewrites one request."""
+  from fsnlu_jax.train import rewrite_job  # pylint: disable=g-import-not-at-top
+
+  if args.checkpoint:
+    if not args.text:
+      raise ValueError("rewrite --checkpoint needs the request text")
+    res = rewrite_job.rewrite_query(args.checkpoint, args.text, previous=args.previous,
+                                    user=args.user)
+    print(res["rewrite"] if res["rewrite"] is not None else "no rewrite")
+    return 0
+  if not (args.config and args.workdir):
+    raise ValueError("rewrite needs --config and --workdir (train) or --checkpoint (query)")
+  rewrite_job.run_rewrite(rewrite_job.load_config(args.config), args.workdir,
+                          data_dir=args.data_dir, cache_dir=args.cache_dir)
+  return 0
+
+
+def _add_rewrite_parser(commands) -> None:
+  parser = commands.add_parser("rewrite", help="CGF query rewriting: train+evaluate, or query")
+  parser.add_argument("--config", help="configs/rewrite.py[:tiny] (train and evaluate)")
+  parser.add_argument("--workdir", help="checkpoints, metrics, results.json; resumes")
+  parser.add_argument("--data-dir", help="raw dataset folders (as for `fsnlu data`)")
+  parser.add_argument("--cache-dir", help="built dataset cache (as for `fsnlu data`)")
+  parser.add_argument("--checkpoint", help="workdir of a finished `fsnlu rewrite --config` run")
+  parser.add_argument("--previous", default="", help="the previous turn")
+  parser.add_argument("--user", type=int, help="user id: also decode in their personal trie")
+  parser.add_argument("text", nargs="?", help="the request as heard (with --checkpoint)")
+  parser.set_defaults(func=cmd_rewrite)
+
+
 def _add_train_parser(commands, name: str, help_text: str, func=cmd_train
                       ) -> argparse.ArgumentParser:
   parser = commands.add_parser(name, help=help_text)
@@ -138,6 +225,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "--pretrained", help="the sentence encoder: a finished `fsnlu pretrain`"
                         " workdir, or with encoder.kind='pretrained' a BERT-family model folder"
                         " or hub name (default: train a bi-LSTM on the train intents)")
+  _add_train_parser(commands, "select", "training-sample selection by IG word influence",
+                    func=cmd_select)
+  _add_explain_parser(commands)
+  _add_rewrite_parser(commands)
   return parser
 
 
