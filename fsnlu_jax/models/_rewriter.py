@@ -178,12 +178,14 @@ class DecoderLayer(nnx.Module):
     self.dropout = nnx.Dropout(c.dropout)
 
   def __call__(self, x, self_mask, encoded, cross_mask, deterministic, rngs, *,
-               cache: KVCache | None = None, step: jax.Array | None = None):
+               cache: KVCache | None = None, step: jax.Array | None = None,
+               cross_kv: KVCache | None = None):
     """``(x, kv)``: the layer's output and its self-attention keys/values.
 
     Teacher forcing (``cache`` None): keys and values come from ``x`` itself.
     Stepping: ``x`` is ``[N, 1, D]`` and its keys/values are written into
-    ``cache`` at ``step``, which is then attended over.
+    ``cache`` at ``step``, which is then attended over. ``cross_kv``, when
+    given, replaces projecting ``encoded`` (which is then not read).
     """
     drop = lambda y: self.dropout(y, deterministic=deterministic, rngs=rngs)
     h = self.norm1(x)
@@ -193,7 +195,9 @@ class DecoderLayer(nnx.Module):
                      for old, new in zip(cache, kv)))
     x = x + drop(self.self_attn.attend(h, kv, self_mask))
     h = self.norm2(x)
-    x = x + drop(self.cross_attn.attend(h, self.cross_attn.project_kv(encoded), cross_mask))
+    if cross_kv is None:
+      cross_kv = self.cross_attn.project_kv(encoded)
+    x = x + drop(self.cross_attn.attend(h, cross_kv, cross_mask))
     return x + drop(self.ffn(self.norm3(x), deterministic, rngs)), kv
 
 
@@ -302,14 +306,24 @@ class Rewriter(nnx.Module):
       ``(logits [N, V] float32, cache)``: the scores of the token at
       ``step + 1`` and the cache with ``step``'s keys and values written.
     """
+    return self._step(token, cache, step, self.cross_kv(encoded), src_mask)
+
+  def cross_kv(self, encoded: jax.Array) -> DecoderCache:
+    """Per decoder layer, the cross-attention keys and values of ``encoded``
+    ``[N, Ls, D]`` (two ``[N, Ls, H, Dh]``): fixed for a whole search, so a
+    search computes them once rather than at every step."""
+    return tuple(layer.cross_attn.project_kv(encoded) for layer in self.decoder)
+
+  def _step(self, token, cache, step, cross_kv, src_mask):
+    """:meth:`decode_step` with the cross-attention keys/values given (:meth:`cross_kv`)."""
     step = jnp.asarray(step, jnp.int32)
     max_length = cache[0].key.shape[1]
     x = self.embed(token[:, None]) + self.dec_pos(step, 1)  # --> [N, 1, D]
     seen = (jnp.arange(max_length) <= step)[None, None, None, :]  # --> [1, 1, 1, L]
     cross = jnp.asarray(src_mask, bool)[:, None, None, :]  # --> [N, 1, 1, Ls]
     new_cache = []
-    for layer, kv in zip(self.decoder, cache):
-      x, kv = layer(x, seen, encoded, cross, True, None, cache=kv, step=step)
+    for layer, kv, ckv in zip(self.decoder, cache, cross_kv):
+      x, kv = layer(x, seen, None, cross, True, None, cache=kv, step=step, cross_kv=ckv)
       new_cache.append(kv)
     return self._logits(x)[:, 0], tuple(new_cache)
 
@@ -320,9 +334,15 @@ def tokens_to_logits_fn(model: Rewriter, encoded: jax.Array, src_mask: jax.Array
   """The beam search's ``tokens_to_logits(tokens [N], cache, step)`` for one batch.
 
   ``encoded`` ``[N, Ls, D]`` and ``src_mask`` ``[N, Ls]`` are already tiled to
-  the ``N = B * W`` rows (e.g. ``jnp.repeat(x, W, axis=0)``).
+  the ``N = B * W`` rows (e.g. ``jnp.repeat(x, W, axis=0)``). The
+  cross-attention keys and values are projected here, once, and closed over
+  (re-projecting ``[N, Ls, D]`` would cost more FLOPs per step than the rest of
+  the decoder; inside a jitted ``lax.while_loop`` XLA's loop-invariant code
+  motion hoists it anyway, outside one it does not).
   """
-  return lambda tokens, cache, step: model.decode_step(tokens, cache, step, encoded, src_mask)
+  cross_kv = model.cross_kv(encoded)
+  return lambda tokens, cache, step: model._step(  # pylint: disable=protected-access
+      tokens, cache, step, cross_kv, src_mask)
 
 
 def rewriter_loss(model: Rewriter, batch: Mapping[str, jax.Array], rngs: nnx.Rngs | None = None,
