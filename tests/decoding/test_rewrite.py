@@ -1,0 +1,113 @@
+"""Tests of the CGF rewrite pipeline: constrained decoding, preference rule,
+thresholds and abstention, the retrieval baseline, the metrics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from flax import nnx
+
+from fsnlu_jax import decoding
+from fsnlu_jax.data.vocab import Vocab
+from fsnlu_jax.models import Rewriter, RewriterConfig
+
+UTTERANCES = [("play", "leon", "bridges"), ("play", "the", "beatles"), ("set", "an", "alarm"),
+              ("play", "leon"), ("wake", "me", "up", "at", "six")]
+PERSONAL = [[("play", "leon", "bridges")], [("set", "an", "alarm"), ("wake", "me", "up")], []]
+
+
+@pytest.fixture(scope="module")
+def setup():
+  vocab = Vocab.build([w for u in UTTERANCES for w in (u, u)] + [("alien", "me", "up")])
+  config = RewriterConfig(vocab_size=len(vocab), d_model=16, n_heads=2, n_encoder_layers=1,
+                          n_decoder_layers=1, d_ff=32, max_source_len=8, max_target_len=7)
+  graphdef, params, rest = nnx.split(Rewriter(config, rngs=nnx.Rngs(0)), nnx.Param, ...)
+  decoder = decoding.RewriteDecoder(graphdef, vocab_size=len(vocab), max_length=7, beam_size=3,
+                                    batch_size=4)
+  rng = np.random.default_rng(0)
+  src = rng.integers(5, len(vocab), size=(6, 8)).astype(np.int32)
+  mask = np.arange(8)[None, :] < rng.integers(2, 9, size=(6, 1))
+  return vocab, decoder, params, rest, src * mask, mask
+
+
+def test_global_decoding_outputs_only_trie_utterances(setup):
+  vocab, decoder, params, rest, src, mask = setup
+  trie = decoding.global_trie_arrays(UTTERANCES, vocab, max_length=7)
+  cands = decoder.decode(params, rest, src, mask, trie=trie)
+  words = cands.words(vocab, 3)
+  assert cands.found.all()  # every trie path ends in EOS within max_length
+  assert all(w in UTTERANCES for w in words)  # 0 outside the trie
+  assert (cands.scores < 0).all() and (cands.scores > -1e8).all()
+
+
+def test_personal_forest_one_trie_per_row(setup):
+  vocab, decoder, params, rest, src, mask = setup
+  forest = decoding.personal_forest_arrays(PERSONAL, vocab, max_length=7)
+  users = np.array([0, 1, 2, 1, 0, 2])
+  cands = decoder.decode(params, rest, src, mask, trie=forest, trie_ids=users)
+  for user, found, words in zip(users, cands.found, cands.words(vocab, 3)):
+    if PERSONAL[user]:
+      assert found and words in PERSONAL[user]
+    else:  # an empty personal trie: no candidate, the beam search's empty score
+      assert not found and words is None
+  assert (cands.scores[users == 2] <= -1e9).all()
+
+
+def test_unconstrained_decoding_runs(setup):
+  vocab, decoder, params, rest, src, mask = setup
+  cands = decoder.decode(params, rest, src, mask)
+  assert cands.ids.shape == (6, 7) and cands.scores.shape == (6,)
+
+
+def test_preference_rule():
+  p = np.array([-1.0, -5.0, -5.0, -1e9, -2.0])
+  g = np.array([-0.5, -1.0, -9.0, -1.0, -1e9])
+  pick = decoding.combine(p, g, threshold_personal=-3.0, threshold_global=-4.0)
+  # Personal wins over a better global score once it passes its own threshold.
+  assert pick.tolist() == [decoding.PERSONAL, decoding.GLOBAL, decoding.ABSTAIN,
+                           decoding.GLOBAL, decoding.PERSONAL]
+
+
+def test_threshold_and_abstention():
+  scores = np.array([-1.0, -2.0, -3.0, -4.0, -1e9])
+  correct = np.array([True, True, False, True, False])
+  t = decoding.choose_threshold(scores, correct)
+  assert t == -4.0  # F1: outputs 4, 3 right -> P .75, R .6 beats P 1, R .4
+  assert decoding.choose_threshold(scores, correct, objective="precision_at_recall",
+                                   recall_floor=0.3) == -2.0
+  assert decoding.choose_threshold(scores, np.zeros(5, bool)) == np.inf
+  cands = [("a",), ("b",), ("c",), ("d",), None]
+  assert decoding.apply_threshold(cands, scores, -2.5) == [("a",), ("b",), None, None, None]
+
+
+def test_joint_thresholds_prefer_a_right_personal_candidate():
+  # Personal candidates are right when confident; global ones only where personal is unsure.
+  ps = np.array([-1.0, -1.2, -6.0, -7.0, -1e9, -8.0])
+  pc = np.array([True, True, False, False, False, False])
+  gs = np.array([-0.5, -0.4, -2.0, -2.5, -2.0, -9.0])
+  gc = np.array([False, False, True, True, True, False])
+  tp, tg = decoding.choose_thresholds(ps, pc, gs, gc)
+  pick = decoding.combine(ps, gs, threshold_personal=tp, threshold_global=tg)
+  assert pick[:5].tolist() == [decoding.PERSONAL] * 2 + [decoding.GLOBAL] * 3
+  assert pick[5] == decoding.ABSTAIN
+
+
+def test_retrieval_baseline_hand_example():
+  index = decoding.NgramIndex(UTTERANCES)
+  words, sims = decoding.retrieve(index, [("play", "alien", "bridges"), ("set", "a", "alarm")])
+  assert words == [("play", "leon", "bridges"), ("set", "an", "alarm")]
+  assert ((0 < sims) & (sims <= 1)).all()
+  same, sim = decoding.retrieve(index, [("play", "the", "beatles")])
+  assert same == [("play", "the", "beatles")] and sim[0] == pytest.approx(1.0)
+  personal, psims = decoding.retrieve_personal(lambda u: PERSONAL[u], [1, 2],
+                                               [("wake", "me", "app"), ("x",)], index.idf)
+  assert personal == [("wake", "me", "up"), None] and psims[1] <= -1e9
+
+
+def test_metrics_definitions():
+  targets = [("a",), ("b",), ("c",), ("d",)]
+  outputs = [("a",), ("x",), None, ("d",)]
+  m = decoding.rewrite_metrics(outputs, targets, lambda w, i: w != ("x",))
+  assert (m["outputs"], m["correct"]) == (3, 2)
+  assert m["precision"] == pytest.approx(2 / 3) and m["recall"] == pytest.approx(0.5)
+  assert m["outside_trie"] == pytest.approx(1 / 3) and m["output_rate"] == 0.75
