@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from fsnlu_jax.data import PAD_ID, Example
+from fsnlu_jax.data import asr_noise as noise
 from fsnlu_jax.data import rewrite as rw
 from fsnlu_jax.data.vocab import BOS_ID, EOS_ID
 
@@ -18,15 +19,15 @@ COUNTS = {"play": 50, "leon": 2, "alien": 6, "lion": 1, "peon": 3, "bridges": 2,
 
 
 def test_phonetic_key_hears_spellings_alike():
-  assert rw.phonetic_key("knight") == rw.phonetic_key("night")
-  assert rw.phonetic_key("phone") == rw.phonetic_key("fone")
-  assert rw.phonetic_key("there") == rw.phonetic_key("their")
-  assert rw.phonetic_key("cite") == rw.phonetic_key("site") == rw.phonetic_key("sight")
-  assert rw.phonetic_key("5") == "" and rw.phonetic_key("Léon") == rw.phonetic_key("leon")
+  assert noise.phonetic_key("knight") == noise.phonetic_key("night")
+  assert noise.phonetic_key("phone") == noise.phonetic_key("fone")
+  assert noise.phonetic_key("there") == noise.phonetic_key("their")
+  assert noise.phonetic_key("cite") == noise.phonetic_key("site") == noise.phonetic_key("sight")
+  assert noise.phonetic_key("5") == "" and noise.phonetic_key("Léon") == noise.phonetic_key("leon")
 
 
 def test_sound_alike_table_from_the_vocabulary_itself():
-  table = rw.SoundAlikeTable(COUNTS)
+  table = noise.SoundAlikeTable(COUNTS)
   assert "alien" in table.neighbours("leon") and "lion" in table.neighbours("leon")
   assert "peon" not in table.neighbours("leon")  # the first sound is kept
   assert table.neighbours("night") == ("knight",)  # same key, the only one
@@ -39,7 +40,7 @@ def test_sound_alike_table_from_the_vocabulary_itself():
 
 @pytest.fixture
 def model():
-  return rw.CorruptionModel(COUNTS, seed=0)
+  return noise.CorruptionModel(COUNTS, seed=0)
 
 
 def test_each_edit_does_what_it_says(model):
@@ -52,7 +53,7 @@ def test_each_edit_does_what_it_says(model):
   assert model.drop(words, 0) == ("leon", "bridges") and model.drop(("play",), 0) is None
   assert model.swap(("5pm",), 0) is None and model.split(("is",), 0) is None
   assert all(model.applies(k, words, i) == (getattr(model, k)(words, i) is not None)
-             for k in rw.KINDS for i in range(3))
+             for k in noise.KINDS for i in range(3))
 
 
 def _draws(model, n=300, rng=None):
@@ -61,10 +62,10 @@ def _draws(model, n=300, rng=None):
 
 
 def test_corruption_is_seeded_and_deterministic():
-  first = _draws(rw.CorruptionModel(COUNTS, seed=3))
-  assert first == _draws(rw.CorruptionModel(COUNTS, seed=3))
-  assert first != _draws(rw.CorruptionModel(COUNTS, seed=4))
-  model = rw.CorruptionModel(COUNTS, seed=9)  # an explicit generator overrides the model's own
+  first = _draws(noise.CorruptionModel(COUNTS, seed=3))
+  assert first == _draws(noise.CorruptionModel(COUNTS, seed=3))
+  assert first != _draws(noise.CorruptionModel(COUNTS, seed=4))
+  model = noise.CorruptionModel(COUNTS, seed=9)  # an explicit generator overrides the model's own
   assert _draws(model, 50, np.random.default_rng(1)) == _draws(model, 50, np.random.default_rng(1))
 
 
@@ -73,23 +74,23 @@ def test_kinds_are_recorded_and_account_for_the_change(model):
   draws = _draws(model, 1000)
   for heard, kinds in draws:
     assert (heard == words) == (kinds == ())
-    assert set(kinds) <= set(rw.KINDS)
+    assert set(kinds) <= set(noise.KINDS)
     n = collections.Counter(kinds)
     assert len(heard) == len(words) + n["split"] - n["merge"] - n["drop"]
   clean = np.mean([not kinds for _, kinds in draws])
   assert abs(clean - model.config.clean_rate) < 0.05
-  assert {k for _, kinds in draws for k in kinds} == set(rw.KINDS)
+  assert {k for _, kinds in draws for k in kinds} == set(noise.KINDS)
 
 
 def test_rates_come_from_the_config():
-  only_drops = rw.CorruptionConfig(clean_rate=0.0, swap_rate=0.0, split_rate=0.0,
+  only_drops = noise.CorruptionConfig(clean_rate=0.0, swap_rate=0.0, split_rate=0.0,
                                    merge_rate=0.0, drop_rate=0.3)
-  draws = _draws(rw.CorruptionModel(COUNTS, only_drops, seed=0), 200)
+  draws = _draws(noise.CorruptionModel(COUNTS, only_drops, seed=0), 200)
   assert all(kinds and set(kinds) == {"drop"} for _, kinds in draws)
   never = dataclasses.replace(only_drops, clean_rate=1.0)
-  assert all(kinds == () for _, kinds in _draws(rw.CorruptionModel(COUNTS, never), 50))
+  assert all(kinds == () for _, kinds in _draws(noise.CorruptionModel(COUNTS, never), 50))
   with pytest.raises(ValueError):
-    rw.CorruptionConfig(swap_rate=0.5, entity_weight=3.0)
+    noise.CorruptionConfig(swap_rate=0.5, entity_weight=3.0)
 
 
 # ---- a small hand-made corpus ------------------------------------------------
