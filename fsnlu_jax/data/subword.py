@@ -128,13 +128,14 @@ class SubwordTokenizer:
     out_rows[:len(rows)] = rows
     return PieceBatch(ids, mask, word_ids, out_rows)
 
-  def batches(self, texts: Sequence[str], batch_size: int) -> Iterator[PieceBatch]:
-    """All of ``texts`` in padded batches of ``batch_size`` rows, shortest first.
+  def batches(self, encoded: Sequence[tuple[list[int], list[int]]], batch_size: int
+              ) -> Iterator[PieceBatch]:
+    """All of ``encoded`` (from :meth:`encode`) in padded batches of ``batch_size``
+    rows, shortest first.
 
     Sorting by length keeps padding small; each batch's length is a bucket, so
     a jitted encoder sees at most ``len(self.buckets)`` shapes.
     """
-    encoded = self.encode(texts)
     order = np.argsort([len(ids) for ids, _ in encoded], kind="stable")
     for start in range(0, len(order), batch_size):
       yield self.pad(encoded, order[start:start + batch_size], batch_size)

@@ -1,7 +1,7 @@
 """Task models: multitask bi-LSTM, ProtoNet and generator, rewriter, transformer encoder."""
 
 from fsnlu_jax.models._multitask import (MultitaskBiLSTM, MultitaskConfig, MultitaskOutput,
-                                         multitask_loss, predict, replace_heads,
+                                         decode_output, multitask_loss, predict, replace_heads,
                                          trainable_filter, trainable_mask)
 from fsnlu_jax.models._protoda import (FewShotModel, Generator, ProtoDAConfig, ProtoNet,
                                        batch_logits, episode_logits, episode_scores,

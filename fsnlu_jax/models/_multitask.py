@@ -274,7 +274,13 @@ def predict(model: MultitaskBiLSTM, token_ids: jax.Array,
     per-token argmax (softmax), and -1 at padding, like ``EncodedSplit.slots``.
   """
   mask = jnp.asarray(mask, bool)
-  out = model(token_ids, mask)
+  return decode_output(model, model(token_ids, mask), mask)
+
+
+def decode_output(model: MultitaskBiLSTM, out: MultitaskOutput,
+                  mask: jax.Array) -> tuple[jax.Array, jax.Array]:
+  """:func:`predict` from an output already computed (e.g. when its logits are needed too)."""
+  mask = jnp.asarray(mask, bool)
   if model.crf is not None:
     tags, _ = model.crf.decode(out.slot_logits, mask)
   else:

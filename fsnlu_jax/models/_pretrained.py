@@ -205,9 +205,16 @@ class SentenceEncoder:
 
   def embed(self, texts: Sequence[str], *, batch_size: int = 64) -> np.ndarray:
     """``[N, D]`` float32 sentence vectors of ``texts``, in input order."""
-    out = np.zeros((len(texts), self.dim), np.float32)
-    for batch in self.tokenizer.batches(texts, batch_size):
-      vectors = np.asarray(self._encode(batch.token_ids, batch.mask))
+    return self.embed_pieces(self.tokenizer.encode(texts), batch_size=batch_size)
+
+  def embed_pieces(self, encoded: Sequence[tuple[list[int], list[int]]], *,
+                   batch_size: int = 64) -> np.ndarray:
+    """``[N, D]`` sentence vectors of already tokenised texts (:meth:`SubwordTokenizer.encode`)."""
+    # Dispatch every batch before reading any back: no host sync per batch.
+    batches = list(self.tokenizer.batches(encoded, batch_size))
+    vectors = [self._encode(b.token_ids, b.mask) for b in batches]
+    out = np.zeros((len(encoded), self.dim), np.float32)
+    for batch, v in zip(batches, vectors):
       real = batch.rows >= 0
-      out[batch.rows[real]] = vectors[real]
+      out[batch.rows[real]] = np.asarray(v)[real]
     return out

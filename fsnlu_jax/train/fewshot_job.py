@@ -135,11 +135,11 @@ def pretrained_embedder(encoder: SentenceEncoder, batch_size: int, *, finetune: 
   baseline, which classifies the pretrained encoder's vectors.
   """
   def embed(examples):
-    texts = [e.text for e in examples]
-    out = dict(x=encoder.embed(texts, batch_size=batch_size))
+    tok = encoder.tokenizer
+    encoded = tok.encode([e.text for e in examples])  # once: stats count each text once
+    out = dict(x=encoder.embed_pieces(encoded, batch_size=batch_size))
     if finetune:
-      tok = encoder.tokenizer
-      pieces = tok.pad(tok.encode(texts), np.arange(len(texts)), len(texts), tok.max_length)
+      pieces = tok.pad(encoded, np.arange(len(encoded)), len(encoded), tok.max_length)
       out = dict(x=pieces.token_ids, x_tokens=pieces.mask, x_frozen=out["x"])
     _log.info("word pieces so far: %s", encoder.tokenizer.stats)
     return out

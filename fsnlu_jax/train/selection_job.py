@@ -63,7 +63,7 @@ from flax import nnx
 from fsnlu_jax import explain
 from fsnlu_jax.data import (EncodedSplit, Example, LabelVocab, Vocab, encode_split, loading,
                             pad_batch, tokenize)
-from fsnlu_jax.models import _multitask as mt
+from fsnlu_jax import models as mt
 from fsnlu_jax.train import jsonl
 from fsnlu_jax.train import multitask_job as mtj
 
@@ -178,17 +178,20 @@ def make_predictor(model: mt.MultitaskBiLSTM, batch_size: int):
   @jax.jit
   def step(state, ids, mask):
     m = nnx.merge(graphdef, state)
-    intent, tags = mt.predict(m, ids, mask)
-    return intent, jax.nn.softmax(m(ids, mask).intent_logits), tags
+    out = m(ids, mask)  # one forward pass for the labels and the probabilities
+    intent, tags = mt.decode_output(m, out, jnp.asarray(mask, bool))
+    return intent, jax.nn.softmax(out.intent_logits), tags
 
   def predict(ids: np.ndarray, mask: np.ndarray):
-    out = []
+    results, sizes = [], []
     for start in range(0, len(ids), batch_size):
       rows = slice(start, start + batch_size)
       n = len(ids[rows])
       pad = ((0, batch_size - n), (0, 0))  # the last chunk padded: one compile
-      res = step(state, np.pad(ids[rows], pad), np.pad(mask[rows], pad))
-      out.append([np.asarray(x)[:n] for x in res])
+      results.append(step(state, np.pad(ids[rows], pad), np.pad(mask[rows], pad)))
+      sizes.append(n)
+    # Read back only after every chunk is dispatched: no host sync per chunk.
+    out = [[np.asarray(x)[:n] for x in res] for res, n in zip(results, sizes)]
     return tuple(np.concatenate(parts) for parts in zip(*out))
 
   return predict
