@@ -18,19 +18,30 @@ For HWU64 and SNIPS and each of ``SEEDS`` seeds, ``configs/select.py`` (run by
    longer than random ones, so for each IG pick a random eligible pool
    utterance of the same length (nearest when none is left) is drawn with
    ``default_rng([seed, 3])``, and the same model retrained on those: what
-   IG adds beyond choosing long utterances.
+   IG adds beyond choosing long utterances;
+6. ``ig_rate``: the top-K pool utterances under the rate rule of
+   ``fsnlu_jax.explain._influence`` (summed harm over the errors divided by
+   the word's validation count + 1), decided before any test number, because
+   the summed rule turned out to rank function words first and so long
+   utterances. It is compared, paired, with ``random`` and with ``length``
+   (whose lengths follow IG's picks, not ``ig_rate``'s: the picks' mean
+   lengths are reported beside it), and with ``length_rate``, the control of
+   step 5 matched to ``ig_rate``'s picks instead (``default_rng([seed, 4])``).
 
 Reported per dataset, budget and strategy: mean ± 95% t-interval over the
 seeds (``fsnlu_jax.train.metrics.EpisodeStats``), the paired differences
-IG - random and IG - length (per seed, then mean ± interval: the strategies of
-a seed share the labelled set, so pairing removes its variance), and the
-relative change against random ``(random - ig) / random`` of the means.
+IG - random, IG - length, ig_rate - random, ig_rate - length,
+ig_rate - length_rate and ig_rate - IG (per seed, then mean ± interval: the
+strategies of a seed share the labelled set, so pairing removes its
+variance), the relative change against random ``(random - ig) / random`` of
+the means, the mean tokens per pick of each selection, and per dataset the
+top-10 words of both rules for seed 0.
 
 Resumable: every stage of every (dataset, seed) is kept under ``--workdir``
 and skipped on a rerun. ``--quick`` runs one seed of one dataset into
 ``<workdir>/quick`` to measure the cost.
 
-Usage (about 40 minutes of two busy CPU cores)::
+Usage (about an hour of two busy CPU cores from scratch: 11 trainings per seed)::
 
   nice -n 19 python benchmarks/ig_selection.py --data-dir ../shared/data
   python benchmarks/ig_selection.py --table          # the README table from the JSON
@@ -59,7 +70,11 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 SEEDS = (0, 1, 2, 3, 4)
 DATASETS = ("hwu64", "snips")
 METRICS = ("intent_error", "semer")
-STRATEGIES = ("ig", "random", "length")
+STRATEGIES = ("ig", "random", "length", "ig_rate", "length_rate")
+# The paired differences reported: (strategy, against).
+PAIRS = (("ig", "random"), ("ig", "length"), ("ig_rate", "random"), ("ig_rate", "length"),
+         ("ig_rate", "length_rate"), ("ig_rate", "ig"))
+PICKED = ("ig", "ig_rate", "random")  # strategies whose picks' lengths the job records
 OUT = "ig_selection.json"
 
 
@@ -94,9 +109,13 @@ def summarize(seeds: dict[str, dict], budgets: list[int]) -> dict:
       for s in present:
         stats[s].add(**{m: r["runs"][f"{s}_k{k}"][m] for m in METRICS})
     row = {s: st.summary() if many else None for s, st in stats.items()}
-    for other in present[1:]:
-      row[f"ig_minus_{other}"] = {m: _interval([r["runs"][f"ig_k{k}"][m] - r["runs"][
-          f"{other}_k{k}"][m] for r in done]) for m in METRICS}
+    for a, b in PAIRS:
+      if a in present and b in present:
+        row[f"{a}_minus_{b}"] = {m: _interval([r["runs"][f"{a}_k{k}"][m] - r["runs"][
+            f"{b}_k{k}"][m] for r in done]) for m in METRICS}
+    row["mean_tokens"] = {s: float(np.mean([r["selections"][f"{s}_k{k}"]["mean_tokens"]
+                                            for r in done]))
+                          for s in PICKED if all(f"{s}_k{k}" in r["selections"] for r in done)}
     if many:
       row["relative_change_vs_random"] = {
           m: (row["random"][m]["mean"] - row["ig"][m]["mean"]) / row["random"][m]["mean"]
@@ -154,6 +173,40 @@ def control_table(results: dict) -> str:
   return "\n".join(lines)
 
 
+def rate_table(results: dict) -> str:
+  """The rate rule against random picks and against the length control."""
+  others = ("random", "length", "length_rate")
+  head = " | ".join(f"ig_rate − {o}" for o in others)
+  lines = [f"| dataset | added K | tokens per pick: ig_rate / IG / random | SemER: ig_rate | "
+           f"{head} | intent error: ig_rate | {head} |", "|---|---:|---:" + "|---:" * 8 + "|"]
+
+  def pm(x: dict, sign: str = "") -> str:
+    return f"{100 * x['mean']:{sign}.1f} ± {100 * x['half_width']:.1f}"
+
+  for key, entry in results["datasets"].items():
+    for k, row in entry["summary"]["budgets"].items():
+      if not row.get("ig_rate") or "ig_rate_minus_length" not in row:
+        continue
+      t = row["mean_tokens"]
+      cells = [f"{t['ig_rate']:.1f} / {t['ig']:.1f} / {t['random']:.1f}"]
+      for m in ("semer", "intent_error"):
+        diffs = [row.get(f"ig_rate_minus_{o}") for o in others]
+        cells += [pm(row["ig_rate"][m])] + [pm(d[m], "+") if d else "" for d in diffs]
+      lines.append(f"| {key} | {k} | " + " | ".join(cells) + " |")
+  return "\n".join(lines)
+
+
+def top_words_table(results: dict) -> str:
+  """Seed 0's ten most influential words under each rule, per dataset."""
+  lines = []
+  for key, entry in results["datasets"].items():
+    top = entry.get("top_words_seed0")
+    if top:
+      for rule, words in top.items():
+        lines.append(f"{key} {rule}: " + ", ".join(w[0] for w in words))
+  return "\n".join(lines)
+
+
 def length_matched(ig_rows: list[int], lengths: np.ndarray, eligible: np.ndarray,
                    rng: np.random.Generator) -> list[int]:
   """For each IG pick, in order, a random eligible row of the same length (else the nearest)."""
@@ -168,24 +221,31 @@ def length_matched(ig_rows: list[int], lengths: np.ndarray, eligible: np.ndarray
   return out
 
 
+# Length controls: name -> (the strategy whose pick lengths are matched, rng stream, rows file).
+CONTROLS = dict(length=("ig", 3, "length_matched.json"),
+                length_rate=("ig_rate", 4, "length_matched_ig_rate.json"))
+
+
 def run_length_control(config: dict, workdir: pathlib.Path, data_dir: str | None) -> dict:
-  """Trains ``length_k<K>`` for every budget (resumable); their results."""
+  """Trains ``<control>_k<K>`` of every length control and budget (resumable); their results."""
   from fsnlu_jax.train import selection_job  # pylint: disable=g-import-not-at-top
   data = selection_job.load_data(config, data_dir)
   budgets = config["select"]["budgets"]
-  path = workdir / "length_matched.json"
-  if not path.exists():
-    lengths = np.array([min(len(e.tokens), config["data"]["max_length"]) for e in data.pool])
-    ig = json.loads((workdir / "selected.json").read_text())["ig"][str(max(budgets))]
-    rows = length_matched(ig, lengths, np.load(workdir / "pool.npz")["eligible"],
-                          np.random.default_rng([config["seed"], 3]))
-    path.write_text(json.dumps(dict(rows=rows, overlap_with_ig=len(set(rows) & set(ig)))))
-  rows = json.loads(path.read_text())["rows"]
   runs = {}
-  for k in budgets:
-    runs[f"length_k{k}"] = selection_job.train_model(
-        config, workdir / f"length_k{k}", [*data.train, *(data.pool[i] for i in rows[:k])], data,
-        keep_checkpoints=False)
+  for name, (source, stream, file) in CONTROLS.items():
+    path = workdir / file
+    if not path.exists():
+      lengths = np.array([min(len(e.tokens), config["data"]["max_length"]) for e in data.pool])
+      picks = json.loads((workdir / "selected.json").read_text())[source][str(max(budgets))]
+      rows = length_matched(picks, lengths, np.load(workdir / "pool.npz")["eligible"],
+                            np.random.default_rng([config["seed"], stream]))
+      path.write_text(json.dumps({"rows": rows,
+                                  f"overlap_with_{source}": len(set(rows) & set(picks))}))
+    rows = json.loads(path.read_text())["rows"]
+    for k in budgets:
+      runs[f"{name}_k{k}"] = selection_job.train_model(
+          config, workdir / f"{name}_k{k}", [*data.train, *(data.pool[i] for i in rows[:k])],
+          data, keep_checkpoints=False)
   return runs
 
 
@@ -212,11 +272,19 @@ def run_dataset(key: str, seeds: list[int], args, results: dict, save) -> None:
     scale.pop("seed")
     entry.update(data=result["data"], scale=scale,
                  summary=summarize(entry["seeds"], config["select"]["budgets"]))
+    if seed == 0:  # what each rule promotes: [word, influence] / [word, rate, harm, count]
+      entry["top_words_seed0"] = dict(ig=result["influence"]["top_words"][:10],
+                                      ig_rate=result["influence"]["top_words_rate"][:10])
     save(results)
     runs = " ".join(f"{n}: SemER {r['semer']:.3f} IE {r['intent_error']:.3f}"
                     for n, r in result["runs"].items())
     print(f"[{key}] seed {seed} base SemER {result['base']['semer']:.3f} IE "
           f"{result['base']['intent_error']:.3f} | {runs} ({wall:.0f} s in all)", flush=True)
+
+
+def _tables(results: dict) -> str:
+  return "\n\n".join([markdown_table(results), control_table(results), rate_table(results),
+                       top_words_table(results)])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -232,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
   out = _harness.RESULTS_DIR / OUT
   if args.table:
     results = json.loads(out.read_text())
-    print(markdown_table(results) + "\n\n" + control_table(results))
+    print(_tables(results))
     return 0
   if args.quick:
     args.workdir, args.datasets, args.seeds = (os.path.join(args.workdir, "quick"),
@@ -252,8 +320,11 @@ def main(argv: list[str] | None = None) -> int:
       "datasets", {}), protocol=dict(
           seeds=args.seeds, metrics="test split, last step; intent_error = 1 - intent accuracy",
           interval="mean ± 95% Student-t half-width over seeds",
-          paired="ig_minus_<other>: per-seed IG - other, then mean ± 95% t half-width",
+          paired="<a>_minus_<b>: per-seed a - b, then mean ± 95% t half-width",
           length="control: per IG pick a random eligible pool utterance of the same length",
+          ig_rate="top K by summed word rate: harm summed over errors / (validation count + 1)",
+          length_rate="control: per ig_rate pick a random eligible pool utterance of its length",
+          mean_tokens="tokens per pick, mean over seeds of each selection's mean",
           relative_change_vs_random="(random - ig) / random of the means",
           published="+0.05% utterances, -0.45% relative SemER (offline), EMNLP 2022 industry"))
 
@@ -269,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     run_dataset(key, args.seeds, args, results, save)
   results["total_wall_s_this_invocation"] = round(time.perf_counter() - start, 1)
   save(results)
-  print(markdown_table(results) + "\n\n" + control_table(results))
+  print(_tables(results))
   return 0
 
 

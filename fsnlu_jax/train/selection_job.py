@@ -19,23 +19,32 @@ it was in (training stages resume from their own checkpoints):
 3. ``influence.npz``, ``errors.jsonl``: the base model's errors on
    ``data.validation_split`` (wrong intents; tokens with a wrong tag), each
    explained by integrated gradients toward the predicted and the gold output,
-   and the word influence of :mod:`fsnlu_jax.explain._influence` (the rule is
-   documented there).
-4. ``pool.npz``: each pool utterance's summed word influence and the base
-   model's confidence (top intent probability) in it; the filters drop
-   utterances that repeat a training utterance or an earlier pool one, and
-   those with confidence below ``min_confidence`` (a stand-in for the paper's
-   low speech-recognition scores), and count them.
+   and the summed word influence of :mod:`fsnlu_jax.explain._influence` (the
+   rules are documented there); with it, ``counts``: each word's occurrences
+   in the whole validation split, from which the rate rule is derived.
+4. ``pool.npz``: each pool utterance's summed word influence under each rule
+   (``scores``, ``rate_scores``) and the base model's confidence (top intent
+   probability) in it; the filters drop utterances that repeat a training
+   utterance or an earlier pool one, and those with confidence below
+   ``min_confidence`` (a stand-in for the paper's low speech-recognition
+   scores), and count them.
 5. ``selected.json``: for each budget ``K``, ``ig``: the ``K`` eligible
-   utterances of highest score; ``random``: ``K`` eligible utterances drawn
-   with ``default_rng([seed, 1])`` (same filters, same budget). Both are
-   nested: a smaller budget's set is a prefix of a larger one's.
+   utterances of highest score; ``ig_rate``: the same under the rate rule;
+   ``random``: ``K`` eligible utterances drawn with ``default_rng([seed, 1])``
+   (same filters, same budget). All are nested: a smaller budget's set is a
+   prefix of a larger one's.
 6. ``<strategy>_k<K>/``: the same model, seed, steps and batch trained from a
    random start on the labelled set plus the ``K`` selected utterances, their
    labels now revealed, and scored on the test split.
 
 ``results.json`` gathers every stage's numbers; ``selection.jsonl`` gets one
 record per stage as it finishes.
+
+A workdir written before the rate rule existed (no ``counts``, no
+``rate_scores``, no ``ig_rate`` in ``selected.json``) is completed in place:
+the counts and the rate scores need neither the model nor IG, the ``ig`` and
+``random`` selections are kept as stored, and only the ``ig_rate`` models are
+trained.
 
 Shapes: ``N`` utterances, ``L`` padded length, ``E`` errors, ``V`` vocabulary.
 
@@ -68,7 +77,9 @@ from fsnlu_jax.train import jsonl
 from fsnlu_jax.train import multitask_job as mtj
 
 _log = logging.getLogger(__name__)
-STRATEGIES = ("ig", "random")
+STRATEGIES = ("ig", "random", "ig_rate")
+# The scored strategies and the pool.npz array each one ranks by.
+SCORED = dict(ig="scores", ig_rate="rate_scores")
 
 
 @dataclasses.dataclass
@@ -299,10 +310,44 @@ def influence_stage(model: mt.MultitaskBiLSTM, config: Mapping[str, Any], data: 
     records += _error_records(kind, err, enc, harm, data.validation, data)
   with (workdir / "errors.jsonl").open("w") as f:
     f.writelines(json.dumps(r) + "\n" for r in records)
-  np.savez(workdir / "influence.npz", influence=influence)
+  np.savez(workdir / "influence.npz", influence=influence,
+           counts=validation_counts(config, data, enc))
   valid_acc = float(np.mean(intent_pred[enc.intent >= 0] == enc.intent[enc.intent >= 0]))
   return dict(validation_intent_acc=valid_acc, errors=counts, top_words=top_words(
       influence, data.vocab, 15))
+
+
+def validation_counts(config: Mapping[str, Any], data: SelectionData,
+                      enc: EncodedSplit | None = None) -> np.ndarray:
+  """Each word's occurrences ``[V]`` among the validation tokens, errors or not."""
+  if enc is None:  # only the word ids are read: labels need not be encoded
+    ids, mask = token_arrays(data.validation, data.vocab, config["data"]["max_length"])
+  else:
+    ids, mask = enc.token_ids, enc.mask
+  return np.asarray(explain.occurrence_counts(ids, mask, vocab_size=len(data.vocab)))
+
+
+def word_rules(config: Mapping[str, Any], data: SelectionData, workdir: pathlib.Path
+               ) -> dict[str, np.ndarray]:
+  """``influence`` (summed), ``counts`` and ``rate`` ``[V]`` from ``influence.npz``.
+
+  A file of an older run lacks ``counts``: they are computed (no model, no IG)
+  and written into it.
+  """
+  path = workdir / "influence.npz"
+  with np.load(path) as f:
+    arrays = dict(f)
+  if "counts" not in arrays:
+    arrays["counts"] = validation_counts(config, data)
+    _savez(path, **arrays)
+  rate = np.asarray(explain.normalise_influence(arrays["influence"], arrays["counts"]))
+  return dict(influence=arrays["influence"], counts=arrays["counts"], rate=rate)
+
+
+def _savez(path: pathlib.Path, **arrays: np.ndarray) -> None:
+  tmp = path.with_name(path.stem + ".tmp.npz")
+  np.savez(tmp, **arrays)
+  tmp.replace(path)  # atomic: a killed rewrite leaves the old file whole
 
 
 def top_words(influence: np.ndarray, vocab: Vocab, k: int) -> list[list]:
@@ -331,19 +376,35 @@ def pool_filters(data: SelectionData, confidence: np.ndarray, min_confidence: fl
                         min_confidence=min_confidence, eligible=int(eligible.sum()))
 
 
-def pool_stage(model, config, data: SelectionData, influence: np.ndarray) -> dict[str, np.ndarray]:
-  """Stage 4: the pool's scores, base-model confidence and filters."""
+def pool_word_scores(config, data: SelectionData, rules: Mapping[str, np.ndarray]
+                     ) -> dict[str, np.ndarray]:
+  """``{scores, rate_scores}`` ``[N]``: the pool's summed word influence under each rule."""
+  ids, mask = token_arrays(data.pool, data.vocab, config["data"]["max_length"])
+  return {SCORED[s]: np.asarray(explain.pool_scores(jnp.asarray(rules[word]), ids, mask))
+          for s, word in (("ig", "influence"), ("ig_rate", "rate"))}
+
+
+def pool_stage(model, config, data: SelectionData, rules: Mapping[str, np.ndarray]
+               ) -> dict[str, Any]:
+  """Stage 4: the pool's scores under each rule, base-model confidence and filters."""
   ids, mask = token_arrays(data.pool, data.vocab, config["data"]["max_length"])
   _, probs, _ = make_predictor(model, config["train"]["eval_batch_size"])(ids, mask)
   confidence = probs.max(axis=1)
-  scores = np.asarray(explain.pool_scores(jnp.asarray(influence), ids, mask))
   eligible, counts = pool_filters(data, confidence, config["select"]["min_confidence"])
-  return dict(scores=scores, confidence=confidence, eligible=eligible, counts=counts)
+  return dict(**pool_word_scores(config, data, rules), confidence=confidence,
+              eligible=eligible, counts=counts)
 
 
-def select(scores: np.ndarray, eligible: np.ndarray, budgets: Sequence[int], seed: int
-           ) -> dict[str, dict[int, list[int]]]:
-  """``{strategy: {K: pool rows}}`` for ``ig`` (top ``K`` by score) and ``random``.
+def select(scores: Mapping[str, np.ndarray], eligible: np.ndarray, budgets: Sequence[int],
+           seed: int) -> dict[str, dict[int, list[int]]]:
+  """``{strategy: {K: pool rows}}``: each scored strategy's top ``K``, and ``random``.
+
+  Args:
+    scores: ``{strategy: [N] pool scores}`` for the scored strategies given
+      (``ig``, ``ig_rate``; see ``SCORED``); each picks its top ``K``.
+    eligible: ``[N]`` bool, rows that passed the filters.
+    budgets: the ``K``s.
+    seed: draws ``random`` (the same rows whichever scores are given).
 
   Raises:
     ValueError: fewer eligible utterances than the largest budget.
@@ -352,16 +413,20 @@ def select(scores: np.ndarray, eligible: np.ndarray, budgets: Sequence[int], see
   if eligible.sum() < k:
     raise ValueError(f"only {int(eligible.sum())} pool utterances pass the filters; "
                      f"budget {k} asked")
-  top, _ = explain.top_k_eligible(jnp.asarray(scores), jnp.asarray(eligible), k)
-  drawn = np.random.default_rng([seed, 1]).permutation(np.flatnonzero(eligible))
-  order = dict(ig=np.asarray(top), random=drawn)
-  return {s: {b: order[s][:b].tolist() for b in budgets} for s in STRATEGIES}
+  order = {}
+  for strategy, values in scores.items():
+    top, _ = explain.top_k_eligible(jnp.asarray(values), jnp.asarray(eligible), k)
+    order[strategy] = np.asarray(top)
+  order["random"] = np.random.default_rng([seed, 1]).permutation(np.flatnonzero(eligible))
+  return {s: {b: order[s][:b].tolist() for b in budgets} for s in STRATEGIES if s in order}
 
 
-def _selection_stats(rows: list[int], pool: dict, data: SelectionData) -> dict[str, Any]:
+def _selection_stats(rows: list[int], pool: dict, data: SelectionData, scores: str = "scores"
+                     ) -> dict[str, Any]:
+  """The picks' mean score (under the rule ``scores`` names), length, intents, first texts."""
   chosen = [data.pool[i] for i in rows]
-  return dict(n=len(rows), mean_score=float(np.mean(pool["scores"][rows])),
-              positive_score=int(np.sum(pool["scores"][rows] > 0)),
+  return dict(n=len(rows), mean_score=float(np.mean(pool[scores][rows])),
+              positive_score=int(np.sum(pool[scores][rows] > 0)),
               mean_tokens=float(np.mean([len(e.tokens) for e in chosen])),
               intents=len({e.intent for e in chosen}),
               examples=[e.text for e in chosen[:5]])
@@ -401,18 +466,42 @@ class _Base:
     return self._model
 
 
-def _pool(config, data: SelectionData, workdir: pathlib.Path, base: _Base) -> dict[str, Any]:
-  """Stage 4, or its saved arrays and counts."""
+def _pool(config, data: SelectionData, workdir: pathlib.Path, base: _Base,
+          rules: Mapping[str, np.ndarray]) -> dict[str, Any]:
+  """Stage 4, or its saved arrays and counts (an older run's file gets ``rate_scores``)."""
+  names = ("confidence", "eligible", *SCORED.values())
   if _done(workdir / "filters.json") is None:
-    influence = np.load(workdir / "influence.npz")["influence"]
-    pool = pool_stage(base.model, config, data, influence)
-    np.savez(workdir / "pool.npz", scores=pool["scores"], confidence=pool["confidence"],
-             eligible=pool["eligible"])
+    pool = pool_stage(base.model, config, data, rules)
+    _savez(workdir / "pool.npz", **{n: pool[n] for n in names})
     _write_json(workdir / "filters.json", pool["counts"])
     jsonl.append(workdir / "selection.jsonl", dict(stage="filters", **pool["counts"]))
-  arrays = np.load(workdir / "pool.npz")
-  return dict(scores=arrays["scores"], confidence=arrays["confidence"],
-              eligible=arrays["eligible"], counts=_done(workdir / "filters.json"))
+  with np.load(workdir / "pool.npz") as f:
+    arrays = dict(f)
+  if any(n not in arrays for n in names):  # scores need no model: filters stay as they were
+    arrays.update(pool_word_scores(config, data, rules))
+    _savez(workdir / "pool.npz", **{n: arrays[n] for n in names})
+  return dict(**{n: arrays[n] for n in names}, counts=_done(workdir / "filters.json"))
+
+
+def _selected(config, workdir: pathlib.Path, pool: Mapping[str, Any]) -> dict[str, Any]:
+  """Stage 5, or its saved rows; strategies missing from an older run's file are added."""
+  saved = _done(workdir / "selected.json") or {}
+  missing = [st for st in STRATEGIES if st not in saved]
+  if missing:
+    chosen = select({st: pool[SCORED[st]] for st in SCORED}, pool["eligible"],
+                    config["select"]["budgets"], config["seed"])
+    saved.update({st: {str(k): v for k, v in chosen[st].items()} for st in missing})
+    _write_json(workdir / "selected.json", saved)
+  return saved
+
+
+def _top_rates(rules: Mapping[str, np.ndarray], vocab: Vocab, k: int) -> list[list]:
+  """The ``k`` words of highest rate as ``[word, rate, summed harm, validation count]``."""
+  rate = rules["rate"]
+  order = np.argsort(-rate, kind="stable")[:k]
+  return [[vocab.id_to_token(int(i)), round(float(rate[i]), 5),
+           round(float(rules["influence"][i]), 5), int(rules["counts"][i])]
+          for i in order if rate[i] > 0]
 
 
 def run_selection(config: Mapping[str, Any], workdir: str | os.PathLike, *, data_dir=None,
@@ -431,19 +520,18 @@ def run_selection(config: Mapping[str, Any], workdir: str | os.PathLike, *, data
     _write_json(workdir / "influence.json", influence_stage(base.model, config, data, workdir))
     jsonl.append(workdir / "selection.jsonl", dict(stage="influence",
                                                    **_done(workdir / "influence.json")))
-  results["influence"] = _done(workdir / "influence.json")
-  pool = _pool(config, data, workdir, base)
+  rules = word_rules(config, data, workdir)
+  results["influence"] = dict(**_done(workdir / "influence.json"),
+                              top_words_rate=_top_rates(rules, data.vocab, 15))
+  pool = _pool(config, data, workdir, base, rules)
   results["filters"] = pool["counts"]
-  if _done(workdir / "selected.json") is None:
-    chosen = select(pool["scores"], pool["eligible"], s["budgets"], config["seed"])
-    _write_json(workdir / "selected.json", {st: {str(k): v for k, v in by_k.items()}
-                                            for st, by_k in chosen.items()})
-  selected = _done(workdir / "selected.json")
+  selected = _selected(config, workdir, pool)
   results["selections"], results["runs"] = {}, {}
   for strategy in STRATEGIES:
     for k in s["budgets"]:
       rows, name = selected[strategy][str(k)], f"{strategy}_k{k}"
-      results["selections"][name] = _selection_stats(rows, pool, data)
+      results["selections"][name] = _selection_stats(rows, pool, data,
+                                                     SCORED.get(strategy, "scores"))
       if not (workdir / name / "result.json").exists():
         _log.info("retraining with %s", name)
       run = train_model(config, workdir / name, [*data.train, *(data.pool[i] for i in rows)],

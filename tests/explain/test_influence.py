@@ -5,8 +5,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from fsnlu_jax.explain import (SPECIAL_IDS, error_token_influence, pool_scores, top_k_eligible,
-                               word_influence)
+from fsnlu_jax.explain import (SPECIAL_IDS, error_token_influence, normalise_influence,
+                               occurrence_counts, pool_scores, top_k_eligible, word_influence)
 
 
 def test_the_rule_on_a_hand_made_error():
@@ -70,3 +70,45 @@ def test_top_k_breaks_ties_by_index_and_puts_ineligible_last():
   assert valid.tolist() == [True] * 5 + [False]
   oracle = sorted(np.flatnonzero(eligible), key=lambda i: (-scores[i], i))
   assert rows.tolist()[:5] == oracle
+
+
+def test_rate_rule_equals_loops_over_the_whole_split():
+  rng = np.random.default_rng(2)
+  n, l, v = 9, 6, 13
+  ids = rng.integers(0, v, (n, l))
+  mask = np.arange(l)[None] < rng.integers(1, l + 1, (n, 1))
+  errors = np.array([1, 4, 4, 7])  # rows of the split that erred; row 4 twice (two slot errors)
+  harm = rng.uniform(0, 1, (len(errors), l)).astype(np.float32)
+  counts, summed = np.zeros(v), np.zeros(v)
+  for i in range(n):  # every utterance counts, right or wrong
+    for j in range(l):
+      if mask[i, j] and ids[i, j] not in SPECIAL_IDS:
+        counts[ids[i, j]] += 1
+  for e, i in enumerate(errors):
+    for j in range(l):
+      if mask[i, j] and ids[i, j] not in SPECIAL_IDS:
+        summed[ids[i, j]] += harm[e, j]
+  expected = [summed[w] / (counts[w] + 1) for w in range(v)]
+  got_counts = occurrence_counts(jnp.asarray(ids), jnp.asarray(mask), vocab_size=v)
+  np.testing.assert_array_equal(got_counts, counts)
+  influence = word_influence(jnp.asarray(harm), jnp.asarray(ids[errors]),
+                             jnp.asarray(mask[errors]), vocab_size=v)
+  rate = normalise_influence(influence, got_counts)
+  np.testing.assert_allclose(rate, expected, rtol=1e-5, atol=1e-7)
+  assert got_counts.dtype == jnp.float32 and float(rate.min()) >= 0.0
+  # Nothing excluded when asked so: every real token counted once.
+  assert float(occurrence_counts(jnp.asarray(ids), jnp.asarray(mask), vocab_size=v,
+                                 exclude_ids=()).sum()) == mask.sum()
+
+
+def test_rate_rule_demotes_a_word_frequent_in_correct_utterances():
+  # "the" (4) harms as much in total as "jazz" (5) but occurs in 9 correct utterances too.
+  influence = jnp.array([0, 0, 0, 0, 1.0, 1.0])
+  counts = occurrence_counts(jnp.array([[4, 5]] + [[4, 0]] * 9),
+                             jnp.array([[True, True]] + [[True, False]] * 9), vocab_size=6)
+  rate = normalise_influence(influence, counts)
+  np.testing.assert_allclose(rate, [0, 0, 0, 0, 1 / 11, 1 / 2], rtol=1e-6)
+  # Under the summed rule "the jazz" and "jazz jazz" tie; under the rate, "jazz jazz" wins.
+  pool, ones = jnp.array([[4, 5], [5, 5]]), jnp.ones((2, 2), bool)
+  assert pool_scores(influence, pool, ones).tolist() == [2.0, 2.0]
+  assert float(np.argmax(pool_scores(rate, pool, ones))) == 1

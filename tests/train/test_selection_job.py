@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pathlib
+import shutil
 import types
 
 import numpy as np
@@ -11,11 +12,12 @@ import pytest
 
 from fsnlu_jax import cli
 from fsnlu_jax.data import Example, LabelVocab, Vocab
+from fsnlu_jax.explain import SPECIAL_IDS
 from fsnlu_jax.train import multitask_job
 from fsnlu_jax.train import selection_job as sj
 
 _CONFIGS = pathlib.Path(__file__).resolve().parents[2] / "configs"
-_TINY = f"{_CONFIGS / 'select.py'}:tiny"  # budget 12: base, ig_k12, random_k12
+_TINY = f"{_CONFIGS / 'select.py'}:tiny"  # budget 12: base, ig_k12, random_k12, ig_rate_k12
 
 
 def _ex(text: str, intent: str = "a") -> Example:
@@ -35,7 +37,7 @@ def test_end_to_end_writes_every_stage_and_resumes(selection_run, cache_dir):
   w = selection_run
   results = json.loads((w / "results.json").read_text())
   base = results["base"]
-  assert set(results["runs"]) == {"ig_k12", "random_k12"}
+  assert set(results["runs"]) == {"ig_k12", "random_k12", "ig_rate_k12"}
   for run in results["runs"].values():  # the same budget of steps, 12 more utterances
     assert run["n_train"] == base["n_train"] + 12 and run["step"] == base["step"]
     assert 0.0 <= run["semer"] and 0.0 <= run["intent_error"] <= 1.0
@@ -47,7 +49,8 @@ def test_end_to_end_writes_every_stage_and_resumes(selection_run, cache_dir):
   assert all(e["explained"] <= min(e["found"], 32) for e in errors.values())
   assert len((w / "errors.jsonl").read_text().splitlines()) == explained
   stages = [json.loads(line)["stage"] for line in (w / "selection.jsonl").read_text().splitlines()]
-  assert stages == ["influence", "filters", "retrain", "retrain"]
+  assert stages == ["influence", "filters", "retrain", "retrain", "retrain"]
+  assert results["influence"]["top_words_rate"] and "rate_scores" in np.load(w / "pool.npz")
   assert not (w / "ig_k12" / "checkpoints").exists() and (w / "base" / "checkpoints").exists()
 
   # A rerun finds every stage done: the same numbers, nothing trained again.
@@ -68,10 +71,54 @@ def test_both_strategies_pick_the_budget_from_the_eligible_pool(selection_run):
   for strategy in sj.STRATEGIES:
     rows = np.asarray(selected[strategy]["12"])
     assert len(set(rows.tolist())) == 12 and eligible[rows].all()
-  ig = np.asarray(selected["ig"]["12"])
-  rest = np.setdiff1d(np.flatnonzero(eligible), ig)
-  assert scores[ig].min() >= scores[rest].max()  # the top 12 eligible by score
-  assert np.all(np.diff(scores[ig]) <= 0)
+  for strategy, values in (("ig", scores), ("ig_rate", pool["rate_scores"])):
+    top = np.asarray(selected[strategy]["12"])
+    rest = np.setdiff1d(np.flatnonzero(eligible), top)
+    assert values[top].min() >= values[rest].max()  # the top 12 eligible by score
+    assert np.all(np.diff(values[top]) <= 0)
+
+
+def test_rate_rule_is_the_summed_harm_per_validation_occurrence(selection_run, cache_dir):
+  config = multitask_job.load_config(_TINY)
+  data = sj.load_data(config, cache_dir=cache_dir)
+  saved = np.load(selection_run / "influence.npz")
+  counts = np.zeros(len(data.vocab))
+  for e in data.validation:  # every validation utterance, right or wrong
+    for token in e.tokens[:config["data"]["max_length"]]:
+      counts[data.vocab.token_to_id(token)] += 1
+  counts[list(SPECIAL_IDS)] = 0
+  np.testing.assert_array_equal(saved["counts"], counts)
+  rate = saved["influence"] / (counts + 1)
+  pool = np.load(selection_run / "pool.npz")
+  ids, mask = sj.token_arrays(data.pool, data.vocab, config["data"]["max_length"])
+  np.testing.assert_allclose(pool["rate_scores"], np.where(mask, rate[ids], 0).sum(1),
+                             rtol=1e-5, atol=1e-7)
+
+
+def test_a_run_from_before_the_rate_rule_is_completed_without_the_model(
+    selection_run, tmp_path, cache_dir):
+  old = tmp_path / "old"
+  shutil.copytree(selection_run, old)
+  # What a run of the two-strategy job left: no counts, no rate scores, no ig_rate.
+  with np.load(old / "influence.npz") as f:
+    np.savez(old / "influence.npz", influence=f["influence"])
+  with np.load(old / "pool.npz") as f:
+    np.savez(old / "pool.npz", **{k: f[k] for k in ("scores", "confidence", "eligible")})
+  selected = json.loads((old / "selected.json").read_text())
+  (old / "selected.json").write_text(json.dumps({k: selected[k] for k in ("ig", "random")}))
+  shutil.rmtree(old / "ig_rate_k12")
+  shutil.rmtree(old / "base" / "checkpoints")  # the base model cannot be loaded: not needed
+  results = sj.run_selection(multitask_job.load_config(_TINY), old, cache_dir=cache_dir)
+  assert json.loads((old / "selected.json").read_text()) == selected
+  for name in ("influence", "pool"):
+    with np.load(old / f"{name}.npz") as got, np.load(selection_run / f"{name}.npz") as want:
+      assert set(got) == set(want)
+      for key in want:
+        np.testing.assert_array_equal(got[key], want[key])
+  fresh = json.loads((selection_run / "results.json").read_text())
+  assert results["influence"] == fresh["influence"]
+  assert results["selections"] == fresh["selections"]
+  assert results["runs"]["ig_rate_k12"]["n_train"] == fresh["runs"]["ig_rate_k12"]["n_train"]
 
 
 def test_explain_cli_prints_scores_and_renders(selection_run, tmp_path, capsys):
@@ -116,15 +163,21 @@ def test_selection_is_deterministic_nested_and_random_has_the_same_budget():
   rng = np.random.default_rng(0)
   scores = rng.integers(0, 5, 40).astype(np.float32)  # many ties
   eligible = rng.uniform(size=40) < 0.7
-  a = sj.select(scores, eligible, [3, 8], seed=5)
-  assert a == sj.select(scores, eligible, [3, 8], seed=5)
+  rate = rng.uniform(size=40).astype(np.float32)
+  a = sj.select(dict(ig=scores, ig_rate=rate), eligible, [3, 8], seed=5)
+  assert a == sj.select(dict(ig=scores, ig_rate=rate), eligible, [3, 8], seed=5)
   oracle = sorted(np.flatnonzero(eligible), key=lambda i: (-scores[i], i))
   assert a["ig"][8] == oracle[:8] and a["ig"][3] == oracle[:3]
+  oracle = sorted(np.flatnonzero(eligible), key=lambda i: (-rate[i], i))
+  assert a["ig_rate"][8] == oracle[:8] and a["ig_rate"][3] == oracle[:3]
+  # The random draw does not depend on which rules are scored.
+  assert sj.select(dict(ig=scores), eligible, [3, 8], seed=5) == {
+      k: a[k] for k in ("ig", "random")}
   assert len(a["random"][8]) == 8 and a["random"][3] == a["random"][8][:3]
   assert all(eligible[i] for i in a["random"][8])
-  assert a["random"] != sj.select(scores, eligible, [3, 8], seed=6)["random"]
+  assert a["random"] != sj.select(dict(ig=scores), eligible, [3, 8], seed=6)["random"]
   with pytest.raises(ValueError, match="pass the filters"):
-    sj.select(scores, eligible, [int(eligible.sum()) + 1], seed=0)
+    sj.select(dict(ig=scores), eligible, [int(eligible.sum()) + 1], seed=0)
 
 
 def test_find_errors_and_error_records():
