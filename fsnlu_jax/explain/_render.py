@@ -15,6 +15,8 @@ from typing import Sequence
 
 import numpy as np
 
+from fsnlu_jax import _plotting as plotting
+
 _RED, _BLUE = (214, 39, 40), (31, 119, 180)
 
 
@@ -104,9 +106,6 @@ def heatmap_png(path: str | os.PathLike, words: Sequence[str], scores, *,
     True when written, False without matplotlib (logged).
   """
   scores, labels = _rows(words, scores, row_labels)
-  # The optional-pyplot helper lives with the trainer's plots; imported here
-  # (not at module level) so that importing the explainers stays light.
-  from fsnlu_jax.train import plotting  # pylint: disable=g-import-not-at-top
   plt = plotting.pyplot("word-importance heat map")
   if plt is None:
     return False

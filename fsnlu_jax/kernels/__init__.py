@@ -6,7 +6,8 @@ Imports flow one way: kernels <- nn <- models <- decoding/explain/active <-
 train <- cli; ``fsnlu_jax.data`` is host-side NumPy and needs none of them.
 """
 
-from fsnlu_jax.kernels._lstm import LSTMParams, LSTMState, bilstm, lstm_scan
+from fsnlu_jax.kernels._lstm import (LSTMParams, LSTMState, bilstm, bilstm_from_projection,
+                                    bilstm_projection, lstm_scan)
 from fsnlu_jax.kernels._crf import (bio_transition_mask, crf_log_likelihood, crf_log_partition,
                                     crf_marginals, crf_path_score, masked_transitions,
                                     viterbi_decode)

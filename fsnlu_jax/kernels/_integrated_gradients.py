@@ -93,7 +93,8 @@ def _chunked_quadrature(steps: int, method: IGMethod, chunk_size: int | None):
 
 def integrated_gradients(f: Callable[..., jax.Array], x: jax.Array, baseline: jax.Array | float,
                          *args: Any, steps: int = 50, method: IGMethod = "gausslegendre",
-                         chunk_size: int | None = None) -> IGResult:
+                         chunk_size: int | None = None,
+                         prefix: Callable[[jax.Array], jax.Array] | None = None) -> IGResult:
   """Integrated gradients of a scalar function, for a batch of examples.
 
   ``f`` takes **one** example and returns a scalar; this function batches it
@@ -101,6 +102,15 @@ def integrated_gradients(f: Callable[..., jax.Array], x: jax.Array, baseline: ja
   chunk, and runs the ``M / C`` chunks in a :func:`jax.lax.scan` that sums
   ``w_m * grad f(baseline + a_m (x - baseline))``. Only one chunk of gradients
   is alive at a time, so peak memory depends on ``B * C``, not on ``M``.
+
+  With ``prefix``, the function explained is ``f(prefix(x))`` for an affine
+  ``prefix`` (a model's first linear layer). An affine map sends the straight
+  path from the baseline to ``x`` onto the straight path between their
+  images, and its input gradient is the same linear map (its transpose) at
+  every point, so the path runs after ``prefix`` and the gradients, summed
+  over the ``M`` points, are pulled back through it once: the same
+  attributions, but ``prefix``'s forward and backward cost paid once per
+  example instead of ``M`` times. That ``prefix`` is affine is not checked.
 
   Jit it with ``f`` static, e.g. ``jax.jit(integrated_gradients,
   static_argnums=0, static_argnames=("steps", "method", "chunk_size"))``, or
@@ -114,7 +124,8 @@ def integrated_gradients(f: Callable[..., jax.Array], x: jax.Array, baseline: ja
   ((2, 3), True)
 
   Args:
-    f: ``f(x_b, *args_b) -> []``, differentiable in ``x_b`` ``[D...]``.
+    f: ``f(x_b, *args_b) -> []``, differentiable in ``x_b`` ``[D...]``; with
+      ``prefix``, ``f(prefix(x_b), *args_b)``.
     x: ``[B, D...]`` float examples.
     baseline: broadcastable to ``[B, D...]`` (e.g. ``[D...]`` or a scalar).
     *args: pytrees of ``[B, ...]`` arrays, sliced per example and passed to
@@ -124,6 +135,7 @@ def integrated_gradients(f: Callable[..., jax.Array], x: jax.Array, baseline: ja
     chunk_size: at most this many points per pass (``C``); None: all ``M``
       at once. Chunks are evened out, and the last one padded with
       zero-weight points when they still do not divide ``M``.
+    prefix: None, or an affine map of one example, ``[D...] -> [Z...]``.
 
   Returns:
     :class:`IGResult`: ``attributions`` ``[B, D...]`` in ``x``'s dtype, and
@@ -136,6 +148,23 @@ def integrated_gradients(f: Callable[..., jax.Array], x: jax.Array, baseline: ja
   if not jnp.issubdtype(x.dtype, jnp.floating):
     raise TypeError(f"x must be floating point (embed token ids first), got {x.dtype}")
   baseline = jnp.broadcast_to(jnp.asarray(baseline, x.dtype), x.shape)
+  if prefix is None:
+    z, z_baseline, pull_back = x, baseline, lambda g: g
+  else:
+    z, pull = jax.vjp(jax.vmap(prefix), x)  # --> [B, Z...]
+    z_baseline = jax.vmap(prefix)(baseline)
+    pull_back = lambda g: pull(g)[0]  # [B, Z...] -> [B, D...]: the same map at any point
+  total = _path_gradient(f, z, z_baseline, args, steps, method, chunk_size)  # --> [B, Z...]
+  attributions = (x - baseline) * pull_back(total)
+  # Both ends in one batched call: one more forward graph to compile, not two.
+  ends = jax.vmap(jax.vmap(f), in_axes=(0,) + (None,) * len(args))
+  value, baseline_value = ends(jnp.stack([z, z_baseline]), *args)  # each [B]
+  gap = attributions.reshape(x.shape[0], -1).sum(axis=1) - (value - baseline_value)
+  return IGResult(attributions, gap, value, baseline_value)
+
+
+def _path_gradient(f, x, baseline, args, steps, method, chunk_size) -> jax.Array:
+  """``sum_m w_m grad f(baseline + a_m (x - baseline))`` ``[B, D...]``, chunk by chunk."""
   alphas, weights = _chunked_quadrature(steps, method, chunk_size)
   diff = x - baseline  # --> [B, D...]
   grad_f = jax.vmap(jax.grad(f))  # over examples
@@ -150,9 +179,4 @@ def integrated_gradients(f: Callable[..., jax.Array], x: jax.Array, baseline: ja
 
   total, _ = jax.lax.scan(chunk, jnp.zeros_like(x),
                           (jnp.asarray(alphas, x.dtype), jnp.asarray(weights, x.dtype)))
-  attributions = diff * total
-  # Both ends in one batched call: one more forward graph to compile, not two.
-  ends = jax.vmap(jax.vmap(f), in_axes=(0,) + (None,) * len(args))
-  value, baseline_value = ends(jnp.stack([x, baseline]), *args)  # each [B]
-  gap = attributions.reshape(x.shape[0], -1).sum(axis=1) - (value - baseline_value)
-  return IGResult(attributions, gap, value, baseline_value)
+  return total

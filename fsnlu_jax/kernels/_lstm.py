@@ -63,8 +63,10 @@ def _cell(w_hh: jax.Array, state: LSTMState, xp_t: jax.Array, m_t: jax.Array):
   before the step they are all the backward pass needs.
   """
   z = xp_t + state.h @ w_hh  # --> [B, 4H]
-  i, f, g, o = jnp.split(z, 4, axis=-1)  # --> 4 x [B, H]
-  i, f, g, o = jax.nn.sigmoid(i), jax.nn.sigmoid(f), jnp.tanh(g), jax.nn.sigmoid(o)
+  scale, shift = _gate_affine(w_hh)
+  # sigmoid(v) = tanh(v / 2) / 2 + 1/2: all four gates in one elementwise pass.
+  gates = jnp.tanh(z * scale) * scale + shift  # --> [B, 4H]
+  i, f, g, o = jnp.split(gates, 4, axis=-1)  # --> 4 x [B, H]
   c = f * state.c + i * g
   tanh_c = jnp.tanh(c)
   h = o * tanh_c
@@ -73,7 +75,17 @@ def _cell(w_hh: jax.Array, state: LSTMState, xp_t: jax.Array, m_t: jax.Array):
   m = m_t[:, None]  # --> [B, 1]
   new = LSTMState(h=jnp.where(m, h, state.h), c=jnp.where(m, c, state.c))
   out = jnp.where(m, h, jnp.zeros_like(h))
-  return new, out, jnp.concatenate([i, f, g, o], axis=-1), tanh_c
+  return new, out, gates, tanh_c
+
+
+def _gate_affine(w_hh: jax.Array) -> tuple[jax.Array, jax.Array]:
+  """``(scale, shift)`` ``[4H]``: gates are ``tanh(z * scale) * scale + shift``.
+
+  0.5 and 0.5 on the sigmoid gates ``i, f, o``, 1 and 0 on the candidate ``g``.
+  """
+  h = w_hh.shape[-2]
+  is_g = (jnp.arange(4 * h) // h) == 2
+  return jnp.where(is_g, 1.0, 0.5).astype(w_hh.dtype), jnp.where(is_g, 0.0, 0.5).astype(w_hh.dtype)
 
 
 def _step(w_hh: jax.Array, state: LSTMState, inputs: tuple[jax.Array, jax.Array]):
@@ -117,8 +129,10 @@ def _backward_step(w_hh: jax.Array, carry: LSTMState, inputs):
   m = m_t[:, None]  # --> [B, 1]
   dh = carry.h + d_out  # the output is h itself at a real step
   dc = carry.c + dh * o * (1 - tanh_c * tanh_c)
-  dz = jnp.concatenate([dc * g * i * (1 - i), dc * c_before * f * (1 - f),
-                        dc * i * (1 - g * g), dh * tanh_c * o * (1 - o)], axis=-1)
+  scale, shift = _gate_affine(w_hh)
+  # d gates / d z = scale^2 - (gates - shift)^2: s (1 - s) for a sigmoid, 1 - g^2 for g.
+  dz = jnp.concatenate([dc * g, dc * c_before, dc * i, dh * tanh_c], axis=-1) * (
+      scale * scale - jnp.square(gates - shift))
   dz = jnp.where(m, dz, jnp.zeros_like(dz))  # --> [B, 4H]
   # A padded step passed the state through unchanged, so it passes the
   # gradient through unchanged.
@@ -150,13 +164,19 @@ def _scan_forward(params: LSTMParams, x: jax.Array, mask: jax.Array,
   # Hoisted: one [L*B, D] x [D, 4H] matmul instead of L small ones. Moving
   # time first on x (D wide), not on the product (4H wide), is the cheaper copy.
   xp = jnp.einsum("lbd,dg->lbg", jnp.swapaxes(x, 0, 1), params.w_ih) + params.b  # --> [L, B, 4H]
+  return _scan_projected(xp, mask, params.w_hh, initial, unroll)
+
+
+def _scan_projected(xp: jax.Array, mask: jax.Array, w_hh: jax.Array, initial: LSTMState,
+                    unroll: int) -> tuple[jax.Array, LSTMState]:
+  """The recurrence from time-major projections ``xp`` ``[L, B, 4H]`` -> ``([B, L, H], final)``."""
   # Under shard_map the carry turns device-varying after one step (inputs and
   # weights are); zeros_like keeps that type, so adding them types the
   # initial carry the same way (a no-op outside shard_map), else scan refuses.
-  h = params.w_hh.shape[-2]
-  zero = jnp.zeros_like(xp[0, :, :h]) + jnp.zeros_like(params.w_hh[:1, :h])  # --> [B, H]
+  h = w_hh.shape[-2]
+  zero = jnp.zeros_like(xp[0, :, :h]) + jnp.zeros_like(w_hh[:1, :h])  # --> [B, H]
   initial = jax.tree.map(lambda s: s + zero.astype(s.dtype), initial)
-  out, final = _recurrence(xp, mask.T, params.w_hh, initial, unroll)  # out: [L, B, H]
+  out, final = _recurrence(xp, mask.T, w_hh, initial, unroll)  # out: [L, B, H]
   return jnp.swapaxes(out, 0, 1), final  # --> [B, L, H]
 
 
@@ -256,7 +276,57 @@ def bilstm(x: jax.Array, mask: jax.Array, params_fwd: LSTMParams, params_bwd: LS
                         LSTMParams(*params_bwd))  # each --> [2, ...]
   state = _zero_state(x, params.w_hh)
   run = lambda p, xd: _scan_forward(p, xd, mask, state, unroll)
-  out, final = jax.vmap(run)(params, xs)  # out: [2, B, L, H]
+  return _join_directions(*jax.vmap(run)(params, xs), lengths)
+
+
+def _join_directions(out: jax.Array, final: LSTMState, lengths: jax.Array):
+  """``out`` ``[2, B, L, H]`` (backward reversed within length) -> :func:`bilstm`'s results."""
   out_bwd = _reverse_within_length(out[1], lengths)
   fwd, bwd = jax.tree.map(lambda a: a[0], final), jax.tree.map(lambda a: a[1], final)
   return jnp.concatenate([out[0], out_bwd], axis=-1), (fwd, bwd)  # --> [B, L, 2H]
+
+
+def bilstm_projection(x: jax.Array, params_fwd: LSTMParams, params_bwd: LSTMParams) -> jax.Array:
+  """Both directions' input projections ``x @ w_ih + b``, token by token.
+
+  The only part of a bi-LSTM layer that is affine in its input:
+  ``bilstm_from_projection(bilstm_projection(x, f, b), mask, f.w_hh, b.w_hh)``
+  equals ``bilstm(x, mask, f, b)``. Integrated gradients uses the split to
+  pay for the projection once per example instead of once per path step
+  (:func:`fsnlu_jax.kernels.integrated_gradients`, ``prefix``).
+
+  Args:
+    x: ``[B, L, D]`` inputs.
+    params_fwd, params_bwd: :class:`LSTMParams` of the two directions.
+
+  Returns:
+    ``[B, L, 2, 4H]``: forward then backward direction, in the input's time order.
+  """
+  w = jnp.stack([params_fwd.w_ih, params_bwd.w_ih], axis=1)  # --> [D, 2, 4H]
+  b = jnp.stack([params_fwd.b, params_bwd.b])  # --> [2, 4H]
+  return jnp.einsum("bld,dkg->blkg", x, w) + b  # --> [B, L, 2, 4H]
+
+
+def bilstm_from_projection(xp: jax.Array, mask: jax.Array, w_hh_fwd: jax.Array,
+                           w_hh_bwd: jax.Array, *, unroll: int = 1
+                           ) -> tuple[jax.Array, tuple[LSTMState, LSTMState]]:
+  """:func:`bilstm` from :func:`bilstm_projection`'s output.
+
+  Args:
+    xp: ``[B, L, 2, 4H]`` input projections of both directions.
+    mask: ``[B, L]`` bool, True on real positions, a prefix of each row.
+    w_hh_fwd, w_hh_bwd: ``[H, 4H]`` hidden-to-gates weights of each direction.
+    unroll: steps per loop iteration of the scan.
+
+  Returns:
+    As :func:`bilstm`.
+  """
+  mask = mask.astype(bool)
+  lengths = mask.sum(axis=1)  # --> [B]
+  xps = jnp.stack([xp[:, :, 0], _reverse_within_length(xp[:, :, 1], lengths)])  # --> [2, B, L, 4H]
+  xps = jnp.swapaxes(xps, 1, 2)  # --> [2, L, B, 4H]
+  w_hh = jnp.stack([w_hh_fwd, w_hh_bwd])  # --> [2, H, 4H]
+  zeros = jnp.zeros((xp.shape[0], w_hh.shape[-2]), jnp.result_type(xp, w_hh))
+  state = LSTMState(h=zeros, c=zeros)
+  run = lambda w, xd: _scan_projected(xd, mask, w, state, unroll)
+  return _join_directions(*jax.vmap(run)(w_hh, xps), lengths)

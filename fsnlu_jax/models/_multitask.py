@@ -149,6 +149,10 @@ class MultitaskBiLSTM(nnx.Module):
     mask = jnp.asarray(mask, bool)
     x = self._drop(x, deterministic, rngs)
     shared, _ = self.shared(x, mask)  # --> [B, L, 2H_s]
+    return self._encode_upper(shared, mask, deterministic, rngs)
+
+  def _encode_upper(self, shared, mask, deterministic, rngs):
+    """:meth:`_encode` from the shared layer's outputs ``[B, L, 2H_s]``."""
     shared = self._drop(shared, deterministic, rngs)
     intent_seq, final = self.intent_lstm(shared, mask)
     slot_seq, _ = self.slot_lstm(shared, mask)
@@ -186,9 +190,39 @@ class MultitaskBiLSTM(nnx.Module):
       :class:`MultitaskOutput`.
     """
     _, sentence, slot_seq = self._encode(x, mask, deterministic, rngs)
+    return self._outputs(sentence, slot_seq, deterministic, rngs)
+
+  def _outputs(self, sentence, slot_seq, deterministic, rngs) -> MultitaskOutput:
     intent_logits = self.intent_out(self._drop(sentence, deterministic, rngs))
     slot_logits = self.slot_out(self._drop(slot_seq, deterministic, rngs))
     return MultitaskOutput(intent_logits, slot_logits, sentence)
+
+  def project(self, x: jax.Array) -> jax.Array:
+    """The model's affine first step: the shared layer's input projection.
+
+    ``from_projection(project(x), mask)`` equals ``from_embeddings(x, mask)``
+    without dropout; integrated gradients uses the pair to apply the
+    projection once per example instead of once per path step.
+
+    Args:
+      x: ``[B, L, E]`` word vectors.
+
+    Returns:
+      ``[B, L, 2, 4H_s]``.
+    """
+    return self.shared.project(x)
+
+  def from_projection(self, xp: jax.Array, mask: jax.Array) -> MultitaskOutput:
+    """Scores intents and tags from :meth:`project`'s output, without dropout.
+
+    Args:
+      xp: ``[B, L, 2, 4H_s]``.
+      mask: ``[B, L]`` bool, True on a prefix of real tokens per row.
+    """
+    mask = jnp.asarray(mask, bool)
+    shared, _ = self.shared.from_projection(xp, mask)  # --> [B, L, 2H_s]
+    _, sentence, slot_seq = self._encode_upper(shared, mask, True, None)
+    return self._outputs(sentence, slot_seq, True, None)
 
   def encode(self, token_ids: jax.Array, mask: jax.Array) -> jax.Array:
     """The sentence encoder for few-shot models: ``[B, L]`` -> ``[B, 2H_t]``, no dropout."""

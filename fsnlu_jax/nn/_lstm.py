@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from fsnlu_jax.kernels import LSTMParams, bilstm
+from fsnlu_jax.kernels import LSTMParams, bilstm, bilstm_from_projection, bilstm_projection
 
 
 class LSTMWeights(nnx.Module):
@@ -104,4 +104,18 @@ class BiLSTM(nnx.Module):
     """
     outputs, (fwd, bwd) = bilstm(x, mask, self.fwd.params(), self.bwd.params(),
                                  unroll=self.unroll)
+    return outputs, jnp.concatenate([fwd.h, bwd.h], axis=-1)  # --> [B, 2H]
+
+  def project(self, x: jax.Array) -> jax.Array:
+    """The layer's affine part, token by token: ``[B, L, D]`` -> ``[B, L, 2, 4H]``.
+
+    ``from_projection(project(x), mask) == layer(x, mask)``; integrated
+    gradients runs its path after this map (it is linear in ``x``).
+    """
+    return bilstm_projection(x, self.fwd.params(), self.bwd.params())
+
+  def from_projection(self, xp: jax.Array, mask: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """:meth:`__call__` from :meth:`project`'s ``[B, L, 2, 4H]`` output."""
+    outputs, (fwd, bwd) = bilstm_from_projection(xp, mask, self.fwd.w_hh[...], self.bwd.w_hh[...],
+                                                 unroll=self.unroll)
     return outputs, jnp.concatenate([fwd.h, bwd.h], axis=-1)  # --> [B, 2H]

@@ -29,7 +29,7 @@ from fsnlu_jax.parallel.mesh import DATA_AXIS
 from fsnlu_jax.train import fewshot_data as fsd
 from fsnlu_jax.train import jsonl
 from fsnlu_jax.train import metrics as metrics_lib
-from fsnlu_jax.train import plotting
+from fsnlu_jax import _plotting as plotting
 
 _log = logging.getLogger(__name__)
 

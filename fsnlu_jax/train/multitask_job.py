@@ -49,7 +49,7 @@ from fsnlu_jax.parallel import data_sharding, global_batch_from_local, make_data
 from fsnlu_jax.train import checkpoint as ckpt_lib
 from fsnlu_jax.train import jsonl
 from fsnlu_jax.train import metrics as metrics_lib
-from fsnlu_jax.train import plotting
+from fsnlu_jax import _plotting as plotting
 from fsnlu_jax.train.step import TrainState, init_train_state, make_train_step
 
 _log = logging.getLogger(__name__)
@@ -173,8 +173,9 @@ def make_optimizer(model: mt.MultitaskBiLSTM, optim: Mapping[str, Any]
   return optax.multi_transform({"train": adam, "freeze": optax.set_to_zero()}, labels)
 
 
-def _model_config(config: Mapping[str, Any], vocab: Vocab, intents: LabelVocab,
-                  tags: LabelVocab) -> mt.MultitaskConfig:
+def model_config_for(config: Mapping[str, Any], vocab: Vocab, intents: LabelVocab,
+                     tags: LabelVocab) -> mt.MultitaskConfig:
+  """The model's :class:`~fsnlu_jax.models.MultitaskConfig` from the job config and label sets."""
   return mt.MultitaskConfig(vocab_size=len(vocab), n_intents=len(intents), n_tags=len(tags),
                             tag_names=tags.labels,
                             **{k: config["model"][k] for k in _MODEL_KEYS})
@@ -354,8 +355,9 @@ def _encode(config, vocab, intents, tags, train, evals) -> JobData:
   return JobData(vocab, intents, tags, enc_train, enc_eval, list(evals))
 
 
-def _write_setup(workdir: pathlib.Path, config, model_config: mt.MultitaskConfig,
-                 data: JobData) -> None:
+def write_setup(workdir: pathlib.Path, config, model_config: mt.MultitaskConfig,
+                data: JobData) -> None:
+  """Writes what a workdir needs to be loaded later: the config, the model config, vocabularies."""
   workdir.mkdir(parents=True, exist_ok=True)
   (workdir / "config.json").write_text(json.dumps(config, indent=2))
   (workdir / "model_config.json").write_text(json.dumps(dataclasses.asdict(model_config)))
@@ -370,8 +372,8 @@ def _train_new_model(config: Mapping[str, Any], workdir: pathlib.Path, train: li
   vocab = Vocab.build([e.tokens for e in train])
   intents, tags = label_vocabs(label_examples)
   data = _encode(config, vocab, intents, tags, train, evals)
-  model_config = _model_config(config, vocab, intents, tags)
-  _write_setup(workdir, config, model_config, data)
+  model_config = model_config_for(config, vocab, intents, tags)
+  write_setup(workdir, config, model_config, data)
   model = mt.MultitaskBiLSTM(model_config, rngs=nnx.Rngs(config["seed"]))
   return train_loop(model, data, config, workdir)
 
@@ -417,5 +419,5 @@ def run_finetune(config: Mapping[str, Any], workdir: str | os.PathLike,
   model = mt.replace_heads(pre_model, n_intents=len(intents), n_tags=len(tags),
                            tag_names=tags.labels, rngs=nnx.Rngs(config["seed"]),
                            reinit_task_lstms=config["finetune"]["reinit_task_lstms"])
-  _write_setup(workdir, config, model.config, data)
+  write_setup(workdir, config, model.config, data)
   return train_loop(model, data, config, workdir)

@@ -158,9 +158,8 @@ def train_model(config: Mapping[str, Any], workdir: pathlib.Path, train: Sequenc
   start = time.perf_counter()
   job_data = _job_data(config, data, train)
   # multitask_job's own setup helpers, so a workdir here loads like any multitask one.
-  model_config = mtj._model_config(  # pylint: disable=protected-access
-      config, data.vocab, data.intents, data.tags)
-  mtj._write_setup(workdir, config, model_config, job_data)  # pylint: disable=protected-access
+  model_config = mtj.model_config_for(config, data.vocab, data.intents, data.tags)
+  mtj.write_setup(workdir, config, model_config, job_data)
   model = mt.MultitaskBiLSTM(model_config, rngs=nnx.Rngs(config["seed"]))
   mtj.train_loop(model, job_data, config, workdir)
   final = [r for r in jsonl.read(workdir / "metrics.jsonl") if r["kind"] == "eval"][-1]

@@ -106,6 +106,50 @@ def test_second_call_does_not_retrace():
   _check_completeness(att)
 
 
+def test_projection_path_equals_the_embedding_path():
+  """The bi-LSTM's affine first step is hoisted out of the path: same attributions."""
+  model, (ids, mask, _) = _model(), _batch()
+
+  class EmbeddingsOnly(nnx.Module):  # the model without project/from_projection
+    def __init__(self, inner):
+      self.inner, self.crf = inner, inner.crf
+
+    def embed(self, ids):
+      return self.inner.embed(ids)
+
+    def from_embeddings(self, x, mask):
+      return self.inner.from_embeddings(x, mask)
+
+  x = model.embed(ids)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6),
+               model.from_projection(model.project(x), mask), _outputs(model, ids, mask))
+  target = slot_target(jnp.array([1, 0, 3]), jnp.array([4, 1, 0]), output="probability")
+  hoisted = token_attributions(model, ids, mask, target, steps=16)
+  plain = token_attributions(EmbeddingsOnly(model), ids, mask, target, steps=16)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6),
+               hoisted, plain)
+
+
+def test_length_groups_equal_one_call():
+  model = _model("softmax")
+  rng = np.random.default_rng(3)
+  lengths = np.array([2, 9, 5, 1, 7, 9, 3])  # 7 rows: groups of 3 leave one short group
+  mask = np.arange(10)[None, :] < lengths[:, None]
+  ids = np.where(mask, rng.integers(2, 30, mask.shape), 0)
+  target = intent_target(jnp.array([0, 1, 2, 3, 0, 1, 2]))
+  whole = token_attributions(model, ids, mask, target, **IG)
+  grouped = token_attributions(model, ids, mask, target, length_groups=3, **IG)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6),
+               grouped, whole)
+  # Sorted groups of 3: lengths (1 2 3) (5 7 9) (9), padded to 4 and 10 (the last two run together).
+  size = _attribute._cache_size()  # pylint: disable=protected-access
+  again = token_attributions(model, (ids * 3) % 30 * mask, mask, target, length_groups=3, **IG)
+  assert _attribute._cache_size() == size  # pylint: disable=protected-access
+  _check_completeness(again)
+  with pytest.raises(ValueError, match="length_groups"):
+    token_attributions(model, ids, mask, target, length_groups=0, **IG)
+
+
 def test_aggregate_to_words():
   scores = jnp.array([[0.5, 1.0, -2.0, 4.0], [3.0, 0.0, 0.0, 0.0]])
   mask = jnp.array([[True, True, True, True], [True, False, False, False]])

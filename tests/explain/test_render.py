@@ -5,7 +5,7 @@ import re
 import numpy as np
 import pytest
 
-from fsnlu_jax.explain import heatmap_png, score_colour, words_html
+from fsnlu_jax.explain import _render, heatmap_png, score_colour, words_html
 
 WORDS = ["tell", "us", "a", "<bedtime>", "story"]
 
@@ -44,7 +44,6 @@ def test_heatmap_png_is_written(tmp_path):
 
 
 def test_heatmap_png_without_matplotlib(tmp_path, monkeypatch):
-  from fsnlu_jax.train import plotting  # pylint: disable=g-import-not-at-top
-  monkeypatch.setattr(plotting, "pyplot", lambda what: None)
+  monkeypatch.setattr(_render.plotting, "pyplot", lambda what: None)
   assert not heatmap_png(tmp_path / "map.png", WORDS, np.ones(5))
   assert not (tmp_path / "map.png").exists()

@@ -81,6 +81,23 @@ def test_batched_equals_per_example_with_per_example_args():
   np.testing.assert_array_equal(np.where(mask, 0.0, batched.attributions), 0.0)
 
 
+@pytest.mark.parametrize("chunk_size", [None, 5])
+def test_affine_prefix_gives_the_attributions_of_the_composition(chunk_size):
+  f, _ = _mlp(3, d=6)
+  k1, k2 = jax.random.split(jax.random.key(4))
+  w, b = jax.random.normal(k1, (4, 6)), jax.random.normal(k2, (6,))
+  prefix = lambda x_b: x_b @ w + b  # [L, 4] -> [L, 6]; f reads [6] rows, summed over L
+  g = lambda z_b, scale: scale * jnp.sum(jax.vmap(f)(z_b))
+  x = jax.random.normal(k2, (3, 5, 4))  # --> [B, L, 4]
+  scale = jnp.array([1.0, -0.5, 2.0])
+  composed = integrated_gradients(lambda x_b, s: g(prefix(x_b), s), x, 0.2, scale, steps=20,
+                                  chunk_size=chunk_size)
+  hoisted = integrated_gradients(g, x, 0.2, scale, steps=20, chunk_size=chunk_size,
+                                 prefix=prefix)
+  jax.tree.map(lambda a, o: np.testing.assert_allclose(a, o, rtol=1e-5, atol=1e-5),
+               hoisted, composed)
+
+
 def test_jit_equals_eager_and_second_call_does_not_retrace():
   f, x = _mlp(3)
   traces = []

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from fsnlu_jax.data.arrays import pad_batch
-from fsnlu_jax.kernels import LSTMParams, LSTMState, bilstm, lstm_scan
+from fsnlu_jax.kernels import (LSTMParams, LSTMState, bilstm, bilstm_from_projection,
+                               bilstm_projection, lstm_scan)
 
 D, H = 3, 4
 LENGTHS = (6, 3, 1, 0, 5)  # One full row, one empty row.
@@ -131,6 +132,25 @@ def test_bilstm_is_two_directions_concatenated():
     assert isinstance(got, LSTMState)
     np.testing.assert_allclose(got.h, want.h, atol=1e-6)
     np.testing.assert_allclose(got.c, want.c, atol=1e-6)
+
+
+def test_bilstm_from_its_projection_equals_bilstm():
+  p_fwd, p_bwd, (x, mask) = _params(6), _params(7), _batch()
+  xp = bilstm_projection(x, p_fwd, p_bwd)
+  assert xp.shape == (len(LENGTHS), L, 2, 4 * H)
+  # Affine token by token: the map integrated gradients relies on.
+  np.testing.assert_allclose(xp[:, :, 0], x @ p_fwd.w_ih + p_fwd.b, rtol=1e-6, atol=1e-6)
+  np.testing.assert_allclose(xp[:, :, 1], x @ p_bwd.w_ih + p_bwd.b, rtol=1e-6, atol=1e-6)
+  got = bilstm_from_projection(xp, mask, p_fwd.w_hh, p_bwd.w_hh)
+  want = bilstm(x, mask, p_fwd, p_bwd)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-6), got, want)
+  # And its gradient to the projection, through the hand-written backward pass.
+  loss = lambda xp: jnp.sum(jnp.sin(bilstm_from_projection(xp, mask, p_fwd.w_hh, p_bwd.w_hh)[0]))
+  want_loss = lambda x: jnp.sum(jnp.sin(bilstm(x, mask, p_fwd, p_bwd)[0]))
+  g_xp = jax.grad(loss)(xp)  # --> [B, L, 2, 4H]
+  g_x = jnp.einsum("blg,dg->bld", g_xp[:, :, 0], p_fwd.w_ih) + jnp.einsum(
+      "blg,dg->bld", g_xp[:, :, 1], p_bwd.w_ih)
+  np.testing.assert_allclose(g_x, jax.grad(want_loss)(x), rtol=1e-5, atol=1e-6)
 
 
 def test_matches_torch_bidirectional_packed():
