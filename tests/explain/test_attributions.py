@@ -108,7 +108,7 @@ def test_second_call_does_not_retrace():
 
 def test_projection_path_equals_the_embedding_path():
   """The bi-LSTM's affine first step is hoisted out of the path: same attributions."""
-  model, (ids, mask, _) = _model(), _batch()
+  model, (ids, mask, _) = _model("softmax"), _batch()
 
   class EmbeddingsOnly(nnx.Module):  # the model without project/from_projection
     def __init__(self, inner):
