@@ -115,10 +115,10 @@ def cmd_select(args) -> int:
 def cmd_explain(args) -> int:
   """Prints IG word scores of a trained model for one utterance; optional HTML / PNG."""
   from fsnlu_jax import explain  # pylint: disable=g-import-not-at-top
-  from fsnlu_jax.train import selection_job  # pylint: disable=g-import-not-at-top
+  from fsnlu_jax.train import explain_job  # pylint: disable=g-import-not-at-top
 
-  res = selection_job.explain_utterance(args.checkpoint, args.text, target=args.target,
-                                        label=args.label, top=args.top, steps=args.steps)
+  res = explain_job.explain_utterance(args.checkpoint, args.text, target=args.target,
+                                      label=args.label, top=args.top, steps=args.steps)
   print(f"intent: {res['intent']} (p={res['confidence']:.3f})")
   print("tags:   " + " ".join(f"{w}/{t}" for w, t in zip(res["words"], res["tags"])))
   if res["unknown"]:

@@ -13,7 +13,7 @@ import pytest
 from fsnlu_jax import cli
 from fsnlu_jax.data import Example, LabelVocab, Vocab
 from fsnlu_jax.explain import SPECIAL_IDS
-from fsnlu_jax.train import multitask_job
+from fsnlu_jax.train import explain_job, multitask_job
 from fsnlu_jax.train import selection_job as sj
 
 _CONFIGS = pathlib.Path(__file__).resolve().parents[2] / "configs"
@@ -133,7 +133,7 @@ def test_explain_cli_prints_scores_and_renders(selection_run, tmp_path, capsys):
 
 
 def test_explain_slot_rows_are_the_tokens(selection_run):
-  res = sj.explain_utterance(selection_run / "base", "Play some jazz", target="slot", steps=8)
+  res = explain_job.explain_utterance(selection_run / "base", "Play some jazz", target="slot", steps=8)
   assert res["words"] == ["play", "some", "jazz"]
   assert len(res["rows"]) == 3 and np.asarray(res["scores"]).shape == (3, 3)
   assert res["rows"][2].startswith("jazz: ")
