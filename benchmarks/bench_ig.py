@@ -310,6 +310,9 @@ def speed(args, model, torch_model, case: str) -> dict:
                          args.vocab, equal=equal)
   labelled = [(ids, mask, predicted_intents(model, ids, mask)) for ids, mask in batches]
   c = Contenders(model, torch_model, args)
+  # The grouped contender compiles once per group shape of each batch: the
+  # first call and the warm-up must have seen every batch before timing.
+  assert args.n_batches <= 1 + args.warmup, "--n-batches > 1 + --warmup would time compiles"
   data = {"jax": [jax.device_put(b) for b in labelled], "torch": [to_torch(*b) for b in labelled]}
   turn = {}
 

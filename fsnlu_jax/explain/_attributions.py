@@ -10,7 +10,10 @@ splits ``from_embeddings`` into an affine ``project(x)`` and
 ``from_projection(z, mask)`` (the bi-LSTM does: its first layer's input
 projection) gets the same attributions for less work: the projection then
 runs once per example, not once per IG step (the ``prefix`` of
-:func:`~fsnlu_jax.kernels.integrated_gradients`).
+:func:`~fsnlu_jax.kernels.integrated_gradients`). The split is found by the
+presence of ``from_projection``, so a model that has it must keep
+``from_projection(project(x), mask) == from_embeddings(x, mask)`` without
+dropout (a subclass that changes ``from_embeddings`` must change both).
 
 Shapes: ``B`` batch, ``L`` padded length (tokens), ``E`` embedding width,
 ``C`` intents, ``T`` slot tags, ``W`` words, ``M`` IG steps.
@@ -149,8 +152,8 @@ def token_attributions(model: nnx.Module, token_ids: jax.Array, mask: jax.Array,
   With ``length_groups=G`` the examples are sorted by length and attributed
   ``G`` at a time, each group padded only to its longest row (rounded up to a
   multiple of :data:`GROUP_LENGTH_MULTIPLE`): padded steps cost as much as
-  real ones in a scan, so a batch of mixed lengths does up to half the work
-  (packed sequences skip it the same way in PyTorch). The results are those
+  real ones in a scan, so this skips most of a mixed-length batch's padded
+  steps (as packed sequences do in PyTorch). The results are those
   of one call, in the input's order. Neighbouring groups of the same padded
   length are run together (``k * G`` rows, ``chunk_size / k`` steps per
   pass), so equal lengths cost no more than one group. It compiles once per
@@ -210,9 +213,12 @@ def _attribute_by_length(attribute, token_ids, mask, target: Target, baseline, g
   mask = np.asarray(mask, bool)
   n, max_length = mask.shape
   token_ids = jnp.asarray(token_ids)
-  if baseline is not None:
+  if n == 0:
+    return attribute(token_ids, jnp.asarray(mask), target, baseline, chunk_size=chunk_size)
+  if baseline is not None:  # [B, L, E] or broadcastable, sliced per group below
     baseline = jnp.asarray(baseline)
-    baseline = jnp.broadcast_to(baseline, (n, max_length, baseline.shape[-1]))
+    width = baseline.shape[-1] if baseline.ndim else 1
+    baseline = jnp.broadcast_to(baseline, (n, max_length, width))
   lengths = mask.sum(axis=1)  # --> [B]
   order = np.argsort(lengths, kind="stable")
   starts = range(0, n, group_size)

@@ -22,8 +22,9 @@ tokens' word influence (:func:`pool_scores`).
 * **Rate** (``ig_rate``): the summed harm divided by ``n_v + 1``, where
   ``n_v`` counts the occurrences of ``v`` among *all* the held-out tokens,
   in correctly and wrongly handled utterances alike (:func:`occurrence_counts`,
-  :func:`normalise_influence`): mean harm per occurrence, shrunk toward 0 by
-  the added one. Measured on HWU64 and SNIPS, the summed rule is dominated by
+  :func:`normalise_influence`): summed harm per occurrence (not a mean over
+  errors: an utterance with several wrong tags adds several errors' harm,
+  while its words count once), shrunk toward 0 by the added one. Measured on HWU64 and SNIPS, the summed rule is dominated by
   function words ("the", "to", "a", "me") that occur in most utterances and
   therefore in most errors, so its top-scored pool utterances are simply the
   longest ones, and they help no more than random utterances of the same

@@ -113,9 +113,10 @@ def integrated_gradients(f: Callable[..., jax.Array], x: jax.Array, baseline: ja
   example instead of ``M`` times. That ``prefix`` is affine is not checked.
 
   Jit it with ``f`` static, e.g. ``jax.jit(integrated_gradients,
-  static_argnums=0, static_argnames=("steps", "method", "chunk_size"))``, or
-  call it inside your own jitted function (then ``f`` may close over traced
-  values such as model weights).
+  static_argnums=0, static_argnames=("steps", "method", "chunk_size",
+  "prefix"))`` (a new lambda for ``f`` or ``prefix`` then retraces), or call
+  it inside your own jitted function (then ``f`` and ``prefix`` may close over
+  traced values such as model weights).
 
   >>> import jax.numpy as jnp
   >>> f = lambda x: jnp.sum(jnp.tanh(x) ** 2)
@@ -159,7 +160,7 @@ def integrated_gradients(f: Callable[..., jax.Array], x: jax.Array, baseline: ja
   # Both ends in one batched call: one more forward graph to compile, not two.
   ends = jax.vmap(jax.vmap(f), in_axes=(0,) + (None,) * len(args))
   value, baseline_value = ends(jnp.stack([z, z_baseline]), *args)  # each [B]
-  gap = attributions.reshape(x.shape[0], -1).sum(axis=1) - (value - baseline_value)
+  gap = attributions.sum(axis=tuple(range(1, x.ndim))) - (value - baseline_value)
   return IGResult(attributions, gap, value, baseline_value)
 
 

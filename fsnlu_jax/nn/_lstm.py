@@ -110,7 +110,7 @@ class BiLSTM(nnx.Module):
     """The layer's affine part, token by token: ``[B, L, D]`` -> ``[B, L, 2, 4H]``.
 
     ``from_projection(project(x), mask) == layer(x, mask)``; integrated
-    gradients runs its path after this map (it is linear in ``x``).
+    gradients runs its path after this map (it is affine in ``x``).
     """
     return bilstm_projection(x, self.fwd.params(), self.bwd.params())
 

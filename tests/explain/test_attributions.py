@@ -150,6 +150,19 @@ def test_length_groups_equal_one_call():
     token_attributions(model, ids, mask, target, length_groups=0, **IG)
 
 
+def test_length_groups_with_a_scalar_baseline_and_an_empty_batch():
+  model = _model("softmax")
+  ids, mask, _ = _batch()
+  target, small = intent_target(INTENTS), dict(steps=4, chunk_size=None)
+  whole = token_attributions(model, ids, mask, target, baseline=0.1, **small)
+  grouped = token_attributions(model, ids, mask, target, baseline=0.1, length_groups=2, **small)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6),
+               grouped, whole)
+  empty = token_attributions(model, ids[:0], mask[:0], intent_target(INTENTS[:0]),
+                             length_groups=2, **small)
+  assert empty.scores.shape == (0, 6) and empty.gap.shape == (0,)
+
+
 def test_aggregate_to_words():
   scores = jnp.array([[0.5, 1.0, -2.0, 4.0], [3.0, 0.0, 0.0, 0.0]])
   mask = jnp.array([[True, True, True, True], [True, False, False, False]])
