@@ -120,14 +120,10 @@ def job_config(args, dim: int) -> dict:
 def run_target(target: str, pools_by_name, config, workdir: pathlib.Path, args) -> dict:
   sources, pools, split = source_pools(target, pools_by_name, config["seed"])
   dim = pools["train"].inputs["x"].shape[1]
-  trained = {"centroid": centroid_system(dim)}
-  run_dir = workdir / "runs" / target
-  for system in ("protonet", "protoda"):
-    model_config = fewshot_job.system_config(config, system, None, dim)
-    trained[system] = (model_config, *fewshot_job.train_system(
-        model_config, config, pools, split, run_dir / system, f"{target} {system}"))
-  sigma, model_config, state = fewshot_job.choose_noise_scale(config, pools, split, run_dir, dim)
-  trained["gaussian"] = (model_config, *state)
+  trained, sigma = fewshot_job.train_systems(config, pools, split, workdir / "runs" / target, dim,
+                                             ("protonet", "protoda", "gaussian"),
+                                             label=f"{target} ")
+  trained["centroid"] = centroid_system(dim)
   result = report.evaluate_fs_full(config, pools_by_name[target], trained, k_shots=args.k_shots,
                                    samplings=args.samplings, seed=config["evaluation"]["seed"])
   result.update(target=target, meta_train_sources=sources, meta_train_intents=len(split.train),

@@ -124,17 +124,16 @@ def summarize(seeds: dict[str, dict], budgets: list[int]) -> dict:
   return out
 
 
+def _pm(x: dict, sign: str = "") -> str:
+  """``mean ± half-width`` of a summary entry, in percentage points."""
+  return f"{100 * x['mean']:{sign}.1f} ± {100 * x['half_width']:.1f}"
+
+
 def markdown_table(results: dict) -> str:
   """The README table: per dataset and budget, both strategies and their paired difference."""
   lines = ["| dataset (labelled / pool) | added K | intent error: IG | random | IG − random "
            "| SemER: IG | random | IG − random |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
-
-  def ci(x: dict, pct: bool = True) -> str:
-    scale = 100 if pct else 1
-    return f"{scale * x['mean']:.1f} ± {scale * x['half_width']:.1f}"
-
-  def diff(x: dict) -> str:
-    return f"{100 * x['mean']:+.1f} ± {100 * x['half_width']:.1f}"
+  ci, diff = _pm, lambda x: _pm(x, "+")
 
   for key, entry in results["datasets"].items():
     s, d = entry["summary"], entry["data"]
@@ -160,13 +159,8 @@ def control_table(results: dict) -> str:
     for k, row in entry["summary"]["budgets"].items():
       if not row.get("length"):
         continue
-      tokens = [np.mean([r["selections"][f"{s}_k{k}"]["mean_tokens"]
-                         for r in entry["seeds"].values()]) for s in ("ig", "random")]
-      diff = row["ig_minus_length"]
-
-      def pm(x: dict, sign: str = "") -> str:
-        return f"{100 * x['mean']:{sign}.1f} ± {100 * x['half_width']:.1f}"
-
+      tokens = [row["mean_tokens"][s] for s in ("ig", "random")]
+      diff, pm = row["ig_minus_length"], _pm
       lines.append(f"| {key} | {k} | {tokens[0]:.1f} / {tokens[1]:.1f} | "
                    f"{pm(row['length']['semer'])} | {pm(diff['semer'], '+')} | "
                    f"{pm(row['length']['intent_error'])} | {pm(diff['intent_error'], '+')} |")
@@ -179,9 +173,7 @@ def rate_table(results: dict) -> str:
   head = " | ".join(f"ig_rate − {o}" for o in others)
   lines = [f"| dataset | added K | tokens per pick: ig_rate / IG / random | SemER: ig_rate | "
            f"{head} | intent error: ig_rate | {head} |", "|---|---:|---:" + "|---:" * 8 + "|"]
-
-  def pm(x: dict, sign: str = "") -> str:
-    return f"{100 * x['mean']:{sign}.1f} ± {100 * x['half_width']:.1f}"
+  pm = _pm
 
   for key, entry in results["datasets"].items():
     for k, row in entry["summary"]["budgets"].items():

@@ -49,7 +49,7 @@ from fsnlu_jax.data.arrays import pad_batch
 from fsnlu_jax.data.asr_noise import CorruptionConfig, CorruptionModel, Words
 from fsnlu_jax.data.bio import bio_to_spans
 from fsnlu_jax.data.schema import Example
-from fsnlu_jax.data.vocab import BOS_ID, EOS_ID, SPECIAL_TOKENS, Vocab
+from fsnlu_jax.data.vocab import BOS_ID, EOS_ID, SPECIAL_TOKENS, UNK_ID, Vocab
 
 SEP = "<sep>"  # between the previous turn and the current request; id 4 in build_vocab's vocab
 ORIGINS = ("history", "corpus", "fresh")
@@ -474,7 +474,7 @@ def build_vocab(dataset: RewriteDataset, *, min_count: int = 1) -> Vocab:
   """
   lists = [w for p in dataset.splits["train"] for w in (p.previous, p.source, p.target)]
   lists += list(dataset.global_trie) + [w for u in dataset.users for w in u.personal_trie]
-  built = Vocab.build(sorted(lists), min_count=min_count)
+  built = Vocab.build(lists, min_count=min_count)  # ids do not depend on the order
   return Vocab(SPECIAL_TOKENS + (SEP,) + tuple(t for t in built.tokens[len(SPECIAL_TOKENS):]
                                                if t != SEP))
 
@@ -534,11 +534,10 @@ def encode_pairs(pairs: Sequence[RewritePair], vocab: Vocab, *, max_source_len: 
                          max_target_len)
   arrays = dict(source_ids=src, source_mask=src_mask, target_in=tgt_in, target_out=tgt_out,
                 target_mask=tgt_mask,
-                user=np.array([p.user for p in pairs], np.int32).reshape(-1),
-                target_in_global=np.array([p.target_in_global for p in pairs], bool).reshape(-1),
-                target_in_personal=np.array([p.target_in_personal for p in pairs],
-                                            bool).reshape(-1))
-  unk = vocab.token_to_id("<unk>")
+                user=np.array([p.user for p in pairs], np.int32),
+                target_in_global=np.array([p.target_in_global for p in pairs], bool),
+                target_in_personal=np.array([p.target_in_personal for p in pairs], bool))
+  unk = UNK_ID
   stats = PairEncodeStats(len(pairs), cut_src, cut_tgt, int(((src == unk) & src_mask).sum()),
                           int(sum((t == unk).sum() for t in targets)))
   return arrays, stats

@@ -42,7 +42,6 @@ import dataclasses
 from typing import Callable, Iterable, Literal, Sequence
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
@@ -150,12 +149,13 @@ class RewriteDecoder:
     """
     n, c = source_ids.shape[0], self.batch_size
     # Decoding runs on one device: a train state replicated over an explicit
-    # data mesh would carry its sharding into the cache updates.
-    # (A host round trip: device_put alone keeps the Variables' mesh metadata.)
-    params, rest = jax.device_put(jax.device_get((params, rest)), jax.devices()[0])
-    if trie is not None and trie_ids is None:
-      trie_ids = np.zeros(n, np.int32)
-    out = []
+    # data mesh would carry its mesh typing into the cache updates. A bare
+    # device keeps that typing; a SingleDeviceSharding drops it (no host copy).
+    params, rest = jax.device_put(
+        (params, rest), jax.sharding.SingleDeviceSharding(jax.local_devices()[0]))
+    if trie is not None:
+      trie_ids = np.zeros(n, np.int32) if trie_ids is None else np.asarray(trie_ids, np.int32)
+    results = []
     for start in range(0, n, c):
       rows = np.arange(start, min(start + c, n))
       # Filler rows repeat the last real row: no empty sources in the search.
@@ -164,8 +164,10 @@ class RewriteDecoder:
       if trie is None:
         got = self._free(*args)
       else:
-        got = self._constrained(*args, trie, np.asarray(trie_ids, np.int32)[pick])
-      out.append([np.asarray(x)[:len(rows)] for x in got])
+        got = self._constrained(*args, trie, trie_ids[pick])
+      results.append((got, len(rows)))
+    # Read back only after every chunk is dispatched: no host sync per chunk.
+    out = [[np.asarray(x)[:m] for x in got] for got, m in results]
     ids, scores, found = (np.concatenate(parts) for parts in zip(*out))
     return Candidates(ids.astype(np.int32), scores.astype(np.float32), found.astype(bool))
 

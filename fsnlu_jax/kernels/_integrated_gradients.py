@@ -16,7 +16,7 @@ steps per chunk, ``D...`` the shape of one example (any rank).
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, Literal, NamedTuple
+from typing import Any, Callable, Literal, NamedTuple, get_args
 
 import jax
 import jax.numpy as jnp
@@ -24,8 +24,7 @@ import numpy as np
 
 IGMethod = Literal["riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid",
                    "gausslegendre"]
-IG_METHODS = ("riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid",
-              "gausslegendre")
+IG_METHODS = get_args(IGMethod)
 
 
 class IGResult(NamedTuple):
@@ -61,7 +60,6 @@ def ig_quadrature(steps: int, method: IGMethod) -> tuple[np.ndarray, np.ndarray]
   min_steps = 2 if method == "riemann_trapezoid" else 1
   if steps < min_steps:
     raise ValueError(f"{method} needs steps >= {min_steps}, got {steps}")
-  m = np.arange(steps, dtype=np.float64)
   if method == "gausslegendre":
     # Legendre nodes on [-1, 1], mapped to [0, 1]: exact for polynomials of degree < 2M.
     nodes, weights = np.polynomial.legendre.leggauss(steps)
@@ -72,7 +70,8 @@ def ig_quadrature(steps: int, method: IGMethod) -> tuple[np.ndarray, np.ndarray]
     weights[[0, -1]] /= 2
   else:
     shift = {"riemann_left": 0.0, "riemann_right": 1.0, "riemann_middle": 0.5}[method]
-    alphas, weights = (m + shift) / steps, np.full(steps, 1.0 / steps)
+    alphas = (np.arange(steps, dtype=np.float64) + shift) / steps
+    weights = np.full(steps, 1.0 / steps)
   alphas.flags.writeable = weights.flags.writeable = False  # cached: shared by every caller
   return alphas, weights
 

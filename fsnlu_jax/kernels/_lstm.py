@@ -326,7 +326,6 @@ def bilstm_from_projection(xp: jax.Array, mask: jax.Array, w_hh_fwd: jax.Array,
   xps = jnp.stack([xp[:, :, 0], _reverse_within_length(xp[:, :, 1], lengths)])  # --> [2, B, L, 4H]
   xps = jnp.swapaxes(xps, 1, 2)  # --> [2, L, B, 4H]
   w_hh = jnp.stack([w_hh_fwd, w_hh_bwd])  # --> [2, H, 4H]
-  zeros = jnp.zeros((xp.shape[0], w_hh.shape[-2]), jnp.result_type(xp, w_hh))
-  state = LSTMState(h=zeros, c=zeros)
+  state = _zero_state(xp, w_hh)
   run = lambda w, xd: _scan_projected(xd, mask, w, state, unroll)
   return _join_directions(*jax.vmap(run)(w_hh, xps), lengths)

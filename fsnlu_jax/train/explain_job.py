@@ -16,7 +16,6 @@ import numpy as np
 from fsnlu_jax import explain
 from fsnlu_jax.data import LabelVocab, pad_batch, tokenize
 from fsnlu_jax.train import multitask_job as mtj
-from fsnlu_jax.train.selection_job import make_predictor
 
 
 def explain_utterance(workdir: str | os.PathLike, text: str, *, target: str = "intent",
@@ -47,7 +46,7 @@ def explain_utterance(workdir: str | os.PathLike, text: str, *, target: str = "i
   if not words:
     raise ValueError(f"nothing to explain: {text!r} has no words")
   ids, mask = pad_batch([vocab.encode(words)], len(words))
-  intent, probs, tag_ids = make_predictor(model, 1)(ids, mask)
+  intent, probs, tag_ids = mtj.predict_probabilities(model, 1)(ids, mask)
   if target == "intent":
     chosen = [] if label is None else [intents.encode(label)]
     chosen += [int(i) for i in np.argsort(-probs[0], kind="stable")[:top] if int(i) not in chosen]

@@ -23,6 +23,8 @@ import numpy as np
 
 from fsnlu_jax.data import Example, episodes
 
+FROZEN = "x_frozen"  # a pool input of frozen sentence vectors beside word pieces (frozen_view)
+
 
 @dataclasses.dataclass
 class Pool:
@@ -32,7 +34,8 @@ class Pool:
     examples: the ``P`` examples.
     labels: ``[P]`` their intents.
     inputs: ``{"x": [P, D] or [P, L]}`` plus ``"x_tokens": [P, L]`` bool
-      with token ids.
+      with token ids, and ``"x_frozen": [P, D]`` beside word pieces of a
+      fine-tuned encoder (:func:`frozen_view`).
   """
 
   examples: list[Example]
@@ -87,8 +90,21 @@ def episode_batch(batch: episodes.EpisodeBatch, support: Pool, query: Pool, *,
   for name, pool, index in (("support", support, batch.support_index),
                             ("query", query, batch.query_index)):
     for key, values in pool.inputs.items():
-      out[key.replace("x", name, 1)] = episodes.gather(values, index)
+      if key != FROZEN:  # the models never read it (see frozen_view)
+        out[key.replace("x", name, 1)] = episodes.gather(values, index)
   return out
+
+
+def frozen_view(pool: Pool) -> Pool:
+  """``pool`` with the frozen encoder's vectors as its only input, ``{"x": [P, D]}``.
+
+  A fine-tuned encoder's pools hold word pieces in ``x`` (what the episodes
+  run through the encoder) and the pretrained vectors in ``x_frozen`` (what the
+  softmax baseline classifies); other pools are returned as they are.
+  """
+  if FROZEN not in pool.inputs:
+    return pool
+  return Pool(pool.examples, pool.labels, dict(x=pool.inputs[FROZEN]))
 
 
 def take_episodes(batch: episodes.EpisodeBatch, start: int, stop: int) -> episodes.EpisodeBatch:

@@ -129,8 +129,9 @@ def pretrained_embedder(encoder: SentenceEncoder, batch_size: int, *, finetune: 
   """Pool inputs from a pretrained transformer (e.g. MiniLM).
 
   Frozen: ``{"x": [P, D]}``, computed once. Fine-tuned: word pieces ``{"x":
-  [P, L], "x_tokens": [P, L]}`` padded to the encoder's ``max_length`` (longer
-  utterances cut, and counted in the tokenizer's stats) for the episodes to
+  [P, L], "x_tokens": [P, L]}`` padded to the length bucket of the pool's
+  longest utterance (longer than ``max_length``: cut, and counted in the
+  tokenizer's stats) for the episodes to
   run through the encoder, plus ``"x_frozen": [P, D]`` for the softmax
   baseline, which classifies the pretrained encoder's vectors.
   """
@@ -139,8 +140,9 @@ def pretrained_embedder(encoder: SentenceEncoder, batch_size: int, *, finetune: 
     encoded = tok.encode([e.text for e in examples])  # once: stats count each text once
     out = dict(x=encoder.embed_pieces(encoded, batch_size=batch_size))
     if finetune:
-      pieces = tok.pad(encoded, np.arange(len(encoded)), len(encoded), tok.max_length)
-      out = dict(x=pieces.token_ids, x_tokens=pieces.mask, x_frozen=out["x"])
+      # Padded to the bucket of the pool's longest row, not to max_length.
+      pieces = tok.pad(encoded, np.arange(len(encoded)), len(encoded))
+      out = {"x": pieces.token_ids, "x_tokens": pieces.mask, fsd.FROZEN: out["x"]}
     _log.info("word pieces so far: %s", encoder.tokenizer.stats)
     return out
   return embed
@@ -182,7 +184,7 @@ def make_pools(splits: Mapping[str, list[Example]], intents: set[str],
 
 def sentence_width(pool: fsd.Pool) -> int:
   """``D_s``: the width of the pool's (frozen) sentence vectors."""
-  return pool.inputs.get("x_frozen", pool.inputs["x"]).shape[1]
+  return fsd.frozen_view(pool).inputs["x"].shape[1]
 
 
 def make_optimizer(config: Mapping[str, Any]) -> optax.GradientTransformation:
@@ -298,6 +300,31 @@ def choose_noise_scale(config, pools, split, workdir: pathlib.Path, input_dim: i
   return best[1], best[2], best[3]
 
 
+def train_systems(config: Mapping[str, Any], pools, split, workdir: pathlib.Path,
+                  input_dim: int, systems, encoder: nnx.Module | None = None, label: str = ""
+                  ) -> tuple[dict[str, tuple], float | None]:
+  """Trains ``systems`` in order (``softmax`` needs no training and is skipped).
+
+  Returns:
+    ``({system: (ProtoDAConfig, graphdef, state)}, sigma)``: ``gaussian``'s
+    noise scale is chosen on the validation intents (None without it). Each
+    system trains under ``workdir / system``, logged as ``label + system``.
+  """
+  trained, sigma = {}, None
+  for system in systems:
+    if system == "softmax":
+      continue
+    if system == "gaussian":
+      sigma, model_config, state = choose_noise_scale(config, pools, split, workdir, input_dim,
+                                                      encoder)
+      trained[system] = (model_config, *state)
+      continue
+    model_config = system_config(config, system, None, input_dim)
+    trained[system] = (model_config, *train_system(model_config, config, pools, split,
+                                                    workdir / system, label + system, encoder))
+  return trained, sigma
+
+
 # --------------------------------------------------------------------- job
 
 
@@ -319,18 +346,8 @@ def run_fewshot(config: Mapping[str, Any], workdir: str | os.PathLike, *, data_d
   pools = make_pools(splits, set(domain_of), embed)
   input_dim = sentence_width(pools["train"])
 
-  trained = {}
-  for system in config["systems"]:
-    if system == "softmax":
-      continue
-    if system == "gaussian":
-      sigma, model_config, state = choose_noise_scale(config, pools, split, workdir, input_dim,
-                                                      encoder)
-      trained[system] = (model_config, *state)
-      continue
-    model_config = system_config(config, system, None, input_dim)
-    trained[system] = (model_config, *train_system(model_config, config, pools, split,
-                                                    workdir / system, system, encoder))
+  trained, sigma = train_systems(config, pools, split, workdir, input_dim, config["systems"],
+                                 encoder)
   results = report.evaluate_all(config, pools, split, trained)
   fs_full = config["evaluation"].get("fs_full")
   if fs_full:

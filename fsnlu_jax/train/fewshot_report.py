@@ -84,11 +84,7 @@ def _protonet_scorer(graphdef: nnx.GraphDef, mesh: jax.sharding.Mesh):
 @functools.lru_cache(maxsize=None)
 def _softmax_scorer(fit: tuple, mesh: jax.sharding.Mesh):
   def score(_, arrays):
-    # With a fine-tuned encoder the pools hold word pieces; the transfer
-    # baseline classifies the pretrained encoder's frozen vectors instead.
-    support = arrays.get("support_frozen", arrays["support"])
-    query = arrays.get("query_frozen", arrays["query"])
-    return softmax_baseline_scores(support, arrays["support_mask"], query,
+    return softmax_baseline_scores(arrays["support"], arrays["support_mask"], arrays["query"],
                                    arrays["query_mask"], arrays["way_mask"], **dict(fit))
   return _sharded(score, mesh)
 
@@ -159,15 +155,13 @@ def fs_full_episodes(pools: Mapping[str, fsd.Pool], k_shot: int, samplings: int,
   query_index = np.full((len(names), q), -1, np.int32)
   for c, r in enumerate(rows):
     query_index[c, :len(r)] = r
-  supports = [episodes.sample_fs_full(pools["train"].labels, k_shot=k_shot, rng=rng,
-                                      classes=names)[:2] for _ in range(samplings)]
-  index = np.stack([i for i, _ in supports])  # --> [E, N, K]
+  index, mask, _ = zip(*(episodes.sample_fs_full(pools["train"].labels, k_shot=k_shot, rng=rng,
+                                                  classes=names) for _ in range(samplings)))
+  every = lambda a: np.repeat(a[None], samplings, axis=0)  # the same in every episode
   batch = episodes.EpisodeBatch(
-      support_index=index, support_mask=index >= 0,
-      query_index=np.broadcast_to(query_index, (samplings, *query_index.shape)).copy(),
-      query_mask=np.broadcast_to(query_index >= 0, (samplings, *query_index.shape)).copy(),
-      classes=np.broadcast_to(np.arange(len(names), dtype=np.int32),
-                              (samplings, len(names))).copy(),
+      support_index=np.stack(index), support_mask=np.stack(mask),  # --> [E, N, K]
+      query_index=every(query_index), query_mask=every(query_index >= 0),
+      classes=every(np.arange(len(names), dtype=np.int32)),
       way_mask=np.ones((samplings, len(names)), bool))
   return FixedEpisodes(batch, pools["train"], pools["test"], names, seed,
                        rng.integers(2**31, size=samplings))
@@ -181,7 +175,11 @@ def score_systems(config: Mapping[str, Any], fixed: FixedEpisodes, trained: Mapp
   summaries, preds = {}, {}
   for system in config["systems"]:
     if system == "softmax":
-      scores = score_episodes(None, None, fixed, False, chunk=chunk,
+      # With a fine-tuned encoder the pools hold word pieces; the transfer
+      # baseline classifies the pretrained encoder's frozen vectors instead.
+      frozen = dataclasses.replace(fixed, support=fsd.frozen_view(fixed.support),
+                                   query=fsd.frozen_view(fixed.query))
+      scores = score_episodes(None, None, frozen, False, chunk=chunk,
                               softmax_fit=config["softmax"])
     else:
       model_config, graphdef, state = trained[system]

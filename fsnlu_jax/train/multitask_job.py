@@ -27,6 +27,7 @@ References:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib.util
 import json
 import logging
@@ -207,6 +208,38 @@ def make_predict(graphdef: nnx.GraphDef) -> Callable:
   """Jitted ``predict(params, rest, token_ids [B, L], mask [B, L]) -> (intent [B], tags [B, L])``."""
   return jax.jit(lambda params, rest, ids, mask: mt.predict(
       nnx.merge(graphdef, params, rest), ids, mask))
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _predict_probabilities_step(graphdef: nnx.GraphDef, state, ids, mask):
+  model = nnx.merge(graphdef, state)
+  out = model(ids, mask)  # one forward pass for the labels and the probabilities
+  intent, tags = mt.decode_output(model, out, jnp.asarray(mask, bool))
+  return intent, jax.nn.softmax(out.intent_logits), tags
+
+
+def predict_probabilities(model: mt.MultitaskBiLSTM, batch_size: int) -> Callable:
+  """``predict(ids [N, L], mask) -> (intent [N], probs [N, C], tags [N, L])`` as NumPy, in chunks.
+
+  Chunks of ``batch_size`` rows, the last padded, through one jitted step
+  per model structure and shape (models of the same sizes share it).
+  """
+  graphdef, state = nnx.split(model)
+
+  def predict(ids: np.ndarray, mask: np.ndarray):
+    results, sizes = [], []
+    for start in range(0, len(ids), batch_size):
+      rows = slice(start, start + batch_size)
+      n = len(ids[rows])
+      pad = ((0, batch_size - n), (0, 0))  # the last chunk padded: one compile
+      results.append(_predict_probabilities_step(graphdef, state, np.pad(ids[rows], pad),
+                                                 np.pad(mask[rows], pad)))
+      sizes.append(n)
+    # Read back only after every chunk is dispatched: no host sync per chunk.
+    out = [[np.asarray(x)[:n] for x in res] for res, n in zip(results, sizes)]
+    return tuple(np.concatenate(parts) for parts in zip(*out))
+
+  return predict
 
 
 def evaluate(predict: Callable, state: TrainState, data: EncodedSplit,

@@ -52,6 +52,7 @@ from flax import nnx
 
 from fsnlu_jax import decoding
 from fsnlu_jax.data import rewrite as rw
+from fsnlu_jax.data.arrays import pad_batch
 from fsnlu_jax.data.vocab import EOS_ID, Vocab
 from fsnlu_jax.models import Rewriter, RewriterConfig, rewriter_loss
 from fsnlu_jax.parallel import make_data_mesh
@@ -402,9 +403,7 @@ def rewrite_query(checkpoint_dir: str | os.PathLike, text: str, previous: str = 
   d, dc = config["data"], config["decode"]
   words, prev = tuple(rw.normalise(text.split())[0]), tuple(rw.normalise(previous.split())[0])
   ids, _ = rw.source_ids(prev, words, vocab, d["max_source_len"])
-  src = np.zeros((2, d["max_source_len"]), np.int32)
-  src[:, :len(ids)] = ids
-  mask = src != 0
+  src, mask = pad_batch([ids, ids], d["max_source_len"])
   decoder = decoding.RewriteDecoder(graphdef, vocab_size=len(vocab),
                                     max_length=d["max_target_len"], beam_size=dc["beam_size"],
                                     alpha=dc["alpha"], batch_size=2)

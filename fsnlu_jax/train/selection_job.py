@@ -64,7 +64,6 @@ import shutil
 import time
 from typing import Any, Mapping, Sequence
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
@@ -74,6 +73,7 @@ from fsnlu_jax.data import (EncodedSplit, Example, LabelVocab, Vocab, encode_spl
                             pad_batch)
 from fsnlu_jax import models as mt
 from fsnlu_jax.train import jsonl
+from fsnlu_jax.train import metrics as metrics_lib
 from fsnlu_jax.train import multitask_job as mtj
 
 _log = logging.getLogger(__name__)
@@ -155,6 +155,7 @@ def train_model(config: Mapping[str, Any], workdir: pathlib.Path, train: Sequenc
   done = workdir / "result.json"
   if done.exists():
     return json.loads(done.read_text())
+  _log.info("training %s", workdir)
   start = time.perf_counter()
   job_data = _job_data(config, data, train)
   # multitask_job's own setup helpers, so a workdir here loads like any multitask one.
@@ -179,32 +180,6 @@ def token_arrays(examples: Sequence[Example], vocab: Vocab, max_length: int
                  ) -> tuple[np.ndarray, np.ndarray]:
   """Word ids ``[N, max_length]`` and mask of ``examples``' tokens; labels are not read."""
   return pad_batch([vocab.encode(e.tokens[:max_length]) for e in examples], max_length)
-
-
-def make_predictor(model: mt.MultitaskBiLSTM, batch_size: int):
-  """``predict(ids [N, L], mask) -> (intent [N], probs [N, C], tags [N, L])``, in chunks."""
-  graphdef, state = nnx.split(model)
-
-  @jax.jit
-  def step(state, ids, mask):
-    m = nnx.merge(graphdef, state)
-    out = m(ids, mask)  # one forward pass for the labels and the probabilities
-    intent, tags = mt.decode_output(m, out, jnp.asarray(mask, bool))
-    return intent, jax.nn.softmax(out.intent_logits), tags
-
-  def predict(ids: np.ndarray, mask: np.ndarray):
-    results, sizes = [], []
-    for start in range(0, len(ids), batch_size):
-      rows = slice(start, start + batch_size)
-      n = len(ids[rows])
-      pad = ((0, batch_size - n), (0, 0))  # the last chunk padded: one compile
-      results.append(step(state, np.pad(ids[rows], pad), np.pad(mask[rows], pad)))
-      sizes.append(n)
-    # Read back only after every chunk is dispatched: no host sync per chunk.
-    out = [[np.asarray(x)[:n] for x in res] for res, n in zip(results, sizes)]
-    return tuple(np.concatenate(parts) for parts in zip(*out))
-
-  return predict
 
 
 # ------------------------------------------------------------------ errors
@@ -263,8 +238,9 @@ def attribute_errors(model: mt.MultitaskBiLSTM, enc: EncodedSplit, kind: str,
       target = _target(kind, errors[which][take], errors["position"][take], ig["output"])
       att = explain.token_attributions(model, enc.token_ids[rows], enc.mask[rows], target,
                                        steps=ig["steps"], chunk_size=ig["chunk_size"])
-      scores[which].append(np.asarray(att.scores))
-  cat = {k: np.concatenate(v)[:n] if v else np.zeros((0, enc.length)) for k, v in scores.items()}
+      scores[which].append(att.scores)  # read back after the loop: no host sync per chunk
+  cat = {k: np.concatenate([np.asarray(a) for a in v])[:n] if v else np.zeros((0, enc.length))
+         for k, v in scores.items()}
   return cat["pred"], cat["gold"]
 
 
@@ -291,7 +267,7 @@ def influence_stage(model: mt.MultitaskBiLSTM, config: Mapping[str, Any], data: 
   # Validation labels outside the inventory become -1 (counted in enc.stats), never errors.
   enc = encode_split(data.validation, data.vocab, data.intents, data.tags,
                      max_length=config["data"]["max_length"], unknown_label="ignore")
-  predict = make_predictor(model, config["train"]["eval_batch_size"])
+  predict = mtj.predict_probabilities(model, config["train"]["eval_batch_size"])
   intent_pred, _, tags_pred = predict(enc.token_ids, enc.mask)
   errors = find_errors(enc, intent_pred, tags_pred, s["targets"])
   influence = np.zeros(len(data.vocab), np.float32)
@@ -311,7 +287,7 @@ def influence_stage(model: mt.MultitaskBiLSTM, config: Mapping[str, Any], data: 
     f.writelines(json.dumps(r) + "\n" for r in records)
   np.savez(workdir / "influence.npz", influence=influence,
            counts=validation_counts(config, data, enc))
-  valid_acc = float(np.mean(intent_pred[enc.intent >= 0] == enc.intent[enc.intent >= 0]))
+  valid_acc = metrics_lib.intent_accuracy(intent_pred, enc.intent)
   return dict(validation_intent_acc=valid_acc, errors=counts, top_words=top_words(
       influence, data.vocab, 15))
 
@@ -349,11 +325,14 @@ def _savez(path: pathlib.Path, **arrays: np.ndarray) -> None:
   tmp.replace(path)  # atomic: a killed rewrite leaves the old file whole
 
 
+def _top_ids(values: np.ndarray, k: int) -> list[int]:
+  """The ids of the ``k`` largest positive ``values``, largest first (ties: lower id)."""
+  return [int(i) for i in np.argsort(-values, kind="stable")[:k] if values[i] > 0]
+
+
 def top_words(influence: np.ndarray, vocab: Vocab, k: int) -> list[list]:
   """The ``k`` most influential words as ``[word, influence]``."""
-  order = np.argsort(-influence, kind="stable")[:k]
-  return [[vocab.id_to_token(int(i)), round(float(influence[i]), 5)] for i in order
-          if influence[i] > 0]
+  return [[vocab.id_to_token(i), round(float(influence[i]), 5)] for i in _top_ids(influence, k)]
 
 
 # -------------------------------------------------------------- pool, select
@@ -375,10 +354,15 @@ def pool_filters(data: SelectionData, confidence: np.ndarray, min_confidence: fl
                         min_confidence=min_confidence, eligible=int(eligible.sum()))
 
 
-def pool_word_scores(config, data: SelectionData, rules: Mapping[str, np.ndarray]
+def pool_word_scores(config, data: SelectionData, rules: Mapping[str, np.ndarray],
+                     ids: np.ndarray | None = None, mask: np.ndarray | None = None
                      ) -> dict[str, np.ndarray]:
-  """``{scores, rate_scores}`` ``[N]``: the pool's summed word influence under each rule."""
-  ids, mask = token_arrays(data.pool, data.vocab, config["data"]["max_length"])
+  """``{scores, rate_scores}`` ``[N]``: the pool's summed word influence under each rule.
+
+  ``ids``, ``mask``: the pool's :func:`token_arrays` when the caller has them.
+  """
+  if ids is None:
+    ids, mask = token_arrays(data.pool, data.vocab, config["data"]["max_length"])
   return {SCORED[s]: np.asarray(explain.pool_scores(jnp.asarray(rules[word]), ids, mask))
           for s, word in (("ig", "influence"), ("ig_rate", "rate"))}
 
@@ -387,10 +371,10 @@ def pool_stage(model, config, data: SelectionData, rules: Mapping[str, np.ndarra
                ) -> dict[str, Any]:
   """Stage 4: the pool's scores under each rule, base-model confidence and filters."""
   ids, mask = token_arrays(data.pool, data.vocab, config["data"]["max_length"])
-  _, probs, _ = make_predictor(model, config["train"]["eval_batch_size"])(ids, mask)
+  _, probs, _ = mtj.predict_probabilities(model, config["train"]["eval_batch_size"])(ids, mask)
   confidence = probs.max(axis=1)
   eligible, counts = pool_filters(data, confidence, config["select"]["min_confidence"])
-  return dict(**pool_word_scores(config, data, rules), confidence=confidence,
+  return dict(**pool_word_scores(config, data, rules, ids, mask), confidence=confidence,
               eligible=eligible, counts=counts)
 
 
@@ -497,10 +481,8 @@ def _selected(config, workdir: pathlib.Path, pool: Mapping[str, Any]) -> dict[st
 def _top_rates(rules: Mapping[str, np.ndarray], vocab: Vocab, k: int) -> list[list]:
   """The ``k`` words of highest rate as ``[word, rate, summed harm, validation count]``."""
   rate = rules["rate"]
-  order = np.argsort(-rate, kind="stable")[:k]
-  return [[vocab.id_to_token(int(i)), round(float(rate[i]), 5),
-           round(float(rules["influence"][i]), 5), int(rules["counts"][i])]
-          for i in order if rate[i] > 0]
+  return [[vocab.id_to_token(i), round(float(rate[i]), 5), round(float(rules["influence"][i]), 5),
+           int(rules["counts"][i])] for i in _top_ids(rate, k)]
 
 
 def run_selection(config: Mapping[str, Any], workdir: str | os.PathLike, *, data_dir=None,
@@ -531,12 +513,10 @@ def run_selection(config: Mapping[str, Any], workdir: str | os.PathLike, *, data
       rows, name = selected[strategy][str(k)], f"{strategy}_k{k}"
       results["selections"][name] = _selection_stats(rows, pool, data,
                                                      SCORED.get(strategy, "scores"))
-      if not (workdir / name / "result.json").exists():
-        _log.info("retraining with %s", name)
       run = train_model(config, workdir / name, [*data.train, *(data.pool[i] for i in rows)],
                         data, keep_checkpoints=s["keep_checkpoints"])
       results["runs"][name] = run
       jsonl.append(workdir / "selection.jsonl", dict(stage="retrain", run=name, **run))
-      _write_json(workdir / "results.json", results)
-  _write_json(workdir / "results.json", results)
+      _write_json(workdir / "results.json", results)  # after each run: progress survives a kill
+  _write_json(workdir / "results.json", results)  # also when there are no budgets
   return results

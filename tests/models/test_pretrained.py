@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from fsnlu_jax.models import BertConfig, BertEncoder, SentenceEncoder, load_bert
+from fsnlu_jax.models import BertConfig, BertEncoder, SentenceEncoder, load_bert, save_bert
 
 FIXTURE = pathlib.Path(__file__).parents[1] / "fixtures" / "minilm_reference.npz"
 
@@ -88,8 +88,7 @@ def test_clear_errors_for_missing_files_shapes_and_architectures(minilm_dir, tmp
     load_bert(folder)
 
 
-def test_save_then_load_round_trips(minilm_dir, tmp_path):
-  from fsnlu_jax.models import save_bert  # pylint: disable=g-import-not-at-top
+def test_save_then_load_round_trips(tmp_path):
   enc = _tiny_encoder()
   save_bert(enc, tmp_path / "tiny")
   back = load_bert(tmp_path / "tiny", normalize=True)
