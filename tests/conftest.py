@@ -2,6 +2,10 @@
 
 JAX reads ``jax_num_cpu_devices`` when its backend starts, so it is set here,
 before any test imports JAX code.
+
+Tests that need ../shared (real datasets, pretrained models) skip without it
+on a developer's machine, but fail under CI (``$CI`` set, as CI services do):
+there a missing folder is a broken setup, and a skip would pass it silently.
 """
 
 import os
@@ -16,22 +20,31 @@ jax.config.update("jax_num_cpu_devices", 8)
 _ROOT = pathlib.Path(__file__).resolve().parents[1]
 SHARED_DATA = pathlib.Path(os.environ.get("FSNLU_DATA_DIR", _ROOT.parent / "shared" / "data"))
 SHARED_MODELS = pathlib.Path(os.environ.get("FSNLU_MODELS_DIR", _ROOT.parent / "shared" / "models"))
+# "true" on GitHub Actions, GitLab and most CI services; "0"/"false" opt out.
+IN_CI = os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def _missing(what: str) -> None:
+  """Skips the test, or fails it under CI, where the shared folders must exist."""
+  if IN_CI:
+    pytest.fail(f"{what}; CI must provide ../shared (CI={os.environ['CI']!r})", pytrace=False)
+  pytest.skip(what)
 
 
 @pytest.fixture(scope="session")
 def shared_data() -> pathlib.Path:
-  """The folder of real datasets; tests needing it skip, loudly, without it."""
+  """The folder of real datasets; tests needing it skip, loudly, without it (fail in CI)."""
   if not SHARED_DATA.is_dir():
-    pytest.skip(f"real datasets not found at {SHARED_DATA} (set FSNLU_DATA_DIR)")
+    _missing(f"real datasets not found at {SHARED_DATA} (set FSNLU_DATA_DIR)")
   return SHARED_DATA
 
 
 @pytest.fixture(scope="session")
 def minilm_dir() -> pathlib.Path:
-  """The all-MiniLM-L6-v2 folder of ../shared/models; tests needing it skip without it."""
+  """The all-MiniLM-L6-v2 folder of ../shared/models; tests skip without it (fail in CI)."""
   path = SHARED_MODELS / "all-MiniLM-L6-v2"
   if not path.is_dir():
-    pytest.skip(f"pretrained model not found at {path} (set FSNLU_MODELS_DIR)")
+    _missing(f"pretrained model not found at {path} (set FSNLU_MODELS_DIR)")
   return path
 
 

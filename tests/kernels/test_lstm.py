@@ -1,7 +1,10 @@
 """Oracle tests for the LSTM scan kernels: a NumPy per-step loop, per-sequence
-runs without padding, and (when installed) ``torch.nn.LSTM``."""
+runs without padding, and ``torch.nn.LSTM`` (its outputs stored in
+tests/fixtures/lstm_reference.npz, so no torch is needed here)."""
 
 from __future__ import annotations
+
+import pathlib
 
 import jax
 import jax.numpy as jnp
@@ -12,6 +15,7 @@ from fsnlu_jax.data.arrays import pad_batch
 from fsnlu_jax.kernels import (LSTMParams, LSTMState, bilstm, bilstm_from_projection,
                                bilstm_projection, lstm_scan)
 
+FIXTURES = pathlib.Path(__file__).parents[1] / "fixtures"
 D, H = 3, 4
 LENGTHS = (6, 3, 1, 0, 5)  # One full row, one empty row.
 L = 6
@@ -154,23 +158,27 @@ def test_bilstm_from_its_projection_equals_bilstm():
 
 
 def test_matches_torch_bidirectional_packed():
-  torch = pytest.importorskip("torch")
-  torch.manual_seed(0)
-  lstm = torch.nn.LSTM(D, H, batch_first=True, bidirectional=True)
-  sd = {k: v.detach().numpy() for k, v in lstm.state_dict().items()}
-  port = lambda s: LSTMParams(sd[f"weight_ih_l0{s}"].T, sd[f"weight_hh_l0{s}"].T,
-                              sd[f"bias_ih_l0{s}"] + sd[f"bias_hh_l0{s}"])
-  x, mask = _batch(lengths=(6, 3, 1, 5))  # pack_padded_sequence refuses length 0.
-  lengths = torch.tensor(mask.sum(1))
-  packed = torch.nn.utils.rnn.pack_padded_sequence(
-      torch.from_numpy(x), lengths, batch_first=True, enforce_sorted=False)
-  with torch.no_grad():
-    out_t, (h_t, c_t) = lstm(packed)
-  out_t, _ = torch.nn.utils.rnn.pad_packed_sequence(out_t, batch_first=True, total_length=L)
-  out, (fwd, bwd) = bilstm(x, mask, port(""), port("_reverse"))
-  np.testing.assert_allclose(out, out_t.numpy(), atol=1e-5)
-  np.testing.assert_allclose(np.stack([fwd.h, bwd.h]), h_t.numpy(), atol=1e-5)
-  np.testing.assert_allclose(np.stack([fwd.c, bwd.c]), c_t.numpy(), atol=1e-5)
+  """Against ``torch.nn.LSTM`` on a packed batch (tests/fixtures/make_lstm_reference.py)."""
+  ref = np.load(FIXTURES / "lstm_reference.npz")
+  port = lambda s: LSTMParams(ref[f"weight_ih_l0{s}"].T, ref[f"weight_hh_l0{s}"].T,
+                              ref[f"bias_ih_l0{s}"] + ref[f"bias_hh_l0{s}"])
+  p_fwd, p_bwd = port(""), port("_reverse")
+  x = ref["x"]
+  _, mask = pad_batch([[1] * n for n in ref["lengths"]], x.shape[1])
+  assert (~mask).any() and np.abs(x[~mask]).min() > 0  # torch's padding holds garbage
+  out, (fwd, bwd) = bilstm(x, mask, p_fwd, p_bwd)
+  np.testing.assert_allclose(out, ref["zero_out"], atol=1e-5)
+  np.testing.assert_allclose(np.stack([fwd.h, bwd.h]), ref["zero_h"], atol=1e-5)
+  np.testing.assert_allclose(np.stack([fwd.c, bwd.c]), ref["zero_c"], atol=1e-5)
+  # torch's (h0, c0) is [direction, B, H]; each direction starts from its own.
+  for d, (params, reverse) in enumerate(((p_fwd, False), (p_bwd, True))):
+    h_size = params.w_hh.shape[0]
+    out, (h, c) = lstm_scan(x, mask, *params, reverse=reverse,
+                            initial=(ref["h0"][d], ref["c0"][d]))
+    np.testing.assert_allclose(out, ref["initial_out"][..., d * h_size:(d + 1) * h_size],
+                               atol=1e-5)
+    np.testing.assert_allclose(h, ref["initial_h"][d], atol=1e-5)
+    np.testing.assert_allclose(c, ref["initial_c"][d], atol=1e-5)
 
 
 def test_jit_equals_eager_and_compiles_once():

@@ -70,6 +70,63 @@ def test_logits_loss_and_scores_match_loops(metric):
       metrics.macro_f1(pred[qmask], labels[qmask], labels=range(3)), rtol=1e-6)
 
 
+def _loop_logits(query, support, mask, way_mask, metric, scale):
+  """ProtoNet logits the long way, in float64: one query, one way at a time.
+
+  Independent of the kernels (no :func:`kernels.prototypes`, no matmul form
+  of the distance), so that a wrong sign or a dropped ``scale`` in
+  :func:`kernels.protonet_logits` shows up here rather than cancelling out.
+  """
+  query, support = np.asarray(query, np.float64), np.asarray(support, np.float64)
+  logits = np.full((len(query), len(support)), np.nan)
+  for n in np.flatnonzero(way_mask):
+    proto = support[n][mask[n]].mean(axis=0)  # real shots only
+    for i, x in enumerate(query):
+      if metric == "euclidean":
+        logits[i, n] = -scale * np.sum((x - proto) ** 2)
+      else:
+        logits[i, n] = scale * (x @ proto) / (np.linalg.norm(x) * np.linalg.norm(proto))
+  return logits
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+@pytest.mark.parametrize("scale", [0.5, 3.0])
+def test_logits_match_an_independent_loop(metric, scale):
+  support, mask, way_mask, query = _episode(6, n=5, k=4, q=9, d=6, ways=3)
+  assert (~mask[way_mask]).any() and (~way_mask).any(), "the episode must pad shots and ways"
+  # Padded shots hold huge values: averaging them in would move every prototype.
+  support = np.where(mask[..., None], support, 50.0).astype(np.float32)
+  # Each query sits near one real prototype, so the real logits are far apart
+  # and the arg-max is a real way with a margin.
+  protos = np.stack([support[n][mask[n]].mean(0) if mask[n].any() else np.zeros(6)
+                     for n in range(5)]).astype(np.float32)
+  query = (protos[np.arange(9) % 3] + 0.3 * query).astype(np.float32)
+  got = np.asarray(kernels.protonet_logits(query, kernels.prototypes(support, mask), way_mask,
+                                           metric=metric, scale=scale))
+  want = _loop_logits(query, support, mask, way_mask, metric, scale)
+  np.testing.assert_allclose(got[:, way_mask], want[:, way_mask], rtol=1e-4, atol=1e-4)
+  # Padded ways: far below every real logit, whatever their (zero) prototype scores.
+  assert (got[:, ~way_mask] <= -1e8).all()
+  assert way_mask[got.argmax(-1)].all()
+  # Nearest prototype wins (Euclidean) / most similar wins (cosine).
+  np.testing.assert_array_equal(got.argmax(-1), np.nanargmax(want, -1))
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+def test_padded_ways_never_win_even_where_their_score_would(metric):
+  # The padded way's prototype is the zero vector: nearest to the query under
+  # Euclidean distance, and its cosine 0 beats the real ways' negative ones.
+  support = np.array([[[5., 5., 0.]] * 2, [[0., 5., 5.]] * 2, [[0., 0., 0.]] * 2], np.float32)
+  mask = np.array([[True, True], [True, False], [False, False]])
+  query = np.full((1, 3), -1.0, np.float32)
+  protos = kernels.prototypes(support, mask)
+  unmasked = kernels.protonet_logits(query, protos, np.ones(3, bool), metric=metric, scale=2.0)
+  assert int(np.argmax(unmasked)) == 2  # the test's premise: unmasked, the padded way wins
+  logits = kernels.protonet_logits(query, protos, np.array([True, True, False]), metric=metric,
+                                   scale=2.0)
+  assert int(np.argmax(logits)) in (0, 1)
+
+
 def test_batched_over_episodes_equals_a_loop():
   episodes = [_episode(s) for s in range(4)]
   s, m, w, q = (np.stack(parts) for parts in zip(*episodes))
