@@ -91,8 +91,8 @@ def test_padded_ways_are_never_predicted_and_change_nothing():
   assert not way_mask[leaky.argmax(-1)].all()
   assert not way_mask[leaky[:WAYS * Q].argmax(-1)].all()  # a real query among them
   got = _fit(p_support, p_mask, way_mask, p_query)
-  assert (got[:, ~way_mask] <= -1e8).all()  # the padded-way logit, on every row
-  assert way_mask[got.argmax(-1)].all()
+  assert (got[:, ~way_mask] <= -1e8).all(), f"a padded way's logit is {got[:, ~way_mask].max()}"
+  assert way_mask[got.argmax(-1)].all(), f"predicted ways {got.argmax(-1)}, real {way_mask}"
   np.testing.assert_allclose(got[:WAYS * Q, :WAYS], want, rtol=1e-4, atol=1e-4)
 
 
@@ -114,7 +114,8 @@ def test_scores_of_a_padded_batch_equal_those_of_its_unpadded_episodes():
       batch[name].append(value)
   batch = {name: np.stack(values) for name, values in batch.items()}
   got = models.softmax_baseline_scores(**batch, steps=60)
-  assert np.take_along_axis(batch["way_mask"], np.asarray(got["pred"]), axis=1).all()
+  pred = np.asarray(got["pred"])
+  assert np.take_along_axis(batch["way_mask"], pred, axis=1).all(), f"padded way predicted: {pred}"
   for e, (support, query) in enumerate(episodes):
     shots = [SHOTS, SHOTS - e, SHOTS]
     real_mask = np.arange(SHOTS)[None, :] < np.asarray(shots)[:, None]
