@@ -33,11 +33,13 @@ import shlex
 import statistics
 import sys
 import time
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, NoReturn
 
 import numpy as np
 
 RESULTS_DIR = pathlib.Path(__file__).resolve().parent / "results"
+# The exit status of a benchmark whose peer library (PyTorch, Captum, ...) is not installed.
+PEER_MISSING_EXIT = 3
 # Other processes' load skews timings; it is recorded at start and at the end.
 _LOAD_AT_IMPORT = os.getloadavg()
 
@@ -57,6 +59,19 @@ def pin_cpus(n: int | None) -> list[int]:
       raise ValueError(f"--cpus must be in [1, {len(allowed)}], got {n}")
     os.sched_setaffinity(0, allowed[:n])
   return sorted(os.sched_getaffinity(0))
+
+
+def peer_missing(error: ModuleNotFoundError) -> NoReturn:
+  """Exits with :data:`PEER_MISSING_EXIT` and one line naming the missing peer module.
+
+  The side-by-side benchmarks import their peer at the top, after
+  :func:`pin_cpus` and before parsing arguments: without it nothing of theirs
+  runs, ``--help`` included; this replaces the traceback.
+  """
+  print(f"{pathlib.Path(sys.argv[0]).name}: peer not installed: {error.name} (pip install "
+        "torch==2.13.0 from the CPU wheel, then pip install -e '.[peers]'; see "
+        "benchmarks/README.md)", file=sys.stderr)
+  raise SystemExit(PEER_MISSING_EXIT)
 
 
 def cpus_from_argv(argv: list[str]) -> int | None:

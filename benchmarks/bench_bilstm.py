@@ -44,7 +44,10 @@ CPUS = _harness.pin_cpus(_harness.cpus_from_argv(sys.argv))
 import jax
 import jax.numpy as jnp
 import numpy as np
-import torch
+try:  # the peer
+  import torch
+except ModuleNotFoundError as error:
+  _harness.peer_missing(error)
 from flax import nnx
 
 from fsnlu_jax.data.arrays import pad_batch

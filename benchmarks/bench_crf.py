@@ -40,8 +40,11 @@ CPUS = _harness.pin_cpus(_harness.cpus_from_argv(sys.argv))
 import jax
 import jax.numpy as jnp
 import numpy as np
-import torch
-import torchcrf
+try:  # the peer
+  import torch
+  import torchcrf
+except ModuleNotFoundError as error:
+  _harness.peer_missing(error)
 
 from fsnlu_jax.data.arrays import pad_batch
 from fsnlu_jax.kernels import crf_log_likelihood, viterbi_decode

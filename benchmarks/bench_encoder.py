@@ -40,8 +40,11 @@ CPUS = _harness.pin_cpus(_harness.cpus_from_argv(sys.argv))
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
 import numpy as np
-import sentence_transformers
-import torch
+try:  # the peer
+  import sentence_transformers
+  import torch
+except ModuleNotFoundError as error:
+  _harness.peer_missing(error)
 
 from fsnlu_jax.data import loading
 from fsnlu_jax.models import SentenceEncoder

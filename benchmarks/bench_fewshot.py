@@ -93,10 +93,10 @@ from flax import nnx
 
 from fsnlu_jax.data import episodes
 from fsnlu_jax.data.arrays import pad_batch
+from fsnlu_jax.fewshot import Pool, episode_batch
 from fsnlu_jax.models import (FewShotModel, MultitaskBiLSTM, MultitaskConfig, ProtoDAConfig,
                               episodic_loss)
 from fsnlu_jax.parallel import data_sharding, make_data_mesh
-from fsnlu_jax.train import fewshot_data as fsd
 from fsnlu_jax.train.step import init_train_state, make_train_step
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
@@ -163,7 +163,10 @@ def import_easyfsl():
     note = (f"torchvision failed to import ({type(e).__name__}: {e}); easyfsl's image-only "
             "torchvision imports were stubbed (PrototypicalNetworks does not use them)")
     _stub_torchvision()
-  from easyfsl.methods import PrototypicalNetworks  # pylint: disable=g-import-not-at-top
+  try:
+    from easyfsl.methods import PrototypicalNetworks  # pylint: disable=g-import-not-at-top
+  except ModuleNotFoundError as error:
+    _harness.peer_missing(error)
   return PrototypicalNetworks, note
 
 
@@ -268,7 +271,7 @@ def our_model(case: Case, augment: str) -> FewShotModel:
   return FewShotModel(config, encoder=encoder, rngs=nnx.Rngs(0))
 
 
-def our_contender(case: Case, pool: fsd.Pool, bank, e: int, steps_per_call: int,
+def our_contender(case: Case, pool: Pool, bank, e: int, steps_per_call: int,
                   augment: str = "none", devices: int | None = None):
   """``steps_per_call`` jitted train steps of ``e`` episodes each per call."""
   mesh = make_data_mesh(devices)
@@ -277,8 +280,8 @@ def our_contender(case: Case, pool: fsd.Pool, bank, e: int, steps_per_call: int,
                                      mesh)
   step = make_train_step(graphdef, episodic_loss, optimizer, mesh)
   sharding = data_sharding(mesh)
-  batches = [jax.device_put(fsd.episode_batch(
-      fsd.take_episodes(bank, i, i + e), pool, pool, augment=augment != "none",
+  batches = [jax.device_put(episode_batch(
+      take_episodes(bank, i, i + e), pool, pool, augment=augment != "none",
       noise_seed=np.arange(i, i + e)), sharding) for i in range(0, BANK, e)]
   data = itertools.cycle(batches)
   box = {"state": state}
@@ -294,19 +297,26 @@ def our_contender(case: Case, pool: fsd.Pool, bank, e: int, steps_per_call: int,
 # ------------------------------------------------------------------ data
 
 
-def make_pool(case: Case, rng: np.random.Generator) -> fsd.Pool:
+def take_episodes(bank: episodes.EpisodeBatch, start: int, stop: int) -> episodes.EpisodeBatch:
+  """Episodes ``start:stop`` of ``bank`` (every ``E`` here divides ``BANK``: no padding)."""
+  if not 0 <= start < stop <= len(bank.classes):
+    raise ValueError(f"episodes {start}:{stop} of a bank of {len(bank.classes)}")
+  return episodes.EpisodeBatch(*(a[start:stop] for a in bank))
+
+
+def make_pool(case: Case, rng: np.random.Generator) -> Pool:
   """``CLASSES`` classes of ``ROWS_PER_CLASS`` random utterances or vectors."""
   p = CLASSES * ROWS_PER_CLASS
   labels = np.repeat([f"c{i}" for i in range(CLASSES)], ROWS_PER_CLASS)
   if case.kind == "frozen":
-    return fsd.Pool([], labels, dict(x=rng.normal(size=(p, case.input_dim)).astype(np.float32)))
+    return Pool([], labels, dict(x=rng.normal(size=(p, case.input_dim)).astype(np.float32)))
   lengths = rng.integers(4, case.length + 1, size=p)
   ids, mask = pad_batch([rng.integers(2, case.vocab, size=n).tolist() for n in lengths],
                         case.length)
-  return fsd.Pool([], labels, dict(x=ids, x_tokens=mask))
+  return Pool([], labels, dict(x=ids, x_tokens=mask))
 
 
-def make_bank(case: Case, pool: fsd.Pool, rng: np.random.Generator) -> episodes.EpisodeBatch:
+def make_bank(case: Case, pool: Pool, rng: np.random.Generator) -> episodes.EpisodeBatch:
   sampler = episodes.EpisodeSampler(pool.labels, n_way=case.n, k_shot=case.k, q_query=case.q)
   return sampler.sample(rng, BANK)
 
@@ -465,7 +475,10 @@ def main(argv=None):
   args = parse_args(argv)
   if args.scaling_worker:
     return scaling_worker(args)
-  import torch  # pylint: disable=g-import-not-at-top
+  try:
+    import torch  # pylint: disable=g-import-not-at-top
+  except ModuleNotFoundError as error:
+    _harness.peer_missing(error)
   threads = _harness.match_torch_threads(torch)
   proto_cls, torchvision_note = import_easyfsl()
   cases = [run_case(CASES[name], args, torch, proto_cls) for name in args.cases.split(",")]

@@ -73,8 +73,11 @@ if "--x64" in sys.argv:  # the float64 agreement subprocess
 import jax
 import jax.numpy as jnp
 import numpy as np
-import torch
-from captum.attr import IntegratedGradients, LayerIntegratedGradients
+try:  # the peer
+  import torch
+  from captum.attr import IntegratedGradients, LayerIntegratedGradients
+except ModuleNotFoundError as error:
+  _harness.peer_missing(error)
 from flax import nnx
 
 from fsnlu_jax.data.arrays import pad_batch

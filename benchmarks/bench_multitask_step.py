@@ -1,9 +1,9 @@
 """The multitask bi-LSTM train step: achieved FLOP/s and how step time grows.
 
 The step is the library's own (:func:`fsnlu_jax.train.make_train_step` with the
-multitask job's ``loss_fn`` and Adam): embeddings, shared bi-LSTM, intent and
-slot bi-LSTMs, intent softmax, BIO-constrained CRF, forward, backward and
-update, data-parallel over a mesh. Default sizes are the model's defaults
+multitask job's :func:`fsnlu_jax.transfer.loss_fn` and Adam): embeddings, shared
+bi-LSTM, intent and slot bi-LSTMs, intent softmax, BIO-constrained CRF, forward,
+backward and update, data-parallel over a mesh. Default sizes are the model's defaults
 (embeddings 300, shared 256, task 384 per direction), 10k words, 64 intents,
 71 BIO tags (35 slot types); lengths drawn uniform in ``[4, L]``.
 
@@ -62,7 +62,7 @@ from fsnlu_jax.data.arrays import pad_batch
 from fsnlu_jax.models import MultitaskBiLSTM, MultitaskConfig
 from fsnlu_jax.parallel import data_sharding, make_data_mesh
 from fsnlu_jax.train import init_train_state, make_train_step
-from fsnlu_jax.train.multitask_job import loss_fn
+from fsnlu_jax.transfer import loss_fn
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
 VOCAB, INTENTS, SLOT_TYPES = 10_000, 64, 35

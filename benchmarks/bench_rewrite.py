@@ -6,7 +6,7 @@ random weights, in one process, interleaved (``_harness.compare``):
 * ``fsnlu_jax``: :class:`fsnlu_jax.models.Rewriter` (pre-LN, tied embeddings,
   static KV cache) stepped by :func:`fsnlu_jax.kernels.beam_search` inside one
   ``jax.jit`` (encoder, search and trie mask included), the trie
-  (:func:`fsnlu_jax.data.trie.build_trie`, arrays) passed as an argument and
+  (:func:`fsnlu_jax.decoding.build_trie`, arrays) passed as an argument and
   applied by :func:`fsnlu_jax.decoding.trie_constraint`;
 * ``transformers``: ``BartForConditionalGeneration`` built from a ``BartConfig``
   of the same ``D``, heads, layers, ``F``, ``V`` and positions, random weights,
@@ -61,12 +61,14 @@ CPUS = _harness.pin_cpus(_harness.cpus_from_argv(sys.argv))
 import jax
 import jax.numpy as jnp
 import numpy as np
-import torch
-import transformers
+try:  # the peer
+  import torch
+  import transformers
+except ModuleNotFoundError as error:
+  _harness.peer_missing(error)
 from flax import nnx
 
-from fsnlu_jax.data.trie import build_trie
-from fsnlu_jax.decoding import trie_constraint
+from fsnlu_jax.decoding import build_trie, trie_constraint
 from fsnlu_jax.kernels import beam_search, expand_to_beams
 from fsnlu_jax.models import Rewriter, RewriterConfig, tokens_to_logits_fn
 # pylint: enable=g-import-not-at-top,wrong-import-position

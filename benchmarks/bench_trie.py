@@ -4,7 +4,7 @@ Synthetic utterances: lengths uniform in [3, 12], tokens Zipfian (``p ~ 1/rank``
 over a 30k vocabulary (ids 4.., after the special tokens), given to the builder
 as Python lists of ints, as a tokeniser would hand them over.
 
-* ``build``: wall time of :func:`fsnlu_jax.data.trie.build_trie` (best of
+* ``build``: wall time of :func:`fsnlu_jax.decoding.build_trie` (best of
   ``--repeats``), the bytes of the arrays it returns, and the peak of memory
   allocated during one build (``tracemalloc``, which NumPy reports to; the
   input lists are excluded);
@@ -44,7 +44,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fsnlu_jax.data.trie import DEFAULT_DENSE_FANOUT, build_trie
+from fsnlu_jax.decoding import build_trie
+from fsnlu_jax.decoding._tries import DEFAULT_DENSE_FANOUT  # not re-exported by decoding
 from fsnlu_jax.kernels import advance, allowed_tokens
 # pylint: enable=g-import-not-at-top,wrong-import-position
 

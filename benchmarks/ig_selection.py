@@ -1,7 +1,7 @@
 """The IG selection protocol of EVALUATION.md: IG-selected training utterances against random ones.
 
 For HWU64 and SNIPS and each of ``SEEDS`` seeds, ``configs/select.py`` (run by
-``fsnlu_jax.train.selection_job.run_selection``):
+``fsnlu_jax.selection.run_selection``):
 
 1. draws ``TRAIN_FRACTION`` (10%) of the training utterances as the labelled
    set (the seed draws it), the rest is the pool with labels hidden;
@@ -79,8 +79,8 @@ OUT = "ig_selection.json"
 
 
 def _config(dataset: str, seed: int) -> dict:
-  from fsnlu_jax.train import multitask_job  # pylint: disable=g-import-not-at-top
-  config = multitask_job.load_config(f"{ROOT / 'configs' / 'select.py'}:{dataset}")
+  from fsnlu_jax.config import load_config  # pylint: disable=g-import-not-at-top
+  config = load_config(f"{ROOT / 'configs' / 'select.py'}:{dataset}")
   config["seed"] = seed
   return config
 
@@ -220,22 +220,26 @@ CONTROLS = dict(length=("ig", 3, "length_matched.json"),
 
 def run_length_control(config: dict, workdir: pathlib.Path, data_dir: str | None) -> dict:
   """Trains ``<control>_k<K>`` of every length control and budget (resumable); their results."""
-  from fsnlu_jax.train import selection_job  # pylint: disable=g-import-not-at-top
-  data = selection_job.load_data(config, data_dir)
-  budgets = config["select"]["budgets"]
+  # pylint: disable=g-import-not-at-top
+  from fsnlu_jax import selection
+  from fsnlu_jax.config import from_dict
+  # pylint: enable=g-import-not-at-top
+  config = from_dict(selection.SelectionConfig, config)
+  data = selection.load_data(config, data_dir)
+  budgets = config.select.budgets
   runs = {}
   for name, (source, stream, file) in CONTROLS.items():
     path = workdir / file
     if not path.exists():
-      lengths = np.array([min(len(e.tokens), config["data"]["max_length"]) for e in data.pool])
+      lengths = np.array([min(len(e.tokens), config.data.max_length) for e in data.pool])
       picks = json.loads((workdir / "selected.json").read_text())[source][str(max(budgets))]
       rows = length_matched(picks, lengths, np.load(workdir / "pool.npz")["eligible"],
-                            np.random.default_rng([config["seed"], stream]))
+                            np.random.default_rng([config.seed, stream]))
       path.write_text(json.dumps({"rows": rows,
                                   f"overlap_with_{source}": len(set(rows) & set(picks))}))
     rows = json.loads(path.read_text())["rows"]
     for k in budgets:
-      runs[f"{name}_k{k}"] = selection_job.train_model(
+      runs[f"{name}_k{k}"] = selection.train_model(
           config, workdir / f"{name}_k{k}", [*data.train, *(data.pool[i] for i in rows[:k])],
           data, keep_checkpoints=False)
   return runs
@@ -248,14 +252,14 @@ def _seed_record(result: dict, wall: float) -> dict:
 
 
 def run_dataset(key: str, seeds: list[int], args, results: dict, save) -> None:
-  from fsnlu_jax.train import selection_job  # pylint: disable=g-import-not-at-top
+  from fsnlu_jax import selection  # pylint: disable=g-import-not-at-top
   entry = results["datasets"].setdefault(key, dict(seeds={}))
   for seed in seeds:
     config = _config(key, seed)
     start = time.perf_counter()
     print(f"[{key}] seed {seed}", flush=True)
     workdir = pathlib.Path(args.workdir) / key / f"seed{seed}"
-    result = selection_job.run_selection(config, workdir, data_dir=args.data_dir)
+    result = selection.run_selection(config, workdir, data_dir=args.data_dir)
     result["runs"].update(run_length_control(config, workdir, args.data_dir))
     # Summed over invocations: a rerun that only reads finished stages adds seconds.
     wall = entry["seeds"].get(str(seed), {}).get("wall_s", 0.0) + time.perf_counter() - start

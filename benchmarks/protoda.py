@@ -1,6 +1,6 @@
 """FS-unseen accuracy of the four few-shot systems on real data -> results/protoda.json.
 
-Runs the main job (:func:`fsnlu_jax.train.fewshot_job.run_fewshot`) with the
+Runs the main job (:func:`fsnlu_jax.fewshot.run_fewshot`) with the
 ``clinc150`` and ``hwu64`` variants of ``configs/fewshot.py`` and gathers
 their ``results.json`` with the machine, versions, scale and command::
 
@@ -47,19 +47,22 @@ def main() -> int:
   args = parser.parse_args()
 
   import jax  # pylint: disable=g-import-not-at-top
-  from fsnlu_jax.train import fewshot_job, multitask_job  # pylint: disable=g-import-not-at-top
+  # pylint: disable=g-import-not-at-top
+  from fsnlu_jax.config import load_config
+  from fsnlu_jax.fewshot import run_fewshot
+  # pylint: enable=g-import-not-at-top
 
   out = dict(command=" ".join([os.path.basename(sys.executable), *sys.argv]), scale=args.scale,
              machine=dict(platform=platform.platform(), processor=platform.processor(),
                           cpu_count=os.cpu_count(), devices=[str(d) for d in jax.devices()]),
              versions=dict(jax=jax.__version__), datasets={})
   for name in args.datasets:
-    config = multitask_job.load_config(f"{ROOT / 'configs' / 'fewshot.py'}:{name}")
+    config = load_config(f"{ROOT / 'configs' / 'fewshot.py'}:{name}")
     if args.scale == "cpu":
       config = _cpu_scale(config)
     start = time.time()
-    results = fewshot_job.run_fewshot(config, pathlib.Path(args.workdir) / name,
-                                      data_dir=args.data_dir, cache_dir=args.cache_dir)
+    results = run_fewshot(config, pathlib.Path(args.workdir) / name,
+                          data_dir=args.data_dir, cache_dir=args.cache_dir)
     results["wall_seconds"] = round(time.time() - start, 1)
     results["config"] = config
     out["datasets"][name] = results

@@ -1,7 +1,7 @@
 """CGF query rewriting on held-out users: constrained vs unconstrained vs retrieval.
 
 Trains (or resumes) the rewriter of ``configs/rewrite.py`` and scores every
-system on the test pairs (:mod:`fsnlu_jax.train.rewrite_job`): precision =
+system on the test pairs (:mod:`fsnlu_jax.rewrite`): precision =
 correct rewrites / outputs, recall = correct rewrites / all pairs (a rewrite is
 correct when it equals the intended utterance; for an uncorrupted pair that is
 the request itself), thresholds chosen on validation to maximise F1, and the
@@ -37,11 +37,14 @@ def main(argv=None) -> int:
   parser.add_argument("--out", default="rewrite.json")
   args = parser.parse_args(argv)
   logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-  from fsnlu_jax.train import jsonl, rewrite_job  # pylint: disable=g-import-not-at-top
+  # pylint: disable=g-import-not-at-top
+  from fsnlu_jax.config import load_config
+  from fsnlu_jax.rewrite import run_rewrite
+  from fsnlu_jax.train import jsonl
+  # pylint: enable=g-import-not-at-top
 
-  config = rewrite_job.load_config(args.config)
-  results = rewrite_job.run_rewrite(config, args.workdir, data_dir=args.data_dir,
-                                    cache_dir=args.cache_dir)
+  config = load_config(args.config)
+  results = run_rewrite(config, args.workdir, data_dir=args.data_dir, cache_dir=args.cache_dir)
   curve = jsonl.read(pathlib.Path(args.workdir) / "metrics.jsonl")
   path = _harness.write_result(args.out, dict(
       config=config, definitions=dict(

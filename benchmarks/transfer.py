@@ -6,7 +6,7 @@ trained from scratch on the same utterances. Here, for each held-out domain
 (HWU64: six scenarios drawn up front with a fixed seed; SNIPS: each of its 7
 intents, each its own domain):
 
-1. pretrain on every other domain (``fsnlu_jax.train.multitask_job.run_pretrain``
+1. pretrain on every other domain (``fsnlu_jax.transfer.run_pretrain``
    with ``configs/multitask_pretrain.py`` made smaller, see ``SCALE``);
 2. for n in 25/50/100/200, draw n utterances of the held-out domain's training
    part (one seeded subset per n), then fine-tune the pretrained model on them
@@ -102,14 +102,14 @@ DATASETS = {
 # ------------------------------------------------------------------ configs
 
 
-def _job():
-  from fsnlu_jax.train import multitask_job  # pylint: disable=g-import-not-at-top
-  return multitask_job
+def _load_config(spec: str) -> dict:
+  from fsnlu_jax.config import load_config  # pylint: disable=g-import-not-at-top
+  return load_config(spec)
 
 
 def pretrain_config(dataset: dict, heldout: str, scale: dict) -> dict:
   """``configs/multitask_pretrain.py`` on every domain but ``heldout``, at ``scale``."""
-  config = _job().load_config(str(CONFIGS / "multitask_pretrain.py"))
+  config = _load_config(str(CONFIGS / "multitask_pretrain.py"))
   p = scale["pretrain"]
   config["data"].update(name=dataset["name"], train_splits=dataset["train_splits"],
                         eval_split=dataset["pretrain_eval"], domains=None,
@@ -125,7 +125,7 @@ def pretrain_config(dataset: dict, heldout: str, scale: dict) -> dict:
 def target_config(mode: str, dataset: dict, heldout: str, n: int, scale: dict) -> dict:
   """The fine-tuning (``mode="transfer"``) or from-scratch config of one run."""
   name = "multitask_finetune.py" if mode == "transfer" else "multitask_scratch.py"
-  config = _job().load_config(str(CONFIGS / name))
+  config = _load_config(str(CONFIGS / name))
   f = scale["finetune"]
   config["data"].update(name=dataset["name"], train_splits=dataset["train_splits"],
                         eval_split=dataset["test_split"], domains=[heldout],
@@ -197,12 +197,12 @@ def eval_curve(workdir: pathlib.Path) -> list[dict]:
 def run_target(mode: str, config: dict, workdir: pathlib.Path, pretrained: pathlib.Path,
                data_dir: str | None, keep_checkpoints: bool) -> dict:
   """One fine-tuning or from-scratch run; its final metrics and eval curve."""
-  job = _job()
+  from fsnlu_jax import transfer as transfer_lib  # pylint: disable=g-import-not-at-top
   start = time.perf_counter()
   if mode == "transfer":
-    job.run_finetune(config, workdir, pretrained, data_dir=data_dir)
+    transfer_lib.run_finetune(config, workdir, pretrained, data_dir=data_dir)
   else:
-    job.run_scratch(config, workdir, data_dir=data_dir)
+    transfer_lib.run_scratch(config, workdir, data_dir=data_dir)
   wall = time.perf_counter() - start
   curve = eval_curve(workdir)
   final = curve[-1]
@@ -214,8 +214,9 @@ def run_target(mode: str, config: dict, workdir: pathlib.Path, pretrained: pathl
 
 
 def run_pretrain(config: dict, workdir: pathlib.Path, data_dir: str | None) -> dict:
+  from fsnlu_jax import transfer as transfer_lib  # pylint: disable=g-import-not-at-top
   start = time.perf_counter()
-  result = _job().run_pretrain(config, workdir, data_dir=data_dir)
+  result = transfer_lib.run_pretrain(config, workdir, data_dir=data_dir)
   wall = time.perf_counter() - start
   curve = eval_curve(workdir)
   return dict(steps=result["step"], wall_s=round(wall, 2), eval=curve[-1], curve=curve,

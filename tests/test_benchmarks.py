@@ -1,0 +1,208 @@
+"""The benchmark scripts keep up with the package: their imports resolve and their CLIs parse.
+
+The scripts under ``benchmarks/`` are run by hand, never by the suite, so an
+API change would break them silently. This runs none of their work:
+
+* every ``import fsnlu_jax...`` and ``from fsnlu_jax... import name`` of each
+  ``benchmarks/*.py`` (``_harness.py`` too), at the top or inside a function,
+  is imported and each name looked up; so is each attribute read through a
+  module bound by such an import (``fewshot.train_systems``, ``fsd.Pool``),
+  unless the file also binds that name to something else;
+* each script with a ``__main__`` guard runs ``--help`` in a subprocess
+  (``JAX_PLATFORMS=cpu``, all scripts at once). A script whose peer library
+  (PyTorch, Captum, ...) is not installed must stop cleanly, with
+  ``_harness.PEER_MISSING_EXIT`` and the missing module named, and that module
+  must really be missing;
+* the notebooks' code cells get the same import check.
+"""
+
+from __future__ import annotations
+
+import ast
+import concurrent.futures
+import importlib
+import importlib.util
+import inspect
+import json
+import os
+import pathlib
+import re
+import subprocess
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+BENCHMARKS = ROOT / "benchmarks"
+SCRIPTS = sorted(BENCHMARKS.glob("*.py"))
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+PACKAGE = "fsnlu_jax"
+HELP_TIMEOUT_S = 180
+
+
+def _harness():
+  spec = importlib.util.spec_from_file_location("_bench_harness", BENCHMARKS / "_harness.py")
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+def _ours(module: str | None) -> bool:
+  return module is not None and (module == PACKAGE or module.startswith(PACKAGE + "."))
+
+
+def _import(name: str, where: str, problems: list[str]):
+  try:
+    return importlib.import_module(name)
+  except ImportError as e:
+    problems.append(f"{where}: import {name}: {type(e).__name__}: {e}")
+    return None
+
+
+def _lookup(module, name: str):
+  """``module.name``, or the submodule ``module.name`` (``from pkg import submodule``)."""
+  if hasattr(module, name):
+    return True, getattr(module, name)
+  try:
+    return True, importlib.import_module(f"{module.__name__}.{name}")
+  except ModuleNotFoundError:
+    return False, None
+
+
+def _rebound(tree: ast.AST) -> set[str]:
+  """Names the file binds other than by import (assignments, arguments, defs, ...)."""
+  names = set()
+  for node in ast.walk(tree):
+    if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+      names.add(node.id)
+    elif isinstance(node, ast.arg):
+      names.add(node.arg)
+    elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+      names.add(node.name)
+    elif isinstance(node, ast.ExceptHandler) and node.name:
+      names.add(node.name)
+    elif isinstance(node, (ast.Global, ast.Nonlocal)):
+      names.update(node.names)
+  return names
+
+
+def _chain(node: ast.Attribute) -> list[str] | None:
+  """``a.b.c`` as ``["a", "b", "c"]``; None unless it starts at a plain name."""
+  parts = []
+  while isinstance(node, ast.Attribute):
+    parts.append(node.attr)
+    node = node.value
+  return [node.id, *reversed(parts)] if isinstance(node, ast.Name) else None
+
+
+def unresolved(source: str, filename: str) -> list[str]:
+  """Every fsnlu_jax import (anywhere in ``source``) and module attribute that does not resolve."""
+  tree = ast.parse(source, filename)
+  problems: list[str] = []
+  modules = {}  # name bound by an import -> the module object it is
+  for node in ast.walk(tree):
+    where = f"{filename}:{getattr(node, 'lineno', '?')}"
+    if isinstance(node, ast.Import):
+      for alias in node.names:
+        if not _ours(alias.name):
+          continue
+        module = _import(alias.name, where, problems)
+        if module is not None:
+          bound = alias.asname or alias.name.partition(".")[0]
+          modules[bound] = module if alias.asname else importlib.import_module(bound)
+    elif isinstance(node, ast.ImportFrom) and node.level == 0 and _ours(node.module):
+      module = _import(node.module, where, problems)
+      if module is None:
+        continue
+      for alias in node.names:
+        if alias.name == "*":
+          continue
+        found, value = _lookup(module, alias.name)
+        if not found:
+          problems.append(f"{where}: from {node.module} import {alias.name}: no such name")
+        elif inspect.ismodule(value):
+          modules[alias.asname or alias.name] = value
+  rebound = _rebound(tree)
+  for node in ast.walk(tree):
+    chain = _chain(node) if isinstance(node, ast.Attribute) else None
+    if not chain or chain[0] not in modules or chain[0] in rebound:
+      continue
+    value = modules[chain[0]]
+    for i, attr in enumerate(chain[1:], 1):
+      found, value = _lookup(value, attr)
+      if not found:
+        problems.append(f"{filename}:{node.lineno}: {'.'.join(chain[:i + 1])}: "
+                        f"{'.'.join(chain[:i])} has no attribute {attr!r}")
+        break
+      if not inspect.ismodule(value):
+        break
+  return sorted(set(problems))
+
+
+def _has_main(path: pathlib.Path) -> bool:
+  tree = ast.parse(path.read_text(), str(path))
+  return any(isinstance(n, ast.If) and re.fullmatch(
+      r"""__name__ == ['"]__main__['"]""", ast.unparse(n.test)) for n in tree.body)
+
+
+def _notebook_source(path: pathlib.Path) -> str:
+  cells = json.loads(path.read_text())["cells"]
+  lines = [line for c in cells if c["cell_type"] == "code"
+           for line in "".join(c["source"]).splitlines()
+           if not line.lstrip().startswith(("%", "!"))]  # IPython magics and shell lines
+  return "\n".join(lines)
+
+
+@pytest.mark.parametrize("path", SCRIPTS, ids=lambda p: p.name)
+def test_fsnlu_imports_resolve(path):
+  problems = unresolved(path.read_text(), f"benchmarks/{path.name}")
+  assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_fsnlu_imports_resolve(path):
+  problems = unresolved(_notebook_source(path), f"notebooks/{path.name}")
+  assert not problems, "\n".join(problems)
+
+
+def _help(path: pathlib.Path) -> subprocess.CompletedProcess:
+  env = dict(os.environ, JAX_PLATFORMS="cpu")
+  return subprocess.run([sys.executable, str(path), "--help"], cwd=ROOT, env=env,
+                        capture_output=True, text=True, timeout=HELP_TIMEOUT_S, check=False)
+
+
+@pytest.fixture(scope="module")
+def help_runs() -> dict[str, subprocess.CompletedProcess]:
+  """``--help`` of every script with a ``__main__`` guard, run side by side."""
+  scripts = [p for p in SCRIPTS if _has_main(p)]
+  with concurrent.futures.ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 1)) as pool:
+    return dict(zip((p.name for p in scripts), pool.map(_help, scripts)))
+
+
+@pytest.mark.parametrize("path", [p for p in SCRIPTS if _has_main(p)], ids=lambda p: p.name)
+def test_help_exits_cleanly(path, help_runs):
+  run = help_runs[path.name]
+  if run.returncode == 0:
+    assert "usage:" in run.stdout, run.stdout
+    return
+  missing = re.search(r"peer not installed: (\S+)", run.stderr)
+  assert run.returncode == _harness().PEER_MISSING_EXIT and missing, (
+      f"{path.name} --help exited {run.returncode}:\n{run.stderr[-3000:]}")
+  name = missing.group(1)
+  assert not _ours(name), f"{path.name}: {name} is part of the package, not a peer"
+  assert importlib.util.find_spec(name.partition(".")[0]) is None, (
+      f"{path.name} says {name} is missing, but it is installed:\n{run.stderr[-3000:]}")
+
+
+def test_the_check_sees_a_missing_name():
+  """The checker itself: a name gone from a module, a removed module, a stale alias read."""
+  source = ("from fsnlu_jax.fewshot import Pool, take_episodes\n"
+            "def f():\n"
+            "  from fsnlu_jax.train import multitask_job\n"
+            "  from fsnlu_jax import fewshot as fs\n"
+            "  return fs.no_such_function, fs.Pool\n")
+  problems = unresolved(source, "x.py")
+  assert len(problems) == 3, problems
+  assert any("take_episodes" in p for p in problems)
+  assert any("multitask_job" in p for p in problems)
+  assert any("no_such_function" in p for p in problems)
