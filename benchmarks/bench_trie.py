@@ -45,7 +45,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from fsnlu_jax.decoding import build_trie
-from fsnlu_jax.decoding._tries import DEFAULT_DENSE_FANOUT  # not re-exported by decoding
+from fsnlu_jax.decoding import DEFAULT_DENSE_FANOUT
 from fsnlu_jax.kernels import advance, allowed_tokens
 # pylint: enable=g-import-not-at-top,wrong-import-position
 

@@ -5,7 +5,7 @@ utterances, find its errors on the validation split, score the other
 utterances (the pool, labels hidden) by the summed IG influence of their
 words, add the top ``K`` (and, as the baseline, ``K`` random ones) and
 retrain; all models are scored on the test split
-(``fsnlu_jax.train.selection_job``)::
+(``fsnlu_jax.selection``)::
 
   fsnlu select --config configs/select.py --workdir /tmp/select_hwu64 \
       --data-dir /work/shared/data                      # "" or "hwu64"; or ":snips"

@@ -1,6 +1,7 @@
 """The ``fsnlu`` command line. Thin: every command calls the library.
 
-  fsnlu fewshot --config configs/fewshot.py[:tiny|:clinc150|:hwu64] --workdir DIR
+  fsnlu fewshot --config fewshot[:tiny|:clinc150|:hwu64] --workdir DIR
+  (a config is an installed name such as fewshot:tiny, or a file: path/to/config.py[:arg])
   fsnlu data stats NAME [--data-dir DIR] [--json]
   fsnlu data episode NAME [--n-way N --k-shot K --q-query Q --seed S]
   fsnlu pretrain --config configs/multitask_pretrain.py[:tiny] --workdir DIR
@@ -21,6 +22,8 @@ import sys
 
 import numpy as np
 import tqdm
+
+from fsnlu_jax.config import load_config
 
 
 def _add_data_args(parser: argparse.ArgumentParser) -> None:
@@ -77,36 +80,34 @@ def cmd_data_episode(args) -> int:
 
 def cmd_train(args) -> int:
   """Runs the multitask bi-LSTM pretraining, fine-tuning or from-scratch job of a config."""
-  from fsnlu_jax.train import multitask_job  # pylint: disable=g-import-not-at-top
+  from fsnlu_jax import transfer  # pylint: disable=g-import-not-at-top
 
-  config = multitask_job.load_config(args.config)
+  config = load_config(args.config)
   kwargs = dict(data_dir=args.data_dir, cache_dir=args.cache_dir)
   if args.command == "pretrain":
-    result = multitask_job.run_pretrain(config, args.workdir, **kwargs)
+    result = transfer.run_pretrain(config, args.workdir, **kwargs)
   elif args.command == "scratch":
-    result = multitask_job.run_scratch(config, args.workdir, **kwargs)
+    result = transfer.run_scratch(config, args.workdir, **kwargs)
   else:
-    result = multitask_job.run_finetune(config, args.workdir, args.pretrained, **kwargs)
+    result = transfer.run_finetune(config, args.workdir, args.pretrained, **kwargs)
   print(json.dumps(result))
   return 0
 
 
 def cmd_fewshot(args) -> int:
   """Runs the few-shot job (ProtoNet, ProtoDA and baselines) of a config."""
-  from fsnlu_jax.train import fewshot_job, multitask_job  # pylint: disable=g-import-not-at-top
+  from fsnlu_jax import fewshot  # pylint: disable=g-import-not-at-top
 
-  config = multitask_job.load_config(args.config)
-  fewshot_job.run_fewshot(config, args.workdir, data_dir=args.data_dir,
+  fewshot.run_fewshot(load_config(args.config), args.workdir, data_dir=args.data_dir,
                           cache_dir=args.cache_dir, pretrained=args.pretrained)
   return 0
 
 
 def cmd_select(args) -> int:
   """Runs the training-sample selection pipeline of a config (resumable)."""
-  from fsnlu_jax.train import multitask_job, selection_job  # pylint: disable=g-import-not-at-top
+  from fsnlu_jax import selection  # pylint: disable=g-import-not-at-top
 
-  config = multitask_job.load_config(args.config)
-  results = selection_job.run_selection(config, args.workdir, data_dir=args.data_dir,
+  results = selection.run_selection(load_config(args.config), args.workdir, data_dir=args.data_dir,
                                         cache_dir=args.cache_dir)
   print(json.dumps(dict(base=results["base"], filters=results["filters"], runs=results["runs"])))
   return 0
@@ -115,9 +116,9 @@ def cmd_select(args) -> int:
 def cmd_explain(args) -> int:
   """Prints IG word scores of a trained model for one utterance; optional HTML / PNG."""
   from fsnlu_jax import explain  # pylint: disable=g-import-not-at-top
-  from fsnlu_jax.train import explain_job  # pylint: disable=g-import-not-at-top
+  from fsnlu_jax import selection  # pylint: disable=g-import-not-at-top
 
-  res = explain_job.explain_utterance(args.checkpoint, args.text, target=args.target,
+  res = selection.explain_utterance(args.checkpoint, args.text, target=args.target,
                                       label=args.label, top=args.top, steps=args.steps)
   print(f"intent: {res['intent']} (p={res['confidence']:.3f})")
   print("tags:   " + " ".join(f"{w}/{t}" for w, t in zip(res["words"], res["tags"])))
@@ -155,25 +156,25 @@ def _add_explain_parser(commands) -> None:
 
 def cmd_rewrite(args) -> int:
   """Trains and evaluates the CGF rewriter (``--config``), or rewrites one request."""
-  from fsnlu_jax.train import rewrite_job  # pylint: disable=g-import-not-at-top
+  from fsnlu_jax import rewrite  # pylint: disable=g-import-not-at-top
 
   if args.checkpoint:
     if not args.text:
       raise ValueError("rewrite --checkpoint needs the request text")
-    res = rewrite_job.rewrite_query(args.checkpoint, args.text, previous=args.previous,
+    res = rewrite.rewrite_query(args.checkpoint, args.text, previous=args.previous,
                                     user=args.user)
     print(res["rewrite"] if res["rewrite"] is not None else "no rewrite")
     return 0
   if not (args.config and args.workdir):
     raise ValueError("rewrite needs --config and --workdir (train) or --checkpoint (query)")
-  rewrite_job.run_rewrite(rewrite_job.load_config(args.config), args.workdir,
+  rewrite.run_rewrite(load_config(args.config), args.workdir,
                           data_dir=args.data_dir, cache_dir=args.cache_dir)
   return 0
 
 
 def _add_rewrite_parser(commands) -> None:
   parser = commands.add_parser("rewrite", help="CGF query rewriting: train+evaluate, or query")
-  parser.add_argument("--config", help="configs/rewrite.py[:tiny] (train and evaluate)")
+  parser.add_argument("--config", help="rewrite[:tiny] or a config file (train and evaluate)")
   parser.add_argument("--workdir", help="checkpoints, metrics, results.json; resumes")
   parser.add_argument("--data-dir", help="raw dataset folders (as for `fsnlu data`)")
   parser.add_argument("--cache-dir", help="built dataset cache (as for `fsnlu data`)")
@@ -187,7 +188,8 @@ def _add_rewrite_parser(commands) -> None:
 def _add_train_parser(commands, name: str, help_text: str, func=cmd_train
                       ) -> argparse.ArgumentParser:
   parser = commands.add_parser(name, help=help_text)
-  parser.add_argument("--config", required=True, help="configs/FILE.py[:ARG]")
+  parser.add_argument("--config", required=True,
+                      help="an installed config NAME[:ARG] (e.g. fewshot:tiny) or FILE.py[:ARG]")
   parser.add_argument("--workdir", required=True, help="checkpoints, metrics, vocab; resumes")
   parser.add_argument("--data-dir", help="raw dataset folders (as for `fsnlu data`)")
   parser.add_argument("--cache-dir", help="built dataset cache (as for `fsnlu data`)")
@@ -232,9 +234,18 @@ def build_parser() -> argparse.ArgumentParser:
   return parser
 
 
+# Commands that run a job: they join a multi-process run when one is configured.
+_JOBS = ("pretrain", "finetune", "scratch", "fewshot", "select", "rewrite")
+
+
 def main(argv: list[str] | None = None) -> int:
   args = build_parser().parse_args(argv)
   try:
+    if args.command in _JOBS:
+      # FSNLU_COORDINATOR / FSNLU_NUM_PROCESSES / FSNLU_PROCESS_ID, or a cluster
+      # launcher JAX detects: jax.distributed starts before any device is touched.
+      from fsnlu_jax.parallel import initialize_distributed  # pylint: disable=g-import-not-at-top
+      initialize_distributed()
     return args.func(args)
   except (FileNotFoundError, KeyError, ValueError) as error:
     # MalformedRowError is a ValueError: it names the file and line.

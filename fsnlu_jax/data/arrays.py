@@ -10,7 +10,7 @@ Nothing is dropped or changed silently: examples longer than the largest
 bucket are truncated and counted, out-of-vocabulary words and unknown labels
 are counted in :class:`EncodeStats`.
 
-Shapes: ``B`` examples, ``L`` padded length (a bucket).
+Shapes: ``B`` examples, ``L`` padded length (a bucket), ``B_L`` examples in bucket ``L``.
 """
 
 from __future__ import annotations
@@ -303,7 +303,7 @@ def unbucket(encoded: Mapping[int, EncodedSplit],
       (e.g. predicted intents); trailing dimensions must agree across buckets.
 
   Returns:
-    ``[N, ...]`` with row ``encoded[L].index[r]`` equal to ``values[L][r]``.
+    ``[B, ...]`` with row ``encoded[L].index[r]`` equal to ``values[L][r]``.
 
   Raises:
     ValueError: the buckets of ``values`` and ``encoded`` differ, or a bucket's

@@ -1,7 +1,8 @@
 """Episodes for few-shot learning, as static-shape index arrays with masks.
 
 Shapes: E episodes per batch, N ways (classes per episode), K shots (support
-examples per class), Q queries per class. An episode is returned as indices
+examples per class), Q queries per class, C classes, P pool rows, L tokens.
+An episode is returned as indices
 into a *support pool* and a *query pool* (two splits, e.g. train and test, or
 one split used for both), so the arrays stay small and a model gathers the
 token arrays or precomputed embeddings it needs (:func:`gather`).

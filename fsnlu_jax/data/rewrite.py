@@ -128,7 +128,7 @@ class RewriteCorpus:
 
   Attributes:
     templates: distinct templates, in first-seen order.
-    template_counts: ``[T]`` real utterances per template.
+    template_counts: ``[len(templates)]`` real utterances per template.
     utterances: every real utterance with at least one word.
     values: ``dataset:type`` -> its distinct values (sorted), with
       ``value_counts`` the matching ``[n]`` counts.

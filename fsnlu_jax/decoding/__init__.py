@@ -1,8 +1,10 @@
-"""Constrained generation: a model step, a trie or grammar mask, and beam search."""
+"""Constrained generation: tries as arrays, the constraint hook, and beam search's masks.
+
+Generic over tasks: query rewriting (:mod:`fsnlu_jax.rewrite`) and teaching
+via data (:mod:`fsnlu_jax.teach`) give the beam search their own constraint.
+Trie building is host-side NumPy, here rather than in ``data`` (which imports
+no JAX) because its product is the kernels' :class:`~fsnlu_jax.kernels.TrieArrays`.
+"""
 
 from fsnlu_jax.decoding._constraints import trie_constraint
-from fsnlu_jax.decoding._rewrite import (ABSTAIN, GLOBAL, PERSONAL, Candidates, NgramIndex,
-                                         RewriteDecoder, apply_threshold, char_ngrams,
-                                         choose_threshold, choose_thresholds, combine,
-                                         global_trie_arrays, personal_forest_arrays, retrieve,
-                                         retrieve_personal, rewrite_metrics)
+from fsnlu_jax.decoding._tries import DEFAULT_DENSE_FANOUT, build_forest, build_trie

@@ -3,7 +3,7 @@
 The path runs in embedding space, from a baseline (zeros: the ``<pad>``
 vector of :class:`~fsnlu_jax.nn.Embedder`) to the utterance's word vectors;
 a token's score is its attribution summed over the embedding width. Any model
-with ``embed(token_ids) -> [B, L, E]`` and ``from_embeddings(x, mask) ->``
+with ``embed(token_ids) -> [B, L, D]`` and ``from_embeddings(x, mask) ->``
 an output with ``intent_logits`` ``[B, C]`` and ``slot_logits`` ``[B, L, T]``
 works (:class:`~fsnlu_jax.models.MultitaskBiLSTM` does). A model that also
 splits ``from_embeddings`` into an affine ``project(x)`` and
@@ -15,8 +15,9 @@ presence of ``from_projection``, so a model that has it must keep
 ``from_projection(project(x), mask) == from_embeddings(x, mask)`` without
 dropout (a subclass that changes ``from_embeddings`` must change both).
 
-Shapes: ``B`` batch, ``L`` padded length (tokens), ``E`` embedding width,
-``C`` intents, ``T`` slot tags, ``W`` words, ``M`` IG steps.
+Shapes: ``B`` batch, ``L`` padded length (tokens), ``D`` embedding width,
+``C`` intents, ``T`` slot tags, ``Lw`` words, ``M`` IG steps, ``Bg`` examples per
+length group.
 """
 
 from __future__ import annotations
@@ -94,7 +95,7 @@ def slot_target(tag: jax.Array, position: jax.Array, *,
 class TokenAttributions(NamedTuple):
   """What :func:`token_attributions` returns."""
 
-  scores: jax.Array  # [B, L] per-token attribution (summed over E), 0 at padding.
+  scores: jax.Array  # [B, L] per-token attribution (summed over D), 0 at padding.
   gap: jax.Array  # [B] sum of scores - (value - baseline_value): IG's quadrature error.
   value: jax.Array  # [B] the explained output at the utterance.
   baseline_value: jax.Array  # [B] the explained output at the baseline.
@@ -119,12 +120,12 @@ def _target_output(model: nnx.Module, out, mask: jax.Array, kind: str, output: s
 def _attribute(graphdef, state, token_ids, mask, target: Target, baseline, *, steps, method,
                chunk_size) -> TokenAttributions:
   model = nnx.merge(graphdef, state)
-  x = model.embed(token_ids)  # --> [B, L, E]
+  x = model.embed(token_ids)  # --> [B, L, D]
   baseline = jnp.zeros_like(x) if baseline is None else baseline
 
   if hasattr(model, "from_projection"):
     # The model's first step is affine: the path runs after it (kernel docs).
-    prefix = lambda x_b: model.project(x_b[None])[0]  # [L, E] -> [L, ...]
+    prefix = lambda x_b: model.project(x_b[None])[0]  # [L, D] -> [L, ...]
     forward = model.from_projection
   else:
     prefix, forward = None, model.from_embeddings
@@ -149,13 +150,13 @@ def token_attributions(model: nnx.Module, token_ids: jax.Array, mask: jax.Array,
   settings (a model with new weights but the same sizes reuses the compiled
   code). Peak memory grows with ``B * chunk_size``, not with ``steps``.
 
-  With ``length_groups=G`` the examples are sorted by length and attributed
-  ``G`` at a time, each group padded only to its longest row (rounded up to a
+  With ``length_groups=Bg`` the examples are sorted by length and attributed
+  ``Bg`` at a time, each group padded only to its longest row (rounded up to a
   multiple of :data:`GROUP_LENGTH_MULTIPLE`): padded steps cost as much as
   real ones in a scan, so this skips most of a mixed-length batch's padded
   steps (as packed sequences do in PyTorch). The results are those
   of one call, in the input's order. Neighbouring groups of the same padded
-  length are run together (``k * G`` rows, ``chunk_size / k`` steps per
+  length are run together (``k * Bg`` rows, ``chunk_size / k`` steps per
   pass), so equal lengths cost no more than one group. It compiles once per
   call shape and needs a concrete ``mask`` (not inside ``jit``).
 
@@ -175,15 +176,15 @@ def token_attributions(model: nnx.Module, token_ids: jax.Array, mask: jax.Array,
     token_ids: ``[B, L]`` int word ids, ``PAD_ID`` at padding.
     mask: ``[B, L]`` bool, True on real tokens.
     target: :func:`intent_target` or :func:`slot_target`.
-    baseline: ``[B, L, E]`` (or broadcastable) baseline word vectors; None:
+    baseline: ``[B, L, D]`` (or broadcastable) baseline word vectors; None:
       zeros, i.e. every word replaced by ``<pad>``.
     steps: ``M``, IG steps.
     method: the quadrature rule (:func:`~fsnlu_jax.kernels.ig_quadrature`).
     chunk_size: at most this many steps per pass (None: all at once); the
       memory bound, and a speed knob: ``B * chunk_size`` rows of a few
       hundred were fastest on one CPU core (``benchmarks/bench_ig.py``).
-    length_groups: ``G``, examples per length group; None: one group of all
-      ``B``, padded to ``L``. ``G * chunk_size`` rows go through the model
+    length_groups: ``Bg``, examples per length group; None: one group of all
+      ``B``, padded to ``L``. ``Bg * chunk_size`` rows go through the model
       per pass.
 
   Returns:
@@ -215,7 +216,7 @@ def _attribute_by_length(attribute, token_ids, mask, target: Target, baseline, g
   token_ids = jnp.asarray(token_ids)
   if n == 0:
     return attribute(token_ids, jnp.asarray(mask), target, baseline, chunk_size=chunk_size)
-  if baseline is not None:  # [B, L, E] or broadcastable, sliced per group below
+  if baseline is not None:  # [B, L, D] or broadcastable, sliced per group below
     baseline = jnp.asarray(baseline)
     width = baseline.shape[-1] if baseline.ndim else 1
     baseline = jnp.broadcast_to(baseline, (n, max_length, width))
@@ -226,7 +227,7 @@ def _attribute_by_length(attribute, token_ids, mask, target: Target, baseline, g
   padded_length = [min(max_length, max(1, -(-int(lengths[order[s:s + group_size]].max())
                                              // multiple)) * multiple) for s in starts]
   parts = []
-  # Neighbouring groups of the same padded length go in one call of k * G
+  # Neighbouring groups of the same padded length go in one call of k * Bg
   # rows and chunk_size / k steps per pass (the same rows per pass): a batch
   # of equal lengths is then one call, as without groups.
   for length, run in itertools.groupby(zip(starts, padded_length), key=lambda sl: sl[1]):
@@ -234,7 +235,7 @@ def _attribute_by_length(attribute, token_ids, mask, target: Target, baseline, g
     k = len(run)
     rows = order[run[0]:run[-1] + group_size]
     # The last group is filled up with copies of its first row (dropped
-    # below), so a call has k * G rows and only k and the length vary.
+    # below), so a call has k * Bg rows and only k and the length vary.
     rows = np.concatenate([rows, np.repeat(rows[:1], k * group_size - len(rows))])
     take = lambda a, rows=rows, length=length: a[rows, :length]
     res = attribute(take(token_ids), jnp.asarray(take(mask)),
@@ -243,7 +244,7 @@ def _attribute_by_length(attribute, token_ids, mask, target: Target, baseline, g
                     chunk_size=None if chunk_size is None else max(1, chunk_size // k))
     # Every call is dispatched before any is read back.
     parts.append(res._replace(scores=jnp.pad(res.scores, ((0, 0), (0, max_length - length)))))
-  joined = jax.tree.map(lambda *p: jnp.concatenate(p), *parts)  # --> [n_groups * G, ...]
+  joined = jax.tree.map(lambda *p: jnp.concatenate(p), *parts)  # --> [n_groups * Bg, ...]
   inverse = np.argsort(order, kind="stable")  # input row -> its place in the sorted order
   return jax.tree.map(lambda a: a[inverse], joined)
 
@@ -265,12 +266,12 @@ def aggregate_to_words(scores: jax.Array, word_index: jax.Array, *,
     scores: ``[B, L]`` token scores.
     word_index: ``[B, L]`` int word of each token; negative for tokens that
       belong to no word (padding, special tokens), which are dropped.
-    n_words: ``W`` (static); None: ``L``.
+    n_words: ``Lw`` (static); None: ``L``.
 
   Returns:
-    ``[B, W]`` word scores, 0 for words with no token.
+    ``[B, Lw]`` word scores, 0 for words with no token.
   """
   n_words = scores.shape[1] if n_words is None else n_words
   # one_hot of a negative index is an all-zero row, so dropped tokens add nothing.
-  onehot = jax.nn.one_hot(word_index, n_words, dtype=scores.dtype)  # --> [B, L, W]
+  onehot = jax.nn.one_hot(word_index, n_words, dtype=scores.dtype)  # --> [B, L, Lw]
   return jnp.einsum("bl,blw->bw", scores, onehot)

@@ -50,8 +50,8 @@ Common to both:
 * special ids (``<pad>``, ``<unk>``, ...) get no influence: ``<unk>`` is not
   a word, and an utterance's unknown words are not the ones that erred.
 
-Shapes: ``E`` errors (rows), ``N`` held-out utterances, ``L`` padded length,
-``V`` vocabulary, ``B`` pool utterances, ``K`` budget.
+Shapes: ``X`` errors (rows), ``U`` held-out utterances, ``L`` padded length,
+``V`` vocabulary, ``P`` pool utterances, ``Kb`` budget.
 
 References:
   "Improving Large-Scale Conversational Assistants using Model Interpretation
@@ -81,12 +81,12 @@ def error_token_influence(attr_pred: jax.Array, attr_gold: jax.Array,
   [[0.75, 0.0, 0.0]]
 
   Args:
-    attr_pred: ``[E, L]`` token attributions to the wrong (predicted) output.
-    attr_gold: ``[E, L]`` token attributions to the correct (gold) output.
-    mask: ``[E, L]`` bool, True on real tokens.
+    attr_pred: ``[X, L]`` token attributions to the wrong (predicted) output.
+    attr_gold: ``[X, L]`` token attributions to the correct (gold) output.
+    mask: ``[X, L]`` bool, True on real tokens.
 
   Returns:
-    ``[E, L]`` non-negative influence, 0 at padding.
+    ``[X, L]`` non-negative influence, 0 at padding.
   """
   harm = jax.nn.relu(attr_pred) + jax.nn.relu(-attr_gold)
   return jnp.where(mask, harm, 0.0)
@@ -103,9 +103,9 @@ def word_influence(token_influence: jax.Array, token_ids: jax.Array, mask: jax.A
   [0.0, 0.0, 0.0, 0.0, 0.0, 5.0, 10.0]
 
   Args:
-    token_influence: ``[E, L]``, e.g. :func:`error_token_influence`.
-    token_ids: ``[E, L]`` int word ids of the errors' utterances.
-    mask: ``[E, L]`` bool, True on real tokens.
+    token_influence: ``[X, L]``, e.g. :func:`error_token_influence`.
+    token_ids: ``[X, L]`` int word ids of the errors' utterances.
+    mask: ``[X, L]`` bool, True on real tokens.
     vocab_size: ``V`` (static).
     exclude_ids: ids that get no influence (static; default the special tokens).
 
@@ -113,7 +113,7 @@ def word_influence(token_influence: jax.Array, token_ids: jax.Array, mask: jax.A
     ``[V]`` influence of each word, 0 for words in no error and for ``exclude_ids``.
   """
   keep = mask & ~jnp.isin(token_ids, jnp.asarray(exclude_ids, token_ids.dtype))
-  values = jnp.where(keep, token_influence, 0.0).reshape(-1)  # --> [E * L]
+  values = jnp.where(keep, token_influence, 0.0).reshape(-1)  # --> [X * L]
   return jnp.zeros(vocab_size, values.dtype).at[token_ids.reshape(-1)].add(values)
 
 
@@ -128,9 +128,9 @@ def occurrence_counts(token_ids: jax.Array, mask: jax.Array, *, vocab_size: int,
   [0.0, 0.0, 0.0, 0.0, 0.0, 2.0, 2.0]
 
   Args:
-    token_ids: ``[N, L]`` int word ids of *every* held-out utterance (not only
+    token_ids: ``[U, L]`` int word ids of *every* held-out utterance (not only
       the errors').
-    mask: ``[N, L]`` bool, True on real tokens.
+    mask: ``[U, L]`` bool, True on real tokens.
     vocab_size: ``V`` (static).
     exclude_ids: ids not counted (static; default the special tokens).
 
@@ -173,13 +173,13 @@ def pool_scores(influence: jax.Array, token_ids: jax.Array, mask: jax.Array) -> 
 
   Args:
     influence: ``[V]`` word influence (:func:`word_influence`).
-    token_ids: ``[B, L]`` int word ids (same vocabulary).
-    mask: ``[B, L]`` bool, True on real tokens.
+    token_ids: ``[P, L]`` int word ids (same vocabulary).
+    mask: ``[P, L]`` bool, True on real tokens.
 
   Returns:
-    ``[B]`` scores; a repeated word counts each time it occurs.
+    ``[P]`` scores; a repeated word counts each time it occurs.
   """
-  per_token = jnp.take(influence, token_ids, axis=0)  # --> [B, L]
+  per_token = jnp.take(influence, token_ids, axis=0)  # --> [P, L]
   return jnp.sum(jnp.where(mask, per_token, 0.0), axis=1)
 
 
@@ -193,12 +193,12 @@ def top_k_eligible(scores: jax.Array, eligible: jax.Array, k: int) -> tuple[jax.
   ([3, 0, 2, 1], [True, True, True, False])
 
   Args:
-    scores: ``[B]`` pool scores.
-    eligible: ``[B]`` bool, rows that passed the filters.
-    k: ``K`` (static), at most ``B``.
+    scores: ``[P]`` pool scores.
+    eligible: ``[P]`` bool, rows that passed the filters.
+    k: ``Kb`` (static), at most ``P``.
 
   Returns:
-    ``(rows [K], valid [K])``: row indices, and False where fewer than ``K``
+    ``(rows [Kb], valid [Kb])``: row indices, and False where fewer than ``Kb``
     rows are eligible (those rows are ineligible padding).
   """
   key = jnp.where(eligible, -scores, jnp.inf)

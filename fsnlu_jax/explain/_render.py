@@ -4,7 +4,7 @@ Red means the word pushed *toward* the explained output (positive
 attribution), blue away from it; the strength of the colour is the score over
 the largest absolute score on the page, so rows of one page compare.
 
-Shapes: ``R`` rows (explained outputs), ``W`` words.
+Shapes: ``Y`` rows (explained outputs), ``Lw`` words.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ _RED, _BLUE = (214, 39, 40), (31, 119, 180)
 
 def _rows(words: Sequence[str], scores, row_labels: Sequence[str] | None
           ) -> tuple[np.ndarray, list[str]]:
-  """``scores`` as ``[R, W]`` floats and ``R`` row labels, checked against ``words``."""
+  """``scores`` as ``[Y, Lw]`` floats and ``Y`` row labels, checked against ``words``."""
   scores = np.asarray(scores, dtype=np.float64)
-  scores = scores[None] if scores.ndim == 1 else scores  # --> [R, W]
+  scores = scores[None] if scores.ndim == 1 else scores  # --> [Y, Lw]
   if scores.ndim != 2 or scores.shape[1] != len(words):
     raise ValueError(f"scores of shape {scores.shape} do not fit {len(words)} words")
   labels = [""] * len(scores) if row_labels is None else [str(x) for x in row_labels]
@@ -61,9 +61,9 @@ def words_html(words: Sequence[str], scores, *, row_labels: Sequence[str] | None
   True
 
   Args:
-    words: ``W`` words (escaped here).
-    scores: ``[W]`` or ``[R, W]`` scores.
-    row_labels: ``R`` labels, e.g. the explained intent of each row.
+    words: ``Lw`` words (escaped here).
+    scores: ``[Lw]`` or ``[Y, Lw]`` scores.
+    row_labels: ``Y`` labels, e.g. the explained intent of each row.
     title: the page's heading.
     note: a line under the heading (escaped), e.g. the prediction.
 

@@ -8,7 +8,7 @@ train <- cli; ``fsnlu_jax.data`` is host-side NumPy and needs none of them.
 
 from fsnlu_jax.kernels._lstm import (LSTMParams, LSTMState, bilstm, bilstm_from_projection,
                                     bilstm_projection, lstm_scan)
-from fsnlu_jax.kernels._crf import (bio_transition_mask, crf_log_likelihood, crf_log_partition,
+from fsnlu_jax.kernels._crf import (DEFAULT_PENALTY, bio_transition_mask, crf_log_likelihood, crf_log_partition,
                                     crf_marginals, crf_path_score, masked_transitions,
                                     viterbi_decode)
 from fsnlu_jax.kernels._protonet import (cosine_similarity, episode_accuracy, episode_macro_f1,

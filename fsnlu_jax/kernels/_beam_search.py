@@ -17,7 +17,7 @@ finished sequence is a trie path. A beam that reaches ``L`` tokens without EOS
 does not finish.
 
 Shapes: ``B`` batch, ``W`` beam, ``L`` max length (tokens emitted, EOS
-included), ``V`` vocab.
+included), ``V`` vocab, ``W'`` beams picked in a gather (``W`` or ``2W``).
 
 References: Wu et al. 2016 (GNMT length penalty); t5x ``decoding.beam_search``;
 CGF, EMNLP 2022 industry track.
@@ -87,17 +87,17 @@ def expand_to_beams(tree: PyTree, beam_size: int) -> PyTree:
 
 
 def _gather_beams(tree: PyTree, parents: jax.Array, *, flat: bool) -> PyTree:
-  """Picks beams ``parents [B, K]`` from leaves ``[B, W, ...]`` (or ``[B*W, ...]`` when flat)."""
+  """Picks beams ``parents [B, W']`` from leaves ``[B, W, ...]`` (or ``[B*W, ...]`` when flat)."""
   batch, width = parents.shape
 
   def gather(x):
     if not flat:
-      return jax.vmap(lambda row, idx: row[idx])(x, parents)  # --> [B, K, ...]
+      return jax.vmap(lambda row, idx: row[idx])(x, parents)  # --> [B, W', ...]
     if jnp.ndim(x) == 0:  # e.g. a shared cache index: the same for every beam
       return x
     beams = x.shape[0] // batch
     rows = (jnp.arange(batch)[:, None] * beams + parents).reshape(batch * width)
-    return x[rows]  # --> [B*K, ...]
+    return x[rows]  # --> [B*W', ...]
 
   return jax.tree.map(gather, tree)
 

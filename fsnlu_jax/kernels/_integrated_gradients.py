@@ -9,8 +9,9 @@ the integral approximated by a quadrature ``sum_m w_m g(a_m)`` over ``M``
 points. The attributions sum to ``f(x) - f(x')`` up to the quadrature error
 (completeness); that error is returned as the *gap*.
 
-Shapes: ``B`` batch (examples), ``M`` IG steps (quadrature points), ``C``
-steps per chunk, ``D...`` the shape of one example (any rank).
+Shapes: ``B`` batch (examples), ``M`` IG steps (quadrature points), ``Mc``
+steps per chunk, ``D...`` the shape of one example (any rank), ``Dz...`` the
+shape of ``prefix``'s output.
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ def ig_quadrature(steps: int, method: IGMethod) -> tuple[np.ndarray, np.ndarray]
 
 
 def _chunked_quadrature(steps: int, method: IGMethod, chunk_size: int | None):
-  """``(alphas, weights)``, each ``[n, C]``, ``n = ceil(M / C)``; zero weight pads the end."""
+  """``(alphas, weights)``, each ``[n, Mc]``, ``n = ceil(M / Mc)``; zero weight pads the end."""
   alphas, weights = ig_quadrature(steps, method)
   if chunk_size is not None and chunk_size < 1:
     raise ValueError(f"chunk_size must be >= 1 or None, got {chunk_size}")
@@ -87,7 +88,7 @@ def _chunked_quadrature(steps: int, method: IGMethod, chunk_size: int | None):
   c = -(-steps // n)
   pad = n * c - steps
   alphas, weights = np.pad(alphas, (0, pad)), np.pad(weights, (0, pad))
-  return alphas.reshape(n, c), weights.reshape(n, c)  # --> [n, C]
+  return alphas.reshape(n, c), weights.reshape(n, c)  # --> [n, Mc]
 
 
 def integrated_gradients(f: Callable[..., jax.Array], x: jax.Array, baseline: jax.Array | float,
@@ -97,10 +98,10 @@ def integrated_gradients(f: Callable[..., jax.Array], x: jax.Array, baseline: ja
   """Integrated gradients of a scalar function, for a batch of examples.
 
   ``f`` takes **one** example and returns a scalar; this function batches it
-  with ``vmap(grad(f))`` over the ``B`` examples and the ``C`` points of a
-  chunk, and runs the ``M / C`` chunks in a :func:`jax.lax.scan` that sums
+  with ``vmap(grad(f))`` over the ``B`` examples and the ``Mc`` points of a
+  chunk, and runs the ``M / Mc`` chunks in a :func:`jax.lax.scan` that sums
   ``w_m * grad f(baseline + a_m (x - baseline))``. Only one chunk of gradients
-  is alive at a time, so peak memory depends on ``B * C``, not on ``M``.
+  is alive at a time, so peak memory depends on ``B * Mc``, not on ``M``.
 
   With ``prefix``, the function explained is ``f(prefix(x))`` for an affine
   ``prefix`` (a model's first linear layer). An affine map sends the straight
@@ -132,10 +133,10 @@ def integrated_gradients(f: Callable[..., jax.Array], x: jax.Array, baseline: ja
       ``f`` unchanged along the path (a mask, a target label, ...).
     steps: ``M``, quadrature points on the path.
     method: the quadrature rule (see :func:`ig_quadrature`).
-    chunk_size: at most this many points per pass (``C``); None: all ``M``
+    chunk_size: at most this many points per pass (``Mc``); None: all ``M``
       at once. Chunks are evened out, and the last one padded with
       zero-weight points when they still do not divide ``M``.
-    prefix: None, or an affine map of one example, ``[D...] -> [Z...]``.
+    prefix: None, or an affine map of one example, ``[D...] -> [Dz...]``.
 
   Returns:
     :class:`IGResult`: ``attributions`` ``[B, D...]`` in ``x``'s dtype, and
@@ -151,10 +152,10 @@ def integrated_gradients(f: Callable[..., jax.Array], x: jax.Array, baseline: ja
   if prefix is None:
     z, z_baseline, pull_back = x, baseline, lambda g: g
   else:
-    z, pull = jax.vjp(jax.vmap(prefix), x)  # --> [B, Z...]
+    z, pull = jax.vjp(jax.vmap(prefix), x)  # --> [B, Dz...]
     z_baseline = jax.vmap(prefix)(baseline)
-    pull_back = lambda g: pull(g)[0]  # [B, Z...] -> [B, D...]: the same map at any point
-  total = _path_gradient(f, z, z_baseline, args, steps, method, chunk_size)  # --> [B, Z...]
+    pull_back = lambda g: pull(g)[0]  # [B, Dz...] -> [B, D...]: the same map at any point
+  total = _path_gradient(f, z, z_baseline, args, steps, method, chunk_size)  # --> [B, Dz...]
   attributions = (x - baseline) * pull_back(total)
   # Both ends in one batched call: one more forward graph to compile, not two.
   ends = jax.vmap(jax.vmap(f), in_axes=(0,) + (None,) * len(args))
@@ -173,8 +174,8 @@ def _path_gradient(f, x, baseline, args, steps, method, chunk_size) -> jax.Array
     return grad_f(baseline + alpha * diff, *args)  # --> [B, D...]
 
   def chunk(total: jax.Array, points: tuple[jax.Array, jax.Array]):
-    alpha, weight = points  # each [C]
-    g = jax.vmap(grads_at)(alpha)  # --> [C, B, D...]
+    alpha, weight = points  # each [Mc]
+    g = jax.vmap(grads_at)(alpha)  # --> [Mc, B, D...]
     return total + jnp.tensordot(weight, g, axes=1).astype(total.dtype), None
 
   total, _ = jax.lax.scan(chunk, jnp.zeros_like(x),

@@ -31,7 +31,7 @@ class LSTMParams(NamedTuple):
 
 
 class LSTMState(NamedTuple):
-  """The recurrent state carried by :func:`lax.scan`; unpacks as ``(h, c)``."""
+  """The recurrent state carried by :func:`jax.lax.scan`; unpacks as ``(h, c)``."""
 
   h: jax.Array  # [B, H] hidden state (the output at a real position).
   c: jax.Array  # [B, H] cell state.

@@ -6,7 +6,7 @@ that episodes of different shapes share one compiled program.
 
 Shapes: ``N`` ways, ``K`` shots (support examples per way), ``Q`` queries
 (flattened over ways: ``Q = N * Q_per_way`` after a reshape), ``D`` width,
-``M`` synthetic samples per way, ``Z`` noise width.
+``Ks`` synthetic samples per way, ``Z`` noise width.
 
 References:
   Snell, Swersky & Zemel, "Prototypical Networks for Few-shot Learning",
@@ -167,11 +167,11 @@ def episode_macro_f1(logits: jax.Array, labels: jax.Array, mask: jax.Array,
 
 def synthesize(generate: Callable[[jax.Array, jax.Array], jax.Array], support: jax.Array,
                mask: jax.Array, noise: jax.Array) -> tuple[jax.Array, jax.Array]:
-  """``M`` synthetic samples per way, each grown from one of its real shots.
+  """``Ks`` synthetic samples per way, each grown from one of its real shots.
 
   Synthetic sample ``m`` of way ``n`` is ``generate(support[n, m mod k_n],
   noise[n, m])`` where ``k_n`` is the way's number of real shots, so every
-  real shot seeds about ``M / k_n`` samples and a synthetic sample always
+  real shot seeds about ``Ks / k_n`` samples and a synthetic sample always
   carries the class of its seed. ``generate`` acts on one sample and is
   ``vmap``-ped over ways and samples.
 
@@ -179,18 +179,18 @@ def synthesize(generate: Callable[[jax.Array, jax.Array], jax.Array], support: j
     generate: ``(x [D], z [Z]) -> [D]``, e.g. a neural generator or
       ``lambda x, z: x + sigma * z`` (Gaussian-noise augmentation).
     support: ``[N, K, D]`` real support embeddings, real shots first (as
-      :class:`~fsnlu_jax.data.EpisodeSampler` fills them).
+      :class:`~fsnlu_jax.data.episodes.EpisodeSampler` fills them).
     mask: ``[N, K]`` bool, real shots.
-    noise: ``[N, M, Z]``.
+    noise: ``[N, Ks, Z]``.
 
   Returns:
-    ``(synthetic [N, M, D], synthetic_mask [N, M])``; a way without real
+    ``(synthetic [N, Ks, D], synthetic_mask [N, Ks])``; a way without real
     shots gets masked samples.
   """
   shots = mask.sum(axis=-1)  # --> [N]
   m = jnp.arange(noise.shape[-2])
-  seed_index = m[None, :] % jnp.maximum(shots, 1)[:, None]  # --> [N, M]
-  seeds = jnp.take_along_axis(support, seed_index[..., None], axis=-2)  # --> [N, M, D]
+  seed_index = m[None, :] % jnp.maximum(shots, 1)[:, None]  # --> [N, Ks]
+  seeds = jnp.take_along_axis(support, seed_index[..., None], axis=-2)  # --> [N, Ks, D]
   synthetic = jax.vmap(jax.vmap(generate))(seeds, noise)
   synthetic_mask = jnp.broadcast_to((shots > 0)[:, None], seed_index.shape)
   return synthetic, synthetic_mask

@@ -3,7 +3,7 @@
 The trie stores utterances (token ids ending in EOS) as a forest of one or more
 tries; ``roots[r]`` is the root state of trie ``r`` (one global trie, or many
 personal ones concatenated), so one compiled function serves both. Memory grows
-with the number of edges ``E``, not with ``S x V``:
+with the number of edges ``A``, not with ``S x V``:
 
 * the children of state ``s`` are the edges ``offsets[s]:offsets[s + 1]``
   (compressed sparse rows), their tokens sorted ascending in ``edge_tokens``
@@ -17,10 +17,11 @@ tokens per beam; advancing is a binary search in the state's edge range. State
 ``-1`` is dead: it allows nothing and advances to itself, as does any token
 that is not a child.
 
-Shapes: ``B`` batch, ``W`` beam, ``V`` vocab, ``S`` trie states, ``E`` edges
-(``S - 1`` for one trie), ``F`` largest fan-out kept sparse, ``Sd`` dense
-states, ``R`` tries in the forest. The arrays are built on the host by
-:func:`fsnlu_jax.data.trie.build_trie` (NumPy leaves); ``jax.device_put`` them
+Shapes: ``B`` batch, ``W`` beam, ``V`` vocab, ``S`` trie states, ``A`` edges
+(arcs; ``S - 1`` for one trie), ``F`` largest fan-out kept sparse, ``Sd`` dense
+states, ``R`` tries in the forest, ``Sf`` states looked up (``states``
+flattened). The arrays are built on the host by
+:func:`fsnlu_jax.decoding.build_trie` (NumPy leaves); ``jax.device_put`` them
 once, then pass them as arguments of jitted code (never close over them, or they
 become compile-time constants).
 
@@ -44,8 +45,8 @@ class TrieArrays(NamedTuple):
   """A forest of tries as arrays (a pytree; see the module docstring)."""
 
   offsets: jax.Array  # int32 [S + 1] children of state s are edges offsets[s]:offsets[s+1]
-  edge_tokens: jax.Array  # int32 [E] token of each edge, ascending within a state's range
-  edge_child: jax.Array  # int32 [E] the state an edge leads to
+  edge_tokens: jax.Array  # int32 [A] token of each edge, ascending within a state's range
+  edge_child: jax.Array  # int32 [A] the state an edge leads to
   dense_row: jax.Array  # int32 [S] row of dense_bits for a state with > F children, else 0
   dense_bits: jax.Array  # uint32 [Sd + 1, ceil(V / 32)] allowed-token bits; row 0 all zero
   roots: jax.Array  # int32 [R] root state of each trie of the forest, -1 for an empty one
@@ -73,7 +74,7 @@ def _check_vocab(trie: TrieArrays, vocab_size: int) -> None:
 
 
 def _lookup(trie: TrieArrays, states: jax.Array):
-  """``(safe state, live, first edge, child count)``, all ``[N]``; dead states have no children."""
+  """``(safe state, live, first edge, child count)``, all ``[Sf]``; dead states have no children."""
   live = states >= 0
   safe = jnp.where(live, states, 0)
   start = trie.offsets[safe]
@@ -107,23 +108,23 @@ def allowed_tokens(trie: TrieArrays, states: jax.Array, vocab_size: int) -> jax.
   Returns:
     bool ``[..., V]``, True where the token is an edge out of the state.
 
-  >>> from fsnlu_jax.data.trie import build_trie
+  >>> from fsnlu_jax.decoding import build_trie
   >>> trie = build_trie([[4, 5], [4, 6]], vocab_size=8, eos_id=3)
   >>> np.flatnonzero(allowed_tokens(trie, jnp.array([0]), 8)[0]).tolist()
   [4]
   """
   _check_vocab(trie, vocab_size)
-  flat = jnp.asarray(states, jnp.int32).reshape(-1)  # --> [N]
+  flat = jnp.asarray(states, jnp.int32).reshape(-1)  # --> [Sf]
   safe, live, start, count = _lookup(trie, flat)
   row = jnp.where(live, trie.dense_row[safe], 0)
-  words = trie.dense_bits[row]  # --> [N, V/32]
+  words = trie.dense_bits[row]  # --> [Sf, V/32]
   shifts = jnp.arange(_WORD, dtype=jnp.uint32)
-  bits = (words[:, :, None] >> shifts) & 1  # --> [N, V/32, 32], bit k of word w is token 32w+k
-  mask = bits.reshape(flat.shape[0], -1)[:, :vocab_size].astype(bool)  # --> [N, V]
+  bits = (words[:, :, None] >> shifts) & 1  # --> [Sf, V/32, 32], bit k of word w is token 32w+k
+  mask = bits.reshape(flat.shape[0], -1)[:, :vocab_size].astype(bool)  # --> [Sf, V]
   # Sparse states: scatter their (at most F) child tokens; dense ones scatter none.
   slot = trie.window[None, :]  # --> [1, F]
   in_range = (slot < count[:, None]) & (row == 0)[:, None]
-  edge = jnp.clip(start[:, None] + slot, 0, trie.num_edges - 1)  # --> [N, F]
+  edge = jnp.clip(start[:, None] + slot, 0, trie.num_edges - 1)  # --> [Sf, F]
   tokens = jnp.where(in_range, trie.edge_tokens[edge], vocab_size)  # V: dropped below
   rows = jnp.arange(flat.shape[0])[:, None]
   mask = mask.at[rows, tokens].set(True, mode="drop")
@@ -169,7 +170,7 @@ def pad_trie(trie: TrieArrays, *, num_states: int, num_edges: int, num_dense: in
   Args:
     trie: the forest.
     num_states: ``S`` after padding (>= the trie's).
-    num_edges: ``E`` after padding.
+    num_edges: ``A`` after padding.
     num_dense: ``Sd`` after padding (dense rows besides the empty row 0).
     num_roots: ``R`` after padding (extra tries are empty); default unchanged.
 
@@ -182,7 +183,7 @@ def pad_trie(trie: TrieArrays, *, num_states: int, num_edges: int, num_dense: in
            num_dense + 1 - t.dense_bits.shape[0], num_roots - t.roots.shape[0])
   if min(extra) < 0:
     have = (t.num_states, t.num_edges, t.dense_bits.shape[0] - 1, t.roots.shape[0])
-    raise ValueError(f"cannot pad a trie of (S, E, Sd, R) = {have} to "
+    raise ValueError(f"cannot pad a trie of (S, A, Sd, R) = {have} to "
                      f"{(num_states, num_edges, num_dense, num_roots)}")
   # Padded states have no children: their offsets repeat the last one.
   return TrieArrays(

@@ -8,8 +8,8 @@ sentence-transformers' ``Pooling(mean)`` + ``Normalize`` compute it, so a
 checkpoint such as ``all-MiniLM-L6-v2`` gives its published embeddings
 (:mod:`fsnlu_jax.models._pretrained` loads the weights).
 
-Shapes: ``B`` batch, ``L`` tokens (word pieces), ``D`` hidden width, ``H``
-heads, ``F`` feed-forward width.
+Shapes: ``B`` batch, ``L`` tokens (word pieces), ``D`` width (``hidden_size``),
+``Nh`` heads, ``Dff`` feed-forward width.
 
 References:
   Devlin et al., "BERT: Pre-training of Deep Bidirectional Transformers for
@@ -38,8 +38,8 @@ class BertConfig:
     vocab_size: word-piece vocabulary ``V``.
     hidden_size: ``D``.
     num_hidden_layers: transformer blocks.
-    num_attention_heads: ``H``; ``D`` must divide by it.
-    intermediate_size: ``F``, the feed-forward width.
+    num_attention_heads: ``Nh``; ``D`` must divide by it.
+    intermediate_size: ``Dff``, the feed-forward width.
     max_position_embeddings: the longest input ``L``.
     type_vocab_size: segment ids (2 for BERT).
     layer_norm_eps: epsilon of every layer norm.
@@ -110,13 +110,13 @@ class BertSelfAttention(nnx.Module):
   def __call__(self, x: jax.Array, mask: jax.Array, *, deterministic: bool,
                rngs: nnx.Rngs | None) -> jax.Array:
     b, length, d = x.shape
-    split = lambda t: t.reshape(b, length, self.heads, d // self.heads)  # --> [B, L, H, D/H]
+    split = lambda t: t.reshape(b, length, self.heads, d // self.heads)  # --> [B, L, Nh, D/Nh]
     q, k, v = split(self.query(x)), split(self.key(x)), split(self.value(x))
     logits = jnp.einsum("bqhd,bkhd->bhqk", q, k) / jnp.sqrt(d // self.heads).astype(x.dtype)
     # The finite minimum (as in Hugging Face) keeps an all-padding row finite.
     logits = jnp.where(mask[:, None, None, :], logits, jnp.finfo(logits.dtype).min)
     weights = self.dropout(jax.nn.softmax(logits, axis=-1), deterministic=deterministic,
-                           rngs=rngs)  # --> [B, H, L, L]
+                           rngs=rngs)  # --> [B, Nh, L, L]
     context = jnp.einsum("bhqk,bkhd->bqhd", weights, v).reshape(b, length, d)
     return self.out(context)
 

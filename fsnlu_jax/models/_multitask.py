@@ -11,7 +11,8 @@ For a new domain, :func:`replace_heads` keeps the lower layers and re-sizes the
 output layers; :func:`trainable_filter` optionally freezes the lower layers.
 
 Shapes: ``B`` batch, ``L`` padded length, ``V`` vocabulary, ``C`` intents,
-``T`` slot tags, ``H_t`` task bi-LSTM width per direction.
+``T`` slot tags, ``D`` word vector width, ``H_s`` shared and ``H_t`` task bi-LSTM
+width per direction.
 
 References:
   Goyal, Metallinou & Matsoukas, "Fast and Scalable Expansion of Natural
@@ -44,8 +45,8 @@ class MultitaskConfig:
     n_tags: ``T``, BIO slot tags including ``O``.
     tag_names: the ``T`` tag names in id order; with the CRF decoder they turn
       on the BIO transition constraints. None: unconstrained.
-    embed_dim: word vector width.
-    shared_hidden: shared bi-LSTM width per direction.
+    embed_dim: ``D``, word vector width.
+    shared_hidden: ``H_s``, shared bi-LSTM width per direction.
     task_hidden: ``H_t``, width per direction of each task bi-LSTM; the IC
       sentence vector is ``2 * task_hidden`` (768 by default).
     slot_decoder: ``"crf"`` (Viterbi at inference) or ``"softmax"``.
@@ -143,7 +144,7 @@ class MultitaskBiLSTM(nnx.Module):
 
   def _encode(self, x, mask, deterministic, rngs):
     """``(intent outputs [B, L, 2H_t], sentence [B, 2H_t], slot features [B, L, 2H_t])``
-    from word vectors ``x`` ``[B, L, E]``."""
+    from word vectors ``x`` ``[B, L, D]``."""
     if not deterministic and rngs is None and self.config.dropout > 0:
       raise ValueError("training (deterministic=False) needs rngs with a 'dropout' stream")
     mask = jnp.asarray(mask, bool)
@@ -175,7 +176,7 @@ class MultitaskBiLSTM(nnx.Module):
                                 rngs=rngs)
 
   def embed(self, token_ids: jax.Array) -> jax.Array:
-    """``[B, L]`` word ids -> ``[B, L, E]`` word vectors (zero at ``PAD_ID``), before dropout."""
+    """``[B, L]`` word ids -> ``[B, L, D]`` word vectors (zero at ``PAD_ID``), before dropout."""
     return self.embedder(token_ids)
 
   def from_embeddings(self, x: jax.Array, mask: jax.Array, *, deterministic: bool = True,
@@ -183,7 +184,7 @@ class MultitaskBiLSTM(nnx.Module):
     """Scores intents and tags from word vectors (the input integrated gradients varies).
 
     Args:
-      x: ``[B, L, E]`` word vectors, as :meth:`embed` makes them.
+      x: ``[B, L, D]`` word vectors, as :meth:`embed` makes them.
       mask, deterministic, rngs: as in :meth:`__call__`.
 
     Returns:
@@ -205,7 +206,7 @@ class MultitaskBiLSTM(nnx.Module):
     projection once per example instead of once per path step.
 
     Args:
-      x: ``[B, L, E]`` word vectors.
+      x: ``[B, L, D]`` word vectors.
 
     Returns:
       ``[B, L, 2, 4H_s]``.
@@ -337,7 +338,7 @@ def replace_heads(model: MultitaskBiLSTM, *, n_intents: int, n_tags: int,
   The embeddings and the shared bi-LSTM are copied (new buffers, bit-identical
   values); so are the task bi-LSTMs unless ``reinit_task_lstms``. The intent
   and slot output layers and the CRF are drawn afresh at the new sizes. The
-  vocabulary is kept: encode the new domain with the old :class:`Vocab`.
+  vocabulary is kept: encode the new domain with the old :class:`~fsnlu_jax.data.Vocab`.
   ``model`` itself is not changed.
 
   >>> from flax import nnx

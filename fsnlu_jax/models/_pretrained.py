@@ -8,7 +8,7 @@ where a network and ``huggingface_hub`` are available, a hub name such as
 and shape before it is copied: a missing file, a missing or misshapen tensor
 or an unsupported architecture is a clear error, not a silently random layer.
 
-Shapes: ``N`` texts, ``D`` sentence width.
+Shapes: ``U`` texts (utterances), ``D`` sentence width.
 """
 
 from __future__ import annotations
@@ -204,12 +204,12 @@ class SentenceEncoder:
     return self.model.config.hidden_size
 
   def embed(self, texts: Sequence[str], *, batch_size: int = 64) -> np.ndarray:
-    """``[N, D]`` float32 sentence vectors of ``texts``, in input order."""
+    """``[U, D]`` float32 sentence vectors of ``texts``, in input order."""
     return self.embed_pieces(self.tokenizer.encode(texts), batch_size=batch_size)
 
   def embed_pieces(self, encoded: Sequence[tuple[list[int], list[int]]], *,
                    batch_size: int = 64) -> np.ndarray:
-    """``[N, D]`` sentence vectors of already tokenised texts (:meth:`SubwordTokenizer.encode`)."""
+    """``[U, D]`` sentence vectors of already tokenised texts (:meth:`SubwordTokenizer.encode`)."""
     # Dispatch every batch before reading any back: no host sync per batch.
     batches = list(self.tokenizer.batches(encoded, batch_size))
     vectors = [self._encode(b.token_ids, b.mask) for b in batches]

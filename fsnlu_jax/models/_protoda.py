@@ -4,7 +4,7 @@ sentence encoder (``D_s``, 768 by default) -> ProtoNet (an MLP into ``D_p``,
 128) -> prototypes = mean of each way's support embeddings -> queries scored
 by distance to the prototypes.
 
-ProtoDA adds ``M`` synthetic support samples per way, made by a generator from
+ProtoDA adds ``Ks`` synthetic support samples per way, made by a generator from
 a real shot and noise, and labelled as that shot's way. The generator sits
 after the ProtoNet (``placement="proto"``, ``D_p``; best in the paper) or
 after the encoder (``"sentence"``, ``D_s``, then the ProtoNet embeds the
@@ -20,7 +20,7 @@ real shots instead of pulling prototypes off with noise (the hallucinator
 of Wang et al. 2018 is also initialised near the identity).
 
 Shapes: ``E`` episodes, ``N`` ways, ``K`` shots, ``Q`` queries per way,
-``L`` tokens, ``D_s`` sentence width, ``D_p`` ProtoNet width, ``M``
+``L`` tokens, ``D_s`` sentence width, ``D_p`` ProtoNet width, ``Ks``
 synthetic samples per way, ``Z`` generator noise width.
 
 References:
@@ -60,7 +60,7 @@ class ProtoDAConfig:
       ``"generator"`` (ProtoDA).
     placement: where synthetic samples are made: ``"proto"`` (``D_p``) or
       ``"sentence"`` (``D_s``).
-    n_synthetic: ``M``, synthetic samples per way.
+    n_synthetic: ``Ks``, synthetic samples per way.
     noise_dim: ``Z`` for the generator (the Gaussian baseline uses the width
       of the placement).
     noise_scale: ``sigma`` of the Gaussian baseline.
@@ -201,7 +201,7 @@ class FewShotModel(nnx.Module):
 
 def _augment(model: FewShotModel, support: jax.Array, mask: jax.Array, on: jax.Array,
              key: jax.Array) -> tuple[jax.Array, jax.Array]:
-  """Real shots followed by ``M`` synthetic ones: ``([N, K+M, D], [N, K+M])``."""
+  """Real shots followed by ``Ks`` synthetic ones: ``([N, K+Ks, D], [N, K+Ks])``."""
   n, m = support.shape[0], model.config.n_synthetic
   noise = jax.random.normal(key, (n, m, model.config.noise_width), support.dtype)
   synthetic, synthetic_mask = kernels.synthesize(model.make_sample, support, mask, noise)
@@ -232,7 +232,7 @@ def episode_logits(model: FewShotModel, support: jax.Array, support_mask: jax.Ar
   on = jnp.asarray(augment, bool) & (c.augment != "none")
   if c.augment != "none" and c.placement == "sentence":
     support, support_mask = _augment(model, support, support_mask, on, key)
-  s = model.protonet(support)  # --> [N, K(+M), D_p]
+  s = model.protonet(support)  # --> [N, K(+Ks), D_p]
   if c.augment != "none" and c.placement == "proto":
     s, support_mask = _augment(model, s, support_mask, on, key)
   q = model.protonet(query)  # --> [Q, D_p]

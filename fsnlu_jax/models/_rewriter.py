@@ -15,9 +15,10 @@ the teacher-forced logits of :meth:`Rewriter.__call__`. Its signature fits the
 beam search's ``tokens_to_logits(tokens, cache, step)`` once the encoder
 output is closed over (:func:`tokens_to_logits_fn`).
 
-Shapes: ``B`` batch, ``N`` decoding rows (``B * W`` under a beam of ``W``),
-``Ls`` source length, ``Lt`` target length, ``L`` cache length, ``D`` width,
-``H`` heads, ``Dh = D / H``, ``F`` feed-forward width, ``V`` vocabulary.
+Shapes: ``B`` batch, ``Bw`` decoding rows (``B * W`` under a beam of ``W``),
+``Ls`` source length, ``Lt`` target length, ``L`` cache length, ``Lq``/``Lk``
+query/key length in attention, ``D`` width, ``Nh`` heads, ``Dh = D / Nh``, ``Dff``
+feed-forward width, ``V`` vocabulary.
 
 References:
   Ahmadvand et al., "Constrained generation framework for query rewriting in
@@ -49,9 +50,9 @@ class RewriterConfig:
   Attributes:
     vocab_size: ``V``, specials included (``len(vocab)``).
     d_model: ``D``.
-    n_heads: ``H``; ``D`` must divide by it.
+    n_heads: ``Nh``; ``D`` must divide by it.
     n_encoder_layers, n_decoder_layers: blocks per stack.
-    d_ff: ``F``.
+    d_ff: ``Dff``.
     max_source_len, max_target_len: the longest ``Ls`` and ``Lt`` (``Lt``
       counts the BOS the decoder input starts with).
     dropout: rate on embeddings, sub-layer outputs and the feed-forward hidden.
@@ -83,8 +84,8 @@ class RewriterConfig:
 class KVCache(NamedTuple):
   """One decoder layer's self-attention keys and values, written one step at a time."""
 
-  key: jax.Array  # [N, L, H, Dh] keys of the tokens fed so far (zeros beyond)
-  value: jax.Array  # [N, L, H, Dh] their values
+  key: jax.Array  # [Bw, L, Nh, Dh] keys of the tokens fed so far (zeros beyond)
+  value: jax.Array  # [Bw, L, Nh, Dh] their values
 
 
 DecoderCache = tuple[KVCache, ...]  # one KVCache per decoder layer
@@ -126,17 +127,18 @@ class Attention(nnx.Module):
     self.out = nnx.LinearGeneral(heads, c.d_model, axis=(-2, -1), rngs=rngs)
 
   def project_kv(self, x: jax.Array) -> KVCache:
-    """Keys and values of ``x`` ``[N, S, D]`` -> two ``[N, S, H, Dh]``."""
+    """Keys and values of ``x`` ``[Bw, Lk, D]`` -> two ``[Bw, Lk, Nh, Dh]``."""
     return KVCache(self.key(x), self.value(x))
 
   def attend(self, x: jax.Array, kv: KVCache, mask: jax.Array) -> jax.Array:
-    """Queries from ``x`` ``[N, T, D]`` over ``kv``; ``mask`` broadcasts to ``[N, H, T, S]``."""
+    """Queries from ``x`` ``[Bw, Lq, D]`` over ``kv``; ``mask`` broadcasts to
+    ``[Bw, Nh, Lq, Lk]``."""
     out = jax.nn.dot_product_attention(self.query(x), kv.key, kv.value, mask=mask)
-    return self.out(out)  # --> [N, T, D]
+    return self.out(out)  # --> [Bw, Lq, D]
 
 
 class FeedForward(nnx.Module):
-  """``D -> F -> D`` with a GELU."""
+  """``D -> Dff -> D`` with a GELU."""
 
   def __init__(self, c: RewriterConfig, *, rngs: nnx.Rngs):
     self.up = nnx.Linear(c.d_model, c.d_ff, rngs=rngs)
@@ -183,7 +185,7 @@ class DecoderLayer(nnx.Module):
     """``(x, kv)``: the layer's output and its self-attention keys/values.
 
     Teacher forcing (``cache`` None): keys and values come from ``x`` itself.
-    Stepping: ``x`` is ``[N, 1, D]`` and its keys/values are written into
+    Stepping: ``x`` is ``[Bw, 1, D]`` and its keys/values are written into
     ``cache`` at ``step``, which is then attended over. ``cross_kv``, when
     given, replaces projecting ``encoded`` (which is then not read).
     """
@@ -284,7 +286,7 @@ class Rewriter(nnx.Module):
     return self._logits(x)
 
   def init_cache(self, batch: int, max_length: int) -> DecoderCache:
-    """An empty cache: per decoder layer, zero keys and values ``[N, L, H, Dh]``."""
+    """An empty cache: per decoder layer, zero keys and values ``[Bw, L, Nh, Dh]``."""
     c = self.config
     if max_length > c.max_target_len:
       raise ValueError(f"max_length {max_length} exceeds max_target_len {c.max_target_len}")
@@ -296,21 +298,21 @@ class Rewriter(nnx.Module):
     """One decoder step, without dropout.
 
     Args:
-      token: ``[N]`` int, the token at position ``step`` (``BOS`` at step 0).
+      token: ``[Bw]`` int, the token at position ``step`` (``BOS`` at step 0).
       cache: from :meth:`init_cache` or the previous step.
       step: ``[]`` int32, the position being fed; the same for every row.
-      encoded: ``[N, Ls, D]`` from :meth:`encode` (tiled to ``N`` rows).
-      src_mask: ``[N, Ls]`` bool.
+      encoded: ``[Bw, Ls, D]`` from :meth:`encode` (tiled to ``Bw`` rows).
+      src_mask: ``[Bw, Ls]`` bool.
 
     Returns:
-      ``(logits [N, V] float32, cache)``: the scores of the token at
+      ``(logits [Bw, V] float32, cache)``: the scores of the token at
       ``step + 1`` and the cache with ``step``'s keys and values written.
     """
     return self._step(token, cache, step, self.cross_kv(encoded), src_mask)
 
   def cross_kv(self, encoded: jax.Array) -> DecoderCache:
     """Per decoder layer, the cross-attention keys and values of ``encoded``
-    ``[N, Ls, D]`` (two ``[N, Ls, H, Dh]``): fixed for a whole search, so a
+    ``[Bw, Ls, D]`` (two ``[Bw, Ls, Nh, Dh]``): fixed for a whole search, so a
     search computes them once rather than at every step."""
     return tuple(layer.cross_attn.project_kv(encoded) for layer in self.decoder)
 
@@ -318,9 +320,9 @@ class Rewriter(nnx.Module):
     """:meth:`decode_step` with the cross-attention keys/values given (:meth:`cross_kv`)."""
     step = jnp.asarray(step, jnp.int32)
     max_length = cache[0].key.shape[1]
-    x = self.embed(token[:, None]) + self.dec_pos(step, 1)  # --> [N, 1, D]
+    x = self.embed(token[:, None]) + self.dec_pos(step, 1)  # --> [Bw, 1, D]
     seen = (jnp.arange(max_length) <= step)[None, None, None, :]  # --> [1, 1, 1, L]
-    cross = jnp.asarray(src_mask, bool)[:, None, None, :]  # --> [N, 1, 1, Ls]
+    cross = jnp.asarray(src_mask, bool)[:, None, None, :]  # --> [Bw, 1, 1, Ls]
     new_cache = []
     for layer, kv, ckv in zip(self.decoder, cache, cross_kv):
       x, kv = layer(x, seen, None, cross, True, None, cache=kv, step=step, cross_kv=ckv)
@@ -331,12 +333,12 @@ class Rewriter(nnx.Module):
 def tokens_to_logits_fn(model: Rewriter, encoded: jax.Array, src_mask: jax.Array
                         ) -> Callable[[jax.Array, DecoderCache, jax.Array],
                                       tuple[jax.Array, DecoderCache]]:
-  """The beam search's ``tokens_to_logits(tokens [N], cache, step)`` for one batch.
+  """The beam search's ``tokens_to_logits(tokens [Bw], cache, step)`` for one batch.
 
-  ``encoded`` ``[N, Ls, D]`` and ``src_mask`` ``[N, Ls]`` are already tiled to
-  the ``N = B * W`` rows (e.g. ``jnp.repeat(x, W, axis=0)``). The
+  ``encoded`` ``[Bw, Ls, D]`` and ``src_mask`` ``[Bw, Ls]`` are already tiled to
+  the ``Bw = B * W`` rows (e.g. ``jnp.repeat(x, W, axis=0)``). The
   cross-attention keys and values are projected here, once, and closed over
-  (re-projecting ``[N, Ls, D]`` would cost more FLOPs per step than the rest of
+  (re-projecting ``[Bw, Ls, D]`` would cost more FLOPs per step than the rest of
   the decoder; inside a jitted ``lax.while_loop`` XLA's loop-invariant code
   motion hoists it anyway, outside one it does not).
   """

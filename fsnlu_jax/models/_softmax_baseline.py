@@ -8,7 +8,7 @@ accelerator at once. (Fine-tuning the encoder per episode as well would cost
 one encoder training per episode; with 600 episodes per setting that is the
 part a practitioner skips, and ProtoDA's baseline is this classifier.)
 
-Shapes: ``N`` ways, ``K`` shots, ``Q`` queries, ``D`` width.
+Shapes: ``E`` episodes, ``N`` ways, ``K`` shots, ``Q`` queries, ``D`` width.
 
 References:
   Kumar et al., "ProtoDA: Efficient Transfer Learning for Few-Shot Intent
@@ -73,7 +73,7 @@ def softmax_baseline_scores(support: jax.Array, support_mask: jax.Array, query: 
 
   Args:
     support: ``[E, N, K, D]``; query: ``[E, N, Q, D]``; masks as in
-      :class:`~fsnlu_jax.data.EpisodeBatch`.
+      :class:`~fsnlu_jax.data.episodes.EpisodeBatch`.
     **fit_kwargs: for :func:`fit_softmax_classifier`.
   """
   e, n, q, d = query.shape

@@ -15,7 +15,7 @@ from flax import nnx
 
 from fsnlu_jax.kernels import (bio_transition_mask, crf_log_partition, crf_marginals,
                                masked_transitions, viterbi_decode)
-from fsnlu_jax.kernels._crf import DEFAULT_PENALTY
+from fsnlu_jax.kernels import DEFAULT_PENALTY
 
 
 class Embedder(nnx.Module):

@@ -72,12 +72,12 @@ def initialize_distributed(env: Mapping[str, str] | None = None) -> bool:
 def global_batch_from_local(local_batch: Any, mesh: jax.sharding.Mesh) -> Any:
   """Assembles each process's slice into global arrays sharded over ``data``.
 
-  Process ``p`` passes rows ``[p * B / P, (p + 1) * B / P)`` of the global
-  batch (``P`` processes); the result is one ``[B, ...]`` array per leaf, each
+  Process ``p`` passes rows ``[p * B / Np, (p + 1) * B / Np)`` of the global
+  batch (``Np`` processes); the result is one ``[B, ...]`` array per leaf, each
   device holding its rows, no process ever holding the whole batch.
 
   Args:
-    local_batch: a pytree of host arrays ``[B / P, ...]``.
+    local_batch: a pytree of host arrays ``[B / Np, ...]``.
     mesh: the data mesh, over the devices of every process.
 
   Returns:

@@ -1,4 +1,9 @@
-"""The trainer: pure step functions, optimizers, orbax checkpoints, metrics."""
+"""Generic training: the data-parallel step, THE loop, batching, checkpoints, metrics.
+
+Nothing here knows a task: every capability package (``fewshot``,
+``transfer``, ``rewrite``, ``selection``) trains through :func:`train` with its
+own loss, batches and evaluation.
+"""
 
 from fsnlu_jax.train.metrics import (EpisodeStats, SemanticErrors, SlotScores, SpanCounts,
                                      corpus_semantic_errors, intent_accuracy, macro_f1,
@@ -7,4 +12,7 @@ from fsnlu_jax.train.metrics import (EpisodeStats, SemanticErrors, SlotScores, S
                                      student_t_quantile)
 from fsnlu_jax.train.step import TrainState, init_train_state, make_eval_step, make_train_step
 from fsnlu_jax.train.checkpoint import (Checkpointer, generator_from_state, generator_state,
-                                        restore_or_init)
+                                        restore_model, restore_or_init)
+from fsnlu_jax.train.batching import (Chunk, chunks, epoch_rows, map_in_chunks, to_global,
+                                      to_host)
+from fsnlu_jax.train.loop import BestMetric, LoopConfig, LoopResult, mean_loss, train

@@ -21,8 +21,11 @@ import os
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
+import optax
 import orbax.checkpoint as ocp
+from flax import nnx
 
 from fsnlu_jax.train.step import TrainState
 
@@ -89,15 +92,18 @@ class Checkpointer:
     """Steps of the complete checkpoints on disk, ascending."""
     return sorted(self._manager.all_steps())
 
-  def save(self, state: TrainState, data_state: dict[str, Any], *, force: bool = False) -> bool:
+  def save(self, state: TrainState, data_state: dict[str, Any], *, step: int | None = None,
+           force: bool = False) -> bool:
     """Saves when ``state.step`` is due (or ``force``); returns whether it did.
 
     Args:
       state: the state after ``state.step`` updates.
       data_state: JSON-able data-order state matching that step (module docs).
+      step: ``int(state.step)`` when the caller knows it (reading it from the
+        device would wait for the step to finish: a host sync per step).
       force: save even off the interval (e.g. the last step).
     """
-    step = int(state.step)
+    step = int(state.step) if step is None else step
     return self._manager.save(
         step, force=force,
         args=ocp.args.Composite(state=ocp.args.StandardSave(_to_saveable(state)),
@@ -156,3 +162,34 @@ def restore_or_init(checkpointer: Checkpointer, state: TrainState, data_state: d
   if checkpointer.latest_step is None:
     return state, data_state
   return checkpointer.restore(state)
+
+
+def restore_model(directory: str | os.PathLike, model: nnx.Module,
+                  optimizer: optax.GradientTransformation) -> tuple[nnx.Module, int]:
+  """The model of the latest checkpoint in ``directory``, on one local device.
+
+  The one way a trained model comes back from a job's workdir (to fine-tune,
+  to encode, to explain, to rewrite, to serve).
+
+  Args:
+    directory: a :class:`Checkpointer` folder (a job's ``workdir/checkpoints``).
+    model: a model of the same structure and sizes (its values are replaced).
+    optimizer: the optimizer it was trained with (its state's structure is
+      part of the checkpoint).
+
+  Returns:
+    ``(model, step)``: the restored model and the step it was saved at.
+
+  Raises:
+    FileNotFoundError: no checkpoint in ``directory``.
+  """
+  graphdef, params, rest = nnx.split(model, nnx.Param, ...)
+  like = TrainState(params=params, rest=rest, opt_state=optimizer.init(params),
+                    step=jnp.zeros((), jnp.int32), key=jax.random.key(0))
+  # One local device: a restored model serves this process, whatever the mesh was.
+  like = jax.device_put(like, jax.sharding.SingleDeviceSharding(jax.local_devices()[0]))
+  with Checkpointer(directory, every=1) as checkpointer:
+    if checkpointer.latest_step is None:
+      raise FileNotFoundError(f"no checkpoint in {directory}")
+    state, _ = checkpointer.restore(like)
+  return nnx.merge(graphdef, state.params, state.rest), int(state.step)

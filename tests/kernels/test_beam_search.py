@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from fsnlu_jax.data.trie import build_forest, build_trie
+from fsnlu_jax.decoding import build_forest, build_trie
 from fsnlu_jax.decoding import trie_constraint
 from fsnlu_jax.kernels import beam_search, expand_to_beams, length_penalty, pad_trie
 from fsnlu_jax.kernels._beam_search import NEG_INF, _search

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from fsnlu_jax.data.trie import build_forest, build_trie
+from fsnlu_jax.decoding import build_forest, build_trie
 from fsnlu_jax.kernels import advance, allowed_tokens, pad_trie, root_states
 
 EOS, V = 3, 40

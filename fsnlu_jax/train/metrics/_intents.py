@@ -8,7 +8,7 @@ import numpy as np
 
 
 def _paired_labels(pred: Any, gold: Any, ignore: Any) -> tuple[np.ndarray, np.ndarray]:
-  """Flat ``[N]`` predictions and gold labels, rows with ``gold == ignore`` removed."""
+  """Flat (1-D) predictions and gold labels, rows with ``gold == ignore`` removed."""
   pred, gold = np.asarray(pred).reshape(-1), np.asarray(gold).reshape(-1)
   if pred.shape != gold.shape:
     raise ValueError(f"pred has {pred.size} labels but gold has {gold.size}")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from fsnlu_jax.data.defects import DefectLog
-from fsnlu_jax.data.trie import build_forest, build_trie
+from fsnlu_jax.decoding import build_forest, build_trie
 
 EOS = 3
 utterances = st.lists(st.lists(st.integers(4, 9), min_size=1, max_size=5), max_size=12)

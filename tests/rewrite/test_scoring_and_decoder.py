@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from fsnlu_jax import decoding
+from fsnlu_jax import rewrite as decoding
 from fsnlu_jax.data.vocab import Vocab
 from fsnlu_jax.models import Rewriter, RewriterConfig
 

@@ -22,6 +22,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from fsnlu_jax.data import Example, episodes
+from fsnlu_jax.fewshot.config import SplitConfig
 
 FROZEN = "x_frozen"  # a pool input of frozen sentence vectors beside word pieces (frozen_view)
 
@@ -43,19 +44,20 @@ class Pool:
   inputs: dict[str, np.ndarray]
 
 
-def split_intents(config: Mapping[str, Any], domain_of: Mapping[str, str]) -> episodes.IntentSplit:
+def split_intents(config: SplitConfig, domain_of: Mapping[str, str]) -> episodes.IntentSplit:
   """The config's intent split.
 
   ``by="domain"`` splits whole domains (``n_domains``); ``by="intent"``
   splits intents at random (``fractions``).
   """
-  if config["by"] == "domain":
-    return episodes.split_intents_by_domain(domain_of, seed=config["seed"],
-                                            n_domains=tuple(config["n_domains"]))
-  if config["by"] == "intent":
-    return episodes.split_intents(sorted(domain_of), seed=config["seed"],
-                                  fractions=tuple(config["fractions"]))
-  raise ValueError(f"split.by must be 'domain' or 'intent', got {config['by']!r}")
+  if config.by == "domain" and config.n_domains is not None:
+    return episodes.split_intents_by_domain(domain_of, seed=config.seed,
+                                            n_domains=config.n_domains)
+  if config.by == "intent" and config.fractions is not None:
+    return episodes.split_intents(sorted(domain_of), seed=config.seed,
+                                  fractions=config.fractions)
+  raise ValueError(f"split.by={config.by!r} needs split."
+                   f"{'n_domains' if config.by == 'domain' else 'fractions'}")
 
 
 def domain_of_intents(examples: Sequence[Example]) -> dict[str, str]:
@@ -105,21 +107,3 @@ def frozen_view(pool: Pool) -> Pool:
   if FROZEN not in pool.inputs:
     return pool
   return Pool(pool.examples, pool.labels, dict(x=pool.inputs[FROZEN]))
-
-
-def take_episodes(batch: episodes.EpisodeBatch, start: int, stop: int) -> episodes.EpisodeBatch:
-  """Episodes ``start:stop`` of ``batch``, padded with empty episodes to ``stop - start``.
-
-  Padded episodes have no real way, shot or query; the caller drops their
-  scores. Keeping the chunk size fixed keeps one compiled program.
-  """
-  size = stop - start
-
-  def cut(a: np.ndarray) -> np.ndarray:
-    part = a[start:stop]
-    if len(part) == size:
-      return part
-    fill = -1 if a.dtype.kind == "i" else False
-    return np.concatenate([part, np.full((size - len(part), *a.shape[1:]), fill, a.dtype)])
-
-  return episodes.EpisodeBatch(*(cut(a) for a in batch))

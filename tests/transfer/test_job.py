@@ -15,8 +15,10 @@ import pytest
 from flax import nnx
 
 from fsnlu_jax import cli
-from fsnlu_jax.models import _multitask as mt
-from fsnlu_jax.train import multitask_job as job
+from fsnlu_jax import models as mt
+from fsnlu_jax import train as train_lib
+from fsnlu_jax import transfer as job
+from fsnlu_jax.config import load_config
 
 _CONFIGS = pathlib.Path(__file__).resolve().parents[2] / "configs"
 _PRETRAIN_TINY = f"{_CONFIGS / 'multitask_pretrain.py'}:tiny"  # 20 steps, checkpoints at 10, 20
@@ -28,14 +30,14 @@ import sys, time
 import jax
 jax.config.update("jax_num_cpu_devices", 8)
 from fsnlu_jax import cli
-from fsnlu_jax.train import multitask_job
+from fsnlu_jax.transfer import job
 slow_from, delay = int(sys.argv[1]), float(sys.argv[2])
-batch_rows = multitask_job.batch_rows
-def slow_batch_rows(step, *args, **kwargs):
+epoch_rows = job.epoch_rows
+def slow_epoch_rows(step, *args, **kwargs):
   if step >= slow_from:
     time.sleep(delay)
-  return batch_rows(step, *args, **kwargs)
-multitask_job.batch_rows = slow_batch_rows
+  return epoch_rows(step, *args, **kwargs)
+job.epoch_rows = slow_epoch_rows
 sys.exit(cli.main(sys.argv[3:]))
 """
 
@@ -64,18 +66,18 @@ def finetuned(pretrained, cache_dir, tmp_path_factory) -> pathlib.Path:
 
 
 def _params(workdir: pathlib.Path) -> dict[str, np.ndarray]:
-  model, _ = job.load_pretrained(workdir)
+  model, _ = job.load_model(workdir)
   return {"/".join(map(str, path)): np.asarray(v[...])
           for path, v in nnx.to_flat_state(nnx.state(model, nnx.Param))}
 
 
 def test_batches_cover_each_epoch_and_pad_with_ignored_rows():
   n, b = 10, 4
-  epoch = np.concatenate([job.batch_rows(s, n, b, seed=3) for s in range(3)])
+  epoch = np.concatenate([train_lib.epoch_rows(s, n, b, seed=3) for s in range(3)])
   assert sorted(epoch.tolist()) == list(range(n))
-  np.testing.assert_array_equal(job.batch_rows(5, n, b, seed=3), job.batch_rows(5, n, b, seed=3))
+  np.testing.assert_array_equal(train_lib.epoch_rows(5, n, b, seed=3), train_lib.epoch_rows(5, n, b, seed=3))
   assert not np.array_equal(epoch, np.concatenate(
-      [job.batch_rows(s, n, b, seed=3) for s in range(3, 6)]))  # a new order per epoch
+      [train_lib.epoch_rows(s, n, b, seed=3) for s in range(3, 6)]))  # a new order per epoch
 
 
 def test_filler_rows_do_not_change_the_loss():
@@ -107,7 +109,7 @@ def test_pretrain_writes_metrics_and_checkpoint(pretrained):
   assert train[-1]["loss"] < 0.5 * train[0]["loss"]
   assert [r["step"] for r in evals] == [10, 20]
   assert all(0 <= r["intent_acc"] <= 1 and 0 <= r["slot_f1"] <= 1 for r in evals)
-  assert 20 in job.ckpt_lib.Checkpointer(pretrained / "checkpoints", every=1).all_steps()
+  assert 20 in train_lib.Checkpointer(pretrained / "checkpoints", every=1).all_steps()
   for name in ("config.json", "model_config.json", "vocab.json", "intents.json", "tags.json"):
     assert (pretrained / name).is_file()
   assert (pretrained / "learning_curve.png").stat().st_size > 0  # matplotlib is in the test extra
@@ -119,7 +121,13 @@ def test_rerun_resumes_without_extra_steps(pretrained, cache_dir, capsys):
                  "--workdir", str(pretrained), "--cache-dir", str(cache_dir)])
   assert rc == 0
   result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-  assert result == {"step": 20, "resumed_from": 20, "eval": None}
+  # The evaluations travel in the checkpoint: a finished run, rerun, still reports them.
+  evals = [r for r in _records(pretrained) if r["kind"] == "eval"]
+  final = {k: v for k, v in evals[-1].items() if k != "kind"}
+  best = min(evals, key=lambda r: r["semer"])
+  assert result["step"] == 20 and result["resumed_from"] == 20
+  assert result["eval"] == pytest.approx(final)
+  assert result["best_step"] == best["step"] and result["best_eval"]["semer"] == best["semer"]
   assert (pretrained / "metrics.jsonl").read_text() == before
 
 
@@ -156,8 +164,8 @@ def test_sigkilled_pretrain_resumes_to_the_uninterrupted_result(pretrained, cach
 def test_finetune_starts_from_the_pretrained_lower_layers(pretrained, finetuned):
   workdir = finetuned
   assert [r["step"] for r in _records(workdir) if r["kind"] == "eval"] == [5, 10]
-  pre, pre_vocab = job.load_pretrained(pretrained)
-  tuned, tuned_vocab = job.load_pretrained(workdir)  # a finetune workdir reads back the same way
+  pre, pre_vocab = job.load_model(pretrained)
+  tuned, tuned_vocab = job.load_model(workdir)  # a finetune workdir reads back the same way
   assert tuned_vocab.tokens == pre_vocab.tokens  # the vocabulary is kept
   intents = json.loads((workdir / "intents.json").read_text())
   assert tuned.intent_out.kernel.shape == (pre.intent_out.kernel.shape[0], len(intents))
@@ -175,7 +183,7 @@ def test_finetune_without_pretrained_workdir_fails_clearly(tmp_path, capsys):
   rc = cli.main(["finetune", "--config", f"{_CONFIGS / 'multitask_finetune.py'}:tiny",
                  "--workdir", str(tmp_path / "ft"), "--pretrained", str(tmp_path / "nothing")])
   assert rc == 2
-  assert "not a pretraining workdir" in capsys.readouterr().err
+  assert "not a multitask workdir" in capsys.readouterr().err
 
 
 def test_scratch_trains_the_finetune_data_from_a_random_start(pretrained, finetuned, cache_dir,
@@ -188,11 +196,11 @@ def test_scratch_trains_the_finetune_data_from_a_random_start(pretrained, finetu
   assert ([r["step"] for r in _records(workdir)] == [r["step"] for r in _records(finetuned)])
   for name in ("intents.json", "tags.json"):
     assert (workdir / name).read_text() == (finetuned / name).read_text()
-  scratch, scratch_vocab = job.load_pretrained(workdir)
-  pre, pre_vocab = job.load_pretrained(pretrained)
+  scratch, scratch_vocab = job.load_model(workdir)
+  pre, pre_vocab = job.load_model(pretrained)
   # Its own vocabulary (the 40 training utterances' words), and no pretrained weights.
   assert len(scratch_vocab) < len(pre_vocab)
   assert scratch.shared.fwd.w_ih[...].shape == pre.shared.fwd.w_ih[...].shape
   assert not np.array_equal(scratch.shared.fwd.w_ih[...], pre.shared.fwd.w_ih[...])
-  config = job.load_config(f"{_CONFIGS / 'multitask_scratch.py'}:tiny")
+  config = load_config(f"{_CONFIGS / 'multitask_scratch.py'}:tiny")
   assert config["optim"]["freeze"] == [] and config["job"] == "scratch"

@@ -13,9 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from fsnlu_jax import explain
+from fsnlu_jax import explain, transfer
 from fsnlu_jax.data import LabelVocab, pad_batch, tokenize
-from fsnlu_jax.train import multitask_job as mtj
 
 
 def explain_utterance(workdir: str | os.PathLike, text: str, *, target: str = "intent",
@@ -36,17 +35,17 @@ def explain_utterance(workdir: str | os.PathLike, text: str, *, target: str = "i
 
   Returns:
     ``words``, ``unknown`` (words outside the vocabulary), ``intent``,
-    ``confidence``, ``tags``, ``rows`` (row labels) and ``scores`` ``[R, W]``:
+    ``confidence``, ``tags``, ``rows`` (row labels) and ``scores`` ``[Y, Lw]``:
     each row's attributions to the output's probability.
   """
   workdir = pathlib.Path(workdir)
-  model, vocab = mtj.load_pretrained(workdir)
+  model, vocab = transfer.load_model(workdir)
   intents, tags = (LabelVocab.load(workdir / f) for f in ("intents.json", "tags.json"))
   words = tokenize(text)
   if not words:
     raise ValueError(f"nothing to explain: {text!r} has no words")
   ids, mask = pad_batch([vocab.encode(words)], len(words))
-  intent, probs, tag_ids = mtj.predict_probabilities(model, 1)(ids, mask)
+  intent, probs, tag_ids = transfer.predict_probabilities(model, 1)(ids, mask)
   if target == "intent":
     chosen = [] if label is None else [intents.encode(label)]
     chosen += [int(i) for i in np.argsort(-probs[0], kind="stable")[:top] if int(i) not in chosen]

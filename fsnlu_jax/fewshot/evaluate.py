@@ -1,20 +1,19 @@
-"""Evaluation and reporting of the few-shot job: fixed episodes, scores, tables, plots.
+"""Scoring few-shot systems on fixed episodes: FS-unseen settings and FS-full samplings.
 
 Every system is scored on the *same* episodes (sampled once per ``(N, K)``
-setting from a fixed seed), so differences between systems are not sampling
-noise of the episodes. Episodes are scored in fixed-size chunks sharded over
-the data mesh, one compiled program per setting.
+setting from a fixed seed, with one noise seed per episode), so differences
+between systems are paired, not sampling noise of the episodes. Episodes are
+scored in fixed-size chunks sharded over the data mesh, one compiled program
+per setting.
 
-Shapes: ``E`` episodes, ``N`` ways, ``K`` shots, ``Q`` queries per way.
+Shapes: ``E`` episodes, ``N`` ways, ``K`` shots, ``Q`` queries per way, ``C`` intents.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import logging
-import pathlib
 from typing import Any, Mapping
 
 import jax
@@ -23,13 +22,12 @@ from flax import nnx
 from jax.sharding import PartitionSpec as P
 
 from fsnlu_jax.data import episodes
+from fsnlu_jax.fewshot import data as fsd
+from fsnlu_jax.fewshot.config import FewshotConfig, SoftmaxConfig
 from fsnlu_jax.models import episode_scores, softmax_baseline_scores
-from fsnlu_jax.parallel import data_sharding, make_data_mesh
-from fsnlu_jax.parallel.mesh import DATA_AXIS
-from fsnlu_jax.train import fewshot_data as fsd
-from fsnlu_jax.train import jsonl
+from fsnlu_jax.parallel import DATA_AXIS, make_data_mesh
+from fsnlu_jax.train import map_in_chunks, to_global
 from fsnlu_jax.train import metrics as metrics_lib
-from fsnlu_jax import _plotting as plotting
 
 _log = logging.getLogger(__name__)
 
@@ -82,47 +80,38 @@ def _protonet_scorer(graphdef: nnx.GraphDef, mesh: jax.sharding.Mesh):
 
 
 @functools.lru_cache(maxsize=None)
-def _softmax_scorer(fit: tuple, mesh: jax.sharding.Mesh):
+def _softmax_scorer(fit: SoftmaxConfig, mesh: jax.sharding.Mesh):
   def score(_, arrays):
     return softmax_baseline_scores(arrays["support"], arrays["support_mask"], arrays["query"],
-                                   arrays["query_mask"], arrays["way_mask"], **dict(fit))
+                                   arrays["query_mask"], arrays["way_mask"],
+                                   **dataclasses.asdict(fit))
   return _sharded(score, mesh)
 
 
 def score_episodes(graphdef: nnx.GraphDef | None, state, fixed: FixedEpisodes, augment: bool,
-                   *, chunk: int = 64, softmax_fit: Mapping[str, Any] | None = None
-                   ) -> dict[str, np.ndarray]:
+                   *, chunk: int = 64, softmax_fit: SoftmaxConfig | None = None,
+                   mesh: jax.sharding.Mesh | None = None) -> dict[str, np.ndarray]:
   """Per-episode ``accuracy`` and ``macro_f1`` ``[E]`` and ``pred`` ``[E, N * Q]``.
 
   ``graphdef`` None scores the softmax transfer baseline (fit per episode with
   ``softmax_fit``) instead of a trained few-shot model. Each episode's
   synthetic samples come from its ``noise_seed``: the same for every system,
-  chunk size and device count.
+  chunk size and device count. Episodes go in chunks of ``chunk`` (rounded
+  up to a multiple of the devices; :func:`fsnlu_jax.train.map_in_chunks`),
+  each sharded over the mesh.
   """
-  mesh = make_data_mesh()
+  mesh = make_data_mesh() if mesh is None else mesh
   chunk = -(-chunk // mesh.size) * mesh.size
-  n = fixed.batch.way_mask.shape[0]
-  parts = []
-  seeds = np.concatenate([fixed.noise_seed, np.zeros(chunk, fixed.noise_seed.dtype)])
-  for start in range(0, n, chunk):
-    part = fsd.take_episodes(fixed.batch, start, start + chunk)
-    arrays = jax.device_put(fsd.episode_batch(part, fixed.support, fixed.query, augment=augment,
-                                              noise_seed=seeds[start:start + chunk]),
-                            data_sharding(mesh))
+
+  def score(part):
+    batch, seeds = part
+    arrays = to_global(fsd.episode_batch(episodes.EpisodeBatch(*batch), fixed.support,
+                                         fixed.query, augment=augment, noise_seed=seeds), mesh)
     if graphdef is None:
-      out = _softmax_scorer(tuple(sorted((softmax_fit or {}).items())), mesh)((), arrays)
-    else:
-      out = _protonet_scorer(graphdef, mesh)((state.params, state.rest), arrays)
-    parts.append({k: np.asarray(v)[:min(chunk, n - start)] for k, v in out.items()})
-  return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+      return _softmax_scorer(softmax_fit or SoftmaxConfig(), mesh)((), arrays)
+    return _protonet_scorer(graphdef, mesh)((state.params, state.rest), arrays)
 
-
-def validation_accuracy(metrics_path: pathlib.Path) -> float:
-  """The last logged validation accuracy of a run."""
-  evals = [r for r in jsonl.read(metrics_path) if r["kind"] == "eval"]
-  if not evals:
-    raise ValueError(f"{metrics_path} has no eval record")
-  return evals[-1]["accuracy"]
+  return map_in_chunks(score, (tuple(fixed.batch), fixed.noise_seed), chunk)
 
 
 def confusion(fixed: FixedEpisodes, pred: np.ndarray) -> np.ndarray:
@@ -167,24 +156,25 @@ def fs_full_episodes(pools: Mapping[str, fsd.Pool], k_shot: int, samplings: int,
                        rng.integers(2**31, size=samplings))
 
 
-def score_systems(config: Mapping[str, Any], fixed: FixedEpisodes, trained: Mapping[str, tuple],
-                  *, chunk: int = 64) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+def score_systems(config: FewshotConfig, fixed: FixedEpisodes, trained: Mapping[str, Any],
+                  *, chunk: int = 64, mesh: jax.sharding.Mesh | None = None) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
   """``({system: summary}, {system: pred [E, N * Q]})`` on ``fixed``, for
-  every system of ``config["systems"]`` (``softmax`` needs no training; the
-  others come from ``trained``, system -> ``(ProtoDAConfig, graphdef, state)``)."""
+  every system of ``config.systems`` (``softmax`` needs no training; the
+  others come from ``trained``, system -> its
+  :class:`~fsnlu_jax.fewshot.job.TrainedSystem`)."""
   summaries, preds = {}, {}
-  for system in config["systems"]:
+  for system in config.systems:
     if system == "softmax":
       # With a fine-tuned encoder the pools hold word pieces; the transfer
       # baseline classifies the pretrained encoder's frozen vectors instead.
       frozen = dataclasses.replace(fixed, support=fsd.frozen_view(fixed.support),
                                    query=fsd.frozen_view(fixed.query))
       scores = score_episodes(None, None, frozen, False, chunk=chunk,
-                              softmax_fit=config["softmax"])
+                              softmax_fit=config.softmax, mesh=mesh)
     else:
-      model_config, graphdef, state = trained[system]
-      scores = score_episodes(graphdef, state, fixed, model_config.augment != "none",
-                              chunk=chunk)
+      system_ = trained[system]
+      scores = score_episodes(system_.graphdef, system_.state, fixed,
+                              system_.config.augment != "none", chunk=chunk, mesh=mesh)
     stats = metrics_lib.EpisodeStats()
     for acc, f1 in zip(scores["accuracy"], scores["macro_f1"]):
       stats.add(accuracy=acc, macro_f1=f1)
@@ -192,26 +182,26 @@ def score_systems(config: Mapping[str, Any], fixed: FixedEpisodes, trained: Mapp
   return summaries, preds
 
 
-def evaluate_all(config: Mapping[str, Any], pools, split, trained: Mapping[str, tuple]
-                 ) -> dict[str, Any]:
+def evaluate_all(config: FewshotConfig, pools, split, trained: Mapping[str, Any], *,
+                 mesh: jax.sharding.Mesh | None = None) -> dict[str, Any]:
   """Scores every system on the same test episodes of each ``(N, K)`` setting.
 
   Args:
-    trained: system -> ``(ProtoDAConfig, graphdef, state)``; the ``softmax``
-      baseline is added when ``config["systems"]`` names it.
+    trained: system -> its :class:`~fsnlu_jax.fewshot.job.TrainedSystem`;
+      the ``softmax`` baseline is added when ``config.systems`` names it.
   """
-  ev = config["evaluation"]
+  ev = config.evaluation
   settings, confusion_view = [], None
-  for n_way in ev["n_way"]:
-    for k_shot in ev["k_shot"]:
-      fixed = fixed_episodes(pools, "test", split.test, n_way, k_shot, ev["q_query"],
-                             ev["episodes"], seed=ev["seed"])
-      systems, preds = score_systems(config, fixed, trained)
-      if "protoda" in preds and n_way == "all" and k_shot == max(ev["k_shot"]):
+  for n_way in ev.n_way:
+    for k_shot in ev.k_shot:
+      fixed = fixed_episodes(pools, "test", split.test, n_way, k_shot, ev.q_query,
+                             ev.episodes, seed=ev.seed)
+      systems, preds = score_systems(config, fixed, trained, mesh=mesh)
+      if "protoda" in preds and n_way == "all" and k_shot == max(ev.k_shot):
         confusion_view = (fixed, preds["protoda"])
       n_real = int(fixed.batch.way_mask.sum(1).max())
-      setting = dict(n_way=n_real, n_way_spec=n_way, k_shot=k_shot, q_query=ev["q_query"],
-                     episodes=ev["episodes"], seed=ev["seed"], systems=systems)
+      setting = dict(n_way=n_real, n_way_spec=n_way, k_shot=k_shot, q_query=ev.q_query,
+                     episodes=ev.episodes, seed=ev.seed, systems=systems)
       setting.update(_error_reductions(systems))
       settings.append(setting)
       _log.info("N=%s K=%d: %s", n_way, k_shot,
@@ -224,9 +214,9 @@ def evaluate_all(config: Mapping[str, Any], pools, split, trained: Mapping[str, 
   return results
 
 
-def evaluate_fs_full(config: Mapping[str, Any], pools, trained: Mapping[str, tuple], *,
+def evaluate_fs_full(config: FewshotConfig, pools, trained: Mapping[str, Any], *,
                      k_shots=(5, 10), samplings: int = 3, seed: int = 0,
-                     classes=None) -> dict[str, Any]:
+                     classes=None, mesh: jax.sharding.Mesh | None = None) -> dict[str, Any]:
   """FS-full scores of every system: mean and 95% CI over ``samplings``.
 
   ``classes`` (default: every intent of the test pool) are the intents scored.
@@ -235,7 +225,7 @@ def evaluate_fs_full(config: Mapping[str, Any], pools, trained: Mapping[str, tup
   for k_shot in k_shots:
     fixed = fs_full_episodes(pools, k_shot, samplings, seed=seed + k_shot, classes=classes)
     # One episode per device at a time: each holds a whole test split.
-    systems, _ = score_systems(config, fixed, trained, chunk=1)
+    systems, _ = score_systems(config, fixed, trained, chunk=1, mesh=mesh)
     setting = dict(n_way=len(fixed.classes), k_shot=k_shot, samplings=samplings,
                    test_examples=int(fixed.batch.query_mask[0].sum()), seed=seed + k_shot,
                    systems=systems)
@@ -258,89 +248,3 @@ def _error_reductions(systems: Mapping[str, Any]) -> dict[str, float]:
         out[f"f1_error_reduction_{new}_vs_{base}"] = metrics_lib.relative_error_reduction(
             base_err, new_err)
   return out
-
-
-def format_table(results: Mapping[str, Any]) -> str:
-  """A text table: one row per setting, accuracy / macro-F1 (mean ± 95% CI) per
-  system; FS-full rows follow when ``results`` has them."""
-  lines = _table_lines(f"{results.get('dataset', '')} FS-unseen", results["settings"])
-  if "fs_full" in results:
-    lines += _table_lines(f"{results.get('dataset', '')} FS-full (test intents)",
-                          results["fs_full"]["settings"])
-  return "\n".join(lines)
-
-
-def _table_lines(title: str, settings) -> list[str]:
-  systems = list(settings[0]["systems"]) if settings else []
-  lines = [f"{title}: accuracy / macro-F1 (%), mean ± 95% CI",
-           f"{'N':>4} {'K':>3}  " + "  ".join(f"{s:^27}" for s in systems)]
-  for st in settings:
-    cells = []
-    for s in systems:
-      a, f = st["systems"][s]["accuracy"], st["systems"][s]["macro_f1"]
-      cells.append(f"{100 * a['mean']:5.1f}±{100 * a['half_width']:3.1f} / "
-                   f"{100 * f['mean']:5.1f}±{100 * f['half_width']:3.1f}")
-    lines.append(f"{st['n_way']:>4} {st['k_shot']:>3}  " + "  ".join(f"{c:^27}" for c in cells))
-  return lines
-
-
-def plot_learning_curves(workdir: pathlib.Path, systems) -> bool:
-  """``learning_curve.png``: each run's train loss and validation accuracy.
-
-  Returns False (and draws nothing) without matplotlib.
-  """
-  plt = plotting.pyplot("learning curve")
-  if plt is None:
-    return False
-  fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
-  for run in sorted(p.parent for p in workdir.glob("*/metrics.jsonl")):
-    if run.name == "encoder":
-      continue
-    records = jsonl.read(run / "metrics.jsonl")
-    for axis, kind, key in ((left, "train", "loss"), (right, "eval", "accuracy")):
-      rows = [r for r in records if r["kind"] == kind]
-      axis.plot([r["step"] for r in rows], [r[key] for r in rows], label=run.name)
-  left.set(xlabel="step", ylabel="episode loss (train)")
-  right.set(xlabel="step", ylabel="accuracy (validation intents)")
-  right.legend(fontsize="small")
-  fig.tight_layout()
-  fig.savefig(workdir / "learning_curve.png")
-  plt.close(fig)
-  return True
-
-
-def plot_confusion(workdir: pathlib.Path, view: Mapping[str, Any]) -> bool:
-  """``confusion.png``: row-normalised confusion of the test intents; False without matplotlib."""
-  plt = plotting.pyplot("confusion plot")
-  if plt is None:
-    return False
-  counts = np.asarray(view["counts"], float)
-  rates = counts / np.maximum(counts.sum(1, keepdims=True), 1)
-  size = max(4.0, 0.25 * len(view["intents"]))
-  fig, ax = plt.subplots(figsize=(size + 2, size))
-  image = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
-  ax.set_xticks(range(len(view["intents"])), view["intents"], rotation=90, fontsize=6)
-  ax.set_yticks(range(len(view["intents"])), view["intents"], fontsize=6)
-  ax.set(xlabel="predicted", ylabel="gold", title="ProtoDA, test intents")
-  fig.colorbar(image)
-  fig.tight_layout()
-  fig.savefig(workdir / "confusion.png")
-  plt.close(fig)
-  return True
-
-
-def top_confusions(view: Mapping[str, Any], k: int = 10) -> list[dict[str, Any]]:
-  """The ``k`` most frequent (gold, predicted) pairs of different intents."""
-  counts = np.asarray(view["counts"])
-  off = counts * (1 - np.eye(len(counts), dtype=counts.dtype))
-  order = np.argsort(off, axis=None)[::-1][:k]
-  pairs = [np.unravel_index(i, off.shape) for i in order]
-  return [dict(gold=view["intents"][g], predicted=view["intents"][p], count=int(off[g, p]))
-          for g, p in pairs if off[g, p] > 0]
-
-
-def write_confusion(workdir: pathlib.Path, view: Mapping[str, Any]) -> None:
-  """``confusion.json`` (counts and the top confusions) and ``confusion.png``."""
-  (workdir / "confusion.json").write_text(json.dumps(
-      dict(view, top_confusions=top_confusions(view)), indent=1))
-  plot_confusion(workdir, view)

@@ -13,8 +13,8 @@ import pytest
 from fsnlu_jax import cli
 from fsnlu_jax.data import Example, LabelVocab, Vocab
 from fsnlu_jax.explain import SPECIAL_IDS
-from fsnlu_jax.train import explain_job, multitask_job
-from fsnlu_jax.train import selection_job as sj
+from fsnlu_jax import selection as sj
+from fsnlu_jax.config import from_dict, load_config
 
 _CONFIGS = pathlib.Path(__file__).resolve().parents[2] / "configs"
 _TINY = f"{_CONFIGS / 'select.py'}:tiny"  # budget 12: base, ig_k12, random_k12, ig_rate_k12
@@ -54,7 +54,7 @@ def test_end_to_end_writes_every_stage_and_resumes(selection_run, cache_dir):
   assert not (w / "ig_k12" / "checkpoints").exists() and (w / "base" / "checkpoints").exists()
 
   # A rerun finds every stage done: the same numbers, nothing trained again.
-  config = multitask_job.load_config(_TINY)
+  config = load_config(_TINY)
   log = (w / "base" / "metrics.jsonl").read_text()
   again = sj.run_selection(config, w, cache_dir=cache_dir)
   assert again["runs"] == results["runs"] and again["filters"] == f
@@ -79,18 +79,18 @@ def test_both_strategies_pick_the_budget_from_the_eligible_pool(selection_run):
 
 
 def test_rate_rule_is_the_summed_harm_per_validation_occurrence(selection_run, cache_dir):
-  config = multitask_job.load_config(_TINY)
+  config = from_dict(sj.SelectionConfig, load_config(_TINY))
   data = sj.load_data(config, cache_dir=cache_dir)
   saved = np.load(selection_run / "influence.npz")
   counts = np.zeros(len(data.vocab))
   for e in data.validation:  # every validation utterance, right or wrong
-    for token in e.tokens[:config["data"]["max_length"]]:
+    for token in e.tokens[:config.data.max_length]:
       counts[data.vocab.token_to_id(token)] += 1
   counts[list(SPECIAL_IDS)] = 0
   np.testing.assert_array_equal(saved["counts"], counts)
   rate = saved["influence"] / (counts + 1)
   pool = np.load(selection_run / "pool.npz")
-  ids, mask = sj.token_arrays(data.pool, data.vocab, config["data"]["max_length"])
+  ids, mask = sj.token_arrays(data.pool, data.vocab, config.data.max_length)
   np.testing.assert_allclose(pool["rate_scores"], np.where(mask, rate[ids], 0).sum(1),
                              rtol=1e-5, atol=1e-7)
 
@@ -108,7 +108,7 @@ def test_a_run_from_before_the_rate_rule_is_completed_without_the_model(
   (old / "selected.json").write_text(json.dumps({k: selected[k] for k in ("ig", "random")}))
   shutil.rmtree(old / "ig_rate_k12")
   shutil.rmtree(old / "base" / "checkpoints")  # the base model cannot be loaded: not needed
-  results = sj.run_selection(multitask_job.load_config(_TINY), old, cache_dir=cache_dir)
+  results = sj.run_selection(load_config(_TINY), old, cache_dir=cache_dir)
   assert json.loads((old / "selected.json").read_text()) == selected
   for name in ("influence", "pool"):
     with np.load(old / f"{name}.npz") as got, np.load(selection_run / f"{name}.npz") as want:
@@ -128,12 +128,11 @@ def test_explain_cli_prints_scores_and_renders(selection_run, tmp_path, capsys):
   out = capsys.readouterr().out
   assert out.startswith("intent: ") and "\n  wake" in out
   assert "wake" in html.read_text()
-  pytest.importorskip("matplotlib")
   assert png.read_bytes()[:4] == b"\x89PNG"
 
 
 def test_explain_slot_rows_are_the_tokens(selection_run):
-  res = explain_job.explain_utterance(selection_run / "base", "Play some jazz", target="slot", steps=8)
+  res = sj.explain_utterance(selection_run / "base", "Play some jazz", target="slot", steps=8)
   assert res["words"] == ["play", "some", "jazz"]
   assert len(res["rows"]) == 3 and np.asarray(res["scores"]).shape == (3, 3)
   assert res["rows"][2].startswith("jazz: ")
@@ -196,8 +195,8 @@ def test_find_errors_and_error_records():
   data = types.SimpleNamespace(intents=LabelVocab.build(["x", "y"]),
                                tags=LabelVocab.build_bio([("O", "B-t")]))
   examples = [_ex("play some jazz"), _ex("stop the music now"), _ex("hi")]
-  records = sj._error_records("slot", errors["slot"], enc, np.array([[0.1, 0.9, 0], [0.5, 0, 0]]),
-                              examples, data)
+  records = sj.error_records("slot", errors["slot"], enc, np.array([[0.1, 0.9, 0], [0.5, 0, 0]]),
+                             examples, data.tags)
   assert records[0]["harmful_words"][0] == ["some", 0.9]
   assert (records[0]["gold"], records[0]["pred"]) == ("B-t", "O")
   assert Vocab.build([["a"]]).token_to_id("zz") == 1  # sanity: unknown words map to <unk>

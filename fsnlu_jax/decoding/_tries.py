@@ -17,8 +17,8 @@ nothing before EOS (``trie/empty``), longer than ``max_length`` tokens with EOS
 counts go to an optional :class:`~fsnlu_jax.data.defects.DefectLog` and to the
 ``logging`` module. A trailing EOS in the input is accepted and not doubled.
 
-Shapes: ``U`` utterances, ``R`` tries, ``S`` states, ``E`` edges, ``F`` fan-out
-kept sparse, ``V`` vocab.
+Shapes: ``U`` utterances, ``R`` tries, ``S`` states, ``A`` edges (arcs), ``F`` fan-out
+kept sparse, ``V`` vocab, ``Lmax`` tokens of the longest utterance.
 
 This module imports :class:`TrieArrays` (a NamedTuple) from ``fsnlu_jax.kernels``
 so that host and device share one definition; the arrays it returns are NumPy.
@@ -33,7 +33,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from fsnlu_jax.data.defects import DefectLog
-from fsnlu_jax.kernels._trie import TrieArrays, pad_trie
+from fsnlu_jax.kernels import TrieArrays, pad_trie
 
 DEFAULT_DENSE_FANOUT = 32  # states with more children get a dense bit row (see benchmarks)
 
@@ -41,7 +41,7 @@ _log = logging.getLogger(__name__)
 
 
 def _ragged(sequences: Iterable[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
-  """``(flat tokens [T] int64, lengths [U])`` of a list of token sequences."""
+  """``(flat tokens [sum(lengths)] int64, lengths [U])`` of a list of token sequences."""
   sequences = sequences if isinstance(sequences, Sequence) else list(sequences)
   lengths = np.fromiter(map(len, sequences), np.int64, count=len(sequences))
   flat = np.fromiter(itertools.chain.from_iterable(sequences), np.int64, count=int(lengths.sum()))
@@ -90,8 +90,9 @@ def _padded(flat, lengths, groups, eos_id) -> np.ndarray:
 
 
 def _number_states(matrix: np.ndarray):
-  """Per sorted row and depth: is the prefix new, and its breadth-first state id (``[D, U]``)."""
-  cols = matrix.T  # --> [D, U], one row per depth
+  """Per sorted row and depth: is the prefix new, and its breadth-first state id
+  (``[2 + Lmax, U]``)."""
+  cols = matrix.T  # --> [2 + Lmax, U], one row per depth
   differs = np.ones(cols.shape, bool)
   differs[:, 1:] = cols[:, 1:] != cols[:, :-1]
   valid = cols != 0  # 0 pads after EOS; the group column (depth 0) is always valid

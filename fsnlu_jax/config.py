@@ -1,0 +1,195 @@
+"""Job configs: loading them by path or by name, and reading them into typed, frozen dataclasses.
+
+A config is a Python file with ``get_config(arg) -> dict`` (big_vision's
+style: plain dicts are easy to write, derive and override). ``configs/`` is
+installed with the package as ``fsnlu_jax.configs``, so a config is named
+either by its file or by its name::
+
+  load_config("configs/fewshot.py:tiny")   # a file, e.g. a user's own copy
+  load_config("fewshot:tiny")              # the installed one
+
+A job reads its dict once, at its entry, into its typed config
+(:func:`from_dict`): a key the dataclass does not have, a missing key or a
+value of the wrong kind is a :class:`ConfigError` naming the key, e.g.
+``train.stpes``; past the entry nothing reads the dict again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import importlib.util
+import json
+import os
+import pathlib
+import types
+import typing
+from typing import Any, Mapping, TypeVar
+
+T = TypeVar("T")
+CONFIGS_PACKAGE = "fsnlu_jax.configs"
+
+
+class ConfigError(ValueError):
+  """A config that does not fit its job's schema; the message names the key."""
+
+
+def load_config(spec: str) -> dict:
+  """``get_config(arg)`` of ``path/to/config.py[:arg]`` or of the installed ``name[:arg]``.
+
+  Raises:
+    FileNotFoundError: no such file, and no installed config of that name.
+  """
+  target, _, arg = spec.partition(":")
+  if target.endswith(".py") or os.sep in target:
+    if not os.path.isfile(target):
+      raise FileNotFoundError(f"config file {target!r} not found")
+    module_spec = importlib.util.spec_from_file_location(pathlib.Path(target).stem, target)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+  else:
+    try:
+      module = importlib.import_module(f"{CONFIGS_PACKAGE}.{target}")
+    except ModuleNotFoundError as error:
+      raise FileNotFoundError(f"no config named {target!r} (the installed ones: "
+                              f"{', '.join(config_names())})") from error
+  return module.get_config(arg)
+
+
+def config_names() -> list[str]:
+  """The names of the installed configs (``fsnlu_jax/configs/*.py``)."""
+  try:
+    package = importlib.import_module(CONFIGS_PACKAGE)
+  except ModuleNotFoundError:
+    return []
+  folder = pathlib.Path(next(iter(package.__path__)))
+  return sorted(p.stem for p in folder.glob("*.py") if not p.stem.startswith("_"))
+
+
+def from_dict(cls: type[T], values: Mapping[str, Any], *, path: str = "") -> T:
+  """``values`` read into the frozen dataclass ``cls``, recursively.
+
+  Nested dataclass fields read nested dicts; lists become tuples (configs are
+  frozen and hashable); ``X | None`` accepts None. Fields with defaults may be
+  left out.
+
+  Raises:
+    ConfigError: an unknown key, a missing key, or a value of the wrong kind,
+      named by its dotted path.
+  """
+  if not isinstance(values, Mapping):
+    raise ConfigError(f"config {path or '<root>'} must be a dict, got {type(values).__name__}")
+  fields = {f.name: f for f in dataclasses.fields(cls)}
+  unknown = sorted(set(values) - set(fields))
+  if unknown:
+    raise ConfigError(f"unknown config key {_join(path, unknown[0])!r} "
+                      f"(the keys of {path or cls.__name__}: {', '.join(fields)})")
+  hints = typing.get_type_hints(cls)
+  kwargs = {}
+  for name, field in fields.items():
+    if name in values:
+      kwargs[name] = _convert(hints[name], values[name], _join(path, name))
+    elif (field.default is dataclasses.MISSING
+          and field.default_factory is dataclasses.MISSING):
+      raise ConfigError(f"missing config key {_join(path, name)!r}")
+  return cls(**kwargs)
+
+
+def to_dict(config: Any) -> dict:
+  """A typed config as JSON-able nested dicts (tuples become lists)."""
+  return json.loads(json.dumps(dataclasses.asdict(config)))
+
+
+def _join(path: str, name: str) -> str:
+  return f"{path}.{name}" if path else name
+
+
+def _convert(hint: Any, value: Any, path: str) -> Any:
+  """``value`` as the annotated type ``hint`` (dataclass, tuple, optional, scalar)."""
+  origin, args = typing.get_origin(hint), typing.get_args(hint)
+  if origin in (typing.Union, types.UnionType):
+    if value is None:
+      if type(None) in args:
+        return None
+      raise ConfigError(f"config key {path!r} must not be None")
+    options = [a for a in args if a is not type(None)]
+    errors = []
+    for option in options:  # the first that reads it wins
+      try:
+        return _convert(option, value, path)
+      except ConfigError as error:
+        errors.append(str(error))
+    raise ConfigError(errors[0])
+  if dataclasses.is_dataclass(hint):
+    return from_dict(hint, value, path=path)
+  if origin is tuple or hint is tuple:
+    if not isinstance(value, (list, tuple)):
+      raise ConfigError(f"config key {path!r} must be a list, got {value!r}")
+    if args and args[-1] is not Ellipsis and len(args) == len(value):
+      return tuple(_convert(a, v, f"{path}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
+    item = args[0] if args else Any
+    return tuple(_convert(item, v, f"{path}[{i}]") for i, v in enumerate(value))
+  if origin is typing.Literal:
+    if value not in args:
+      raise ConfigError(f"config key {path!r} must be one of {args}, got {value!r}")
+    return value
+  if hint is Any:
+    return value
+  if hint is float and isinstance(value, int) and not isinstance(value, bool):
+    return float(value)
+  if isinstance(hint, type) and not isinstance(value, hint):
+    raise ConfigError(f"config key {path!r} must be {hint.__name__}, got {value!r}")
+  if hint is int and isinstance(value, bool):
+    raise ConfigError(f"config key {path!r} must be int, got {value!r}")
+  return value
+
+
+def record_config(workdir: str | os.PathLike, config: Any) -> dict:
+  """Writes ``workdir/config.json``, or checks that a rerun's config is the one written there.
+
+  Every job calls it before it writes anything else, so a rerun in a workdir
+  never mixes two configs' outputs.
+
+  Args:
+    workdir: the job's folder (created if needed).
+    config: a typed config (a dict would compare unequal to the same config
+      with its defaults filled in).
+
+  Returns:
+    The config as written (JSON-able dicts).
+
+  Raises:
+    ValueError: ``workdir`` holds a run of another config.
+  """
+  if not dataclasses.is_dataclass(config):
+    raise TypeError(f"record_config takes a typed config, got {type(config).__name__}")
+  workdir = pathlib.Path(workdir)
+  as_dict = to_dict(config)
+  path = workdir / "config.json"
+  if path.exists():
+    saved = json.loads(path.read_text())
+    if saved != as_dict:
+      changed = sorted(_differences(saved, as_dict))
+      raise ValueError(f"{workdir} holds a run of another config (differs at "
+                       f"{', '.join(changed[:5])}); use a new workdir")
+    return as_dict
+  workdir.mkdir(parents=True, exist_ok=True)
+  if _is_process_zero():  # one writer: the processes of a run share the folder
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(as_dict, indent=2) + "\n")
+    tmp.replace(path)
+  return as_dict
+
+
+def _differences(a: Any, b: Any, path: str = "") -> list[str]:
+  """Dotted keys where ``a`` and ``b`` differ."""
+  if isinstance(a, dict) and isinstance(b, dict):
+    return [d for k in set(a) | set(b)
+            for d in (_differences(a.get(k), b.get(k), _join(path, k)) if k in a and k in b
+                      else [_join(path, k)])]
+  return [] if a == b else [path or "<root>"]
+
+
+def _is_process_zero() -> bool:
+  import jax  # pylint: disable=g-import-not-at-top  (configs themselves need no JAX)
+  return jax.process_index() == 0

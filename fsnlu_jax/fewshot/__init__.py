@@ -1,0 +1,21 @@
+"""Few-shot intents: ProtoNet and ProtoDA on unseen intents, against the softmax and noise baselines.
+
+References:
+  Kumar et al., "ProtoDA: Efficient Transfer Learning for Few-Shot Intent
+  Classification", IEEE SLT 2021.
+"""
+
+from fsnlu_jax.fewshot.config import (EncoderConfig, EpisodesConfig, EvaluationConfig,
+                                      FewshotConfig, FewshotDataConfig, FsFullConfig,
+                                      ProtonetConfig, SoftmaxConfig, SplitConfig)
+from fsnlu_jax.fewshot.data import (FROZEN, Pool, domain_of_intents, episode_batch, frozen_view,
+                                    split_intents)
+from fsnlu_jax.fewshot.encoders import (bilstm_embedder, encoder_config, get_embedder,
+                                        get_encoder, make_pools, pretrained_embedder,
+                                        sentence_vectors, sentence_width)
+from fsnlu_jax.fewshot.evaluate import (FixedEpisodes, confusion, evaluate_all, evaluate_fs_full,
+                                        fixed_episodes, fs_full_episodes, score_episodes,
+                                        score_systems)
+from fsnlu_jax.fewshot.report import format_table, plot_learning_curves, write_confusion
+from fsnlu_jax.fewshot.job import (SYSTEMS, TrainedSystem, TrainingEpisodes, run_fewshot,
+                                   system_config, train_system, train_systems)

@@ -1,0 +1,20 @@
+"""CGF query rewriting: a rewriter decoded inside tries of known-good utterances.
+
+References:
+  Ahmadvand et al., "Constrained generation framework for query rewriting in
+  conversational AI", EMNLP 2022 (industry track).
+"""
+
+from fsnlu_jax.rewrite.config import (DecodeConfig, RewriteConfig, RewriteJobDataConfig,
+                                      RewriteOptimConfig, RewriterModelConfig,
+                                      RewriteTrainConfig)
+from fsnlu_jax.rewrite.scoring import (ABSTAIN, GLOBAL, NEG_INF_SCORE, PERSONAL, apply_threshold,
+                                       choose_threshold, choose_thresholds, combine,
+                                       rewrite_metrics)
+from fsnlu_jax.rewrite.retrieval import NgramIndex, char_ngrams, retrieve, retrieve_personal
+from fsnlu_jax.rewrite.decoder import (Candidates, RewriteDecoder, global_trie_arrays,
+                                       personal_forest_arrays)
+from fsnlu_jax.rewrite.data import RewriteJobData, build_data
+from fsnlu_jax.rewrite.systems import evaluate, format_table
+from fsnlu_jax.rewrite.job import make_optimizer, model_config, new_model, run_rewrite
+from fsnlu_jax.rewrite.query import rewrite_query

@@ -1,0 +1,86 @@
+"""The typed config of the rewriting job (``configs/rewrite.py``)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+from fsnlu_jax.data.rewrite import RewriteDataConfig
+from fsnlu_jax.train.loop import LoopConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class RewriteJobDataConfig(RewriteDataConfig):
+  """The simulation's settings (:class:`~fsnlu_jax.data.rewrite.RewriteDataConfig`) plus:
+
+  Attributes:
+    datasets: the corpora the utterances come from.
+    max_source_len, max_target_len: token lengths (longer ones are cut, counted).
+    max_eval_pairs: validation and test pairs kept (a seeded subset); None: all.
+  """
+
+  datasets: tuple[str, ...] = ("snips", "hwu64")
+  max_source_len: int = 40
+  max_target_len: int = 20
+  max_eval_pairs: int | None = None
+
+  def simulation(self) -> RewriteDataConfig:
+    """The fields :func:`fsnlu_jax.data.rewrite.build_rewrite_dataset` reads."""
+    return RewriteDataConfig(**{f.name: getattr(self, f.name)
+                                for f in dataclasses.fields(RewriteDataConfig)})
+
+
+@dataclasses.dataclass(frozen=True)
+class RewriterModelConfig:
+  """The rewriter's sizes (:class:`fsnlu_jax.models.RewriterConfig`; lengths come from ``data``)."""
+
+  d_model: int = 256
+  n_heads: int = 4
+  n_encoder_layers: int = 3
+  n_decoder_layers: int = 3
+  d_ff: int = 1024
+  dropout: float = 0.1
+  positions: Literal["learned", "sinusoidal"] = "learned"
+
+
+@dataclasses.dataclass(frozen=True)
+class RewriteOptimConfig:
+  """AdamW with warm-up and cosine decay to ``end_factor`` of the peak, clipping, smoothing."""
+
+  learning_rate: float
+  warmup_steps: int
+  end_factor: float
+  weight_decay: float
+  clip_norm: float
+  label_smoothing: float = 0.0
+
+
+@dataclasses.dataclass(frozen=True)
+class RewriteTrainConfig(LoopConfig):
+  """The loop's lengths plus the global batch."""
+
+  batch_size: int = 64
+
+
+@dataclasses.dataclass(frozen=True)
+class DecodeConfig:
+  """Beam search and the threshold objective (:mod:`fsnlu_jax.rewrite.scoring`)."""
+
+  beam_size: int = 4
+  alpha: float = 0.6
+  batch_size: int = 100
+  objective: Literal["f1", "precision_at_recall"] = "f1"
+  recall_floor: float = 0.5
+
+
+@dataclasses.dataclass(frozen=True)
+class RewriteConfig:
+  """The rewriting job."""
+
+  job: str
+  seed: int
+  data: RewriteJobDataConfig
+  model: RewriterModelConfig
+  optim: RewriteOptimConfig
+  train: RewriteTrainConfig
+  decode: DecodeConfig

@@ -1,0 +1,65 @@
+"""The rewriting job's data: simulated pairs and tries, encoded, and training batches.
+
+Shapes: ``B`` batch, ``Ls`` source length, ``Lt`` target length.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Mapping
+
+import numpy as np
+
+from fsnlu_jax.data import rewrite as rw
+from fsnlu_jax.data.vocab import Vocab
+from fsnlu_jax.rewrite.config import RewriteConfig
+
+_log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class RewriteJobData:
+  """The dataset, its vocabulary and the train / validation / test arrays."""
+
+  dataset: rw.RewriteDataset
+  vocab: Vocab
+  arrays: dict[str, dict[str, np.ndarray]]  # split -> encode_pairs arrays
+  pairs: dict[str, tuple[rw.RewritePair, ...]]  # split -> the pairs of `arrays`
+
+
+def build_data(config: RewriteConfig, *, data_dir=None, cache_dir=None) -> RewriteJobData:
+  """The pairs and tries of ``config.data``; evaluation splits subsampled (seeded)
+  to ``data.max_eval_pairs`` pairs when set."""
+  d = config.data
+  corpus = rw.load_corpus(d.datasets, data_dir=data_dir, cache_dir=cache_dir)
+  dataset = rw.build_rewrite_dataset(corpus, d.simulation())
+  vocab = rw.build_vocab(dataset)
+  pairs, arrays = {}, {}
+  for split, items in dataset.splits.items():
+    limit = d.max_eval_pairs
+    if split != "train" and limit and len(items) > limit:
+      keep = np.sort(np.random.default_rng([config.seed, 7]).permutation(len(items))[:limit])
+      items = tuple(items[i] for i in keep)
+    pairs[split] = items
+    arrays[split], stats = rw.encode_pairs(items, vocab, max_source_len=d.max_source_len,
+                                           max_target_len=d.max_target_len)
+    _log.info("%s: %s", split, stats)
+  return RewriteJobData(dataset, vocab, arrays, pairs)
+
+
+def batch(arrays: Mapping[str, np.ndarray], rows: np.ndarray, batch_size: int
+          ) -> dict[str, np.ndarray]:
+  """The rows as a ``[B, ...]`` batch; filler rows repeat row 0 with no target tokens.
+
+  Filler rows have no target tokens, so the loss sums (and an evaluation's)
+  skip them.
+  """
+  pad = batch_size - len(rows)
+  take = np.concatenate([rows, np.full(pad, rows[0])]) if pad else rows
+  keys = ("source_ids", "source_mask", "target_in", "target_out", "target_mask")
+  out = {k: arrays[k][take] for k in keys}
+  if pad:
+    out["target_mask"] = out["target_mask"].copy()
+    out["target_mask"][len(rows):] = False
+  return out

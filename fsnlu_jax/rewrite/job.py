@@ -1,0 +1,163 @@
+"""The CGF query-rewriting job: data, rewriter training, and every system on test.
+
+A config (``configs/rewrite.py``, read into a
+:class:`~fsnlu_jax.rewrite.config.RewriteConfig`) names the datasets the
+utterances come from, how users and rewrite pairs are drawn, the rewriter's
+sizes, the optimizer and the decoding. :func:`run_rewrite` writes into its
+``workdir``:
+
+* ``config.json``, ``vocab.json``, ``tries.json`` (the global trie and every
+  user's personal trie, as text): what :func:`fsnlu_jax.rewrite.rewrite_query`
+  needs;
+* ``checkpoints/``: orbax checkpoints; a rerun resumes from the latest one;
+* ``metrics.jsonl``: the loop's records (train, validation ``"eval"``) and the
+  final test results (``"test"``);
+* ``results.json``: thresholds chosen on validation, and per system the test
+  precision / recall / F1 / output rate / share of outputs outside the
+  known-good utterances, also broken down by where the target is
+  (:mod:`fsnlu_jax.rewrite.systems`).
+
+Data order: :func:`fsnlu_jax.train.epoch_rows`.
+
+Shapes: ``B`` batch.
+
+References:
+  Ahmadvand et al., "Constrained generation framework for query rewriting in
+  conversational AI", EMNLP 2022 (industry track).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import time
+from typing import Any, Mapping
+
+import jax
+import numpy as np
+import optax
+from flax import nnx
+
+from fsnlu_jax.config import from_dict, record_config
+from fsnlu_jax.models import Rewriter, RewriterConfig, rewriter_loss
+from fsnlu_jax.parallel import make_data_mesh
+from fsnlu_jax.rewrite import data as data_lib
+from fsnlu_jax.rewrite import systems
+from fsnlu_jax.rewrite.config import RewriteConfig, RewriteOptimConfig
+from fsnlu_jax.train import (BestMetric, chunks, epoch_rows, init_train_state, jsonl,
+                             make_eval_step, make_train_step, to_global, train)
+
+
+def model_config(config: RewriteConfig, vocab_size: int) -> RewriterConfig:
+  """The rewriter's sizes: the config's, with the vocabulary and the lengths of the data."""
+  m = config.model
+  return RewriterConfig(vocab_size=vocab_size, max_source_len=config.data.max_source_len,
+                        max_target_len=config.data.max_target_len, d_model=m.d_model,
+                        n_heads=m.n_heads, n_encoder_layers=m.n_encoder_layers,
+                        n_decoder_layers=m.n_decoder_layers, d_ff=m.d_ff, dropout=m.dropout,
+                        positions=m.positions)
+
+
+def make_optimizer(optim: RewriteOptimConfig, steps: int) -> optax.GradientTransformation:
+  """AdamW with linear warm-up then cosine decay to ``end_factor`` of the peak, and clipping."""
+  schedule = optax.warmup_cosine_decay_schedule(
+      0.0, optim.learning_rate, min(optim.warmup_steps, max(steps - 1, 1)), max(steps, 2),
+      end_value=optim.learning_rate * optim.end_factor)
+  return optax.chain(optax.clip_by_global_norm(optim.clip_norm),
+                     optax.adamw(schedule, weight_decay=optim.weight_decay))
+
+
+def new_model(config: RewriteConfig, vocab_size: int) -> tuple[Rewriter, optax.GradientTransformation]:
+  """A randomly initialised rewriter and its optimizer (the template a checkpoint restores into)."""
+  return (Rewriter(model_config(config, vocab_size), rngs=nnx.Rngs(config.seed)),
+          make_optimizer(config.optim, config.train.steps))
+
+
+def _loss(label_smoothing: float):
+  return lambda model, batch, rngs: rewriter_loss(model, batch, rngs,
+                                                  label_smoothing=label_smoothing)
+
+
+def _summarize(sums: Mapping[str, float]) -> dict[str, float]:
+  return dict(nll=sums["nll_sum"] / max(sums["count"], 1),
+              token_acc=sums["correct"] / max(sums["count"], 1))
+
+
+def train_rewriter(data: data_lib.RewriteJobData, config: RewriteConfig, workdir: pathlib.Path,
+                   mesh: jax.sharding.Mesh):
+  """Trains (or resumes) the rewriter; ``(graphdef, state)`` after the last step.
+
+  Validation: teacher-forced token NLL, token accuracy and exact match; the
+  best by NLL is tracked.
+  """
+  t = config.train
+  if t.batch_size % mesh.size:
+    raise ValueError(f"batch_size {t.batch_size} must divide by the {mesh.size} devices")
+  model, optimizer = new_model(config, len(data.vocab))
+  graphdef, state = init_train_state(model, optimizer, jax.random.key(config.seed), mesh)
+  step = make_train_step(graphdef, _loss(config.optim.label_smoothing), optimizer, mesh)
+  eval_step = make_eval_step(graphdef, _loss(0.0), mesh)
+  arrays = data.arrays["train"]
+  n = len(arrays["source_ids"])
+
+  def batch(s: int):
+    return data_lib.batch(arrays, epoch_rows(s, n, t.batch_size, config.seed), t.batch_size)
+
+  result = train(state, step, batch, mesh=mesh, config=t, workdir=workdir,
+                 data_order=dict(order="epoch_permutation", seed=config.seed, n_train=n),
+                 evaluate=lambda s: _teacher_forced(eval_step, s, data, t.batch_size, mesh),
+                 best_metric=BestMetric("nll", "min"), summarize=_summarize, desc="rewrite")
+  return graphdef, result.state
+
+
+def _teacher_forced(eval_step, state, data: data_lib.RewriteJobData, batch_size: int, mesh
+                    ) -> dict[str, float]:
+  """Validation token NLL, token accuracy and teacher-forced exact match."""
+  arrays = data.arrays["validation"]
+  n, total = len(arrays["source_ids"]), None
+  for chunk in chunks(n, batch_size):
+    # Its real rows only: the batch's filler rows carry no target tokens.
+    m = eval_step(state, to_global(data_lib.batch(arrays, chunk.rows[:chunk.real], batch_size),
+                                   mesh))
+    total = m if total is None else jax.tree.map(lambda x, y: x + y, total, m)
+  t = jax.device_get(total)
+  return dict(nll=float(t["nll_sum"] / t["count"]), token_acc=float(t["correct"] / t["count"]),
+              exact_teacher_forced=float(t["exact"]) / n)
+
+
+def _write_artefacts(workdir: pathlib.Path, data: data_lib.RewriteJobData) -> None:
+  if jax.process_index() != 0:  # one writer: the processes share the folder
+    return
+  data.vocab.save(workdir / "vocab.json")
+  tries = dict(global_trie=sorted(" ".join(w) for w in data.dataset.global_trie),
+               personal={str(u.user_id): sorted(" ".join(w) for w in u.personal_trie)
+                         for u in data.dataset.users})
+  (workdir / "tries.json").write_text(json.dumps(tries))
+
+
+def run_rewrite(config: Mapping[str, Any] | RewriteConfig, workdir: str | os.PathLike, *,
+                data_dir=None, cache_dir=None) -> dict[str, Any]:
+  """Builds the data, trains (resuming) and evaluates; returns and writes ``results.json``."""
+  if not isinstance(config, RewriteConfig):
+    config = from_dict(RewriteConfig, config)
+  workdir = pathlib.Path(workdir)
+  record_config(workdir, config)
+  began = time.time()
+  data = data_lib.build_data(config, data_dir=data_dir, cache_dir=cache_dir)
+  _write_artefacts(workdir, data)
+  graphdef, state = train_rewriter(data, config, workdir, make_data_mesh())
+  trained = time.time()
+  results = systems.evaluate(graphdef, state, data, config)
+  results.update(steps=int(state.step), vocab_size=len(data.vocab),
+                 train_pairs=len(data.pairs["train"]),
+                 seconds=dict(train=round(trained - began, 1),
+                              evaluate=round(time.time() - trained, 1)))
+  if jax.process_index() == 0:
+    (workdir / "results.json").write_text(json.dumps(results, indent=1, default=float))
+  jsonl.append(workdir / "metrics.jsonl", dict(
+      kind="test", step=int(state.step),
+      **{s: dict(precision=r["precision"], recall=r["recall"], f1=r["f1"])
+         for s, r in results["test"].items()}))
+  print(systems.format_table(results))
+  return results

@@ -1,0 +1,68 @@
+"""One request rewritten with a finished rewriting workdir (``fsnlu rewrite --checkpoint``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+from typing import Any
+
+import numpy as np
+from flax import nnx
+
+from fsnlu_jax.config import from_dict
+from fsnlu_jax.data import rewrite as rw
+from fsnlu_jax.data.arrays import pad_batch
+from fsnlu_jax.data.vocab import EOS_ID, Vocab
+from fsnlu_jax.rewrite import scoring
+from fsnlu_jax.rewrite.config import RewriteConfig
+from fsnlu_jax.rewrite.decoder import RewriteDecoder, personal_forest_arrays
+from fsnlu_jax.rewrite.job import new_model
+from fsnlu_jax.train import restore_model
+
+
+def rewrite_query(checkpoint_dir: str | os.PathLike, text: str, previous: str = "",
+                  user: int | None = None) -> dict[str, Any]:
+  """Rewrites one request with a trained workdir's model, tries and thresholds.
+
+  Args:
+    checkpoint_dir: the ``workdir`` of a finished :func:`~fsnlu_jax.rewrite.run_rewrite`.
+    text: the request as heard, e.g. ``"play alien bridges"``.
+    previous: the previous turn ("" for none).
+    user: a user id whose personal trie is used (preference rule), or None
+      for the global trie alone.
+
+  Returns:
+    ``{"rewrite": text or None, "source": "personal" | "global" | None,
+    "score", "personal": (text, score) or None, "global": (text, score)}``.
+  """
+  workdir = pathlib.Path(checkpoint_dir)
+  config = from_dict(RewriteConfig, json.loads((workdir / "config.json").read_text()))
+  thresholds = json.loads((workdir / "results.json").read_text())["thresholds"]
+  vocab = Vocab.load(workdir / "vocab.json")
+  tries = json.loads((workdir / "tries.json").read_text())
+  model, _ = restore_model(workdir / "checkpoints", *new_model(config, len(vocab)))
+  graphdef, params, rest = nnx.split(model, nnx.Param, ...)
+  d, dc = config.data, config.decode
+  words, prev = tuple(rw.normalise(text.split())[0]), tuple(rw.normalise(previous.split())[0])
+  ids, _ = rw.source_ids(prev, words, vocab, d.max_source_len)
+  src, mask = pad_batch([ids, ids], d.max_source_len)
+  decoder = RewriteDecoder(graphdef, vocab_size=len(vocab), max_length=d.max_target_len,
+                           beam_size=dc.beam_size, alpha=dc.alpha, batch_size=2)
+  # One search of two rows: row 0 in the global trie, row 1 in the user's (a forest of two).
+  mine = tries["personal"].get(str(user), []) if user is not None else []
+  forest = personal_forest_arrays(
+      [[tuple(u.split()) for u in group] for group in (tries["global_trie"], mine)], vocab,
+      max_length=d.max_target_len)
+  c = decoder.decode(params, rest, src, mask, trie=forest, trie_ids=np.array([0, 1]))
+  found = [None if w is None else (" ".join(w), float(x))
+           for w, x in zip(c.words(vocab, EOS_ID), c.scores)]
+  glob, personal = found
+  tp, tg = thresholds["both"] if personal is not None else (np.inf, thresholds["global"])
+  pick = scoring.combine(np.array([personal[1] if personal else -1e9]),
+                          np.array([glob[1] if glob else -1e9]),
+                          threshold_personal=tp, threshold_global=tg)[0]
+  chosen = {scoring.PERSONAL: ("personal", personal), scoring.GLOBAL: ("global", glob)}.get(
+      int(pick), (None, None))
+  return dict(rewrite=chosen[1][0] if chosen[1] else None, source=chosen[0],
+              score=chosen[1][1] if chosen[1] else None, personal=personal, **{"global": glob})

@@ -1,0 +1,162 @@
+"""Every rewriting system on the test pairs, with thresholds chosen on validation pairs.
+
+Systems: the rewriter decoded in the global trie, in the user's personal trie,
+in both (personal wins when its score passes its threshold, else global, else
+no rewrite), and unconstrained; the character n-gram retrieval baseline in the
+same three settings; and ``copy`` (output the request as heard). Thresholds
+are chosen on validation pairs to maximise F1 (``decode.objective``; see
+:mod:`fsnlu_jax.rewrite.scoring` for the metrics). Each system is also scored
+with no abstention (``*_all`` entries).
+
+Shapes: ``B`` pairs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from fsnlu_jax.data import rewrite as rw
+from fsnlu_jax.data.vocab import EOS_ID
+from fsnlu_jax.rewrite import retrieval, scoring
+from fsnlu_jax.rewrite.config import DecodeConfig, RewriteConfig
+from fsnlu_jax.rewrite.data import RewriteJobData
+from fsnlu_jax.rewrite.decoder import RewriteDecoder, global_trie_arrays, personal_forest_arrays
+
+_log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class _Split:
+  """One evaluation split's candidates and scores per system (before thresholds)."""
+
+  pairs: Sequence[rw.RewritePair]
+  cands: dict[str, list]  # system -> per pair words or None
+  scores: dict[str, np.ndarray]  # system -> [B]
+
+  def correct(self, system: str) -> np.ndarray:
+    return np.array([c is not None and c == p.target
+                     for c, p in zip(self.cands[system], self.pairs)])
+
+
+def _decode_split(decoder, state, arrays, pairs, tries, vocab, idf, dataset) -> _Split:
+  src, mask = arrays["source_ids"], arrays["source_mask"]
+  users = arrays["user"]
+  cands, scores = {}, {}
+  for name, trie, ids in (("global", tries["global"], None),
+                          ("personal", tries["personal"], users),
+                          ("unconstrained", None, None)):
+    began = time.time()
+    c = decoder.decode(state.params, state.rest, src, mask, trie=trie, trie_ids=ids)
+    cands[name], scores[name] = c.words(vocab, EOS_ID), c.scores
+    _log.info("decoded %d pairs %s in %.1fs", len(pairs), name, time.time() - began)
+  sources = [p.source for p in pairs]
+  cands["retrieval_global"], scores["retrieval_global"] = retrieval.retrieve(
+      tries["index"], sources)
+  cands["retrieval_personal"], scores["retrieval_personal"] = retrieval.retrieve_personal(
+      dataset.personal_trie, users, sources, idf)
+  return _Split(pairs, cands, scores)
+
+
+def _thresholds(val: _Split, d: DecodeConfig) -> dict[str, Any]:
+  kw = dict(objective=d.objective, recall_floor=d.recall_floor)
+  out = {s: scoring.choose_threshold(val.scores[s], val.correct(s), **kw)
+         for s in ("global", "personal", "unconstrained", "retrieval_global",
+                   "retrieval_personal")}
+  for prefix in ("", "retrieval_"):
+    out[f"{prefix}both"] = scoring.choose_thresholds(
+        val.scores[f"{prefix}personal"], val.correct(f"{prefix}personal"),
+        val.scores[f"{prefix}global"], val.correct(f"{prefix}global"), **kw)
+  return out
+
+
+def _outputs(split: _Split, thresholds: Mapping[str, Any], abstain: bool) -> dict[str, list]:
+  """Per system, the output per pair (None: no rewrite)."""
+  out = {}
+  for system, t in thresholds.items():
+    if system.endswith("both"):
+      prefix = system[:-len("both")]
+      tp, tg = t if abstain else (-np.inf, -np.inf)
+      pick = scoring.combine(split.scores[prefix + "personal"], split.scores[prefix + "global"],
+                              threshold_personal=tp, threshold_global=tg)
+      out[system] = [split.cands[prefix + "personal"][i] if k == scoring.PERSONAL
+                     else split.cands[prefix + "global"][i] if k == scoring.GLOBAL else None
+                     for i, k in enumerate(pick)]
+    else:
+      out[system] = scoring.apply_threshold(split.cands[system], split.scores[system],
+                                             t if abstain else -np.inf)
+  out["copy"] = [p.source for p in split.pairs]
+  return out
+
+
+_GROUPS = {
+    "in_personal": lambda p: p.target_in_personal,
+    "in_global_only": lambda p: p.target_in_global and not p.target_in_personal,
+    "in_neither": lambda p: not (p.target_in_global or p.target_in_personal),
+    "corrupted": lambda p: p.source != p.target,
+    "clean": lambda p: p.source == p.target,
+}
+
+
+def _score(outputs: Mapping[str, list], pairs: Sequence[rw.RewritePair],
+           dataset: rw.RewriteDataset) -> dict[str, Any]:
+  personal = {}
+
+  def allowed(words, i):
+    u = pairs[i].user
+    if u not in personal:
+      personal[u] = dataset.personal_trie(u)
+    return words in dataset.global_trie or words in personal[u]
+
+  results = {}
+  for system, outs in outputs.items():
+    r = scoring.rewrite_metrics(outs, [p.target for p in pairs], allowed)
+    r["by_target"] = {}
+    for group, member in _GROUPS.items():
+      rows = [i for i, p in enumerate(pairs) if member(p)]
+      r["by_target"][group] = scoring.rewrite_metrics([outs[i] for i in rows],
+                                                       [pairs[i].target for i in rows])
+    results[system] = r
+  return results
+
+
+def evaluate(graphdef, state, data: RewriteJobData, config: RewriteConfig
+             ) -> dict[str, Any]:
+  """Thresholds on validation, then every system on test (module docs)."""
+  d, dc = config.data, config.decode
+  vocab, dataset = data.vocab, data.dataset
+  decoder = RewriteDecoder(graphdef, vocab_size=len(vocab),
+                                    max_length=d.max_target_len, beam_size=dc.beam_size, alpha=dc.alpha,
+                           batch_size=dc.batch_size)
+  tries = {"global": global_trie_arrays(dataset.global_trie, vocab,
+                                                max_length=d.max_target_len),
+           "personal": personal_forest_arrays(
+               [u.personal_trie for u in dataset.users], vocab, max_length=d.max_target_len),
+           "index": retrieval.NgramIndex(dataset.global_trie)}
+  idf = tries["index"].idf
+  splits = {s: _decode_split(decoder, state, data.arrays[s], data.pairs[s], tries, vocab, idf,
+                             dataset) for s in ("validation", "test")}
+  thresholds = _thresholds(splits["validation"], dc)
+  test = splits["test"]
+  systems = _score(_outputs(test, thresholds, True), test.pairs, dataset)
+  no_abstain = _score(_outputs(test, thresholds, False), test.pairs, dataset)
+  systems.update({f"{k}_all": v for k, v in no_abstain.items() if k != "copy"})
+  return dict(thresholds=thresholds, test=systems,
+              validation_pairs=len(data.pairs["validation"]), test_pairs=len(test.pairs),
+              data_stats=dataset.stats())
+
+
+def format_table(results: Mapping[str, Any]) -> str:
+  """A plain-text table of the test systems (precision, recall, F1, outputs, outside trie)."""
+  rows = ["system                    P      R      F1    out%  outside  P(pers) P(glob) P(neith)"]
+  for system, r in results["test"].items():
+    by = r["by_target"]
+    rows.append(f"{system:<24}{r['precision']:6.3f} {r['recall']:6.3f} {r['f1']:6.3f} "
+                f"{100 * r['output_rate']:6.1f} {r.get('outside_trie', 0.0):7.3f}  "
+                f"{by['in_personal']['precision']:6.3f}  {by['in_global_only']['precision']:6.3f}"
+                f"  {by['in_neither']['precision']:6.3f}")
+  return "\n".join(rows)

@@ -1,0 +1,198 @@
+"""THE training loop: every job's steps, checkpoints, logs and evaluations.
+
+A job builds its model, optimizer, jitted step (:func:`~fsnlu_jax.train.make_train_step`)
+and a pure ``batch(step)`` function; :func:`train` does the rest, the same way
+for every job:
+
+* **resume**: the latest checkpoint of ``workdir/checkpoints`` replaces the
+  fresh state, if there is one; a checkpoint written for another data order
+  (another seed, another training set size) is an error, not a silent mix;
+* **data order**: the batch of step ``s`` is ``batch(s)``, a pure function of
+  the step, so a resumed run trains on exactly the batches a killed one would
+  have (kill and resume equals an uninterrupted run);
+* **placement**: each host batch goes to the mesh with
+  :func:`~fsnlu_jax.train.batching.to_global` (several processes: each its rows);
+* **logs**: ``workdir/metrics.jsonl`` gets one ``kind="train"`` record every
+  ``log_every`` steps, whose values are over *all the steps since the previous
+  record* (sums of the step's metrics, turned into means by ``summarize``),
+  and one ``kind="eval"`` record per evaluation; records after the resumed
+  step are dropped first (the killed run logged steps it will redo);
+* **evaluation**: ``evaluate(state) -> {name: float}`` every ``eval_every``
+  steps and at the last one; the best by ``best_metric`` is tracked; the
+  evaluations travel inside the checkpoints, so a finished run, rerun, still
+  returns them (no job reads its own log back);
+* **progress**: a tqdm bar on stderr (off when stderr is not a terminal).
+
+Shapes: ``B`` global batch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import pathlib
+import sys
+from typing import Any, Callable, Literal, Mapping
+
+import jax
+import tqdm
+
+from fsnlu_jax.train import batching, jsonl
+from fsnlu_jax.train.checkpoint import Checkpointer
+from fsnlu_jax.train.step import TrainState
+
+_log = logging.getLogger(__name__)
+
+Metrics = dict[str, float]
+
+
+@dataclasses.dataclass(frozen=True)
+class LoopConfig:
+  """How long to train and how often to log, evaluate and save (a job's ``train`` config).
+
+  Attributes:
+    steps: updates in all.
+    log_every: steps per ``kind="train"`` record.
+    eval_every: steps per evaluation (and the last step).
+    checkpoint_every: steps per checkpoint (and the last step).
+  """
+
+  steps: int
+  log_every: int
+  eval_every: int
+  checkpoint_every: int
+
+
+@dataclasses.dataclass(frozen=True)
+class BestMetric:
+  """Which evaluation is the best: the ``name`` entry, ``mode`` ``"max"`` or ``"min"``."""
+
+  name: str
+  mode: Literal["max", "min"] = "max"
+
+  def better(self, new: Mapping[str, float], old: Mapping[str, float] | None) -> bool:
+    if old is None:
+      return True
+    return new[self.name] > old[self.name] if self.mode == "max" else (
+        new[self.name] < old[self.name])
+
+
+@dataclasses.dataclass(frozen=True)
+class LoopResult:
+  """What :func:`train` returns.
+
+  Attributes:
+    state: the state after the last step (jobs keep this one).
+    resumed_from: the step a checkpoint resumed at, None for a fresh start.
+    final: the evaluation at the last step (None without ``evaluate``).
+    best: the best evaluation by ``best_metric`` (None without either).
+    best_step: the step of ``best``.
+  """
+
+  state: TrainState
+  resumed_from: int | None
+  final: Metrics | None
+  best: Metrics | None
+  best_step: int | None
+
+
+def mean_loss(sums: Mapping[str, float]) -> Metrics:
+  """The default ``summarize``: the loss per item over the logged steps."""
+  return dict(loss=sums["loss_sum"] / max(sums["count"], 1))
+
+
+def train(state: TrainState, train_step: Callable, batch: Callable[[int], Any], *,
+          mesh: jax.sharding.Mesh, config: LoopConfig, workdir: str | pathlib.Path,
+          data_order: Mapping[str, Any], evaluate: Callable[[TrainState], Metrics] | None = None,
+          best_metric: BestMetric | None = None,
+          summarize: Callable[[Mapping[str, float]], Metrics] = mean_loss,
+          desc: str = "train") -> LoopResult:
+  """Trains ``state`` to ``config.steps`` updates, resuming from ``workdir`` if it can.
+
+  Args:
+    state: a fresh state (:func:`~fsnlu_jax.train.init_train_state`); also
+      the template a checkpoint is restored into.
+    train_step: ``step(state, batch) -> (state, metrics)`` (donates ``state``).
+    batch: ``batch(step) -> host pytree of [B, ...]``, a pure function of the
+      step (module docs).
+    mesh: the job's data mesh (built once per job).
+    config: the loop lengths.
+    workdir: holds ``checkpoints/`` and ``metrics.jsonl``.
+    data_order: JSON-able description of what ``batch`` draws from (seed,
+      sizes); a checkpoint written for another one is refused.
+    evaluate: ``evaluate(state) -> {name: float}``; None: no evaluation.
+    best_metric: which evaluation is the best; None: none is tracked.
+    summarize: turns the summed step metrics of a log window (every
+      ``aux`` sum of the loss, and ``loss_sum``) into the record's values.
+    desc: the progress bar's label.
+
+  Raises:
+    ValueError: the checkpoint's data order is not ``data_order``.
+  """
+  workdir = pathlib.Path(workdir)
+  workdir.mkdir(parents=True, exist_ok=True)
+  data_order = dict(data_order)
+  with Checkpointer(workdir / "checkpoints", every=config.checkpoint_every) as checkpointer:
+    fresh = dict(data_order=data_order, evaluations=dict(final=None, best=None, best_step=None))
+    if checkpointer.latest_step is None:
+      saved = fresh
+    else:
+      state, saved = checkpointer.restore(state)
+      if "data_order" not in saved:  # a checkpoint from before this loop: the order alone
+        saved = dict(fresh, data_order=saved)
+    if saved["data_order"] != data_order:
+      raise ValueError(f"{workdir} holds a checkpoint of data {saved['data_order']}, "
+                       f"this run has {data_order}; use a new workdir")
+    start = int(state.step)
+    tracker = _Tracker(best_metric, **saved["evaluations"])
+    if start < config.steps:
+      state = _run(state, train_step, batch, start, mesh=mesh, config=config, workdir=workdir,
+                   evaluate=evaluate, tracker=tracker, summarize=summarize, desc=desc,
+                   save=lambda s, step: checkpointer.save(
+                       s, dict(data_order=data_order, evaluations=tracker.as_dict()),
+                       step=step, force=step == config.steps))
+    elif tracker.final is None and evaluate is not None:
+      tracker.add(start, evaluate(state))  # an older finished run, without its evaluations
+  return LoopResult(state=state, resumed_from=start or None, final=tracker.final,
+                    best=tracker.best, best_step=tracker.best_step)
+
+
+def _run(state, train_step, batch, start: int, *, mesh, config: LoopConfig, workdir, evaluate,
+         tracker: "_Tracker", summarize, desc: str, save) -> TrainState:
+  """Steps ``start`` to ``config.steps``: train, log, evaluate, save."""
+  metrics_path = workdir / "metrics.jsonl"
+  jsonl.truncate_after(metrics_path, start)
+  window = None
+  for step in tqdm.trange(start, config.steps, desc=desc, initial=start, total=config.steps,
+                          disable=None, file=sys.stderr):
+    state, metrics = train_step(state, batching.to_global(batch(step), mesh))
+    metrics = dict(metrics, loss_sum=metrics["loss"] * metrics["count"])
+    # Summed on device: no host sync until a record is written.
+    window = metrics if window is None else jax.tree.map(lambda a, b: a + b, window, metrics)
+    done = step + 1
+    if done % config.log_every == 0 or done == config.steps:
+      sums = {k: float(v) for k, v in jax.device_get(window).items()}
+      jsonl.append(metrics_path, dict(kind="train", step=done, **summarize(sums)))
+      window = None
+    if evaluate is not None and (done % config.eval_every == 0 or done == config.steps):
+      scores = evaluate(state)
+      tracker.add(done, scores)
+      jsonl.append(metrics_path, dict(kind="eval", step=done, **scores))
+      _log.info("%s step %d: %s", desc, done, scores)
+    save(state, done)  # `done`, not state.step: no host sync per step
+  return state
+
+
+class _Tracker:
+  """The final and the best evaluation so far (saved with each checkpoint)."""
+
+  def __init__(self, best_metric: BestMetric | None, final=None, best=None, best_step=None):
+    self.best_metric, self.final, self.best, self.best_step = best_metric, final, best, best_step
+
+  def add(self, step: int, scores: Metrics) -> None:
+    self.final = dict(scores, step=step)
+    if self.best_metric is not None and self.best_metric.better(scores, self.best):
+      self.best, self.best_step = dict(self.final), step
+
+  def as_dict(self) -> dict[str, Any]:
+    return dict(final=self.final, best=self.best, best_step=self.best_step)

@@ -1,0 +1,213 @@
+"""Pretraining, fine-tuning and from-scratch jobs of the multitask bi-LSTM, and their workdirs.
+
+A config (``configs/multitask_*.py``, read into a
+:class:`~fsnlu_jax.transfer.config.TransferConfig`) names a dataset, a domain
+filter, model sizes, the optimizer and the loop lengths. A job writes into
+its ``workdir``:
+
+* ``config.json``, ``model_config.json``: what was run, to rebuild the model;
+* ``vocab.json``, ``intents.json``, ``tags.json``: the word and label ids;
+* ``checkpoints/``: orbax checkpoints; a rerun resumes from the latest one;
+* ``metrics.jsonl``: the loop's records (:mod:`fsnlu_jax.train.loop`);
+* ``learning_curve.png`` when matplotlib (the ``plot`` extra) is installed.
+
+:func:`load_model` brings a workdir's model back; it is how few-shot (its
+encoder) and selection (its base model) use this capability.
+
+Data order: :func:`fsnlu_jax.train.epoch_rows`; the last batch of an epoch is
+padded with rows the loss skips (:func:`~fsnlu_jax.transfer.data.padded_batch`).
+
+References:
+  Goyal, Metallinou & Matsoukas, "Fast and Scalable Expansion of Natural
+  Language Understanding Functionality for Intelligent Agents", NAACL 2018.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import pathlib
+from typing import Any, Mapping, Sequence
+
+import jax
+from flax import nnx
+
+from fsnlu_jax import _plotting as plotting
+from fsnlu_jax import models
+from fsnlu_jax.config import from_dict, record_config
+from fsnlu_jax.data import Example, Vocab
+from fsnlu_jax.parallel import make_data_mesh
+from fsnlu_jax.train import jsonl
+from fsnlu_jax.train import (BestMetric, LoopResult, epoch_rows, init_train_state,
+                             make_train_step, restore_model, train)
+from fsnlu_jax.transfer import data as data_lib
+from fsnlu_jax.transfer import model as model_lib
+from fsnlu_jax.transfer.config import OptimConfig, TrainConfig, TransferConfig
+
+_log = logging.getLogger(__name__)
+
+
+def train_model(model: models.MultitaskBiLSTM, data: data_lib.TransferData, *,
+                optim: OptimConfig, loop: TrainConfig, seed: int, workdir: pathlib.Path,
+                mesh: jax.sharding.Mesh | None = None, desc: str = "train") -> LoopResult:
+  """Trains ``model`` on ``data.train`` (resuming from ``workdir``), evaluating on ``data.eval``.
+
+  The state kept is the last step's; the result also holds the best
+  evaluation by SemER.
+  """
+  mesh = make_data_mesh() if mesh is None else mesh
+  if loop.batch_size % mesh.size:
+    raise ValueError(f"batch_size {loop.batch_size} must divide by the {mesh.size} devices")
+  optimizer = model_lib.make_optimizer(model, optim)
+  graphdef, state = init_train_state(model, optimizer, jax.random.key(seed), mesh)
+  step = make_train_step(graphdef, model_lib.loss_fn(optim.slot_weight), optimizer, mesh)
+  n = len(data.train)
+
+  def batch(s: int):
+    return data_lib.padded_batch(data.train, epoch_rows(s, n, loop.batch_size, seed),
+                                 loop.batch_size)
+
+  def evaluate(state) -> dict[str, float]:
+    return model_lib.evaluate(nnx.merge(graphdef, state.params, state.rest), data.eval,
+                              data.eval_examples, data.intents, data.tags, loop.eval_batch_size)
+
+  result = train(state, step, batch, mesh=mesh, config=loop, workdir=workdir,
+                 data_order=dict(order="epoch_permutation", seed=seed, n_train=n),
+                 evaluate=evaluate, best_metric=BestMetric("semer", "min"),
+                 summarize=model_lib.summarize, desc=desc)
+  plot_learning_curve(workdir / "metrics.jsonl", workdir / "learning_curve.png")
+  return result
+
+
+def write_setup(workdir: pathlib.Path, config: Any,
+                model_config: models.MultitaskConfig, data: data_lib.TransferData) -> None:
+  """What :func:`load_model` needs: the job config (typed; its ``optim``), the model config,
+  vocabularies."""
+  record_config(workdir, config)
+  if jax.process_index() == 0:  # one writer: the processes share the folder
+    (workdir / "model_config.json").write_text(json.dumps(dataclasses.asdict(model_config)))
+    data.vocab.save(workdir / "vocab.json")
+    data.intents.save(workdir / "intents.json")
+    data.tags.save(workdir / "tags.json")
+
+
+def load_model(workdir: str | os.PathLike) -> tuple[models.MultitaskBiLSTM, Vocab]:
+  """The model of a multitask workdir's latest checkpoint, and its vocabulary.
+
+  Any workdir :func:`write_setup` wrote: ``fsnlu pretrain`` / ``finetune`` /
+  ``scratch``, a few-shot job's ``encoder/``, a selection job's ``base/``.
+  """
+  root = pathlib.Path(workdir)
+  if not (root / "model_config.json").is_file():
+    raise FileNotFoundError(f"{root} is not a multitask workdir (no model_config.json)")
+  optim = from_dict(OptimConfig, json.loads((root / "config.json").read_text())["optim"],
+                    path="optim")
+  model_config = models.MultitaskConfig(**json.loads((root / "model_config.json").read_text()))
+  model = models.MultitaskBiLSTM(model_config, rngs=nnx.Rngs(0))
+  model, step = restore_model(root / "checkpoints", model,
+                              model_lib.make_optimizer(model, optim))
+  _log.info("multitask model from %s at step %d", root, step)
+  return model, Vocab.load(root / "vocab.json")
+
+
+def plot_learning_curve(metrics_path: pathlib.Path, out: pathlib.Path) -> bool:
+  """Writes train loss and eval metrics against step; False without matplotlib."""
+  plt = plotting.pyplot("learning curve")
+  if plt is None or jax.process_index() != 0:
+    return False
+  records = jsonl.read(metrics_path)
+  train_records = [r for r in records if r["kind"] == "train"]
+  evals = [r for r in records if r["kind"] == "eval"]
+  fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+  left.plot([r["step"] for r in train_records], [r["loss"] for r in train_records],
+            label="train loss")
+  left.set_xlabel("step")
+  left.legend()
+  for key in ("intent_acc", "slot_f1", "semer"):
+    right.plot([r["step"] for r in evals], [r[key] for r in evals], marker="o", label=key)
+  right.set_xlabel("step")
+  right.legend()
+  fig.tight_layout()
+  fig.savefig(out)
+  plt.close(fig)
+  return True
+
+
+# --------------------------------------------------------------------- jobs
+
+
+def _summary(result: LoopResult) -> dict[str, Any]:
+  """The CLI's printed result: the final step, where it resumed, the final and best evaluations."""
+  return dict(step=int(result.state.step), resumed_from=result.resumed_from,
+              eval=result.final, best_eval=result.best, best_step=result.best_step)
+
+
+def _train_new_model(config: TransferConfig, workdir: pathlib.Path, train_examples,
+                     evals, label_examples: Sequence[Example]) -> dict[str, Any]:
+  """A randomly initialised model, vocab from ``train_examples``, labels from ``label_examples``."""
+  vocab = Vocab.build([e.tokens for e in train_examples])
+  intents, tags = data_lib.label_vocabs(label_examples)
+  data = data_lib.encode(vocab, intents, tags, train_examples, evals,
+                         max_length=config.data.max_length)
+  model_config = model_lib.model_config_for(config.model, vocab, intents, tags)
+  write_setup(workdir, config, model_config, data)
+  model = models.MultitaskBiLSTM(model_config, rngs=nnx.Rngs(config.seed))
+  return _summary(train_model(model, data, optim=config.optim, loop=config.train,
+                              seed=config.seed, workdir=workdir, desc=config.job))
+
+
+def _read(config: Mapping[str, Any] | TransferConfig) -> TransferConfig:
+  return config if isinstance(config, TransferConfig) else from_dict(TransferConfig, config)
+
+
+def run_pretrain(config: Mapping[str, Any] | TransferConfig, workdir: str | os.PathLike, *,
+                 data_dir=None, cache_dir=None) -> dict[str, Any]:
+  """Builds vocab and labels from the filtered data and trains from scratch."""
+  config = _read(config)
+  train_examples, evals = data_lib.load_examples(config.data, data_dir, cache_dir)
+  return _train_new_model(config, pathlib.Path(workdir), train_examples, evals,
+                          label_examples=train_examples)
+
+
+def run_scratch(config: Mapping[str, Any] | TransferConfig, workdir: str | os.PathLike, *,
+                data_dir=None, cache_dir=None) -> dict[str, Any]:
+  """The from-scratch baseline of :func:`run_finetune`: same data, random start.
+
+  The examples are selected as a fine-tuning config selects them and the label
+  sets are built the same way (the new domain's train *and* eval examples), so
+  both runs score the same labels with output layers of the same sizes. The
+  vocabulary is the training subset's own: a model that was not pretrained has
+  seen no other words. Model sizes come from ``config.model``; give them the
+  pretrained model's to compare like with like.
+  """
+  config = _read(config)
+  train_examples, evals = data_lib.load_examples(config.data, data_dir, cache_dir)
+  return _train_new_model(config, pathlib.Path(workdir), train_examples, evals,
+                          label_examples=[*train_examples, *evals])
+
+
+def run_finetune(config: Mapping[str, Any] | TransferConfig, workdir: str | os.PathLike,
+                 pretrained: str | os.PathLike, *, data_dir=None, cache_dir=None
+                 ) -> dict[str, Any]:
+  """Moves a pretrained model to the config's domain and trains it.
+
+  The pretrained vocabulary is kept (new words are ``<unk>``, counted); the
+  label sets are the new domain's, over its train *and* eval examples, so an
+  intent missing from a few-shot training subset is scored as an error rather
+  than left out of the metrics.
+  """
+  config, workdir = _read(config), pathlib.Path(workdir)
+  pre_model, vocab = load_model(pretrained)
+  train_examples, evals = data_lib.load_examples(config.data, data_dir, cache_dir)
+  intents, tags = data_lib.label_vocabs([*train_examples, *evals])
+  data = data_lib.encode(vocab, intents, tags, train_examples, evals,
+                         max_length=config.data.max_length)
+  reinit = config.finetune is not None and config.finetune.reinit_task_lstms
+  model = models.replace_heads(pre_model, n_intents=len(intents), n_tags=len(tags),
+                               tag_names=tags.labels, rngs=nnx.Rngs(config.seed),
+                               reinit_task_lstms=reinit)
+  write_setup(workdir, config, model.config, data)
+  return _summary(train_model(model, data, optim=config.optim, loop=config.train,
+                              seed=config.seed, workdir=workdir, desc=config.job))
