@@ -19,8 +19,9 @@ for every job:
   step are dropped first (the killed run logged steps it will redo);
 * **evaluation**: ``evaluate(state) -> {name: float}`` every ``eval_every``
   steps and at the last one; the best by ``best_metric`` is tracked; the
-  evaluations travel inside the checkpoints, so a finished run, rerun, still
-  returns them (no job reads its own log back);
+  evaluations (and the unlogged part of the current log window) travel inside
+  the checkpoints, so a finished run, rerun, still returns them (no job reads
+  its own log back), and a resumed run's records equal an uninterrupted run's;
 * **progress**: a tqdm bar on stderr (off when stderr is not a terminal).
 
 Shapes: ``B`` global batch.
@@ -133,36 +134,42 @@ def train(state: TrainState, train_step: Callable, batch: Callable[[int], Any], 
   workdir.mkdir(parents=True, exist_ok=True)
   data_order = dict(data_order)
   with Checkpointer(workdir / "checkpoints", every=config.checkpoint_every) as checkpointer:
-    fresh = dict(data_order=data_order, evaluations=dict(final=None, best=None, best_step=None))
+    fresh = dict(data_order=data_order, evaluations=dict(final=None, best=None, best_step=None),
+                 window=None)
     if checkpointer.latest_step is None:
       saved = fresh
     else:
       state, saved = checkpointer.restore(state)
       if "data_order" not in saved:  # a checkpoint from before this loop: the order alone
         saved = dict(fresh, data_order=saved)
+      saved = dict(fresh, **saved)
     if saved["data_order"] != data_order:
       raise ValueError(f"{workdir} holds a checkpoint of data {saved['data_order']}, "
                        f"this run has {data_order}; use a new workdir")
     start = int(state.step)
     tracker = _Tracker(best_metric, **saved["evaluations"])
     if start < config.steps:
-      state = _run(state, train_step, batch, start, mesh=mesh, config=config, workdir=workdir,
-                   evaluate=evaluate, tracker=tracker, summarize=summarize, desc=desc,
-                   save=lambda s, step: checkpointer.save(
-                       s, dict(data_order=data_order, evaluations=tracker.as_dict()),
-                       step=step, force=step == config.steps))
+      state = _run(state, train_step, batch, start, saved["window"], mesh=mesh, config=config,
+                   workdir=workdir, evaluate=evaluate, tracker=tracker, summarize=summarize,
+                   desc=desc, save=lambda s, step, window: checkpointer.save(
+                       s, dict(data_order=data_order, evaluations=tracker.as_dict(),
+                               window=window), step=step, force=True))
     elif tracker.final is None and evaluate is not None:
       tracker.add(start, evaluate(state))  # an older finished run, without its evaluations
   return LoopResult(state=state, resumed_from=start or None, final=tracker.final,
                     best=tracker.best, best_step=tracker.best_step)
 
 
-def _run(state, train_step, batch, start: int, *, mesh, config: LoopConfig, workdir, evaluate,
-         tracker: "_Tracker", summarize, desc: str, save) -> TrainState:
-  """Steps ``start`` to ``config.steps``: train, log, evaluate, save."""
+def _run(state, train_step, batch, start: int, window, *, mesh, config: LoopConfig, workdir,
+         evaluate, tracker: "_Tracker", summarize, desc: str, save) -> TrainState:
+  """Steps ``start`` to ``config.steps``: train, log, evaluate, save.
+
+  ``window``: the summed metrics of the steps since the last train record, as
+  the checkpoint resumed from saved them (None: none), so a resumed run's
+  records equal an uninterrupted run's.
+  """
   metrics_path = workdir / "metrics.jsonl"
   jsonl.truncate_after(metrics_path, start)
-  window = None
   for step in tqdm.trange(start, config.steps, desc=desc, initial=start, total=config.steps,
                           disable=None, file=sys.stderr):
     state, metrics = train_step(state, batching.to_global(batch(step), mesh))
@@ -179,7 +186,10 @@ def _run(state, train_step, batch, start: int, *, mesh, config: LoopConfig, work
       tracker.add(done, scores)
       jsonl.append(metrics_path, dict(kind="eval", step=done, **scores))
       _log.info("%s step %d: %s", desc, done, scores)
-    save(state, done)  # `done`, not state.step: no host sync per step
+    if done % config.checkpoint_every == 0 or done == config.steps:
+      # `done`, not state.step: no host sync on the other steps.
+      save(state, done, None if window is None else {
+          k: float(v) for k, v in jax.device_get(window).items()})
   return state
 
 
