@@ -18,11 +18,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import sys
 
 import numpy as np
 import tqdm
 
+from fsnlu_jax import __version__
 from fsnlu_jax.config import load_config
 
 
@@ -200,6 +202,11 @@ def _add_train_parser(commands, name: str, help_text: str, func=cmd_train
 def build_parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(prog="fsnlu", description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+  verbosity = parser.add_mutually_exclusive_group()
+  verbosity.add_argument("-v", "--verbose", action="store_true",
+                         help="log the jobs' progress messages (chosen settings, resumes, splits)")
+  verbosity.add_argument("-q", "--quiet", action="store_true", help="log errors only")
   commands = parser.add_subparsers(dest="command", required=True)
   data = commands.add_parser("data", help="dataset builders").add_subparsers(
       dest="data_command", required=True)
@@ -240,6 +247,9 @@ _JOBS = ("pretrain", "finetune", "scratch", "fewshot", "select", "rewrite")
 
 def main(argv: list[str] | None = None) -> int:
   args = build_parser().parse_args(argv)
+  level = logging.INFO if args.verbose else logging.ERROR if args.quiet else logging.WARNING
+  logging.basicConfig(level=level, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+  logging.getLogger("fsnlu_jax").setLevel(level)
   try:
     if args.command in _JOBS:
       # FSNLU_COORDINATOR / FSNLU_NUM_PROCESSES / FSNLU_PROCESS_ID, or a cluster

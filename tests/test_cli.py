@@ -68,3 +68,11 @@ def test_help(argv, capsys):
     cli.main(argv)
   assert exit_info.value.code == 0
   assert "usage: fsnlu" in capsys.readouterr().out
+
+
+def test_version_and_verbosity_flags(capsys):
+  with pytest.raises(SystemExit) as exit_info:
+    cli.main(["--version"])
+  assert exit_info.value.code == 0 and capsys.readouterr().out.startswith("fsnlu 0.")
+  with pytest.raises(SystemExit):
+    cli.main(["-v", "-q", "data", "stats", "synthetic"])  # one or the other

@@ -93,21 +93,30 @@ def write_setup(workdir: pathlib.Path, config: Any,
     data.tags.save(workdir / "tags.json")
 
 
-def load_model(workdir: str | os.PathLike) -> tuple[models.MultitaskBiLSTM, Vocab]:
+def load_model(workdir: str | os.PathLike, *, finished: bool = False
+               ) -> tuple[models.MultitaskBiLSTM, Vocab]:
   """The model of a multitask workdir's latest checkpoint, and its vocabulary.
 
   Any workdir :func:`write_setup` wrote: ``fsnlu pretrain`` / ``finetune`` /
   ``scratch``, a few-shot job's ``encoder/``, a selection job's ``base/``.
+
+  Args:
+    workdir: the job's folder.
+    finished: refuse a run that stopped before its last step (a killed
+      pretraining is not a pretrained model).
   """
   root = pathlib.Path(workdir)
   if not (root / "model_config.json").is_file():
     raise FileNotFoundError(f"{root} is not a multitask workdir (no model_config.json)")
-  optim = from_dict(OptimConfig, json.loads((root / "config.json").read_text())["optim"],
-                    path="optim")
+  config = json.loads((root / "config.json").read_text())
+  optim = from_dict(OptimConfig, config["optim"], path="optim")
   model_config = models.MultitaskConfig(**json.loads((root / "model_config.json").read_text()))
   model = models.MultitaskBiLSTM(model_config, rngs=nnx.Rngs(0))
   model, step = restore_model(root / "checkpoints", model,
                               model_lib.make_optimizer(model, optim))
+  if finished and step < config["train"]["steps"]:
+    raise ValueError(f"the run in {root} stopped at step {step} of {config['train']['steps']}: "
+                     "rerun its command to finish it, or pass a finished workdir")
   _log.info("multitask model from %s at step %d", root, step)
   return model, Vocab.load(root / "vocab.json")
 
@@ -199,7 +208,7 @@ def run_finetune(config: Mapping[str, Any] | TransferConfig, workdir: str | os.P
   than left out of the metrics.
   """
   config, workdir = _read(config), pathlib.Path(workdir)
-  pre_model, vocab = load_model(pretrained)
+  pre_model, vocab = load_model(pretrained, finished=True)
   train_examples, evals = data_lib.load_examples(config.data, data_dir, cache_dir)
   intents, tags = data_lib.label_vocabs([*train_examples, *evals])
   data = data_lib.encode(vocab, intents, tags, train_examples, evals,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pathlib
+import shutil
 import signal
 import subprocess
 import sys
@@ -184,6 +185,17 @@ def test_finetune_without_pretrained_workdir_fails_clearly(tmp_path, capsys):
                  "--workdir", str(tmp_path / "ft"), "--pretrained", str(tmp_path / "nothing")])
   assert rc == 2
   assert "not a multitask workdir" in capsys.readouterr().err
+
+
+def test_finetune_refuses_a_pretraining_that_stopped_halfway(pretrained, tmp_path, capsys):
+  killed = tmp_path / "killed"
+  shutil.copytree(pretrained, killed)
+  shutil.rmtree(killed / "checkpoints" / "20")  # as if killed between steps 10 and 20
+  rc = cli.main(["finetune", "--config", f"{_CONFIGS / 'multitask_finetune.py'}:tiny",
+                 "--workdir", str(tmp_path / "ft"), "--pretrained", str(killed)])
+  assert rc == 2
+  assert "stopped at step 10 of 20" in capsys.readouterr().err
+  assert not (tmp_path / "ft").exists()
 
 
 def test_scratch_trains_the_finetune_data_from_a_random_start(pretrained, finetuned, cache_dir,
