@@ -25,7 +25,7 @@ import numpy as np
 import tqdm
 
 from fsnlu_jax import __version__
-from fsnlu_jax.config import load_config
+from fsnlu_jax.config import apply_overrides, load_config
 
 
 def _add_data_args(parser: argparse.ArgumentParser) -> None:
@@ -84,7 +84,7 @@ def cmd_train(args) -> int:
   """Runs the multitask bi-LSTM pretraining, fine-tuning or from-scratch job of a config."""
   from fsnlu_jax import transfer  # pylint: disable=g-import-not-at-top
 
-  config = load_config(args.config)
+  config = _config(args)
   kwargs = dict(data_dir=args.data_dir, cache_dir=args.cache_dir)
   if args.command == "pretrain":
     result = transfer.run_pretrain(config, args.workdir, **kwargs)
@@ -100,7 +100,7 @@ def cmd_fewshot(args) -> int:
   """Runs the few-shot job (ProtoNet, ProtoDA and baselines) of a config."""
   from fsnlu_jax import fewshot  # pylint: disable=g-import-not-at-top
 
-  fewshot.run_fewshot(load_config(args.config), args.workdir, data_dir=args.data_dir,
+  fewshot.run_fewshot(_config(args), args.workdir, data_dir=args.data_dir,
                           cache_dir=args.cache_dir, pretrained=args.pretrained)
   return 0
 
@@ -109,7 +109,7 @@ def cmd_select(args) -> int:
   """Runs the training-sample selection pipeline of a config (resumable)."""
   from fsnlu_jax import selection  # pylint: disable=g-import-not-at-top
 
-  results = selection.run_selection(load_config(args.config), args.workdir, data_dir=args.data_dir,
+  results = selection.run_selection(_config(args), args.workdir, data_dir=args.data_dir,
                                         cache_dir=args.cache_dir)
   print(json.dumps(dict(base=results["base"], filters=results["filters"], runs=results["runs"])))
   return 0
@@ -169,7 +169,7 @@ def cmd_rewrite(args) -> int:
     return 0
   if not (args.config and args.workdir):
     raise ValueError("rewrite needs --config and --workdir (train) or --checkpoint (query)")
-  rewrite.run_rewrite(load_config(args.config), args.workdir,
+  rewrite.run_rewrite(_config(args), args.workdir,
                           data_dir=args.data_dir, cache_dir=args.cache_dir)
   return 0
 
@@ -177,6 +177,7 @@ def cmd_rewrite(args) -> int:
 def _add_rewrite_parser(commands) -> None:
   parser = commands.add_parser("rewrite", help="CGF query rewriting: train+evaluate, or query")
   parser.add_argument("--config", help="rewrite[:tiny] or a config file (train and evaluate)")
+  _add_set_argument(parser)
   parser.add_argument("--workdir", help="checkpoints, metrics, results.json; resumes")
   parser.add_argument("--data-dir", help="raw dataset folders (as for `fsnlu data`)")
   parser.add_argument("--cache-dir", help="built dataset cache (as for `fsnlu data`)")
@@ -192,11 +193,23 @@ def _add_train_parser(commands, name: str, help_text: str, func=cmd_train
   parser = commands.add_parser(name, help=help_text)
   parser.add_argument("--config", required=True,
                       help="an installed config NAME[:ARG] (e.g. fewshot:tiny) or FILE.py[:ARG]")
+  _add_set_argument(parser)
   parser.add_argument("--workdir", required=True, help="checkpoints, metrics, vocab; resumes")
   parser.add_argument("--data-dir", help="raw dataset folders (as for `fsnlu data`)")
   parser.add_argument("--cache-dir", help="built dataset cache (as for `fsnlu data`)")
   parser.set_defaults(func=func)
   return parser
+
+
+def _add_set_argument(parser: argparse.ArgumentParser) -> None:
+  parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                      help="override one config value, e.g. --set train.steps=200 "
+                      "(repeatable; checked against the job's typed config)")
+
+
+def _config(args) -> dict:
+  """The command's config with its ``--set`` overrides."""
+  return apply_overrides(load_config(args.config), args.set)
 
 
 def build_parser() -> argparse.ArgumentParser:

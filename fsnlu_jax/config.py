@@ -16,6 +16,7 @@ value of the wrong kind is a :class:`ConfigError` naming the key, e.g.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import importlib
 import importlib.util
@@ -54,6 +55,46 @@ def load_config(spec: str) -> dict:
       raise FileNotFoundError(f"no config named {target!r} (the installed ones: "
                               f"{', '.join(config_names())})") from error
   return module.get_config(arg)
+
+
+def apply_overrides(config: dict, overrides: list[str]) -> dict:
+  """``config`` with ``path.to.key=value`` overrides applied (the CLI's ``--set``).
+
+  Values are Python literals (``3``, ``1e-3``, ``[5, 10]``, ``None``,
+  ``'text'``); anything else is taken as a string (a split name, a path). A
+  key the dict leaves to its default may be set too (``encoder.finetune``);
+  names and types are checked where the job reads the config
+  (:func:`from_dict`), so ``--set train.stpes=10`` or ``--set
+  train.steps=ten`` fails there, naming the key.
+
+  >>> apply_overrides(dict(seed=0, train=dict(steps=10)), ["train.steps=20", "seed=3"])
+  {'seed': 3, 'train': {'steps': 20}}
+
+  Raises:
+    ConfigError: an override that is not ``key=value``, or that goes through
+      a value that is not a section (``--set seed.x=1``).
+  """
+  config = json.loads(json.dumps(config))  # a copy; the loaded dict stays as it was
+  for override in overrides:
+    key, sep, text = override.partition("=")
+    if not sep or not key:
+      raise ConfigError(f"--set takes path.to.key=value, got {override!r}")
+    *parents, leaf = key.split(".")
+    node = config
+    for i, part in enumerate(parents):
+      node = node.setdefault(part, {})
+      if not isinstance(node, dict):
+        raise ConfigError(f"--set {key}: {'.'.join(parents[:i + 1])!r} is a value, "
+                          "not a config section")
+    node[leaf] = _literal(text)
+  return config
+
+
+def _literal(text: str) -> Any:
+  try:
+    return ast.literal_eval(text)
+  except (ValueError, SyntaxError):
+    return text
 
 
 def config_names() -> list[str]:

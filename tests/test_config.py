@@ -69,3 +69,31 @@ def test_a_workdir_keeps_one_config(tmp_path):
   first["train"]["steps"] += 1
   with pytest.raises(ValueError, match=r"another config \(differs at train\.steps\)"):
     config_lib.record_config(tmp_path, config_lib.from_dict(RewriteConfig, first))
+
+
+def test_overrides_set_values_and_are_checked_by_the_typed_config():
+  config = config_lib.load_config("fewshot:tiny")
+  changed = config_lib.apply_overrides(config, [
+      "episodes.steps=12", "evaluation.k_shot=[1, 5]", "data.name=hwu64/standard",
+      "encoder.finetune=True", "evaluation.fs_full=None"])
+  typed = config_lib.from_dict(FewshotConfig, changed)
+  assert typed.episodes.steps == 12 and typed.evaluation.k_shot == (1, 5)
+  assert typed.data.name == "hwu64/standard" and typed.encoder.finetune is True
+  assert typed.evaluation.fs_full is None
+  assert config["episodes"]["steps"] != 12  # the loaded dict is not changed
+  with pytest.raises(config_lib.ConfigError, match=r"unknown config key 'episodes\.stpes'"):
+    config_lib.from_dict(FewshotConfig, config_lib.apply_overrides(config, ["episodes.stpes=3"]))
+  with pytest.raises(config_lib.ConfigError, match=r"'episodes\.steps' must be int"):
+    config_lib.from_dict(FewshotConfig, config_lib.apply_overrides(config, ["episodes.steps=ten"]))
+  with pytest.raises(config_lib.ConfigError, match="key=value"):
+    config_lib.apply_overrides(config, ["episodes.steps"])
+  with pytest.raises(config_lib.ConfigError, match="not a config section"):
+    config_lib.apply_overrides(config, ["seed.x=1"])
+
+
+def test_the_cli_applies_overrides_before_the_job_reads_its_config(tmp_path, capsys):
+  from fsnlu_jax import cli  # pylint: disable=g-import-not-at-top
+  rc = cli.main(["pretrain", "--config", "multitask_pretrain:tiny", "--set", "train.stpes=3",
+                 "--workdir", str(tmp_path)])
+  assert rc == 2 and "unknown config key 'train.stpes'" in capsys.readouterr().err
+  assert not (tmp_path / "config.json").exists()  # refused before anything was written

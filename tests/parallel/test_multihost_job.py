@@ -11,6 +11,7 @@ process 0 only.
 
 from __future__ import annotations
 
+import json
 import os
 import pathlib
 import socket
@@ -25,18 +26,6 @@ from fsnlu_jax import cli, transfer
 from fsnlu_jax.data import loading
 
 _ROOT = pathlib.Path(__file__).resolve().parents[2]
-# 6 steps of the tiny pretraining (CRF decoder), evaluated and saved at 3 and 6.
-_CONFIG = """
-import importlib.util
-spec = importlib.util.spec_from_file_location("p", {path!r})
-pretrain = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(pretrain)
-
-def get_config(arg=""):
-  config = pretrain.get_config("tiny")
-  config["train"].update(steps=6, log_every=3, eval_every=3, checkpoint_every=3)
-  return config
-"""
 # The child: 4 CPU devices, then the CLI (which joins the run before touching a device).
 _CHILD = """
 import sys
@@ -84,11 +73,13 @@ def _run_two_processes(argv: list[str], timeout: float = 240) -> list[str]:
 
 def test_pretrain_as_two_processes_of_four_devices_equals_one_process_of_eight(
     tmp_path, cache_dir):
-  config = tmp_path / "pretrain6.py"
-  config.write_text(_CONFIG.format(path=str(_ROOT / "configs" / "multitask_pretrain.py")))
   # Built once here: two processes building one dataset into one cache would race.
   loading.prepare("synthetic/tiny", cache_dir=cache_dir)
-  args = ["pretrain", "--config", str(config), "--cache-dir", str(cache_dir), "--workdir"]
+  # 6 steps of the tiny pretraining (CRF decoder), evaluated and saved at 3 and 6.
+  args = ["pretrain", "--config", "multitask_pretrain:tiny", "--cache-dir", str(cache_dir)]
+  for key, value in dict(steps=6, log_every=3, eval_every=3, checkpoint_every=3).items():
+    args += ["--set", f"train.{key}={value}"]
+  args.append("--workdir")
 
   _run_two_processes([*args, str(tmp_path / "two")])
   assert cli.main([*args, str(tmp_path / "one")]) == 0  # this process: 8 devices
@@ -97,5 +88,6 @@ def test_pretrain_as_two_processes_of_four_devices_equals_one_process_of_eight(
   assert sorted(two) == sorted(one)
   for name in one:  # the all-reduce sums in another order: float rounding only
     np.testing.assert_allclose(two[name], one[name], rtol=1e-4, atol=1e-5, err_msg=name)
+  assert json.loads((tmp_path / "two" / "config.json").read_text())["train"]["steps"] == 6
   records = (tmp_path / "two" / "metrics.jsonl").read_text().splitlines()
   assert len(records) == len((tmp_path / "one" / "metrics.jsonl").read_text().splitlines())
