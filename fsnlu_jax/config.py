@@ -52,6 +52,8 @@ def load_config(spec: str) -> dict:
     try:
       module = importlib.import_module(f"{CONFIGS_PACKAGE}.{target}")
     except ModuleNotFoundError as error:
+      if error.name not in (CONFIGS_PACKAGE, f"{CONFIGS_PACKAGE}.{target}"):
+        raise  # the config exists but imports something missing: say that
       raise FileNotFoundError(f"no config named {target!r} (the installed ones: "
                               f"{', '.join(config_names())})") from error
   return module.get_config(arg)
@@ -160,18 +162,20 @@ def _convert(hint: Any, value: Any, path: str) -> Any:
         return _convert(option, value, path)
       except ConfigError as error:
         errors.append(str(error))
-    raise ConfigError(errors[0])
+    raise ConfigError(f"config key {path!r} fits none of its types: " + "; ".join(errors))
   if dataclasses.is_dataclass(hint):
     return from_dict(hint, value, path=path)
   if origin is tuple or hint is tuple:
     if not isinstance(value, (list, tuple)):
       raise ConfigError(f"config key {path!r} must be a list, got {value!r}")
-    if args and args[-1] is not Ellipsis and len(args) == len(value):
+    if args and args[-1] is not Ellipsis:
+      if len(args) != len(value):
+        raise ConfigError(f"config key {path!r} must hold {len(args)} values, got {value!r}")
       return tuple(_convert(a, v, f"{path}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
     item = args[0] if args else Any
     return tuple(_convert(item, v, f"{path}[{i}]") for i, v in enumerate(value))
   if origin is typing.Literal:
-    if value not in args:
+    if not any(value == a and type(value) is type(a) for a in args):
       raise ConfigError(f"config key {path!r} must be one of {args}, got {value!r}")
     return value
   if hint is Any:
@@ -209,6 +213,10 @@ def record_config(workdir: str | os.PathLike, config: Any) -> dict:
   path = workdir / "config.json"
   if path.exists():
     saved = json.loads(path.read_text())
+    try:  # read through the same schema: a default added since is not a difference
+      saved = to_dict(from_dict(type(config), saved))
+    except ConfigError:
+      pass  # another schema: compared as written, so the keys that differ are named
     if saved != as_dict:
       changed = sorted(_differences(saved, as_dict))
       raise ValueError(f"{workdir} holds a run of another config (differs at "

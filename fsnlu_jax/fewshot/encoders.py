@@ -50,7 +50,7 @@ def get_encoder(config: FewshotConfig, split: episodes.IntentSplit, workdir: pat
     pretrained = workdir / "encoder"
     transfer.run_pretrain(encoder_config(config, split.train), pretrained,
                           data_dir=data_dir, cache_dir=cache_dir)
-  return transfer.load_model(pretrained)
+  return transfer.load_model(pretrained, finished=True)
 
 
 def sentence_vectors(encode, vocab, examples: Sequence[Example], *, max_length: int,

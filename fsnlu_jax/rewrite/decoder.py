@@ -129,8 +129,11 @@ class RewriteDecoder:
     # Decoding runs on one device: a train state replicated over an explicit
     # data mesh would carry its mesh typing into the cache updates. A bare
     # device keeps that typing; a SingleDeviceSharding drops it (no host copy).
-    params, rest = jax.device_put(
-        (params, rest), jax.sharding.SingleDeviceSharding(jax.local_devices()[0]))
+    # Replicated over other processes' devices too: this process's copy is the
+    # whole value (device_put refuses cross-host transfers).
+    local = lambda x: x.addressable_data(0) if isinstance(x, jax.Array) else x
+    params, rest = jax.device_put(jax.tree.map(local, (params, rest)),
+                                  jax.sharding.SingleDeviceSharding(jax.local_devices()[0]))
     if trie is not None:
       trie_ids = np.zeros(n, np.int32) if trie_ids is None else np.asarray(trie_ids, np.int32)
     rows = (source_ids, np.asarray(source_mask, bool))

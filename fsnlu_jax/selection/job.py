@@ -62,11 +62,13 @@ import os
 import pathlib
 import shutil
 import time
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
+from jax.experimental import multihost_utils
 
 from fsnlu_jax import explain, models, transfer
 from fsnlu_jax.config import from_dict, record_config, to_dict
@@ -109,9 +111,10 @@ def train_model(config: SelectionConfig, workdir: pathlib.Path, train: Sequence[
   result = dict(n_train=len(train), step=final["step"], intent_acc=final["intent_acc"],
                 intent_error=1.0 - final["intent_acc"], slot_f1=final["slot_f1"],
                 semer=final["semer"], wall_s=round(time.perf_counter() - start, 1))
-  done.write_text(json.dumps(result))
   if not keep_checkpoints:
-    shutil.rmtree(workdir / "checkpoints", ignore_errors=True)
+    _on_process_zero(lambda: shutil.rmtree(workdir / "checkpoints", ignore_errors=True),
+                     workdir / "checkpoints")
+  _write_json(done, result)  # last: the run's "done" marker
   return result
 
 
@@ -140,10 +143,10 @@ def influence_stage(model: models.MultitaskBiLSTM, config: SelectionConfig, data
                                                    vocab_size=len(data.vocab)))
     records += errors_lib.error_records(kind, err, enc, harm, data.validation,
                                         data.intents if kind == "intent" else data.tags)
-  with (workdir / "errors.jsonl").open("w") as f:
-    f.writelines(json.dumps(r) + "\n" for r in records)
-  np.savez(workdir / "influence.npz", influence=influence,
-           counts=validation_counts(config, data, enc))
+  lines = "".join(json.dumps(r) + "\n" for r in records)
+  _on_process_zero(lambda: (workdir / "errors.jsonl").write_text(lines), workdir / "errors.jsonl")
+  _savez(workdir / "influence.npz", influence=influence,
+         counts=validation_counts(config, data, enc))
   valid_acc = metrics_lib.intent_accuracy(intent_pred, enc.intent)
   return dict(validation_intent_acc=valid_acc, errors=counts, top_words=top_words(
       influence, data.vocab, 15))
@@ -176,10 +179,24 @@ def word_rules(config: SelectionConfig, data: SelectionData, workdir: pathlib.Pa
   return dict(influence=arrays["influence"], counts=arrays["counts"], rate=rate)
 
 
+def _on_process_zero(write: Callable[[], Any], what: pathlib.Path) -> None:
+  """Runs ``write`` (of ``what``) on process 0 only, then waits until every process gets here.
+
+  The processes of a run share the workdir: one writes, and none reads a file
+  (a stage's "done" marker) before it is whole.
+  """
+  if jax.process_index() == 0:
+    write()
+  if jax.process_count() > 1:
+    multihost_utils.sync_global_devices(f"fsnlu_jax.selection wrote {what}")
+
+
 def _savez(path: pathlib.Path, **arrays: np.ndarray) -> None:
-  tmp = path.with_name(path.stem + ".tmp.npz")
-  np.savez(tmp, **arrays)
-  tmp.replace(path)  # atomic: a killed rewrite leaves the old file whole
+  def write():
+    tmp = path.with_name(path.stem + ".tmp.npz")
+    np.savez(tmp, **arrays)
+    tmp.replace(path)  # atomic: a killed rewrite leaves the old file whole
+  _on_process_zero(write, path)
 
 
 def pool_word_scores(config, data: SelectionData, rules: Mapping[str, np.ndarray],
@@ -222,9 +239,11 @@ def _done(path: pathlib.Path) -> Any:
 
 
 def _write_json(path: pathlib.Path, value: Any) -> None:
-  tmp = path.with_suffix(".tmp")
-  tmp.write_text(json.dumps(value, indent=1) + "\n")
-  tmp.replace(path)  # atomic: the file doubles as the stage's "done" marker
+  def write():
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(value, indent=1) + "\n")
+    tmp.replace(path)  # atomic: the file doubles as the stage's "done" marker
+  _on_process_zero(write, path)
 
 
 class _Base:

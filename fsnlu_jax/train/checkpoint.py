@@ -4,15 +4,20 @@ A checkpoint is one step folder holding two items:
 
 * ``state``: the whole :class:`~fsnlu_jax.train.step.TrainState` (params,
   non-trainable variables, optimizer state, step, base PRNG key);
-* ``data``: the *data-order state* as JSON, a dict the caller owns. The
-  convention is the host ``np.random.Generator``'s ``bit_generator.state``
-  taken after drawing the batches of the ``state.step`` updates done so far
-  (see :func:`generator_state`), so a resumed run draws the very batches the
-  killed one would have drawn next. A pipeline that prefetches must save the
+* ``data``: a JSON dict the caller owns. THE loop (:mod:`fsnlu_jax.train.loop`)
+  stores ``{data_order, evaluations, window}`` there: what the batches are
+  drawn from (checked on resume), the evaluations so far, and the unlogged
+  part of the log window. A loop whose data order lives in a host
+  ``np.random.Generator`` (``tests/train/_toy.py``, with
+  :func:`restore_or_init`) stores the generator's state instead
+  (:func:`generator_state`), taken after drawing the batches of the
+  ``state.step`` updates done so far; a pipeline that prefetches must save the
   state of the batch *about to be trained*, not of the prefetched one.
 
-Orbax writes each step to a temporary folder and renames it when complete,
-so a run killed mid-save leaves the previous checkpoint as the latest one.
+:func:`restore_model` is the one way a trained model comes back from a
+workdir. Orbax writes each step to a temporary folder and renames it when
+complete, so a run killed mid-save leaves the previous checkpoint as the
+latest one.
 """
 
 from __future__ import annotations
@@ -57,7 +62,8 @@ def _to_saveable(state: TrainState) -> TrainState:
 class Checkpointer:
   """Saves every ``every`` steps, keeps the last ``max_to_keep``, restores.
 
-  Typical loop (``tests/train/_toy.py`` runs it)::
+  The jobs use it through :func:`fsnlu_jax.train.train`. By hand, with a host
+  generator for the data order (``tests/train/_toy.py`` runs this)::
 
     ckpt = Checkpointer(path, every=100)
     state, data = restore_or_init(ckpt, state, {"rng": generator_state(gen)})
@@ -80,6 +86,7 @@ class Checkpointer:
     options = ocp.CheckpointManagerOptions(
         save_interval_steps=every, max_to_keep=max_to_keep,
         enable_async_checkpointing=async_save)
+    self._every = every
     self._manager = ocp.CheckpointManager(os.path.abspath(directory), options=options,
                                           item_names=("state", "data"))
 
@@ -87,6 +94,14 @@ class Checkpointer:
   def latest_step(self) -> int | None:
     """The step of the newest complete checkpoint, None when there is none."""
     return self._manager.latest_step()
+
+  def should_save(self, step: int) -> bool:
+    """Whether ``step`` is due: on the interval, or the cluster signalled a preemption.
+
+    (Not orbax's own ``should_save``, which also saves a first step when the
+    folder is empty: a checkpoint nobody needs, at step 1 of every run.)
+    """
+    return step % self._every == 0 or self._manager.reached_preemption(step)
 
   def all_steps(self) -> list[int]:
     """Steps of the complete checkpoints on disk, ascending."""

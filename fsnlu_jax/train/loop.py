@@ -63,6 +63,11 @@ class LoopConfig:
   eval_every: int
   checkpoint_every: int
 
+  def __post_init__(self):
+    for name in ("steps", "log_every", "eval_every", "checkpoint_every"):
+      if getattr(self, name) < 1:
+        raise ValueError(f"train.{name} must be at least 1, got {getattr(self, name)}")
+
 
 @dataclasses.dataclass(frozen=True)
 class BestMetric:
@@ -151,7 +156,8 @@ def train(state: TrainState, train_step: Callable, batch: Callable[[int], Any], 
     if start < config.steps:
       state = _run(state, train_step, batch, start, saved["window"], mesh=mesh, config=config,
                    workdir=workdir, evaluate=evaluate, tracker=tracker, summarize=summarize,
-                   desc=desc, save=lambda s, step, window: checkpointer.save(
+                   desc=desc, should_save=checkpointer.should_save,
+                   save=lambda s, step, window: checkpointer.save(
                        s, dict(data_order=data_order, evaluations=tracker.as_dict(),
                                window=window), step=step, force=True))
     elif tracker.final is None and evaluate is not None:
@@ -161,7 +167,7 @@ def train(state: TrainState, train_step: Callable, batch: Callable[[int], Any], 
 
 
 def _run(state, train_step, batch, start: int, window, *, mesh, config: LoopConfig, workdir,
-         evaluate, tracker: "_Tracker", summarize, desc: str, save) -> TrainState:
+         evaluate, tracker: "_Tracker", summarize, desc: str, should_save, save) -> TrainState:
   """Steps ``start`` to ``config.steps``: train, log, evaluate, save.
 
   ``window``: the summed metrics of the steps since the last train record, as
@@ -186,8 +192,9 @@ def _run(state, train_step, batch, start: int, window, *, mesh, config: LoopConf
       tracker.add(done, scores)
       jsonl.append(metrics_path, dict(kind="eval", step=done, **scores))
       _log.info("%s step %d: %s", desc, done, scores)
-    if done % config.checkpoint_every == 0 or done == config.steps:
-      # `done`, not state.step: no host sync on the other steps.
+    # Orbax's policy: every `checkpoint_every` steps, and when the cluster
+    # announces a preemption. `done`, not state.step: no host sync otherwise.
+    if done == config.steps or should_save(done):
       save(state, done, None if window is None else {
           k: float(v) for k, v in jax.device_get(window).items()})
   return state

@@ -48,9 +48,9 @@ class ModelConfig:
   embed_dim: int
   shared_hidden: int
   task_hidden: int
-  slot_decoder: Literal["crf", "softmax"] = "crf"
-  dropout: float = 0.0
-  pooling: Literal["final", "mean", "max"] = "final"
+  slot_decoder: Literal["crf", "softmax"]
+  dropout: float
+  pooling: Literal["final", "mean", "max"]
 
 
 @dataclasses.dataclass(frozen=True)
