@@ -17,7 +17,7 @@ queries per way, ``L`` tokens, ``D`` sentence width.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 

@@ -35,7 +35,6 @@ import time
 from typing import Any, Mapping
 
 import jax
-import numpy as np
 import optax
 from flax import nnx
 

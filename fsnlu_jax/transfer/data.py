@@ -82,8 +82,7 @@ def encode(vocab: Vocab, intents: LabelVocab, tags: LabelVocab, train: Sequence[
 
   ``buckets``: the padded lengths allowed (default: the encoder's buckets).
   """
-  kwargs = dict(max_length=max_length) if buckets is None else dict(max_length=max_length,
-                                                                      buckets=buckets)
+  kwargs = dict(max_length=max_length, **({} if buckets is None else dict(buckets=buckets)))
   enc_train = encode_split(list(train), vocab, intents, tags, **kwargs)
   enc_eval = encode_split(list(evals), vocab, intents, tags, unknown_label="ignore", **kwargs)
   _log.info("train encoding %s; eval encoding %s", enc_train.stats.as_dict(),

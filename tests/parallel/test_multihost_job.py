@@ -19,7 +19,6 @@ import subprocess
 import sys
 import time
 
-import jax
 import numpy as np
 from flax import nnx
 
