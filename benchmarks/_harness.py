@@ -42,23 +42,55 @@ RESULTS_DIR = pathlib.Path(__file__).resolve().parent / "results"
 PEER_MISSING_EXIT = 3
 # Other processes' load skews timings; it is recorded at start and at the end.
 _LOAD_AT_IMPORT = os.getloadavg()
+# The CPUs the machine lets this process use, before any pinning (the all-core matmul rate).
+_CPUS_AT_IMPORT = sorted(os.sched_getaffinity(0))
 
 
 def pin_cpus(n: int | None) -> list[int]:
-  """Restricts this process to its first ``n`` allowed CPUs (None: all); the CPUs kept.
+  """Restricts this process to the ``n`` least busy of its allowed CPUs (None: all); the CPUs kept.
 
   Call it before JAX or PyTorch start their thread pools (before their import):
   XLA then sizes its pool to ``n`` and, with :func:`match_torch_threads`, so
   does PyTorch. One CPU each is the fairest setting on a shared, loaded
   machine, where a thread pool wider than the free cores waits at barriers
-  (OpenMP in PyTorch suffers most).
+  (OpenMP in PyTorch suffers most). The CPUs are chosen by their idle time
+  over a short sample of ``/proc/stat``, not by number: two benchmarks started
+  side by side would otherwise both pin to CPU 0 and share one core.
   """
   allowed = sorted(os.sched_getaffinity(0))
   if n is not None:
     if not 1 <= n <= len(allowed):
       raise ValueError(f"--cpus must be in [1, {len(allowed)}], got {n}")
-    os.sched_setaffinity(0, allowed[:n])
+    idle = cpu_idle_fractions(allowed)
+    # Most idle first; ties keep the lower number (stable sort).
+    os.sched_setaffinity(0, sorted(allowed, key=lambda c: -idle.get(c, 0.0))[:n])
   return sorted(os.sched_getaffinity(0))
+
+
+def cpu_idle_fractions(cpus: list[int], seconds: float = 0.3) -> dict[int, float]:
+  """Each CPU's idle share of the next ``seconds`` (``/proc/stat``); {} where unreadable."""
+  def snapshot() -> dict[int, tuple[int, int]]:
+    out = {}
+    try:
+      lines = pathlib.Path("/proc/stat").read_text().splitlines()
+    except OSError:
+      return out
+    for line in lines:
+      name, *fields = line.split()
+      if name.startswith("cpu") and name[3:].isdigit():
+        ticks = [int(f) for f in fields]
+        out[int(name[3:])] = (sum(ticks), ticks[3] + (ticks[4] if len(ticks) > 4 else 0))
+    return out
+
+  before = snapshot()
+  time.sleep(seconds)
+  after = snapshot()
+  idle = {}
+  for c in cpus:
+    if c in before and c in after:
+      total = after[c][0] - before[c][0]
+      idle[c] = (after[c][1] - before[c][1]) / total if total > 0 else 1.0
+  return idle
 
 
 def peer_missing(error: ModuleNotFoundError) -> NoReturn:
@@ -99,9 +131,14 @@ def add_timing_args(parser, *, inner: int, out: str) -> None:
 
 
 def block(x: Any) -> Any:
-  """Waits for every JAX array in ``x`` (anything else passes through)."""
+  """Waits for every JAX array in ``x`` and, where PyTorch runs on CUDA, for its queue
+  (both dispatch asynchronously on an accelerator); anything else passes through."""
   import jax  # pylint: disable=g-import-not-at-top
-  return jax.block_until_ready(x)
+  out = jax.block_until_ready(x)
+  torch = sys.modules.get("torch")
+  if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
+    torch.cuda.synchronize()
+  return out
 
 
 def timed(fn: Callable[[], Any]) -> float:
@@ -189,33 +226,109 @@ def matmul_flops(n: int = 2048, repeats: int = 5) -> dict[str, float]:
           "flops_per_s": flops / min(times)}
 
 
-def _cpu_model() -> str:
+def _cpuinfo_field(name: str) -> str | None:
   try:
     for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
-      if line.startswith("model name"):
+      if line.split(":", 1)[0].strip() == name:
         return line.split(":", 1)[1].strip()
   except OSError:
     pass
-  return platform.processor() or platform.machine()
+  return None
 
 
-def machine_info(torch=None) -> dict[str, Any]:
-  """The machine and versions a result was measured with."""
+# The instruction-set flags that decide matmul and element-wise speed on x86.
+_SIMD_FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl",
+               "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16", "hypervisor")
+
+
+def cpu_description() -> dict[str, Any]:
+  """The CPU beyond its marketing name (a KVM guest often says only "Intel(R) Xeon(R)
+  Processor"): vendor, family/model/stepping, cache, the SIMD flags present."""
+  flags = set((_cpuinfo_field("flags") or "").split())
+  return {"cpu_model": _cpuinfo_field("model name") or platform.processor() or platform.machine(),
+          "vendor": _cpuinfo_field("vendor_id"),
+          "family_model_stepping": [_cpuinfo_field("cpu family"), _cpuinfo_field("model"),
+                                    _cpuinfo_field("stepping")],
+          "cache": _cpuinfo_field("cache size"),
+          "simd_flags": [f for f in _SIMD_FLAGS if f in flags],
+          "avx512": "avx512f" in flags}
+
+
+# Installed versions recorded with every result (absent ones are left out).
+_LIBRARIES = ("jax", "jaxlib", "jax-cuda12-plugin", "flax", "optax", "numpy", "torch",
+              "pytorch-crf", "captum", "transformers", "sentence-transformers", "setfit",
+              "easyfsl", "scikit-learn", "modAL-python", "scikit-activeml", "tokenizers")
+
+
+def library_versions() -> dict[str, str]:
+  from importlib import metadata  # pylint: disable=g-import-not-at-top
+  out = {}
+  for name in _LIBRARIES:
+    try:
+      out[name] = metadata.version(name)
+    except metadata.PackageNotFoundError:
+      pass
+  return out
+
+
+_MATMUL_CHILD = """
+import json, os, sys
+sys.path.insert(0, {bench_dir!r})
+os.sched_setaffinity(0, {cpus!r})
+import _harness
+print(json.dumps(_harness.matmul_flops()))
+"""
+
+
+def cpu_matmul_rates() -> dict[str, Any]:
+  """f32 2048^2 matmul FLOP/s through XLA on one core (the most idle) and on every core this
+  process was allowed before :func:`pin_cpus`, each in a fresh subprocess (XLA sizes its
+  pool at start-up)."""
+  import subprocess  # pylint: disable=g-import-not-at-top
+  allowed = _CPUS_AT_IMPORT
+  idle = cpu_idle_fractions(allowed)
+  one = [max(allowed, key=lambda c: idle.get(c, 0.0))]
+  env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+  env["JAX_PLATFORMS"] = "cpu"
+  rates = {}
+  for label, cpus in (("one_core", one), ("all_cores", allowed)):
+    code = _MATMUL_CHILD.format(bench_dir=str(pathlib.Path(__file__).resolve().parent), cpus=cpus)
+    try:
+      done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env=env, timeout=300, check=True)
+      rates[label] = {"cpus": cpus, **json.loads(done.stdout.strip().splitlines()[-1])}
+    except (subprocess.SubprocessError, ValueError, IndexError) as error:
+      rates[label] = {"cpus": cpus, "error": str(error)[-300:]}
+  return rates
+
+
+def machine_info(torch=None, *, matmul: bool = True) -> dict[str, Any]:
+  """The machine and versions a result was measured with.
+
+  ``matmul``: also measure the one-core and all-core CPU matmul rates (a few
+  seconds; set ``FSNLU_BENCH_NO_MATMUL=1`` to skip in smoke runs), and on an
+  accelerator its own f32 rate, so every result carries the machine's speed.
+  """
   import flax  # pylint: disable=g-import-not-at-top
   import jax  # pylint: disable=g-import-not-at-top
-  import jaxlib  # pylint: disable=g-import-not-at-top
   info = {
-      "cpu_model": _cpu_model(), "cpu_count": os.cpu_count(), "cpu_threads_used": cpu_threads(),
+      **cpu_description(), "cpu_count": os.cpu_count(), "cpu_threads_used": cpu_threads(),
+      "cpus_pinned": sorted(os.sched_getaffinity(0)),
       "platform": platform.platform(), "python": platform.python_version(),
-      "jax": jax.__version__, "jaxlib": jaxlib.__version__, "flax": flax.__version__,
-      "numpy": np.__version__,
+      "versions": library_versions(), "flax": flax.__version__,
       "jax_backend": jax.default_backend(), "jax_devices": [str(d) for d in jax.devices()],
+      "device_kind": jax.devices()[0].device_kind,
       "xla_flags": os.environ.get("XLA_FLAGS", ""),
       "load_average_1_5_15min": {"at_start": _LOAD_AT_IMPORT, "at_end": os.getloadavg()},
   }
+  if matmul and not os.environ.get("FSNLU_BENCH_NO_MATMUL"):
+    info["cpu_matmul"] = cpu_matmul_rates()
+    if jax.default_backend() != "cpu":
+      info["device_matmul_f32"] = matmul_flops(n=8192)
   if torch is not None:
     info.update(torch=torch.__version__, torch_threads=torch.get_num_threads(),
-                torch_mkldnn=bool(torch.backends.mkldnn.is_available()))
+                torch_mkldnn=bool(torch.backends.mkldnn.is_available()),
+                torch_cuda=torch.cuda.get_device_name(0) if torch.cuda.is_available() else None)
   return info
 
 
