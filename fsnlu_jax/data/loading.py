@@ -14,7 +14,7 @@ import shutil
 import tensorflow_datasets as tfds
 
 from fsnlu_jax.data import cache, defects
-from fsnlu_jax.data.builders import BUILDERS, NLUBuilder
+from fsnlu_jax.data.builders import BUILDERS, NLUBuilder, check_reachable
 from fsnlu_jax.data.defects import ON_ERROR_POLICIES, OnError
 from fsnlu_jax.data.schema import Example
 
@@ -90,6 +90,9 @@ def prepare(name: str, *, progress: bool = True, **kwargs) -> NLUBuilder:
   builder = get_builder(name, **kwargs)
   entry = pathlib.Path(builder.data_dir_root)
   built = (pathlib.Path(builder.data_dir) / "dataset_info.json").exists()
+  if not built and builder.source_dir is None and builder.FILES:
+    # Before TFDS starts (and prints): offline, fail in one line, not after minutes of retries.
+    check_reachable(builder.name, builder.FOLDER, builder.FILES.values())
   if not progress:
     tfds.disable_progress_bar()  # a process-wide switch in TFDS, restored below
   try:

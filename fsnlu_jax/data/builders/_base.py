@@ -183,8 +183,9 @@ class NLUBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
       logging.warning("%s: split %r has no examples left and is dropped (on_error=skip)",
                       self.name, split)
     if not splits:
+      where = {k: v for k, v in self.defects.where.items() if k.startswith("malformed/")}
       raise ValueError(f"{self.name}: no examples left in any split; defects:"
-                       f" {self.defects.as_dict()}")
+                       f" {self.defects.as_dict()}; at {where}")
     dropped = self.defects.dropped()
     if dropped["rows"] or dropped["files"]:
       logging.warning("%s: dropped %d malformed rows and %d whole files (on_error=skip): %s",

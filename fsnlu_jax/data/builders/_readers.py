@@ -188,7 +188,8 @@ def align(columns: Mapping[str, Sequence[Any]],
   if longest - sizes[short[0]] != 1 or len({sizes[name] for name in short}) != 1:
     return [], Problem(f"1-{longest}", "line_count_mismatch",
                        f"line counts differ ({counts}) by more than one line: cannot tell which"
-                       f" lines pair up; all {longest} rows dropped", rows=longest, file=short[0])
+                       f" lines pair up; all {longest} rows dropped", rows=longest,
+                       file=min(short, key=sizes.get))
 
   def row(i: int, j: int) -> dict[str, int]:
     return {name: (j if name in short else i) for name in columns}
@@ -208,11 +209,17 @@ def align(columns: Mapping[str, Sequence[Any]],
   best = [k for k, cost in enumerate(costs) if cost == min(costs)]
   lo, hi = best[0], best[-1]
   where = lo + 1 if lo == hi else f"{lo + 1}-{hi + 1}"
-  long_names = " and ".join(name for name in columns if name not in short)
-  located = (f"line {lo + 1} of {long_names} has no partner in {short[0]}"
-             if lo == hi else f"the unpaired line is somewhere in lines {where}, which are"
-             " dropped (nothing tells which)")
+  longer = [name for name in columns if name not in short]
+  # Blamed on the odd one out: the file a line short, or the file a line too long.
+  blamed = short[0] if len(short) < len(longer) else longer[0]
+  if lo != hi:
+    located = (f"the unpaired line is somewhere in lines {where}; all are dropped (nothing"
+               " tells which)")
+  elif blamed in short:
+    located = f"{blamed} lacks the line paired with line {where} of {' and '.join(longer)}"
+  else:
+    located = f"line {where} of {blamed} has no partner in {' and '.join(short)}"
   problem = Problem(where, "line_count_mismatch", f"line counts differ ({counts}): {located}",
-                    rows=hi - lo + 1, file=short[0])
+                    rows=hi - lo + 1, file=blamed)
   rows = [row(i, i if i < lo else i - 1) for i in range(longest) if not lo <= i <= hi]
   return rows, problem
