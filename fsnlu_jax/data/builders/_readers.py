@@ -113,9 +113,9 @@ def read_csv(path: pathlib.Path, ends_a_row: Callable[[str], bool]) -> list[Row 
   A quoted field may hold newlines, so one record can span lines. A quote that
   is never closed would swallow every following line up to the next quote;
   that is told apart from a real multi-line field by an inner line that
-  ``ends_a_row`` (e.g. ends in ``,<known label>``). The opening line up to that
-  line is reported as ``unterminated_quote`` (one row) and reading restarts on
-  the next line, so the rows after it are read, not lost. A record holding
+  ``ends_a_row`` (e.g. ends in ``,<known label>``). The opening line is
+  reported as ``unterminated_quote`` (one row) and reading restarts on the
+  next line, so the rows after it are read, not lost. A record holding
   bytes that are not UTF-8 is ``bad_encoding``.
   """
   text = path.read_bytes().decode("utf-8", "surrogateescape")
@@ -136,16 +136,24 @@ def _read_csv_from(lines: Sequence[str], start: int, ends_a_row: Callable[[str],
   """Reads records from line ``start`` on; returns where to restart, or None at the end."""
   reader = csv.reader(iter(lines[start:]))
   consumed = 0
-  for fields in reader:
+  while True:
+    try:
+      fields = next(reader)
+    except StopIteration:
+      return None
+    except csv.Error as error:  # e.g. a stray carriage return inside a field
+      items.append(Problem(start + consumed + 1, "bad_record", f"CSV: {error}"))
+      return start + max(reader.line_num, consumed + 1)
     first, last = start + consumed + 1, start + reader.line_num  # 1-based, inclusive
     consumed = reader.line_num
-    inner = [i for i in range(first - 1, last - 1) if ends_a_row(lines[i])]
+    inner = [i + 1 for i in range(first - 1, last - 1) if ends_a_row(lines[i])]
     if inner:
-      end = inner[0] + 1
+      # Only the opening line is dropped: the lines after it are read again as rows.
       items.append(Problem(first, "unterminated_quote",
                            f"a quote opened on line {first} runs on to line {last}, but line"
-                           f" {end} already ends a row; lines {first}-{end} dropped"))
-      return end
+                           f" {inner[0]} already ends a row; line {first} dropped, the lines"
+                           " after it read as rows"))
+      return first
     bad = next(((i, m) for i in range(first - 1, last) if (m := _ESCAPED.search(lines[i]))),
                None)
     if bad is not None:
@@ -155,7 +163,6 @@ def _read_csv_from(lines: Sequence[str], start: int, ends_a_row: Callable[[str],
                            f" column {match.start() + 1} is not UTF-8"))
       continue
     items.append(Row(first, fields))
-  return None
 
 
 def align(columns: Mapping[str, Sequence[Any]],
