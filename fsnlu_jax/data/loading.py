@@ -18,6 +18,7 @@ from fsnlu_jax.data.builders import BUILDERS, NLUBuilder, check_reachable
 from fsnlu_jax.data.defects import ON_ERROR_POLICIES, OnError
 from fsnlu_jax.data.schema import Example
 
+_LOG = logging.getLogger(__name__)
 CACHE_DIR_ENV = cache.CACHE_DIR_ENV
 
 
@@ -116,7 +117,7 @@ def _warn_if_dropped(name: str, builder: NLUBuilder) -> None:
   lost = {k: v for k, v in builder.info.metadata.get("defects", {}).items()
           if defects.classify(k) == "dropped"}
   if lost:
-    logging.warning("%s (on_error=%s): %d rows and %d whole files were dropped: %s",
+    _LOG.warning("%s (on_error=%s): %d rows and %d whole files were dropped: %s",
                     name, builder.on_error, dropped.get("rows", 0),
                     len(dropped.get("files", [])), lost)
 

@@ -33,6 +33,7 @@ from fsnlu_jax.data.builders import _readers
 from fsnlu_jax.data.defects import DefectLog, MalformedRowError, OnError, ON_ERROR_POLICIES
 from fsnlu_jax.data.schema import Example, OUTSIDE, tfds_features
 
+_LOG = logging.getLogger(__name__)
 DATA_DIR_ENV = "FSNLU_DATA_DIR"
 
 Splits = dict[str, list[Example]]
@@ -180,18 +181,12 @@ class NLUBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
                          f" {self._source_label()}); defects: {self.defects.as_dict()}")
       del splits[split]
       self.defects.add(f"empty_split/{split}")
-      logging.warning("%s: split %r has no examples left and is dropped (on_error=skip)",
-                      self.name, split)
+      _LOG.warning("%s: split %r has no examples left and is dropped (on_error=skip)",
+                   self.name, split)
     if not splits:
       where = {k: v for k, v in self.defects.where.items() if k.startswith("malformed/")}
       raise ValueError(f"{self.name}: no examples left in any split; defects:"
                        f" {self.defects.as_dict()}; at {where}")
-    dropped = self.defects.dropped()
-    if dropped["rows"] or dropped["files"]:
-      logging.warning("%s: dropped %d malformed rows and %d whole files (on_error=skip): %s",
-                      self.name, dropped["rows"], len(dropped["files"]),
-                      {k: v for k, v in self.defects.as_dict().items()
-                       if k.startswith("malformed/")})
     return splits
 
   def _generate_examples(self, examples: Sequence[Example]):
