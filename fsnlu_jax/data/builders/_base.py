@@ -162,11 +162,18 @@ class NLUBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     What a build writes (and what ``fsnlu data validate`` checks): the splits
     with at least one example, the defects counted in :attr:`defects`.
 
+    Args:
+      files: relative path -> local file; default: the files under the
+        builder's source folder.
+
     Raises:
       ValueError: under ``on_error="raise"``, a split without examples; under
         either policy, no examples in any split.
     """
     if files is None:
+      if self.source_dir is None and self.FILES:
+        raise ValueError(f"{self.name}: reading without a build needs local raw files"
+                         f" (--data-dir or ${DATA_DIR_ENV})")
       files = self._fetch(None)
     self._intents = self._known_intents(files)
     splits = self._read_splits(files)
