@@ -22,24 +22,29 @@ _LOG = logging.getLogger(__name__)
 CACHE_DIR_ENV = cache.CACHE_DIR_ENV
 
 
-class UnknownSplitError(KeyError):
-  """A split name the dataset does not have (the message lists the ones it has)."""
+class UnknownNameError(KeyError):
+  """A dataset, config or split name that does not exist (the message lists those that do)."""
 
   def __str__(self) -> str:  # KeyError would print the message in quotes
     return str(self.args[0])
 
 
+class UnknownSplitError(UnknownNameError):
+  """A split name the dataset does not have."""
+
+
 def _split_name(name: str) -> tuple[str, str | None]:
   base, _, config = name.partition("/")
   if base not in BUILDERS:
-    raise KeyError(f"unknown dataset {base!r}; known: {', '.join(sorted(BUILDERS))}")
+    raise UnknownNameError(f"unknown dataset {base!r}; known: {', '.join(sorted(BUILDERS))}")
   return base, config or None
 
 
 def _default_config(cls: type[NLUBuilder], config: str | None) -> str | None:
   configs = [c.name for c in (cls.BUILDER_CONFIGS or [])]
   if config is not None and configs and config not in configs:
-    raise KeyError(f"unknown config {config!r} of {cls.name}; known: {', '.join(configs)}")
+    raise UnknownNameError(f"unknown config {config!r} of {cls.name}; known:"
+                           f" {', '.join(configs)}")
   return config or (configs[0] if configs else None)
 
 
