@@ -7,7 +7,10 @@ a row changes the key, so the next load rebuilds: a cache never serves data
 that no longer matches its source. The root is ``$FSNLU_CACHE_DIR`` or
 ``~/.cache/fsnlu_jax/datasets``; :func:`clear` empties it.
 
->>> key = cache_key("synthetic", "tiny", None, "raise")   # doctest: +SKIP
+>>> from fsnlu_jax.data.builders import Banking77
+>>> record = manifest(Banking77, None, pathlib.Path("data/banking77"), "raise")  # doctest: +SKIP
+>>> entry_dir(cache_root(), record)                               # doctest: +SKIP
+PosixPath('~/.cache/fsnlu_jax/datasets/banking77/default-3f...')
 """
 
 from __future__ import annotations
