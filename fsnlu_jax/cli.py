@@ -109,6 +109,7 @@ def cmd_data_validate(args) -> int:
 
 
 def cmd_data_clear_cache(args) -> int:
+  """Removes the cached builds of one dataset, or of all."""
   from fsnlu_jax.data import loading  # pylint: disable=g-import-not-at-top
 
   removed = loading.clear_cache(args.name, args.cache_dir)
