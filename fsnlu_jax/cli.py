@@ -4,6 +4,8 @@
   (a config is an installed name such as fewshot:tiny, or a file: path/to/config.py[:arg])
   fsnlu data stats NAME [--data-dir DIR] [--json]
   fsnlu data episode NAME [--n-way N --k-shot K --q-query Q --seed S]
+  fsnlu data validate NAME [--data-dir DIR] [--allow-repairs]   (exit 1 on any drop or repair)
+  fsnlu data clear-cache [NAME] [--cache-dir DIR]
   fsnlu pretrain --config configs/multitask_pretrain.py[:tiny] --workdir DIR
   fsnlu finetune --config configs/multitask_finetune.py[:tiny] --workdir DIR --pretrained DIR
   fsnlu scratch --config configs/multitask_scratch.py[:tiny] --workdir DIR
@@ -65,9 +67,12 @@ def cmd_data_stats(args) -> int:
 
 def cmd_data_episode(args) -> int:
   """Prints one sampled episode, to see what the few-shot learner sees."""
-  from fsnlu_jax.data import episodes  # pylint: disable=g-import-not-at-top
+  from fsnlu_jax.data import episodes, loading  # pylint: disable=g-import-not-at-top
 
   _, splits = _load(args)
+  if args.split not in splits:
+    raise loading.UnknownSplitError(
+        f"{args.name}: no split {args.split!r}; splits: {', '.join(splits)}")
   pool = splits[args.split]
   sampler = episodes.EpisodeSampler([e.intent for e in pool], n_way=args.n_way,
                                     k_shot=args.k_shot, q_query=args.q_query)
@@ -77,6 +82,42 @@ def cmd_data_episode(args) -> int:
     for kind, index in (("support", batch.support_index), ("query", batch.query_index)):
       for row in index[0, way]:
         print(f"  {kind:<8}{pool[row].text}")
+  return 0
+
+
+def cmd_data_validate(args) -> int:
+  """Builds (or reads the cached build of) a dataset; exit 1 on any drop or repair."""
+  from fsnlu_jax.data import defects, stats  # pylint: disable=g-import-not-at-top
+
+  builder, splits = _load(args)
+  summary = stats.summarize(args.name, builder, splits)
+  print(stats.format_table(summary))
+  dropped = builder.info.metadata.get("dropped") or {}
+  kinds = {kind: defects.classify(kind) for kind in summary["defects"]}
+  failing = [k for k, c in kinds.items()
+             if c == "dropped" or (c == "repaired" and not args.allow_repairs)]
+  print(f"dropped rows {dropped.get('rows', 0)}, dropped files"
+        f" {', '.join(dropped.get('files', [])) or 'none'}")
+  for kind in failing:
+    where = builder.info.metadata.get("defect_examples", {}).get(kind, [])
+    print(f"  {kinds[kind]:<9}{kind}: {summary['defects'][kind]}"
+          + (f"  (e.g. {', '.join(where[:3])})" if where else ""))
+  verdict = "FAIL" if failing else "OK"
+  print(f"{verdict}: {len(failing)} kinds of dropped or repaired data"
+        + (" (repairs allowed)" if args.allow_repairs else ""))
+  return 1 if failing else 0
+
+
+def cmd_data_clear_cache(args) -> int:
+  """Removes the cached builds of one dataset, or of all."""
+  from fsnlu_jax.data import loading  # pylint: disable=g-import-not-at-top
+
+  removed = loading.clear_cache(args.name, args.cache_dir)
+  for path in removed:
+    print(f"removed {path}")
+  if not removed:
+    print(f"nothing cached for {args.name or 'any dataset'} under"
+          f" {loading.cache.cache_root(args.cache_dir)}")
   return 0
 
 
@@ -237,6 +278,21 @@ def build_parser() -> argparse.ArgumentParser:
   episode.add_argument("--q-query", type=int, default=2)
   episode.add_argument("--seed", type=int, default=0)
   episode.set_defaults(func=cmd_data_episode)
+
+  validate = data.add_parser(
+      "validate", help="build (if needed) and check a dataset: exit 1 on any dropped or repaired"
+      " data, printing the counts")
+  _add_data_args(validate)
+  validate.set_defaults(on_error="skip")  # count every problem rather than stop at the first
+  validate.add_argument("--allow-repairs", action="store_true",
+                        help="exit 0 when data was only repaired (e.g. whitespace), not dropped")
+  validate.set_defaults(func=cmd_data_validate)
+
+  clear = data.add_parser("clear-cache", help="remove built datasets (all, or NAME's)")
+  clear.add_argument("name", nargs="?", help="dataset NAME (default: every dataset)")
+  clear.add_argument("--cache-dir", help="the cache (default $FSNLU_CACHE_DIR or"
+                     " ~/.cache/fsnlu_jax/datasets)")
+  clear.set_defaults(func=cmd_data_clear_cache)
 
   _add_train_parser(commands, "pretrain", "pretrain the multitask bi-LSTM")
   _add_train_parser(commands, "finetune", "fine-tune a pretrained multitask bi-LSTM").add_argument(

@@ -5,7 +5,8 @@ Importing this package registers every builder with TFDS, so
 :func:`fsnlu_jax.data.get_builder`.
 """
 
-from fsnlu_jax.data.builders._base import DATA_DIR_ENV, NLUBuilder, resolve_source_dir
+from fsnlu_jax.data.builders._base import (DATA_DIR_ENV, DataNotFoundError, NLUBuilder,
+                                          check_reachable, resolve_source_dir)
 from fsnlu_jax.data.builders.banking77 import Banking77
 from fsnlu_jax.data.builders.clinc150 import Clinc150
 from fsnlu_jax.data.builders.hwu64 import Hwu64

@@ -19,16 +19,21 @@ base does the rest, once for all datasets:
 from __future__ import annotations
 
 import collections
+import logging
 import os
 import pathlib
-from typing import Iterable, Mapping, Sequence
+import socket
+import urllib.parse
+from typing import Any, Iterable, Mapping, Sequence
 
 import tensorflow_datasets as tfds
 
 from fsnlu_jax.data import bio
+from fsnlu_jax.data.builders import _readers
 from fsnlu_jax.data.defects import DefectLog, MalformedRowError, OnError, ON_ERROR_POLICIES
 from fsnlu_jax.data.schema import Example, OUTSIDE, tfds_features
 
+_LOG = logging.getLogger(__name__)
 DATA_DIR_ENV = "FSNLU_DATA_DIR"
 
 Splits = dict[str, list[Example]]
@@ -55,6 +60,26 @@ def resolve_source_dir(source_dir: str | os.PathLike | None, folder: str) -> pat
         f" ${DATA_DIR_ENV} to a folder holding {folder}/, or unset both to"
         " download from the public address)")
   return path
+
+
+class DataNotFoundError(FileNotFoundError):
+  """No local raw files were given and the public address cannot be reached."""
+
+
+def check_reachable(name: str, folder: str, urls: Iterable[str], timeout: float = 3.0) -> None:
+  """Fails fast, in one line, when no data dir is set and the download host is unreachable.
+
+  Without this, an offline download spends minutes in retries before a long
+  traceback.
+  """
+  host = urllib.parse.urlparse(next(iter(urls))).hostname
+  try:
+    socket.create_connection((host, 443), timeout=timeout).close()
+  except OSError as error:
+    raise DataNotFoundError(
+        f"{name}: no local raw files (--data-dir not given, ${DATA_DIR_ENV} not set) and"
+        f" the download from {host} failed ({error.__class__.__name__}: {error}); set"
+        f" --data-dir or ${DATA_DIR_ENV} to a folder holding {folder}/") from None
 
 
 def normalise_text(text: str) -> str:
@@ -91,8 +116,8 @@ class NLUBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
   # ---- what subclasses provide -------------------------------------------
 
   def _files(self) -> Mapping[str, str]:
-    """Files this builder (config) reads; defaults to ``FILES``."""
-    return self.FILES
+    """Files this builder (config) reads (see :meth:`config_files`)."""
+    return self.config_files(self.builder_config.name if self.builder_config else None)
 
   def _read_splits(self, files: Mapping[str, pathlib.Path]) -> Splits:
     """Reads the raw files into examples per split (use :meth:`_example`)."""
@@ -123,24 +148,53 @@ class NLUBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     )
 
   def _split_generators(self, dl_manager):
-    files = self._fetch(dl_manager)
+    splits = self.read_examples(self._fetch(dl_manager))
+    self.info.metadata["defects"] = self.defects.as_dict()
+    self.info.metadata["defect_examples"] = dict(self.defects.where)
+    self.info.metadata["dropped"] = self.defects.dropped()
+    self.info.metadata["source"] = self._source_label()
+    self.info.metadata["on_error"] = self.on_error
+    return {name: self._generate_examples(examples) for name, examples in splits.items()}
+
+  def read_examples(self, files: Mapping[str, pathlib.Path] | None = None) -> Splits:
+    """Reads, checks and counts the raw files without writing anything.
+
+    What a build writes (and what ``fsnlu data validate`` checks): the splits
+    with at least one example, the defects counted in :attr:`defects`.
+
+    Args:
+      files: relative path -> local file; default: the files under the
+        builder's source folder.
+
+    Raises:
+      ValueError: under ``on_error="raise"``, a split without examples; under
+        either policy, no examples in any split.
+    """
+    if files is None:
+      if self.source_dir is None and self.FILES:
+        raise ValueError(f"{self.name}: reading without a build needs local raw files"
+                         f" (--data-dir or ${DATA_DIR_ENV})")
+      files = self._fetch(None)
     self._intents = self._known_intents(files)
     splits = self._read_splits(files)
     self._count_duplicates(splits)
     self._extra_checks(splits)
-    # TFDS cannot write a split without examples, and under "skip" a split can
-    # lose every row (e.g. its file is not valid JSON): it is left out, counted.
+    # An empty split is data lost: an error under "raise" (the reader has
+    # usually named the empty file already); under "skip" it is left out
+    # (TFDS cannot write a split without examples), counted and logged.
     for split in [name for name, examples in splits.items() if not examples]:
+      if self.on_error == "raise":
+        raise ValueError(f"{self.name}: split {split!r} has no examples (raw files in"
+                         f" {self._source_label()}); defects: {self.defects.as_dict()}")
       del splits[split]
       self.defects.add(f"empty_split/{split}")
+      _LOG.warning("%s: split %r has no examples left and is dropped (on_error=skip)",
+                   self.name, split)
     if not splits:
+      where = {k: v for k, v in self.defects.where.items() if k.startswith("malformed/")}
       raise ValueError(f"{self.name}: no examples left in any split; defects:"
-                       f" {self.defects.as_dict()}")
-    self.info.metadata["defects"] = self.defects.as_dict()
-    self.info.metadata["defect_examples"] = dict(self.defects.where)
-    self.info.metadata["source"] = self._source_label()
-    self.info.metadata["on_error"] = self.on_error
-    return {name: self._generate_examples(examples) for name, examples in splits.items()}
+                       f" {self.defects.as_dict()}; at {where}")
+    return splits
 
   def _generate_examples(self, examples: Sequence[Example]):
     for index, example in enumerate(examples):
@@ -149,6 +203,7 @@ class NLUBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
   def _fetch(self, dl_manager) -> dict[str, pathlib.Path]:
     files = self._files()
     if self.source_dir is None:
+      check_reachable(self.name, self.FOLDER, files.values())
       downloaded = dl_manager.download(dict(files))
       return {rel: pathlib.Path(path) for rel, path in downloaded.items()}
     paths = {rel: self.source_dir / rel for rel in files}
@@ -156,6 +211,16 @@ class NLUBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     if missing:
       raise FileNotFoundError(f"{self.name}: missing raw files: {', '.join(missing)}")
     return paths
+
+  @classmethod
+  def config_files(cls, config: str | None) -> Mapping[str, str]:
+    """The files config ``config`` (None: the default) reads: relative path -> URL."""
+    return cls.FILES
+
+  @classmethod
+  def extra_sources(cls, source_dir: pathlib.Path) -> list[pathlib.Path]:
+    """Files outside ``config_files`` whose contents change the build."""
+    return []
 
   # ---- helpers for subclasses ---------------------------------------------
 
@@ -171,17 +236,49 @@ class NLUBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     return f"{self._relpath(path)}:{line}"
 
   def _malformed(self, path: pathlib.Path, line: int | str, reason: str,
-                 detail: str = "") -> None:
-    """Applies the on_error policy to a malformed row (raises or counts)."""
-    self.defects.malformed(MalformedRowError(self._relpath(path), line, reason, detail),
+                 detail: str = "", rows: int | None = 1) -> None:
+    """Applies the on_error policy to a malformed row (raises or counts).
+
+    ``rows``: the rows skipping it drops (None: the whole file is lost).
+    """
+    self.defects.malformed(MalformedRowError(self._relpath(path), line, reason, detail, rows),
                            self.on_error)
 
+  def _report(self, path: pathlib.Path, problem: _readers.Problem) -> None:
+    """:meth:`_malformed` for a problem found by a reader."""
+    self._malformed(path, problem.line, problem.reason, problem.detail, problem.rows)
+
+  def _read_json(self, path: pathlib.Path, *, required: bool = False,
+                 errors: str = "strict") -> Any:
+    """A JSON document, or None when it cannot be read (reported).
+
+    ``required``: a file the whole dataset depends on (a label list, a domain
+    map) raises :class:`MalformedRowError` whatever the policy.
+    """
+    data, problem = _readers.read_json(path, errors=errors)
+    if problem is not None:
+      if required:
+        raise MalformedRowError(self._relpath(path), problem.line, problem.reason,
+                                problem.detail, rows=None)
+      self._report(path, problem)
+    return data
+
+  def _read_lines(self, path: pathlib.Path) -> list[str | None]:
+    """The lines of a text file; an undecodable line is reported and read as None."""
+    lines, problems = _readers.read_lines(path)
+    for problem in problems:
+      self._report(path, problem)
+    return lines
+
   def _example(self, path: pathlib.Path, line: int | str, *, text: str, tokens: Iterable[str],
-               intent: str, domain: str, slots: Iterable[str] | None = None) -> Example | None:
+               intent: str, domain: str, slots: Iterable[str] | None = None,
+               label_at: tuple[pathlib.Path, int | str] | None = None) -> Example | None:
     """Validates and builds one example; None when the row was skipped.
 
     Repairs that keep the example (whitespace inside or around the text) are
     counted; problems that make it unusable go through :meth:`_malformed`.
+    ``label_at``: where the label was read, when not at ``path:line`` (a
+    separate label file), so a bad label is blamed on its own file and line.
     """
     where = self._where(path, line)
     tokens = tuple(tokens)
@@ -192,7 +289,7 @@ class NLUBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
       self.defects.add("embedded_newline" if "\n" in text else "whitespace_normalised", where)
     intent = intent.strip()
     if not intent or (self._intents is not None and intent not in self._intents):
-      return self._malformed(path, line, "unknown_label", repr(intent))
+      return self._malformed(*(label_at or (path, line)), "unknown_label", repr(intent))
     slots = tuple(slots) if slots is not None else (OUTSIDE,) * len(tokens)
     if len(slots) != len(tokens):
       return self._malformed(path, line, "slot_token_mismatch",

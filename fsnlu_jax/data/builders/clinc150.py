@@ -15,11 +15,11 @@ Records are located as ``clinc150/data_full.json:<key>[<index>]``.
 
 from __future__ import annotations
 
-import json
 import pathlib
 from typing import Mapping
 
 from fsnlu_jax.data.builders._base import NLUBuilder, Splits
+from fsnlu_jax.data.defects import MalformedRowError
 from fsnlu_jax.data.tokenize import tokenize
 
 _URL = "https://raw.githubusercontent.com/clinc/oos-eval/master/data/"
@@ -44,8 +44,12 @@ class Clinc150(NLUBuilder, skip_registration=False):
               " Out-of-Scope Prediction. EMNLP-IJCNLP.")
 
   def _domains(self, files: Mapping[str, pathlib.Path]) -> dict[str, str]:
-    with open(files["domains.json"], encoding="utf-8") as f:
-      domains = json.load(f)
+    path = files["domains.json"]
+    domains = self._read_json(path, required=True)
+    if not (isinstance(domains, dict) and all(
+        isinstance(v, list) and all(isinstance(i, str) for i in v) for v in domains.values())):
+      raise MalformedRowError(self._relpath(path), 1, "bad_record",
+                              "not a JSON object of domain -> [intent, ...]", rows=None)
     return {intent: domain for domain, intents in domains.items() for intent in intents}
 
   def _known_intents(self, files):
@@ -54,16 +58,21 @@ class Clinc150(NLUBuilder, skip_registration=False):
   def _read_splits(self, files) -> Splits:
     domain_of = self._domains(files)
     path = files["data_full.json"]
-    try:
-      with open(path, encoding="utf-8") as f:
-        data = json.load(f)
-    except json.JSONDecodeError as error:
-      self._malformed(path, error.lineno, "bad_json", error.msg)
+    data = self._read_json(path)
+    if data is None:
+      return {split: [] for split in _SPLITS.values()}
+    if not isinstance(data, dict):
+      self._malformed(path, 1, "bad_record", "not a JSON object of split -> rows", rows=None)
       return {split: [] for split in _SPLITS.values()}
     splits: Splits = {}
     for key, split in _SPLITS.items():
       examples = []
-      for index, row in enumerate(data.get(key, [])):
+      rows = data.get(key)
+      if not isinstance(rows, list) or not rows:
+        self._malformed(path, key, "missing_split",
+                        f"no rows under {key!r} (keys: {', '.join(sorted(data))})", rows=0)
+        rows = []
+      for index, row in enumerate(rows):
         line = f"{key}[{index}]"
         if not (isinstance(row, list) and len(row) == 2 and all(isinstance(x, str) for x in row)):
           self._malformed(path, line, "bad_record", repr(row)[:80])

@@ -30,21 +30,23 @@ Malformed rows (under the ``on_error`` policy): ``bad_json`` (a fold file
 that does not parse, located by its JSON line), ``bad_record`` (a record of
 the wrong shape), ``slot_span_mismatch`` (an entity whose ``text[start:end]``
 differs from its value, that covers no token or that overlaps another),
-``line_count_mismatch`` (a ``seq.in`` line without its ``label`` line or the
-other way round, located in the longer file), plus the base checks
-(``empty_utterance``, ``unknown_label``). A split left with no examples once
-malformed rows are skipped is left out, counted as ``empty_split/<split>``.
+``line_count_mismatch`` (``seq.in`` and ``label`` of different lengths:
+nothing in a line tells which line is missing, so every row is dropped rather
+than paired with its neighbour's label), ``bad_encoding`` (that line only),
+``empty_file``, plus the base checks (``empty_utterance``, ``unknown_label``,
+blamed on the ``label`` line). An empty split is an error under ``raise``;
+under ``skip`` it is left out, counted as ``empty_split/<split>``.
 """
 
 from __future__ import annotations
 
-import json
 import pathlib
 from typing import Any, Mapping, Sequence
 
 import tensorflow_datasets as tfds
 
 from fsnlu_jax.data import bio
+from fsnlu_jax.data.builders import _readers
 from fsnlu_jax.data.builders._base import NLUBuilder, Splits
 from fsnlu_jax.data.schema import Example
 from fsnlu_jax.data.tokenize import tokenize, tokenize_with_offsets
@@ -120,8 +122,9 @@ class Hwu64(NLUBuilder, skip_registration=False):
   CITATION = ("Liu et al. 2019. Benchmarking Natural Language Understanding Services for"
               " building Conversational Agents. IWSDS.")
 
-  def _files(self) -> Mapping[str, str]:
-    return CROSSVAL_FILES if self.builder_config.name == "crossval" else STANDARD_FILES
+  @classmethod
+  def config_files(cls, config: str | None) -> Mapping[str, str]:
+    return STANDARD_FILES if config == "standard" else CROSSVAL_FILES
 
   def _read_splits(self, files) -> Splits:
     if self.builder_config.name == "crossval":
@@ -134,16 +137,16 @@ class Hwu64(NLUBuilder, skip_registration=False):
   # ---- crossval -----------------------------------------------------------
 
   def _read_fold(self, path: pathlib.Path) -> list[Example]:
-    try:
-      with open(path, encoding="utf-8") as f:
-        data = json.load(f)
-    except json.JSONDecodeError as error:
-      self._malformed(path, error.lineno, "bad_json", error.msg)
+    data = self._read_json(path)
+    if data is None:
       return []
     nlu_data = data.get("rasa_nlu_data") if isinstance(data, dict) else None
     records = nlu_data.get("common_examples") if isinstance(nlu_data, dict) else None
     if not isinstance(records, list):
-      self._malformed(path, 1, "bad_record", f"no {_RECORDS_KEY} list")
+      self._malformed(path, 1, "bad_record", f"no {_RECORDS_KEY} list", rows=None)
+      return []
+    if not records:
+      self._malformed(path, 1, "empty_file", f"no records in {_RECORDS_KEY}", rows=None)
       return []
     examples = []
     for index, record in enumerate(records):
@@ -179,18 +182,26 @@ class Hwu64(NLUBuilder, skip_registration=False):
   # ---- standard -----------------------------------------------------------
 
   def _read_standard(self, text_path: pathlib.Path, label_path: pathlib.Path) -> list[Example]:
-    texts, labels = _read_lines(text_path), _read_lines(label_path)
+    texts, labels = self._read_lines(text_path), self._read_lines(label_path)
+    for path, lines in ((text_path, texts), (label_path, labels)):
+      if not lines:
+        self._malformed(path, 1, "empty_file", "0 lines", rows=max(len(texts), len(labels)))
+        return []
+    # Nothing in a line of text tells its label: a line missing from one file
+    # cannot be located, so every row that might pair wrongly is dropped.
+    rows, problem = _readers.align({"seq.in": texts, "label": labels})
+    if problem is not None:
+      self._report(text_path if problem.file == "seq.in" else label_path, problem)
     examples = []
-    for index, (text, intent) in enumerate(zip(texts, labels)):
-      example = self._example(text_path, index + 1, text=text, tokens=tokenize(text),
-                              intent=intent, domain=scenario_of(intent.strip()))
+    for row in rows:
+      text, intent = texts[row["seq.in"]], labels[row["label"]]
+      if text is None or intent is None:
+        continue  # an undecodable line, already reported
+      example = self._example(text_path, row["seq.in"] + 1, text=text, tokens=tokenize(text),
+                              intent=intent, domain=scenario_of(intent.strip()),
+                              label_at=(label_path, row["label"] + 1))
       if example is not None:
         examples.append(example)
-    # Rows of the longer file have no partner: malformed, one per unpaired line.
-    longer, other = (text_path, label_path) if len(texts) > len(labels) else (label_path, text_path)
-    for index in range(min(len(texts), len(labels)), max(len(texts), len(labels))):
-      self._malformed(longer, index + 1, "line_count_mismatch",
-                      f"{self._relpath(other)} has only {min(len(texts), len(labels))} lines")
     return examples
 
 
@@ -205,16 +216,3 @@ def _is_rasa_record(record: Any) -> bool:
       and all(isinstance(e.get(key), int) and not isinstance(e.get(key), bool)
               for key in ("start", "end"))
       for e in record.get("entities", []))
-
-
-def _read_lines(path: pathlib.Path) -> list[str]:
-  """The lines of a text file, without their newlines.
-
-  Splits on ``\\n`` only (``str.splitlines`` would also split on form feeds
-  and Unicode separators inside an utterance, shifting every later line).
-  """
-  with open(path, encoding="utf-8") as f:
-    lines = f.read().split("\n")
-  if lines and lines[-1] == "":  # the final newline ends a line, it does not start one
-    lines.pop()
-  return lines

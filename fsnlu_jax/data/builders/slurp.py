@@ -23,8 +23,9 @@ Malformed rows (under the ``on_error`` policy): ``bad_json``, ``bad_record``
 (a record of the wrong shape), ``slot_span_mismatch`` (an entity span that is
 empty, not contiguous, names a token id that does not exist, or overlaps
 another), plus the base checks (``empty_utterance``, ``unknown_label``).
-Blank lines hold no record and are counted as ``blank_line``. A split left
-with no examples once malformed rows are skipped is left out, counted as
+``bad_encoding`` (bytes that are not UTF-8: that line only), ``empty_file``.
+Blank lines hold no record and are counted as ``blank_line``. An empty split
+is an error under ``raise``; under ``skip`` it is left out, counted as
 ``empty_split/<split>``.
 """
 
@@ -68,21 +69,31 @@ class Slurp(NLUBuilder, skip_registration=False):
   def _read_splits(self, files) -> Splits:
     return {split: self._read_jsonl(files[f"{split}.jsonl"]) for split in SPLITS}
 
+  @classmethod
+  def extra_sources(cls, source_dir: pathlib.Path) -> list[pathlib.Path]:
+    """The sibling HWU64 folds: they decide the ``hwu64_overlap`` counts."""
+    return sorted((source_dir.parent / _HWU64_FOLDER / "crossval").glob("KFold_*_testset.json"))
+
   def _read_jsonl(self, path: pathlib.Path) -> list[Example]:
     examples = []
-    with open(path, encoding="utf-8") as f:
-      for line, raw in enumerate(f, start=1):
-        if not raw.strip():
-          self.defects.add("blank_line", self._where(path, line))
-          continue
-        try:
-          record = json.loads(raw)
-        except json.JSONDecodeError as error:
-          self._malformed(path, line, "bad_json", error.msg)
-          continue
-        example = self._read_record(path, line, record)
-        if example is not None:
-          examples.append(example)
+    lines = self._read_lines(path)  # an undecodable line is reported and read as None
+    if all(raw is not None and not raw.strip() for raw in lines):
+      self._malformed(path, 1, "empty_file", f"{len(lines)} lines, no records", rows=None)
+      return []
+    for line, raw in enumerate(lines, start=1):
+      if raw is None:
+        continue
+      if not raw.strip():
+        self.defects.add("blank_line", self._where(path, line))
+        continue
+      try:
+        record = json.loads(raw)
+      except json.JSONDecodeError as error:
+        self._malformed(path, line, "bad_json", f"{error.msg} (column {error.colno})")
+        continue
+      example = self._read_record(path, line, record)
+      if example is not None:
+        examples.append(example)
     return examples
 
   def _read_record(self, path: pathlib.Path, line: int, record: Any) -> Example | None:
@@ -137,7 +148,7 @@ class Slurp(NLUBuilder, skip_registration=False):
         with open(path, encoding="utf-8") as f:
           records = json.load(f)["rasa_nlu_data"]["common_examples"]
         keys.update(overlap_key(r["text"]) for r in records)
-      except (json.JSONDecodeError, KeyError, TypeError):
+      except (ValueError, KeyError, TypeError):  # bad JSON or bytes, or another shape
         return None  # a partial set would under-count; say "unchecked" instead
     return keys
 

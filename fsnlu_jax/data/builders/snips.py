@@ -45,10 +45,14 @@ never dropped:
   repeated lines), counted by the base class; dropping them would change the
   published split sizes.
 
-Malformed rows (under the ``on_error`` policy): ``line_count_mismatch`` (a
-line of one bio file without its partner lines, located in the longer file),
+Malformed rows (under the ``on_error`` policy): ``line_count_mismatch`` (one
+bio file a line short: the gap is located by the rows whose tags stop fitting
+their tokens or their label's slot types, and blamed on the short file at that
+line; the unpaired row is dropped, and so is any row whose pairing is in doubt,
+so no label shifts onto another row), ``empty_file``,
 ``slot_token_mismatch`` and ``invalid_bio_tag`` (a ``seq.out`` line whose tags
-do not fit its ``seq.in`` line, located in ``seq.out``), ``bad_encoding``,
+do not fit its ``seq.in`` line, located in ``seq.out``), ``unknown_label``
+(located in ``label``), ``bad_encoding``,
 ``bad_json``, ``bad_record`` (a raw record of the wrong shape),
 ``slot_span_mismatch`` (an entity that covers no token or overlaps another),
 plus the base checks (``empty_utterance``, ``unknown_label``).
@@ -56,7 +60,6 @@ plus the base checks (``empty_utterance``, ``unknown_label``).
 
 from __future__ import annotations
 
-import json
 import pathlib
 import re
 from typing import Any, Mapping
@@ -64,12 +67,32 @@ from typing import Any, Mapping
 import tensorflow_datasets as tfds
 
 from fsnlu_jax.data import bio
+from fsnlu_jax.data.builders import _readers
 from fsnlu_jax.data.builders._base import NLUBuilder, Splits
 from fsnlu_jax.data.schema import Example, OUTSIDE
 from fsnlu_jax.data.tokenize import tokenize_with_offsets
 
 INTENTS = ("AddToPlaylist", "BookRestaurant", "GetWeather", "PlayMusic", "RateBook",
            "SearchCreativeWork", "SearchScreeningEvent")
+
+# The slot types of each intent (bio splits, all three): used only to locate a
+# line missing from one of the line-aligned bio files, never to reject a row.
+SLOT_TYPES = {
+    "AddToPlaylist": {"artist", "entity_name", "music_item", "playlist", "playlist_owner"},
+    "BookRestaurant": {"city", "country", "cuisine", "facility", "party_size_description",
+                       "party_size_number", "poi", "restaurant_name", "restaurant_type",
+                       "served_dish", "sort", "spatial_relation", "state", "timeRange"},
+    "GetWeather": {"city", "condition_description", "condition_temperature", "country",
+                   "current_location", "geographic_poi", "spatial_relation", "state",
+                   "timeRange"},
+    "PlayMusic": {"album", "artist", "genre", "music_item", "playlist", "service", "sort",
+                  "track", "year"},
+    "RateBook": {"best_rating", "object_name", "object_part_of_series_type", "object_select",
+                 "object_type", "rating_unit", "rating_value"},
+    "SearchCreativeWork": {"object_name", "object_type"},
+    "SearchScreeningEvent": {"location_name", "movie_name", "movie_type", "object_location_type",
+                             "object_type", "spatial_relation", "timeRange"},
+}
 
 _BIO_URL = "https://raw.githubusercontent.com/MiuLab/SlotGated-SLU/master/data/snips/{split}/{file}"
 _RAW_URL = ("https://raw.githubusercontent.com/sonos/nlu-benchmark/master/"
@@ -119,8 +142,9 @@ class Snips(NLUBuilder, skip_registration=False):
   CITATION = ("Coucke et al. 2018. Snips Voice Platform: an embedded Spoken Language"
               " Understanding system for private-by-design voice interfaces. arXiv:1805.10190.")
 
-  def _files(self) -> Mapping[str, str]:
-    return BIO_FILES if self.builder_config.name == "bio" else RAW_FILES
+  @classmethod
+  def config_files(cls, config: str | None) -> Mapping[str, str]:
+    return RAW_FILES if config == "raw" else BIO_FILES
 
   def _known_intents(self, files):
     return set(INTENTS)
@@ -142,33 +166,38 @@ class Snips(NLUBuilder, skip_registration=False):
 
   def _read_bio(self, paths: Mapping[str, pathlib.Path]) -> list[Example]:
     lines = {name: self._read_lines(path) for name, path in paths.items()}
-    text_path, tag_path = paths["seq.in"], paths["seq.out"]
-    # Rows of a longer file have no partner: malformed, one per unpaired line.
-    # Checked first, since a lost line also misaligns every line after it.
-    sizes = {name: len(found) for name, found in lines.items()}
-    shortest = min(sizes.values())
-    for name, size in sizes.items():
-      for index in range(shortest, size):
-        self._malformed(paths[name], index + 1, "line_count_mismatch",
-                        f"line counts differ: {sizes}")
+    text_path, tag_path, label_path = paths["seq.in"], paths["seq.out"], paths["label"]
+    for name, found in lines.items():
+      if not found:
+        self._malformed(paths[name], 1, "empty_file", "0 lines",
+                        rows=max(len(f) for f in lines.values()))
+        return []
+    # A line lost from one file would pair every later row with its
+    # neighbour's lines: located by the rows that stop making sense (see
+    # _contradicts), and only the rows that cannot be paired surely are dropped.
+    rows, problem = _readers.align(lines, _contradicts)
+    if problem is not None:
+      self._report(paths[problem.file], problem)
     examples = []
-    for index, (text, tags, intent) in enumerate(
-        zip(lines["seq.in"], lines["seq.out"], lines["label"])):
-      line = index + 1
+    for row in rows:
+      text, tags, intent = (lines[name][row[name]] for name in ("seq.in", "seq.out", "label"))
       if text is None or tags is None or intent is None:
         continue  # an undecodable line, already reported by _read_lines
+      line, tag_line = row["seq.in"] + 1, row["seq.out"] + 1
       tokens, slots = text.split(), tags.split()
       # Checked here, not only in _example, to blame seq.out (seq.in defines the tokens).
       if len(tokens) != len(slots):
-        self._malformed(tag_path, line, "slot_token_mismatch",
-                        f"{len(slots)} tags for the {len(tokens)} tokens of seq.in")
+        self._malformed(tag_path, tag_line, "slot_token_mismatch",
+                        f"{len(slots)} tags for the {len(tokens)} tokens of"
+                        f" {self._where(text_path, line)}")
         continue
       bad = [t for t in slots if not (t == OUTSIDE or (len(t) > 2 and t[:2] in ("B-", "I-")))]
       if bad:
-        self._malformed(tag_path, line, "invalid_bio_tag", " ".join(bad))
+        self._malformed(tag_path, tag_line, "invalid_bio_tag", " ".join(bad))
         continue
       example = self._example(text_path, line, text=text, tokens=tokens, intent=intent,
-                              domain=intent.strip(), slots=slots)
+                              domain=intent.strip(), slots=slots,
+                              label_at=(label_path, row["label"] + 1))
       if example is None:
         continue
       if _REPLACEMENT in text:
@@ -176,39 +205,19 @@ class Snips(NLUBuilder, skip_registration=False):
       examples.append(example)
     return examples
 
-  def _read_lines(self, path: pathlib.Path) -> list[str | None]:
-    """The lines of a text file without newlines; None for an undecodable line.
-
-    Splits on ``\\n`` only (``str.splitlines`` would also split on form feeds
-    and Unicode separators inside an utterance, shifting every later line), and
-    decodes line by line so one bad line neither hides nor shifts the others.
-    """
-    chunks = path.read_bytes().split(b"\n")
-    if chunks and chunks[-1] == b"":  # the final newline ends a line, it does not start one
-      chunks.pop()
-    lines: list[str | None] = []
-    for index, chunk in enumerate(chunks):
-      try:
-        lines.append(chunk.decode("utf-8"))
-      except UnicodeDecodeError as error:
-        self._malformed(path, index + 1, "bad_encoding", str(error))
-        lines.append(None)
-    return lines
-
   # ---- raw ----------------------------------------------------------------
 
   def _read_raw(self, path: pathlib.Path, intent: str) -> list[Example]:
-    text = self._decode_raw(path)
-    if text is None:
-      return []
-    try:
-      data = json.loads(text)
-    except json.JSONDecodeError as error:
-      self._malformed(path, error.lineno, "bad_json", error.msg)
+    # surrogatepass: lone surrogates (CESU-8) are kept for _read_record to repair.
+    data = self._read_json(path, errors="surrogatepass")
+    if data is None:
       return []
     records = data.get(intent) if isinstance(data, dict) else None
     if not isinstance(records, list):
-      self._malformed(path, 1, "bad_record", f"no {intent!r} list")
+      self._malformed(path, 1, "bad_record", f"no {intent!r} list", rows=None)
+      return []
+    if not records:
+      self._malformed(path, 1, "empty_file", f"no records in the {intent!r} list", rows=None)
       return []
     examples = []
     for index, record in enumerate(records):
@@ -216,19 +225,6 @@ class Snips(NLUBuilder, skip_registration=False):
       if example is not None:
         examples.append(example)
     return examples
-
-  def _decode_raw(self, path: pathlib.Path) -> str | None:
-    """The file's text; lone surrogates (CESU-8) are kept for _read_record to repair."""
-    raw = path.read_bytes()
-    try:
-      return raw.decode("utf-8")
-    except UnicodeDecodeError as strict_error:
-      try:
-        return raw.decode("utf-8", "surrogatepass")
-      except UnicodeDecodeError:
-        line = raw.count(b"\n", 0, strict_error.start) + 1
-        self._malformed(path, line, "bad_encoding", str(strict_error))
-        return None
 
   def _read_record(self, path: pathlib.Path, line: str, intent: str,
                    record: Any) -> Example | None:
@@ -288,6 +284,19 @@ class Snips(NLUBuilder, skip_registration=False):
         self.defects.add("span_boundary_inside_token", where, n=partial)
     return self._example(path, line, text=text, tokens=[t.text for t in tokens],
                          intent=intent, domain=intent, slots=slots)
+
+
+def _contradicts(row: Mapping[str, str]) -> bool:
+  """Whether the lines of one bio row cannot belong together.
+
+  Tags must match tokens one for one, and slot types must belong to the
+  label's intent (:data:`SLOT_TYPES`); a label that is no intent says nothing.
+  """
+  tokens, tags, intent = row["seq.in"].split(), row["seq.out"].split(), row["label"].strip()
+  if len(tokens) != len(tags):
+    return True
+  allowed = SLOT_TYPES.get(intent)
+  return allowed is not None and any(t[2:] not in allowed for t in tags if t != OUTSIDE)
 
 
 def _glued(left: str, right: str) -> bool:
