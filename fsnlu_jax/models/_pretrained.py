@@ -22,7 +22,7 @@ import json
 import logging
 import os
 import pathlib
-from typing import Any, Callable, Iterator, Sequence
+from typing import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -30,14 +30,9 @@ import numpy as np
 from flax import nnx
 
 from fsnlu_jax.data.subword import SubwordTokenizer
-from fsnlu_jax.models._bert import BertConfig, BertEncoder
-from fsnlu_jax.models._mpnet import MPNetConfig, MPNetEncoder
+from fsnlu_jax.models._architectures import ARCHITECTURES, Encoder, architecture
 
 _log = logging.getLogger(__name__)
-
-Encoder = BertEncoder | MPNetEncoder
-# (our parameter path, checkpoint name, transpose) for every weight.
-Names = Iterator[tuple[tuple, str, bool]]
 
 
 def resolve_model_dir(path_or_name: str | os.PathLike) -> pathlib.Path:
@@ -63,83 +58,15 @@ def _required(folder: pathlib.Path, name: str) -> pathlib.Path:
   return path
 
 
-def _layer_names(i: int, dense: dict[tuple, str], norms: dict[str, str]) -> Names:
-  hf = f"encoder.layer.{i}."
-  for ours, theirs in dense.items():
-    # torch Linear stores [out, in]; nnx.Linear's kernel is [in, out].
-    yield ("layers", i, *ours, "kernel"), f"{hf}{theirs}.weight", True
-    yield ("layers", i, *ours, "bias"), f"{hf}{theirs}.bias", False
-  for ours, theirs in norms.items():
-    yield ("layers", i, ours, "scale"), f"{hf}{theirs}.weight", False
-    yield ("layers", i, ours, "bias"), f"{hf}{theirs}.bias", False
-
-
-def _embedding_names(tables: dict[str, str]) -> Names:
-  for ours, theirs in tables.items():
-    yield ("embeddings", ours, "embedding"), f"embeddings.{theirs}.weight", False
-  for ours, theirs in (("scale", "weight"), ("bias", "bias")):
-    yield ("embeddings", "norm", ours), f"embeddings.LayerNorm.{theirs}", False
-
-
-def _bert_names(config: BertConfig) -> Names:
-  yield from _embedding_names({"word": "word_embeddings", "position": "position_embeddings",
-                               "segment": "token_type_embeddings"})
-  dense = {("attention", "query"): "attention.self.query",
-           ("attention", "key"): "attention.self.key",
-           ("attention", "value"): "attention.self.value",
-           ("attention", "out"): "attention.output.dense",
-           ("intermediate",): "intermediate.dense", ("output",): "output.dense"}
-  norms = {"attention_norm": "attention.output.LayerNorm", "output_norm": "output.LayerNorm"}
-  for i in range(config.num_hidden_layers):
-    yield from _layer_names(i, dense, norms)
-
-
-def _mpnet_names(config: MPNetConfig) -> Names:
-  yield from _embedding_names({"word": "word_embeddings", "position": "position_embeddings"})
-  yield ("relative_bias", "embedding"), "encoder.relative_attention_bias.weight", False
-  dense = {("attention", "query"): "attention.attn.q", ("attention", "key"): "attention.attn.k",
-           ("attention", "value"): "attention.attn.v", ("attention", "out"): "attention.attn.o",
-           ("intermediate",): "intermediate.dense", ("output",): "output.dense"}
-  norms = {"attention_norm": "attention.LayerNorm", "output_norm": "output.LayerNorm"}
-  for i in range(config.num_hidden_layers):
-    yield from _layer_names(i, dense, norms)
-
-
-@dataclasses.dataclass(frozen=True)
-class _Architecture:
-  """How one ``model_type`` is built and named in checkpoints."""
-
-  config: Any  # the config class, with from_dict
-  model: type
-  names: Callable[[Any], Names]
-  prefix: str  # of the encoder's tensors in task models' checkpoints (BertForMaskedLM...)
-  ignored: tuple[str, ...]  # checkpoint tensors the sentence encoder does not use
-  hf_class: str
-
-
-_ARCHITECTURES = {
-    "bert": _Architecture(BertConfig, BertEncoder, _bert_names, "bert.",
-                          ("pooler.", "embeddings.position_ids", "cls."), "BertModel"),
-    "mpnet": _Architecture(MPNetConfig, MPNetEncoder, _mpnet_names, "mpnet.",
-                           ("pooler.", "embeddings.position_ids", "lm_head."), "MPNetModel"),
-}
-
-
-def _architecture(raw: dict, folder: pathlib.Path) -> _Architecture:
-  model_type = raw.get("model_type", "bert")
-  if model_type not in _ARCHITECTURES:
-    raise ValueError(f"{folder / 'config.json'}: unsupported architecture: model_type "
-                     f"{model_type!r} (supported: {sorted(_ARCHITECTURES)})")
-  return _ARCHITECTURES[model_type]
-
-
 def _read_tensors(folder: pathlib.Path, prefix: str) -> dict[str, np.ndarray]:
-  from safetensors.numpy import load_file  # pylint: disable=import-outside-toplevel
+  # pylint: disable=import-outside-toplevel
+  from safetensors import SafetensorError
+  from safetensors.numpy import load_file
 
   path = _required(folder, "model.safetensors")
   try:
     tensors = load_file(str(path))
-  except Exception as e:  # safetensors raises its own error type for a bad header or size
+  except SafetensorError as e:  # its message names no file
     raise ValueError(f"{path}: not a readable safetensors file (truncated?): {e}") from e
   return {k.removeprefix(prefix): v for k, v in tensors.items()}
 
@@ -181,7 +108,7 @@ def load_encoder(path_or_name: str | os.PathLike, *, normalize: bool | None = No
   """
   folder = resolve_model_dir(path_or_name)
   raw = json.loads(_required(folder, "config.json").read_text())
-  arch = _architecture(raw, folder)
+  arch = architecture(raw, folder)
   config = arch.config.from_dict(raw)
   st_normalize, _ = _sentence_transformers_settings(folder)
   # Shapes only: no random initialisation of weights about to be replaced.
@@ -215,8 +142,8 @@ def save_encoder(model: Encoder, folder: str | os.PathLike) -> pathlib.Path:
   after fine-tuning. Copy the tokenizer files beside them yourself."""
   from safetensors.numpy import save_file  # pylint: disable=import-outside-toplevel
 
-  model_type = next(t for t, a in _ARCHITECTURES.items() if isinstance(model, a.model))
-  arch = _ARCHITECTURES[model_type]
+  model_type = next(t for t, a in ARCHITECTURES.items() if isinstance(model, a.model))
+  arch = ARCHITECTURES[model_type]
   folder = pathlib.Path(folder)
   folder.mkdir(parents=True, exist_ok=True)
   flat = dict(nnx.to_flat_state(nnx.state(model, nnx.Param)))
