@@ -27,7 +27,7 @@ class SubwordStats:
 
   Attributes:
     texts: utterances tokenised.
-    empty: utterances with no word piece (encoded as ``[CLS] [SEP]`` alone).
+    empty: utterances with no word piece (encoded as ``[CLS] [SEP]`` or ``<s> </s>`` alone).
     truncated: utterances longer than ``max_length`` pieces, cut to it.
     unknown_pieces: ``[UNK]`` pieces produced.
   """
@@ -44,7 +44,7 @@ class PieceBatch:
 
   Attributes:
     token_ids: ``[B, L]`` int32 piece ids, the pad id after each row's end.
-    mask: ``[B, L]`` bool, True on real pieces (including ``[CLS]``/``[SEP]``).
+    mask: ``[B, L]`` bool, True on real pieces (including special ones such as ``[CLS]``).
     word_ids: ``[B, L]`` int32, the word each piece belongs to, -1 for special
       pieces and padding.
     rows: ``[B]`` int, index of each row in the input list; -1 for filler rows.
@@ -77,12 +77,14 @@ class SubwordTokenizer:
       raise FileNotFoundError(f"no tokenizer file: {path}")
     self.path = path
     self._tokenizer = tokenizers.Tokenizer.from_file(str(path))
+    # The file's own padding names its pad piece ([PAD] in BERT's, <pad> in MPNet's).
+    padding = self._tokenizer.padding
     self._tokenizer.no_padding()
     self._tokenizer.enable_truncation(max_length)
     self.max_length = max_length
     self.buckets = tuple(sorted({b for b in buckets if b < max_length} | {max_length}))
-    self.pad_id = self._id("[PAD]", 0)
-    self.unk_id = self._id("[UNK]", -1)
+    self.pad_id = padding["pad_id"] if padding else self._id("[PAD]", self._id("<pad>", 0))
+    self.unk_id = self._id(getattr(self._tokenizer.model, "unk_token", "[UNK]"), -1)
     self.stats = SubwordStats()
 
   def _id(self, piece: str, default: int) -> int:

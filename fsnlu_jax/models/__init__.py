@@ -1,4 +1,5 @@
-"""Task models: multitask bi-LSTM, ProtoNet and generator, rewriter, transformer encoder."""
+"""Task models: multitask bi-LSTM, ProtoNet and generator, rewriter, transformer encoders
+(BERT family, MPNet)."""
 
 from fsnlu_jax.models._multitask import (MultitaskBiLSTM, MultitaskConfig, MultitaskOutput,
                                          decode_output, multitask_loss, predict, replace_heads,
@@ -10,5 +11,6 @@ from fsnlu_jax.models._softmax_baseline import fit_softmax_classifier, softmax_b
 from fsnlu_jax.models._rewriter import (DecoderCache, KVCache, Rewriter, RewriterConfig,
                                         rewriter_loss, tokens_to_logits_fn)
 from fsnlu_jax.models._bert import BertConfig, BertEncoder, mean_pool
-from fsnlu_jax.models._pretrained import (SentenceEncoder, load_bert, resolve_model_dir,
-                                         save_bert)
+from fsnlu_jax.models._mpnet import MPNetConfig, MPNetEncoder, relative_position_bucket
+from fsnlu_jax.models._pretrained import (SentenceEncoder, load_bert, load_encoder,
+                                         resolve_model_dir, save_bert, save_encoder)

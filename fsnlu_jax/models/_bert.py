@@ -62,11 +62,12 @@ class BertConfig:
   pad_token_id: int = 0
 
   def __post_init__(self):
-    if self.hidden_size % self.num_attention_heads:
-      raise ValueError(f"hidden_size {self.hidden_size} does not divide by "
-                       f"num_attention_heads {self.num_attention_heads}")
-    if self.hidden_act not in ("gelu", "gelu_new"):
-      raise ValueError(f"unsupported hidden_act {self.hidden_act!r}; use 'gelu' or 'gelu_new'")
+    check_sizes(self)
+
+  @property
+  def max_length(self) -> int:
+    """The longest input in word pieces, special pieces included."""
+    return self.max_position_embeddings
 
   @classmethod
   def from_dict(cls, raw: Mapping[str, Any]) -> "BertConfig":
@@ -78,8 +79,22 @@ class BertConfig:
     if raw.get("position_embedding_type", "absolute") != "absolute":
       raise ValueError("unsupported position_embedding_type "
                        f"{raw['position_embedding_type']!r} (only 'absolute')")
-    names = {f.name for f in dataclasses.fields(cls)}
-    return cls(**{k: v for k, v in raw.items() if k in names})
+    return known_fields(cls, raw)
+
+
+def check_sizes(c) -> None:
+  """Raises ValueError unless ``c`` (BERT's field names) describes a layer we build."""
+  if c.hidden_size % c.num_attention_heads:
+    raise ValueError(f"hidden_size {c.hidden_size} does not divide by "
+                     f"num_attention_heads {c.num_attention_heads}")
+  if c.hidden_act not in ("gelu", "gelu_new"):
+    raise ValueError(f"unsupported hidden_act {c.hidden_act!r}; use 'gelu' or 'gelu_new'")
+
+
+def known_fields(cls, raw: Mapping[str, Any]):
+  """``cls`` (a config dataclass) from the keys of ``raw`` it has; others are ignored."""
+  names = {f.name for f in dataclasses.fields(cls)}
+  return cls(**{k: v for k, v in raw.items() if k in names})
 
 
 class BertEmbeddings(nnx.Module):
@@ -97,7 +112,8 @@ class BertEmbeddings(nnx.Module):
 
 
 class BertSelfAttention(nnx.Module):
-  """Multi-head self-attention whose keys exclude padding."""
+  """Multi-head self-attention whose keys exclude padding, with an optional
+  additive bias on the logits (MPNet's relative positions)."""
 
   def __init__(self, c: BertConfig, *, rngs: nnx.Rngs):
     self.heads = c.num_attention_heads
@@ -108,11 +124,14 @@ class BertSelfAttention(nnx.Module):
     self.dropout = nnx.Dropout(c.attention_probs_dropout_prob)
 
   def __call__(self, x: jax.Array, mask: jax.Array, *, deterministic: bool,
-               rngs: nnx.Rngs | None) -> jax.Array:
+               rngs: nnx.Rngs | None, bias: jax.Array | None = None) -> jax.Array:
+    """``x [B, L, D]``, ``mask [B, L]``, ``bias`` broadcastable to ``[B, Nh, L, L]``."""
     b, length, d = x.shape
     split = lambda t: t.reshape(b, length, self.heads, d // self.heads)  # --> [B, L, Nh, D/Nh]
     q, k, v = split(self.query(x)), split(self.key(x)), split(self.value(x))
     logits = jnp.einsum("bqhd,bkhd->bhqk", q, k) / jnp.sqrt(d // self.heads).astype(x.dtype)
+    if bias is not None:
+      logits = logits + bias
     # The finite minimum (as in Hugging Face) keeps an all-padding row finite.
     logits = jnp.where(mask[:, None, None, :], logits, jnp.finfo(logits.dtype).min)
     weights = self.dropout(jax.nn.softmax(logits, axis=-1), deterministic=deterministic,
@@ -122,7 +141,10 @@ class BertSelfAttention(nnx.Module):
 
 
 class BertLayer(nnx.Module):
-  """Attention and feed-forward, each with residual and post-layer-norm."""
+  """Attention and feed-forward, each with residual and post-layer-norm.
+
+  MPNet's layer is the same; ``c`` is any config with BERT's field names.
+  """
 
   def __init__(self, c: BertConfig, *, rngs: nnx.Rngs):
     self.attention = BertSelfAttention(c, rngs=rngs)
@@ -134,10 +156,10 @@ class BertLayer(nnx.Module):
     self.approximate_gelu = c.hidden_act == "gelu_new"
 
   def __call__(self, x: jax.Array, mask: jax.Array, *, deterministic: bool,
-               rngs: nnx.Rngs | None) -> jax.Array:
+               rngs: nnx.Rngs | None, bias: jax.Array | None = None) -> jax.Array:
     drop = lambda t: self.dropout(t, deterministic=deterministic, rngs=rngs)
     x = self.attention_norm(x + drop(self.attention(x, mask, deterministic=deterministic,
-                                                    rngs=rngs)))
+                                                    rngs=rngs, bias=bias)))
     hidden = jax.nn.gelu(self.intermediate(x), approximate=self.approximate_gelu)
     return self.output_norm(x + drop(self.output(hidden)))
 

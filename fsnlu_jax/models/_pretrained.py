@@ -1,12 +1,16 @@
-"""Loading pretrained BERT-family sentence encoders from Hugging Face files.
+"""Loading pretrained sentence encoders (BERT family, MPNet) from Hugging Face files.
 
 A model folder in the usual layout (``config.json``, ``model.safetensors``,
 ``tokenizer.json``; sentence-transformers' ``modules.json``,
 ``1_Pooling/config.json`` and ``sentence_bert_config.json`` when present) or,
 where a network and ``huggingface_hub`` are available, a hub name such as
-``sentence-transformers/all-MiniLM-L6-v2``. Every weight is checked by name
-and shape before it is copied: a missing file, a missing or misshapen tensor
-or an unsupported architecture is a clear error, not a silently random layer.
+``sentence-transformers/all-MiniLM-L6-v2``. ``config.json``'s ``model_type``
+picks the architecture: ``bert`` (:class:`BertEncoder`; e.g. all-MiniLM-L6-v2)
+or ``mpnet`` (:class:`MPNetEncoder`; e.g. all-mpnet-base-v2). Every weight is
+checked by name and shape before it is copied: a missing or unreadable file, a
+missing or misshapen tensor or an unsupported architecture is a clear error,
+not a silently random layer; checkpoint tensors left unused are named in a
+warning.
 
 Shapes: ``U`` texts (utterances), ``D`` sentence width.
 """
@@ -18,19 +22,17 @@ import json
 import logging
 import os
 import pathlib
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Sequence
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
 from fsnlu_jax.data.subword import SubwordTokenizer
-from fsnlu_jax.models._bert import BertConfig, BertEncoder
+from fsnlu_jax.models._architectures import ARCHITECTURES, Encoder, architecture
 
 _log = logging.getLogger(__name__)
-
-# Checkpoint tensors the sentence encoder does not use.
-_IGNORED = ("pooler.", "embeddings.position_ids", "cls.")
 
 
 def resolve_model_dir(path_or_name: str | os.PathLike) -> pathlib.Path:
@@ -56,36 +58,17 @@ def _required(folder: pathlib.Path, name: str) -> pathlib.Path:
   return path
 
 
-def _torch_names(config: BertConfig) -> Iterator[tuple[tuple, str, bool]]:
-  """``(our parameter path, checkpoint name, transpose)`` for every weight."""
-  yield ("embeddings", "word", "embedding"), "embeddings.word_embeddings.weight", False
-  yield ("embeddings", "position", "embedding"), "embeddings.position_embeddings.weight", False
-  yield ("embeddings", "segment", "embedding"), "embeddings.token_type_embeddings.weight", False
-  for ours, theirs in (("scale", "weight"), ("bias", "bias")):
-    yield ("embeddings", "norm", ours), f"embeddings.LayerNorm.{theirs}", False
-  for i in range(config.num_hidden_layers):
-    hf = f"encoder.layer.{i}."
-    dense = {("attention", "query"): "attention.self.query",
-             ("attention", "key"): "attention.self.key",
-             ("attention", "value"): "attention.self.value",
-             ("attention", "out"): "attention.output.dense",
-             ("intermediate",): "intermediate.dense", ("output",): "output.dense"}
-    for ours, theirs in dense.items():
-      # torch Linear stores [out, in]; nnx.Linear's kernel is [in, out].
-      yield ("layers", i, *ours, "kernel"), f"{hf}{theirs}.weight", True
-      yield ("layers", i, *ours, "bias"), f"{hf}{theirs}.bias", False
-    for ours, theirs in (("attention_norm", "attention.output.LayerNorm"),
-                         ("output_norm", "output.LayerNorm")):
-      yield ("layers", i, ours, "scale"), f"{hf}{theirs}.weight", False
-      yield ("layers", i, ours, "bias"), f"{hf}{theirs}.bias", False
+def _read_tensors(folder: pathlib.Path, prefix: str) -> dict[str, np.ndarray]:
+  # pylint: disable=import-outside-toplevel
+  from safetensors import SafetensorError
+  from safetensors.numpy import load_file
 
-
-def _read_tensors(folder: pathlib.Path) -> dict[str, np.ndarray]:
-  from safetensors.numpy import load_file  # pylint: disable=import-outside-toplevel
-
-  tensors = load_file(str(_required(folder, "model.safetensors")))
-  # Checkpoints saved from BertFor* models prefix the encoder with "bert.".
-  return {k.removeprefix("bert."): v for k, v in tensors.items()}
+  path = _required(folder, "model.safetensors")
+  try:
+    tensors = load_file(str(path))
+  except SafetensorError as e:  # its message names no file
+    raise ValueError(f"{path}: not a readable safetensors file (truncated?): {e}") from e
+  return {k.removeprefix(prefix): v for k, v in tensors.items()}
 
 
 def _sentence_transformers_settings(folder: pathlib.Path) -> tuple[bool, int | None]:
@@ -108,8 +91,9 @@ def _sentence_transformers_settings(folder: pathlib.Path) -> tuple[bool, int | N
   return normalize, max_length
 
 
-def load_bert(path_or_name: str | os.PathLike, *, normalize: bool | None = None) -> BertEncoder:
-  """A :class:`BertEncoder` with the weights of a Hugging Face BERT checkpoint.
+def load_encoder(path_or_name: str | os.PathLike, *, normalize: bool | None = None) -> Encoder:
+  """An encoder with the weights of a Hugging Face checkpoint, built as
+  ``config.json``'s ``model_type`` says (``bert`` or ``mpnet``).
 
   Args:
     path_or_name: a model folder, or a hub name (needs a network).
@@ -118,19 +102,22 @@ def load_bert(path_or_name: str | os.PathLike, *, normalize: bool | None = None)
 
   Raises:
     FileNotFoundError: a missing folder or file.
-    ValueError: an unsupported architecture or pooling, a missing tensor, or
-      a tensor whose shape does not match ``config.json``.
+    ValueError: an unsupported architecture or pooling, an unreadable weights
+      file, a missing tensor, or a tensor whose shape does not match
+      ``config.json``.
   """
   folder = resolve_model_dir(path_or_name)
-  config = BertConfig.from_dict(json.loads(_required(folder, "config.json").read_text()))
+  raw = json.loads(_required(folder, "config.json").read_text())
+  arch = architecture(raw, folder)
+  config = arch.config.from_dict(raw)
   st_normalize, _ = _sentence_transformers_settings(folder)
-  model = BertEncoder(config, normalize=st_normalize if normalize is None else normalize,
-                      rngs=nnx.Rngs(0))
-  tensors = _read_tensors(folder)
-  state = nnx.state(model, nnx.Param)
-  flat = dict(nnx.to_flat_state(state))
-  used = set()
-  for path, name, transpose in _torch_names(config):
+  # Shapes only: no random initialisation of weights about to be replaced.
+  model = nnx.eval_shape(lambda: arch.model(
+      config, normalize=st_normalize if normalize is None else normalize, rngs=nnx.Rngs(0)))
+  tensors = _read_tensors(folder, arch.prefix)
+  flat = dict(nnx.to_flat_state(nnx.state(model, nnx.Param)))
+  used = {}
+  for path, name, transpose in arch.names(config):
     if name not in tensors:
       raise ValueError(f"{folder / 'model.safetensors'}: missing tensor {name}")
     value = tensors[name]
@@ -138,32 +125,42 @@ def load_bert(path_or_name: str | os.PathLike, *, normalize: bool | None = None)
     if value.shape != expected:  # both in the checkpoint's layout
       raise ValueError(f"{folder / 'model.safetensors'}: {name} has shape {value.shape}, "
                        f"config.json implies {expected}")
-    flat[path][...] = np.asarray(value.T if transpose else value, np.float32)
-    used.add(name)
-  unused = sorted(k for k in tensors if k not in used and not k.startswith(_IGNORED))
+    flat[path].set_value(jnp.asarray(value.T if transpose else value, jnp.float32))
+    used[name] = path
+  assert len(used) == len(flat), "every parameter has a checkpoint name"
+  unused = sorted(k for k in tensors if k not in used and not k.startswith(arch.ignored))
   if unused:
-    _log.warning("%s: %d checkpoint tensors not used, e.g. %s", folder, len(unused), unused[:3])
+    _log.warning("%s: %d checkpoint tensors not used: %s", folder, len(unused),
+                 ", ".join(unused[:10]) + (", ..." if len(unused) > 10 else ""))
   nnx.update(model, nnx.from_flat_state(flat))
   return model
 
 
-def save_bert(model: BertEncoder, folder: str | os.PathLike) -> pathlib.Path:
-  """Writes ``config.json`` and ``model.safetensors`` that :func:`load_bert`
-  (and Hugging Face ``BertModel``) read back; e.g. an encoder after fine-tuning.
-  Copy the tokenizer files beside them yourself."""
+def save_encoder(model: Encoder, folder: str | os.PathLike) -> pathlib.Path:
+  """Writes ``config.json`` and ``model.safetensors`` that :func:`load_encoder`
+  (and Hugging Face ``BertModel``/``MPNetModel``) read back; e.g. an encoder
+  after fine-tuning. Copy the tokenizer files beside them yourself."""
   from safetensors.numpy import save_file  # pylint: disable=import-outside-toplevel
 
+  model_type = next(t for t, a in ARCHITECTURES.items() if isinstance(model, a.model))
+  arch = ARCHITECTURES[model_type]
   folder = pathlib.Path(folder)
   folder.mkdir(parents=True, exist_ok=True)
   flat = dict(nnx.to_flat_state(nnx.state(model, nnx.Param)))
   tensors = {}
-  for path, name, transpose in _torch_names(model.config):
+  for path, name, transpose in arch.names(model.config):
     value = np.asarray(flat[path][...], np.float32)
     tensors[name] = np.ascontiguousarray(value.T if transpose else value)
   save_file(tensors, str(folder / "model.safetensors"))
-  config = dict(dataclasses.asdict(model.config), model_type="bert", architectures=["BertModel"])
+  config = dict(dataclasses.asdict(model.config), model_type=model_type,
+                architectures=[arch.hf_class])
   (folder / "config.json").write_text(json.dumps(config, indent=2))
   return folder
+
+
+# The names from before MPNet; they read and write MPNet folders too.
+load_bert = load_encoder
+save_bert = save_encoder
 
 
 class SentenceEncoder:
@@ -174,11 +171,11 @@ class SentenceEncoder:
   (1, 384)
 
   Attributes:
-    model: the :class:`BertEncoder`.
+    model: the :class:`BertEncoder` or :class:`MPNetEncoder`.
     tokenizer: its :class:`~fsnlu_jax.data.subword.SubwordTokenizer`.
   """
 
-  def __init__(self, model: BertEncoder, tokenizer: SubwordTokenizer):
+  def __init__(self, model: Encoder, tokenizer: SubwordTokenizer):
     self.model, self.tokenizer = model, tokenizer
     graphdef, state = nnx.split(model)
     # Weights are an argument (not constants baked into the program): one
@@ -189,11 +186,11 @@ class SentenceEncoder:
   @classmethod
   def from_pretrained(cls, path_or_name: str | os.PathLike, *,
                       max_length: int | None = None) -> "SentenceEncoder":
-    """Model and tokenizer from one folder (or hub name); see :func:`load_bert`."""
+    """Model and tokenizer from one folder (or hub name); see :func:`load_encoder`."""
     folder = resolve_model_dir(path_or_name)
-    model = load_bert(folder)
+    model = load_encoder(folder)
     _, st_max = _sentence_transformers_settings(folder)
-    limit = model.config.max_position_embeddings
+    limit = model.config.max_length
     max_length = min(max_length or st_max or limit, limit)
     return cls(model, SubwordTokenizer(_required(folder, "tokenizer.json"),
                                        max_length=max_length))
