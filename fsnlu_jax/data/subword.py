@@ -76,7 +76,10 @@ class SubwordTokenizer:
     if not path.is_file():
       raise FileNotFoundError(f"no tokenizer file: {path}")
     self.path = path
-    self._tokenizer = tokenizers.Tokenizer.from_file(str(path))
+    try:
+      self._tokenizer = tokenizers.Tokenizer.from_file(str(path))
+    except Exception as e:  # tokenizers raises a bare Exception for a broken file
+      raise ValueError(f"{path}: not a readable tokenizer.json ({e})") from e
     self._tokenizer.no_padding()
     self._tokenizer.enable_truncation(max_length)
     self.max_length = max_length

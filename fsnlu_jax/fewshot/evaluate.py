@@ -111,7 +111,8 @@ def score_episodes(graphdef: nnx.GraphDef | None, state, fixed: FixedEpisodes, a
       return _softmax_scorer(softmax_fit or SoftmaxConfig(), mesh)((), arrays)
     return _protonet_scorer(graphdef, mesh)((state.params, state.rest), arrays)
 
-  return map_in_chunks(score, (tuple(fixed.batch), fixed.noise_seed), chunk)
+  return map_in_chunks(score, (tuple(fixed.batch), fixed.noise_seed), chunk,
+                       desc="evaluation episodes")
 
 
 def confusion(fixed: FixedEpisodes, pred: np.ndarray) -> np.ndarray:

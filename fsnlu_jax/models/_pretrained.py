@@ -24,6 +24,7 @@ import jax
 import numpy as np
 from flax import nnx
 
+from fsnlu_jax._progress import progress
 from fsnlu_jax.data.subword import SubwordTokenizer
 from fsnlu_jax.models._bert import BertConfig, BertEncoder
 
@@ -37,6 +38,11 @@ def resolve_model_dir(path_or_name: str | os.PathLike) -> pathlib.Path:
   """A local model folder, downloading a hub name if the folder does not exist."""
   path = pathlib.Path(path_or_name)
   if path.is_dir():
+    if (path / "model_config.json").is_file() and (path / "checkpoints").is_dir():
+      # Its config.json is a job's, not a transformer's: say what it is.
+      raise ValueError(f"{path} is a multitask bi-LSTM workdir (`fsnlu pretrain`), not a "
+                       "BERT-family model folder: give encoder.kind='pretrained' a folder such "
+                       "as all-MiniLM-L6-v2, or use a bi-LSTM config with this workdir")
     return path
   if path.exists() or str(path_or_name).startswith((".", "/")):
     raise FileNotFoundError(f"no model folder: {path}")
@@ -54,6 +60,14 @@ def _required(folder: pathlib.Path, name: str) -> pathlib.Path:
   if not path.is_file():
     raise FileNotFoundError(f"{folder}: missing {name}")
   return path
+
+
+def _read_json(path: pathlib.Path):
+  """A JSON file's value; a broken file is an error naming it."""
+  try:
+    return json.loads(path.read_text(encoding="utf-8"))
+  except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    raise ValueError(f"{path}: not valid JSON ({e})") from e
 
 
 def _torch_names(config: BertConfig) -> Iterator[tuple[tuple, str, bool]]:
@@ -83,7 +97,12 @@ def _torch_names(config: BertConfig) -> Iterator[tuple[tuple, str, bool]]:
 def _read_tensors(folder: pathlib.Path) -> dict[str, np.ndarray]:
   from safetensors.numpy import load_file  # pylint: disable=import-outside-toplevel
 
-  tensors = load_file(str(_required(folder, "model.safetensors")))
+  path = _required(folder, "model.safetensors")
+  try:
+    tensors = load_file(str(path))
+  except Exception as e:  # safetensors raises its own SafetensorError (and OSError)
+    raise ValueError(f"{path}: cannot read the weights, the file is truncated or not "
+                     f"safetensors ({type(e).__name__}: {e})") from e
   # Checkpoints saved from BertFor* models prefix the encoder with "bert.".
   return {k.removeprefix("bert."): v for k, v in tensors.items()}
 
@@ -93,18 +112,18 @@ def _sentence_transformers_settings(folder: pathlib.Path) -> tuple[bool, int | N
   normalize, max_length = False, None
   modules = folder / "modules.json"
   if modules.is_file():
-    entries = json.loads(modules.read_text())
+    entries = _read_json(modules)
     normalize = any(m["type"].endswith(".Normalize") for m in entries)
     for m in entries:
       if m["type"].endswith(".Pooling"):
-        pooling = json.loads(_required(folder / m["path"], "config.json").read_text())
+        pooling = _read_json(_required(folder / m["path"], "config.json"))
         if not pooling.get("pooling_mode_mean_tokens") or any(
             v for k, v in pooling.items() if k.startswith("pooling_mode_")
             and k != "pooling_mode_mean_tokens"):
           raise ValueError(f"{folder}: unsupported pooling {pooling} (only mean pooling)")
   st_config = folder / "sentence_bert_config.json"
   if st_config.is_file():
-    max_length = json.loads(st_config.read_text()).get("max_seq_length")
+    max_length = _read_json(st_config).get("max_seq_length")
   return normalize, max_length
 
 
@@ -122,7 +141,7 @@ def load_bert(path_or_name: str | os.PathLike, *, normalize: bool | None = None)
       a tensor whose shape does not match ``config.json``.
   """
   folder = resolve_model_dir(path_or_name)
-  config = BertConfig.from_dict(json.loads(_required(folder, "config.json").read_text()))
+  config = BertConfig.from_dict(_read_json(_required(folder, "config.json")))
   st_normalize, _ = _sentence_transformers_settings(folder)
   model = BertEncoder(config, normalize=st_normalize if normalize is None else normalize,
                       rngs=nnx.Rngs(0))
@@ -203,18 +222,38 @@ class SentenceEncoder:
     """``D``."""
     return self.model.config.hidden_size
 
-  def embed(self, texts: Sequence[str], *, batch_size: int = 64) -> np.ndarray:
-    """``[U, D]`` float32 sentence vectors of ``texts``, in input order."""
-    return self.embed_pieces(self.tokenizer.encode(texts), batch_size=batch_size)
+  def embed(self, texts: Sequence[str] | str, *, batch_size: int = 64,
+            desc: str | None = "embedding") -> np.ndarray:
+    """``[U, D]`` float32 sentence vectors of ``texts``, in input order.
+
+    A single string is one utterance: ``embed("play jazz")`` is ``[D]``, the
+    row ``embed(["play jazz"])[0]`` (not one vector per character).
+    ``desc`` labels the progress of more than one batch
+    (:mod:`fsnlu_jax._progress`); None: silent.
+
+    Raises:
+      TypeError: ``texts`` holds something that is not a string.
+    """
+    if isinstance(texts, str):
+      return self.embed([texts], batch_size=batch_size, desc=desc)[0]
+    texts = list(texts)
+    wrong = next((t for t in texts if not isinstance(t, str)), None)
+    if wrong is not None:
+      raise TypeError(f"embed takes utterances as strings, got a {type(wrong).__name__}: "
+                      f"{wrong!r}")
+    return self.embed_pieces(self.tokenizer.encode(texts), batch_size=batch_size, desc=desc)
 
   def embed_pieces(self, encoded: Sequence[tuple[list[int], list[int]]], *,
-                   batch_size: int = 64) -> np.ndarray:
+                   batch_size: int = 64, desc: str | None = None) -> np.ndarray:
     """``[U, D]`` sentence vectors of already tokenised texts (:meth:`SubwordTokenizer.encode`)."""
     # Dispatch every batch before reading any back: no host sync per batch.
     batches = list(self.tokenizer.batches(encoded, batch_size))
     vectors = [self._encode(b.token_ids, b.mask) for b in batches]
     out = np.zeros((len(encoded), self.dim), np.float32)
-    for batch, v in zip(batches, vectors):
+    pairs = zip(batches, vectors)
+    if desc is not None and len(batches) > 1:
+      pairs = progress(pairs, desc=desc, total=len(batches), unit="batch")
+    for batch, v in pairs:
       real = batch.rows >= 0
       out[batch.rows[real]] = np.asarray(v)[real]
     return out
