@@ -45,9 +45,9 @@ def test_each_training_and_stage_is_labelled_in_the_progress_output(selection_ru
   # Not a terminal here: plain lines, one per stage at least (issue 19: the
   # seven trainings of `select` were all labelled "select").
   err = _STDERR["run"]
-  for label in ("select base", "select ig_k12", "select random_k12", "select ig_rate_k12",
-                "IG attribution (", "evaluation"):
-    assert f"fsnlu: {label}: " in err, label
+  for label in ("select base: ", "select ig_k12: ", "select random_k12: ",
+                "select ig_rate_k12: ", "IG attribution (", "evaluation: "):
+    assert f"fsnlu: {label}" in err, label
   results = json.loads((selection_run / "results.json").read_text())
   assert (selection_run / "selection.png").stat().st_size > 0  # drawn from these results
   assert set(results["runs"]) == {"ig_k12", "random_k12", "ig_rate_k12"}
