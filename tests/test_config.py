@@ -18,9 +18,9 @@ _CONFIGS = pathlib.Path(__file__).resolve().parents[1] / "configs"
 # Every shipped config and variant, and the typed config its job reads it into.
 _SHIPPED = [
     ("fewshot", FewshotConfig, ["", "tiny", "clinc150", "hwu64", "tiny+minilm", "hwu64+minilm"]),
-    ("multitask_pretrain", TransferConfig, ["", "tiny"]),
-    ("multitask_finetune", TransferConfig, ["", "tiny"]),
-    ("multitask_scratch", TransferConfig, ["", "tiny"]),
+    ("multitask_pretrain", TransferConfig, ["", "tiny", "snips"]),
+    ("multitask_finetune", TransferConfig, ["", "tiny", "snips"]),
+    ("multitask_scratch", TransferConfig, ["", "tiny", "snips"]),
     ("select", SelectionConfig, ["", "hwu64", "snips", "tiny"]),
     ("rewrite", RewriteConfig, ["", "tiny"]),
 ]
