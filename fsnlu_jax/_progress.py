@@ -7,7 +7,7 @@ it is:
 * on a terminal (stderr is a TTY): a tqdm bar, ``pretrain: 45%|████ | 9/20 …``;
 * elsewhere (CI, ``nohup``, ``| tee``, a notebook's captured stderr): one
   plain line every ``FSNLU_PROGRESS_SECONDS`` seconds (default 10) while the
-  stage runs, and one when it ends, e.g.
+  stage runs, and one when it ends (unless it took under a second), e.g.
   ``fsnlu: pretrain: 20/20 steps (100%) in 4.1 s, 4.9 steps/s``.
 
 ``FSNLU_PROGRESS`` forces a mode: ``bar``, ``lines`` or ``off``; the CLI's
@@ -96,15 +96,18 @@ def _lines(iterable: Iterable[T], *, desc: str, total: int | None, unit: str,
            initial: int) -> Iterator[T]:
   every = interval_seconds()
   start = last = time.monotonic()
-  done = initial
+  done, said = initial, False
   for item in iterable:
     yield item
     done += 1
     now = time.monotonic()
     if now - last >= every:
       _say(_line(desc, done, total, unit, initial, now - start))
-      last = now
-  _say(_line(desc, done, total, unit, initial, time.monotonic() - start, end=True))
+      last, said = now, True
+  elapsed = time.monotonic() - start
+  # A stage of under a second (an evaluation inside a training) says nothing.
+  if said or elapsed >= min(every, 1.0):
+    _say(_line(desc, done, total, unit, initial, elapsed, end=True))
 
 
 def _line(desc: str, done: int, total: int | None, unit: str, initial: int, seconds: float,

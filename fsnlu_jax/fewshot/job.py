@@ -141,7 +141,8 @@ def train_system(model_config: ProtoDAConfig, config: FewshotConfig, pools, spli
   augment = model_config.augment != "none"
 
   def evaluate(state: TrainState) -> dict[str, float]:
-    scores = evaluate_lib.score_episodes(graphdef, state, validation, augment, mesh=mesh)
+    scores = evaluate_lib.score_episodes(graphdef, state, validation, augment, mesh=mesh,
+                                         desc=f"{desc}: validation")
     return dict(accuracy=float(np.mean(scores["accuracy"])),
                 macro_f1=float(np.mean(scores["macro_f1"])))
 

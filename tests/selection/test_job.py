@@ -34,7 +34,9 @@ _STDERR: dict[str, str] = {}  # what the module's one run printed on stderr
 def selection_run(tmp_path_factory, cache_dir) -> pathlib.Path:
   workdir = tmp_path_factory.mktemp("select")
   stderr = io.StringIO()
-  with contextlib.redirect_stderr(stderr):
+  with contextlib.redirect_stderr(stderr), pytest.MonkeyPatch.context() as patch:
+    patch.setenv("FSNLU_PROGRESS", "lines")
+    patch.setenv("FSNLU_PROGRESS_SECONDS", "0")  # short stages print too
     assert cli.main(["select", "--config", _TINY, "--workdir", str(workdir),
                      "--cache-dir", str(cache_dir)]) == 0
   _STDERR["run"] = stderr.getvalue()
