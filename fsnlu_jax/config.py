@@ -239,7 +239,9 @@ def on_config_change(policy: str):
     config (the old one is appended to ``config_history.jsonl``) and the run
     resumes from what is there: checkpoints, finished stages (the CLI's
     ``--continue``; e.g. more ``train.steps``). A change that a checkpoint
-    cannot take (another model size, seed or data) still fails, naming it.
+    cannot take (another model size, seed or data) still fails, naming it
+    (``config.json`` then holds the new config: ``--continue`` with the old
+    one goes back, ``--overwrite`` starts over).
 
   >>> with on_config_change("overwrite"):  # doctest: +SKIP
   ...   run_pretrain(config, "runs/pre")
