@@ -213,6 +213,14 @@ def run_target(mode: str, config: dict, workdir: pathlib.Path, pretrained: pathl
               steps=final["step"], wall_s=round(wall, 2), curve=curve)
 
 
+def plot_domain(root: pathlib.Path) -> None:
+  """``root/comparison.png``: SemER against step, fine-tuned vs from scratch, per size."""
+  from fsnlu_jax import transfer as transfer_lib  # pylint: disable=g-import-not-at-top
+  runs = {f"{mode} n={n}": root / f"n{n}_{mode}" for n in SIZES for mode in ("transfer", "scratch")
+          if (root / f"n{n}_{mode}" / "metrics.jsonl").exists()}
+  transfer_lib.plot_comparison(runs, root / "comparison.png")
+
+
 def run_pretrain(config: dict, workdir: pathlib.Path, data_dir: str | None) -> dict:
   from fsnlu_jax import transfer as transfer_lib  # pylint: disable=g-import-not-at-top
   start = time.perf_counter()
@@ -351,6 +359,7 @@ def run_dataset(key: str, results: dict, args, scale: dict, out: pathlib.Path) -
       print(f"[{key}] {heldout} n={n} {mode}: SemER {run['semer']:.3f} intent "
             f"{run['intent_acc']:.3f} slot F1 {run['slot_f1']:.3f} converged at "
             f"{run['converged_step']} ({run['wall_s']:.0f} s)", flush=True)
+    plot_domain(root)
   entry["summary"] = summarize(entry["runs"], domains)
   entry["complete"] = all(f"{d}/{n}/{m}" in entry["runs"] for d in domains
                           for n in SIZES[:2 if args.quick else None]

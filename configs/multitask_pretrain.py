@@ -13,6 +13,12 @@ synthetic corpus (seconds on a CPU; what the tests run)::
 
   fsnlu pretrain --config configs/multitask_pretrain.py:tiny --workdir /tmp/pre_tiny
 
+``:snips`` pretrains on six of the seven SNIPS domains (each intent is its own
+domain), keeping :data:`SNIPS_HELDOUT` back for ``multitask_finetune.py:snips``::
+
+  fsnlu pretrain --config configs/multitask_pretrain.py:snips --workdir /tmp/pre_snips \
+      --data-dir /work/shared/data
+
 Expected: the training loss falls; on HWU64 the validation intent accuracy of
 the 17 pretraining scenarios ends well above chance (1/~60).
 """
@@ -22,12 +28,19 @@ from __future__ import annotations
 HELDOUT = "transport"  # the HWU64 scenario kept back for fine-tuning
 TINY_DOMAINS = ("alarm", "timer", "music", "lights")
 TINY_HELDOUT = "weather"
+SNIPS_HELDOUT = "BookRestaurant"  # the SNIPS domain (= intent) kept back for fine-tuning
+VARIANTS = ("", "tiny", "snips")
 
 
 def get_config(arg: str = "") -> dict:
-  """The job config; ``arg`` is ``""`` (HWU64) or ``"tiny"``."""
-  if arg not in ("", "tiny"):
-    raise ValueError(f"multitask_pretrain: unknown arg {arg!r}; use '' or 'tiny'")
+  """The job config; ``arg`` is one of :data:`VARIANTS` (``""``: HWU64)."""
+  if arg not in VARIANTS:
+    raise ValueError(f"multitask_pretrain: unknown arg {arg!r}; use one of {VARIANTS}")
+  if arg == "snips":
+    config = get_config("")
+    config["data"].update(name="snips", train_splits=["train"], eval_split="validation",
+                          exclude_domains=[SNIPS_HELDOUT])
+    return config
   tiny = arg == "tiny"
   folds = [f"fold_{k}" for k in range(1, 10)]
   return dict(

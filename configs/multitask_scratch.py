@@ -36,9 +36,7 @@ _spec.loader.exec_module(multitask_finetune)
 
 
 def get_config(arg: str = "") -> dict:
-  """The job config; ``arg`` is ``""`` (HWU64) or ``"tiny"``."""
-  if arg not in ("", "tiny"):
-    raise ValueError(f"multitask_scratch: unknown arg {arg!r}; use '' or 'tiny'")
+  """The job config; ``arg`` as for ``multitask_finetune.py`` (``""``: HWU64, ``tiny``, ``snips``)."""
   config = multitask_finetune.get_config(arg)
   config["job"] = "scratch"
   config["optim"]["freeze"] = []

@@ -22,12 +22,14 @@ import contextlib
 import json
 import logging
 import sys
+import traceback
 
 import numpy as np
 import tqdm
 
 from fsnlu_jax import __version__
-from fsnlu_jax.config import apply_overrides, load_config
+from fsnlu_jax import _progress as progress_lib
+from fsnlu_jax.config import apply_overrides, load_config, on_config_change
 
 
 def _add_data_args(parser: argparse.ArgumentParser) -> None:
@@ -206,7 +208,11 @@ def cmd_rewrite(args) -> int:
       raise ValueError("rewrite --checkpoint needs the request text")
     res = rewrite.rewrite_query(args.checkpoint, args.text, previous=args.previous,
                                     user=args.user)
-    print(res["rewrite"] if res["rewrite"] is not None else "no rewrite")
+    if res["rewrite"] is not None:  # stdout: the rewrite alone; why, on stderr
+      print(res["rewrite"])
+      print(f"fsnlu: {rewrite.describe_rewrite(res)}", file=sys.stderr)
+    else:  # why not: the best candidate, its score and the threshold that decided
+      print(rewrite.describe_rewrite(res))
     return 0
   if not (args.config and args.workdir):
     raise ValueError("rewrite needs --config and --workdir (train) or --checkpoint (query)")
@@ -220,11 +226,13 @@ def _add_rewrite_parser(commands) -> None:
   parser.add_argument("--config", help="rewrite[:tiny] or a config file (train and evaluate)")
   _add_set_argument(parser)
   parser.add_argument("--workdir", help="checkpoints, metrics, results.json; resumes")
+  _add_on_change_arguments(parser)
   parser.add_argument("--data-dir", help="raw dataset folders (as for `fsnlu data`)")
   parser.add_argument("--cache-dir", help="built dataset cache (as for `fsnlu data`)")
   parser.add_argument("--checkpoint", help="workdir of a finished `fsnlu rewrite --config` run")
   parser.add_argument("--previous", default="", help="the previous turn")
-  parser.add_argument("--user", type=int, help="user id: also decode in their personal trie")
+  parser.add_argument("--user", type=int, help="user id: also decode in their personal trie"
+                      " (the users: the keys of \"personal\" in the workdir's tries.json)")
   parser.add_argument("text", nargs="?", help="the request as heard (with --checkpoint)")
   parser.set_defaults(func=cmd_rewrite)
 
@@ -236,10 +244,22 @@ def _add_train_parser(commands, name: str, help_text: str, func=cmd_train
                       help="an installed config NAME[:ARG] (e.g. fewshot:tiny) or FILE.py[:ARG]")
   _add_set_argument(parser)
   parser.add_argument("--workdir", required=True, help="checkpoints, metrics, vocab; resumes")
+  _add_on_change_arguments(parser)
   parser.add_argument("--data-dir", help="raw dataset folders (as for `fsnlu data`)")
   parser.add_argument("--cache-dir", help="built dataset cache (as for `fsnlu data`)")
   parser.set_defaults(func=func)
   return parser
+
+
+def _add_on_change_arguments(parser: argparse.ArgumentParser) -> None:
+  """A rerun in a workdir of another config is refused, unless one of these says otherwise."""
+  group = parser.add_mutually_exclusive_group()
+  group.add_argument("--overwrite", dest="on_change", action="store_const", const="overwrite",
+                     help="start over: delete the workdir's previous run first")
+  group.add_argument("--continue", dest="on_change", action="store_const", const="continue",
+                     help="go on from the workdir's checkpoints with a changed config "
+                     "(e.g. more train.steps); the old config goes to config_history.jsonl")
+  parser.set_defaults(on_change="refuse")
 
 
 def _add_set_argument(parser: argparse.ArgumentParser) -> None:
@@ -319,17 +339,32 @@ def main(argv: list[str] | None = None) -> int:
   level = logging.INFO if args.verbose else logging.ERROR if args.quiet else logging.WARNING
   logging.basicConfig(level=level, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
   logging.getLogger("fsnlu_jax").setLevel(level)
+  progress_lib.set_mode("off" if args.quiet else None)
   try:
     if args.command in _JOBS:
       # FSNLU_COORDINATOR / FSNLU_NUM_PROCESSES / FSNLU_PROCESS_ID, or a cluster
       # launcher JAX detects: jax.distributed starts before any device is touched.
       from fsnlu_jax.parallel import initialize_distributed  # pylint: disable=g-import-not-at-top
       initialize_distributed()
-    return args.func(args)
-  except (FileNotFoundError, KeyError, ValueError) as error:
-    # MalformedRowError is a ValueError: it names the file and line.
-    print(f"fsnlu: error: {error}", file=sys.stderr)
+    with on_config_change(getattr(args, "on_change", "refuse")):
+      return args.func(args)
+  except (OSError, KeyError, ValueError) as error:
+    # One line a user can act on (MalformedRowError names the file and line);
+    # -v adds the traceback for a bug report.
+    if args.verbose:
+      traceback.print_exc()
+    print(f"fsnlu: error: {_message(error)}", file=sys.stderr)
     return 2
+  finally:
+    progress_lib.set_mode(None)
+
+
+def _message(error: BaseException) -> str:
+  if isinstance(error, KeyError):  # str() of a KeyError is the bare key in quotes
+    return f"missing key {error}"
+  if isinstance(error, OSError) and error.filename and str(error.filename) not in str(error):
+    return f"{error.filename}: {error}"
+  return str(error)
 
 
 if __name__ == "__main__":

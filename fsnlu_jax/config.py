@@ -17,15 +17,21 @@ value of the wrong kind is a :class:`ConfigError` naming the key, e.g.
 from __future__ import annotations
 
 import ast
+import contextlib
+import contextvars
 import dataclasses
 import importlib
 import importlib.util
 import json
+import logging
 import os
 import pathlib
+import shutil
 import types
 import typing
 from typing import Any, Mapping, TypeVar
+
+_log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 CONFIGS_PACKAGE = "fsnlu_jax.configs"
@@ -138,6 +144,28 @@ def from_dict(cls: type[T], values: Mapping[str, Any], *, path: str = "") -> T:
   return cls(**kwargs)
 
 
+def job_config(cls: type[T], config: Mapping[str, Any] | T, *, jobs: tuple[str, ...]) -> T:
+  """A job's config read into ``cls`` (:func:`from_dict`), after checking it is for that job.
+
+  Every config names its job (``job="pretrain"``); a config of another job
+  (``fsnlu fewshot --config select:tiny``) is refused by that name, not by
+  the first key the two schemas do not share.
+
+  Args:
+    cls: the job's typed config.
+    config: a dict (a loaded config) or an already typed ``cls``.
+    jobs: the ``job`` values this job runs.
+
+  Raises:
+    ConfigError: the config is for another job, or does not fit ``cls``.
+  """
+  job = config.get("job") if isinstance(config, Mapping) else getattr(config, "job", None)
+  if isinstance(job, str) and job not in jobs:
+    raise ConfigError(f"this config is for job {job!r} (`fsnlu {job} --config ...`), not "
+                      f"for {' / '.join(repr(j) for j in jobs)}")
+  return config if isinstance(config, cls) else from_dict(cls, config)
+
+
 def to_dict(config: Any) -> dict:
   """A typed config as JSON-able nested dicts (tuples become lists)."""
   return json.loads(json.dumps(dataclasses.asdict(config)))
@@ -189,11 +217,49 @@ def _convert(hint: Any, value: Any, path: str) -> Any:
   return value
 
 
+ON_CHANGE = ("refuse", "overwrite", "continue")
+_policy: contextvars.ContextVar[tuple[str, frozenset]] = contextvars.ContextVar(
+    "fsnlu_on_config_change", default=("refuse", frozenset()))
+
+
+class WorkdirError(ValueError):
+  """A workdir that cannot take this run: a file, or a run of another config."""
+
+
+@contextlib.contextmanager
+def on_config_change(policy: str):
+  """What :func:`record_config` does, inside the block, with a workdir of another config.
+
+  * ``"refuse"`` (the default): a :class:`WorkdirError` listing the changed
+    keys, old and new values;
+  * ``"overwrite"``: start over: the workdir (one that holds a ``config.json``)
+    is emptied first, then the run starts fresh (the CLI's ``--overwrite``);
+    also when its config is the same;
+  * ``"continue"``: continue deliberately: ``config.json`` becomes the new
+    config (the old one is appended to ``config_history.jsonl``) and the run
+    resumes from what is there: checkpoints, finished stages (the CLI's
+    ``--continue``; e.g. more ``train.steps``). A change that a checkpoint
+    cannot take (another model size, seed or data) still fails, naming it
+    (``config.json`` then holds the new config: ``--continue`` with the old
+    one goes back, ``--overwrite`` starts over).
+
+  >>> with on_config_change("overwrite"):  # doctest: +SKIP
+  ...   run_pretrain(config, "runs/pre")
+  """
+  if policy not in ON_CHANGE:
+    raise ValueError(f"on config change: one of {ON_CHANGE}, got {policy!r}")
+  token = _policy.set((policy, frozenset()))
+  try:
+    yield
+  finally:
+    _policy.reset(token)
+
+
 def record_config(workdir: str | os.PathLike, config: Any) -> dict:
   """Writes ``workdir/config.json``, or checks that a rerun's config is the one written there.
 
   Every job calls it before it writes anything else, so a rerun in a workdir
-  never mixes two configs' outputs.
+  never mixes two configs' outputs unless told to (:func:`on_config_change`).
 
   Args:
     workdir: the job's folder (created if needed).
@@ -204,24 +270,45 @@ def record_config(workdir: str | os.PathLike, config: Any) -> dict:
     The config as written (JSON-able dicts).
 
   Raises:
-    ValueError: ``workdir`` holds a run of another config.
+    WorkdirError: ``workdir`` is a file, or holds a run of another config
+      (the message lists each changed key with its old and new value).
   """
   if not dataclasses.is_dataclass(config):
     raise TypeError(f"record_config takes a typed config, got {type(config).__name__}")
   workdir = pathlib.Path(workdir)
+  if workdir.exists() and not workdir.is_dir():
+    raise WorkdirError(f"--workdir {workdir} is a file, not a folder: give a folder "
+                       "(created if missing)")
   as_dict = to_dict(config)
   path = workdir / "config.json"
+  policy, started_over = _policy.get()
+  resolved = workdir.resolve()
+  if (policy == "overwrite" and path.exists()
+      and not any(p in started_over for p in (resolved, *resolved.parents))):
+    _start_over(workdir)
+    _policy.set((policy, started_over | {resolved}))
   if path.exists():
-    saved = json.loads(path.read_text())
+    try:
+      saved = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+      raise WorkdirError(f"{path}: not valid JSON ({e}); --overwrite starts the workdir "
+                         "over") from e
     try:  # read through the same schema: a default added since is not a difference
       saved = to_dict(from_dict(type(config), saved))
     except ConfigError:
       pass  # another schema: compared as written, so the keys that differ are named
-    if saved != as_dict:
-      changed = sorted(_differences(saved, as_dict))
-      raise ValueError(f"{workdir} holds a run of another config (differs at "
-                       f"{', '.join(changed[:5])}); use a new workdir")
-    return as_dict
+    if saved == as_dict:
+      return as_dict
+    changed = _differences(saved, as_dict)
+    if policy != "continue":
+      raise WorkdirError(
+          f"{workdir} holds a run of another config; changed: {_describe(changed)}. "
+          "Use a new workdir, --overwrite to start this one over, or --continue to go on "
+          "from its checkpoints with the new config")
+    _log.warning("%s: continuing with a changed config: %s", workdir, _describe(changed))
+    if _is_process_zero():
+      with (workdir / "config_history.jsonl").open("a") as f:
+        f.write(json.dumps(dict(replaced=saved, changed=[k for k, _, _ in changed])) + "\n")
   workdir.mkdir(parents=True, exist_ok=True)
   if _is_process_zero():  # one writer: the processes of a run share the folder
     tmp = path.with_suffix(".tmp")
@@ -230,13 +317,46 @@ def record_config(workdir: str | os.PathLike, config: Any) -> dict:
   return as_dict
 
 
-def _differences(a: Any, b: Any, path: str = "") -> list[str]:
-  """Dotted keys where ``a`` and ``b`` differ."""
+def _start_over(workdir: pathlib.Path) -> None:
+  """Empties a job's workdir (``--overwrite``): only a folder with a ``config.json``."""
+  _log.warning("%s: --overwrite: deleting the previous run", workdir)
+  if _is_process_zero():
+    for child in workdir.iterdir():
+      if child.is_dir() and not child.is_symlink():
+        shutil.rmtree(child)
+      else:
+        child.unlink()
+  _barrier(f"fsnlu_jax.config emptied {workdir}")
+
+
+def _describe(changed: list[tuple[str, Any, Any]], limit: int = 8) -> str:
+  """``train.steps: 20 -> 40, model.hidden: 64 -> 128`` (the first ``limit``)."""
+  shown = [f"{key}: {_short(old)} -> {_short(new)}" for key, old, new in changed[:limit]]
+  more = f" and {len(changed) - limit} more" if len(changed) > limit else ""
+  return ", ".join(shown) + more
+
+
+def _short(value: Any) -> str:
+  text = "(absent)" if value is _ABSENT else json.dumps(value)
+  return text if len(text) <= 60 else text[:57] + "..."
+
+
+_ABSENT = object()
+
+
+def _differences(a: Any, b: Any, path: str = "") -> list[tuple[str, Any, Any]]:
+  """``(dotted key, value in a, value in b)`` wherever ``a`` and ``b`` differ, sorted by key."""
   if isinstance(a, dict) and isinstance(b, dict):
-    return [d for k in set(a) | set(b)
-            for d in (_differences(a.get(k), b.get(k), _join(path, k)) if k in a and k in b
-                      else [_join(path, k)])]
-  return [] if a == b else [path or "<root>"]
+    return sorted(d for k in set(a) | set(b)
+                  for d in _differences(a.get(k, _ABSENT), b.get(k, _ABSENT), _join(path, k)))
+  return [] if a == b else [(path or "<root>", a, b)]
+
+
+def _barrier(name: str) -> None:
+  import jax  # pylint: disable=g-import-not-at-top
+  if jax.process_count() > 1:
+    from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+    multihost_utils.sync_global_devices(name)
 
 
 def _is_process_zero() -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import pathlib
 
 import pytest
@@ -17,9 +18,9 @@ _CONFIGS = pathlib.Path(__file__).resolve().parents[1] / "configs"
 # Every shipped config and variant, and the typed config its job reads it into.
 _SHIPPED = [
     ("fewshot", FewshotConfig, ["", "tiny", "clinc150", "hwu64", "tiny+minilm", "hwu64+minilm"]),
-    ("multitask_pretrain", TransferConfig, ["", "tiny"]),
-    ("multitask_finetune", TransferConfig, ["", "tiny"]),
-    ("multitask_scratch", TransferConfig, ["", "tiny"]),
+    ("multitask_pretrain", TransferConfig, ["", "tiny", "snips"]),
+    ("multitask_finetune", TransferConfig, ["", "tiny", "snips"]),
+    ("multitask_scratch", TransferConfig, ["", "tiny", "snips"]),
     ("select", SelectionConfig, ["", "hwu64", "snips", "tiny"]),
     ("rewrite", RewriteConfig, ["", "tiny"]),
 ]
@@ -66,9 +67,59 @@ def test_a_workdir_keeps_one_config(tmp_path):
   first = config_lib.load_config("rewrite:tiny")
   config_lib.record_config(tmp_path, config_lib.from_dict(RewriteConfig, first))
   config_lib.record_config(tmp_path, config_lib.from_dict(RewriteConfig, first))  # a rerun
+  steps = first["train"]["steps"]
   first["train"]["steps"] += 1
-  with pytest.raises(ValueError, match=r"another config \(differs at train\.steps\)"):
+  with pytest.raises(ValueError, match=rf"another config; changed: train\.steps: {steps} -> "
+                     rf"{steps + 1}\."):
     config_lib.record_config(tmp_path, config_lib.from_dict(RewriteConfig, first))
+
+
+def test_overwrite_starts_a_workdir_over_once_and_continue_keeps_its_run(tmp_path):
+  config = config_lib.load_config("multitask_pretrain:tiny")
+  old = config_lib.from_dict(TransferConfig, config)
+  config["train"]["steps"] = 40
+  new = config_lib.from_dict(TransferConfig, config)
+  config_lib.record_config(tmp_path, old)
+  (tmp_path / "checkpoints").mkdir()
+  (tmp_path / "metrics.jsonl").write_text("{}\n")
+  with config_lib.on_config_change("continue"):
+    config_lib.record_config(tmp_path, new)
+  assert json.loads((tmp_path / "config.json").read_text())["train"]["steps"] == 40
+  history = [json.loads(line) for line in
+             (tmp_path / "config_history.jsonl").read_text().splitlines()]
+  assert history[0]["changed"] == ["train.steps"] and history[0]["replaced"]["train"]["steps"] == 20
+  assert (tmp_path / "checkpoints").is_dir()  # continued: the run is kept
+  with config_lib.on_config_change("overwrite"):
+    config_lib.record_config(tmp_path, old)
+    sub = tmp_path / "encoder"  # a job's own sub-run, recorded after: not emptied again
+    config_lib.record_config(sub, old)
+    (sub / "kept").write_text("")
+    config_lib.record_config(tmp_path, old)
+    config_lib.record_config(sub, old)
+  assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json", "encoder"]
+  assert (sub / "kept").exists()
+  assert json.loads((tmp_path / "config.json").read_text())["train"]["steps"] == 20
+  with pytest.raises(config_lib.WorkdirError, match="changed: train.steps: 20 -> 40"):
+    config_lib.record_config(tmp_path, new)  # outside the block: refused again
+
+
+def test_a_workdir_that_is_a_file_or_a_broken_config_json_is_named(tmp_path):
+  config = config_lib.from_dict(TransferConfig, config_lib.load_config("multitask_pretrain:tiny"))
+  (tmp_path / "file").write_text("")
+  with pytest.raises(config_lib.WorkdirError, match="is a file, not a folder"):
+    config_lib.record_config(tmp_path / "file", config)
+  (tmp_path / "run").mkdir()
+  (tmp_path / "run" / "config.json").write_text("{broken")
+  with pytest.raises(config_lib.WorkdirError, match=r"run/config\.json: not valid JSON"):
+    config_lib.record_config(tmp_path / "run", config)
+
+
+def test_a_config_of_another_job_is_named_by_its_job():
+  with pytest.raises(config_lib.ConfigError, match="this config is for job 'select'"):
+    config_lib.job_config(FewshotConfig, config_lib.load_config("select:tiny"), jobs=("fewshot",))
+  typed = config_lib.job_config(FewshotConfig, config_lib.load_config("fewshot:tiny"),
+                                jobs=("fewshot",))
+  assert config_lib.job_config(FewshotConfig, typed, jobs=("fewshot",)) is typed
 
 
 def test_overrides_set_values_and_are_checked_by_the_typed_config():

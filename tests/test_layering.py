@@ -20,6 +20,7 @@ PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "fsnlu_jax"
 # Rank of each top-level package or module: an import may only go to a lower
 # rank, or within its own package.
 RANKS = {
+    "_progress": -1,  # tqdm only: every layer, data/ included, reports its long stages
     "__init__": 0, "_plotting": 0, "config": 0, "data": 0, "kernels": 0, "parallel": 0,
     "nn": 1,
     "models": 2, "train": 2, "decoding": 2,

@@ -120,11 +120,17 @@ class EpisodeSampler:
   Attributes:
     classes: eligible classes, sorted; ``EpisodeBatch.classes`` indexes this.
     excluded: ineligible class -> (support count, query count).
+
+  Raises:
+    ValueError: ``k_shot`` or ``q_query`` below 1, ``n_way`` not a whole
+      number >= 1 (or ``"all"``), more ways than eligible classes, or a
+      :class:`VariableShape` with ``min_way`` or ``max_support`` below 1.
   """
 
   def __init__(self, support_labels: Sequence[str], query_labels: Sequence[str] | None = None,
                *, n_way: int | str, k_shot: int, q_query: int,
                classes: Sequence[str] | None = None, variable: VariableShape | None = None):
+    _check_shape(n_way, k_shot, q_query, variable)
     self.shared_pool = query_labels is None
     support_rows = _rows_by_class(support_labels)
     query_rows = support_rows if self.shared_pool else _rows_by_class(query_labels)
@@ -150,6 +156,8 @@ class EpisodeSampler:
 
   def sample(self, rng: np.random.Generator, episodes: int) -> EpisodeBatch:
     """A batch of ``episodes`` episodes (E = episodes)."""
+    if not _is_count(episodes) or episodes < 1:
+      raise ValueError(f"episodes must be a whole number >= 1, got {episodes!r}")
     e, n, k, q = episodes, self.n_way, self.k_shot, self.q_query
     batch = EpisodeBatch(
         support_index=np.full((e, n, k), -1, np.int32),
@@ -218,6 +226,8 @@ def sample_fs_full(labels: Sequence[str], *, k_shot: int, rng: np.random.Generat
     ``(index [C, K] int32, mask [C, K] bool, classes)`` with C = number of
     classes, rows of ``labels`` in ``index`` (-1 where masked).
   """
+  if not _is_count(k_shot) or k_shot < 1:
+    raise ValueError(f"k_shot must be a whole number >= 1, got {k_shot!r}")
   rows = _rows_by_class(labels)
   names = tuple(sorted(classes if classes is not None else rows))
   index = np.full((len(names), k_shot), -1, np.int32)
@@ -226,6 +236,21 @@ def sample_fs_full(labels: Sequence[str], *, k_shot: int, rng: np.random.Generat
     take = min(k_shot, len(pool))
     index[c, :take] = rng.choice(pool, size=take, replace=False)
   return index, index >= 0, names
+
+
+def _is_count(value) -> bool:
+  return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _check_shape(n_way, k_shot, q_query, variable) -> None:
+  """Episode arguments that cannot make an episode, refused with the argument's name."""
+  for name, value in (("k_shot", k_shot), ("q_query", q_query)):
+    if not _is_count(value) or value < 1:
+      raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
+  if n_way != "all" and (not _is_count(n_way) or n_way < 1):
+    raise ValueError(f"n_way must be a whole number >= 1 or 'all', got {n_way!r}")
+  if variable is not None and (variable.min_way < 1 or variable.max_support < 1):
+    raise ValueError(f"VariableShape needs min_way >= 1 and max_support >= 1, got {variable}")
 
 
 def gather(values: np.ndarray, index: np.ndarray) -> np.ndarray:

@@ -76,7 +76,10 @@ class SubwordTokenizer:
     if not path.is_file():
       raise FileNotFoundError(f"no tokenizer file: {path}")
     self.path = path
-    self._tokenizer = tokenizers.Tokenizer.from_file(str(path))
+    try:
+      self._tokenizer = tokenizers.Tokenizer.from_file(str(path))
+    except Exception as e:  # tokenizers raises a bare Exception for a broken file
+      raise ValueError(f"{path}: not a readable tokenizer.json ({e})") from e
     # The file's own padding names its pad piece ([PAD] in BERT's, <pad> in MPNet's).
     padding = self._tokenizer.padding
     self._tokenizer.no_padding()

@@ -10,12 +10,15 @@ grouped by parent and sorted by token, which is exactly the compressed-row layou
 of :class:`fsnlu_jax.kernels.TrieArrays`. There is no Python loop per utterance
 apart from reading the input lists (``np.fromiter``).
 
-Bad input is counted, never fatal: an utterance with a token outside
+Bad input is counted, and never silent: an utterance with a token outside
 ``[0, V)`` (``trie/out_of_vocab``), an EOS before its end (``trie/eos_inside``),
 nothing before EOS (``trie/empty``), longer than ``max_length`` tokens with EOS
 (``trie/too_long``) is dropped; repeats are merged (``trie/duplicate``). The
 counts go to an optional :class:`~fsnlu_jax.data.defects.DefectLog` and to the
-``logging`` module. A trailing EOS in the input is accepted and not doubled.
+``logging`` module; a drop is, by ``on_drop``, a logged warning (the default),
+a ``ValueError`` naming the first dropped utterance (``"raise"``), or only
+counted (``"count"``, for a caller that reports the log itself). A trailing
+EOS in the input is accepted and not doubled.
 
 Shapes: ``U`` utterances, ``R`` tries, ``S`` states, ``A`` edges (arcs), ``F`` fan-out
 kept sparse, ``V`` vocab, ``Lmax`` tokens of the longest utterance.
@@ -32,6 +35,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from fsnlu_jax._progress import progress
 from fsnlu_jax.data.defects import DefectLog
 from fsnlu_jax.kernels import TrieArrays, pad_trie
 
@@ -54,7 +58,10 @@ def _row_any(flags: np.ndarray, rows: np.ndarray, num_rows: int) -> np.ndarray:
   return out
 
 
-def _validate(flat, lengths, *, vocab_size, eos_id, max_length, log):
+ON_DROP = ("warn", "raise", "count")
+
+
+def _validate(flat, lengths, *, vocab_size, eos_id, max_length, log, on_drop="warn"):
   """Drops bad utterances (counting them); returns ``(flat, lengths, kept)`` without EOS."""
   num = lengths.shape[0]
   rows = np.repeat(np.arange(num, dtype=np.int32), lengths)
@@ -68,10 +75,21 @@ def _validate(flat, lengths, *, vocab_size, eos_id, max_length, log):
   eos_inside = _row_any(flat == eos_id, rows, num) & ~oov
   empty = lengths == 0
   too_long = (lengths + 1 > max_length) & ~(oov | eos_inside | empty) if max_length else empty & False
+  dropped = []
   for kind, bad in (("out_of_vocab", oov), ("eos_inside", eos_inside), ("empty", empty),
                     ("too_long", too_long)):
     if bad.any():
-      log.add(f"trie/{kind}", f"utterance {int(np.flatnonzero(bad)[0])}", int(bad.sum()))
+      first = int(np.flatnonzero(bad)[0])
+      log.add(f"trie/{kind}", f"utterance {first}", int(bad.sum()))
+      dropped.append(f"{int(bad.sum())} {kind} (first: utterance {first})")
+  if dropped:
+    message = (f"trie: {int((oov | eos_inside | empty | too_long).sum())} of "
+               f"{num} utterances dropped: {', '.join(dropped)}")
+    if on_drop == "raise":
+      raise ValueError(message + f" (vocab_size {vocab_size}, eos_id {eos_id}, "
+                       f"max_length {max_length})")
+    if on_drop == "warn":
+      _log.warning("%s; on_drop='count' to only count them, 'raise' to refuse", message)
   kept = ~(oov | eos_inside | empty | too_long)
   return flat[kept[rows]], lengths[kept], kept
 
@@ -143,22 +161,24 @@ def _arrays(matrix, num_groups, *, vocab_size, dense_fanout, log) -> TrieArrays:
       roots=roots, window=np.arange(dense_fanout, dtype=np.int32))
 
 
-def _sorted_matrix(groups, *, vocab_size, eos_id, max_length, log):
+def _sorted_matrix(groups, *, vocab_size, eos_id, max_length, log, on_drop):
   """The valid utterances of all groups as sorted rows (:func:`_padded`), and which were kept."""
-  ragged = [_ragged(g) for g in groups]
+  # Reading the Python lists is the slow part of a forest of many users' tries.
+  ragged = [_ragged(g) for g in (progress(groups, desc="trie building", unit="trie", leave=False)
+                                 if len(groups) > 1 else groups)]
   flat = np.concatenate([f for f, _ in ragged] or [np.zeros(0, np.int64)])
   lengths = np.concatenate([n for _, n in ragged] or [np.zeros(0, np.int64)])
   group_of = np.repeat(np.arange(len(ragged), dtype=np.int32), [n.shape[0] for _, n in ragged])
   del ragged  # the input copies can go before the matrix is made
   flat, lengths, kept = _validate(flat, lengths, vocab_size=vocab_size, eos_id=eos_id,
-                                  max_length=max_length, log=log)
+                                  max_length=max_length, log=log, on_drop=on_drop)
   matrix = _padded(flat, lengths, group_of[kept], eos_id)
   return matrix[np.lexsort(matrix.T[::-1])], kept
 
 
 def build_forest(groups: Sequence[Iterable[Sequence[int]]], *, vocab_size: int, eos_id: int,
                  dense_fanout: int = DEFAULT_DENSE_FANOUT, max_length: int | None = None,
-                 log: DefectLog | None = None) -> TrieArrays:
+                 log: DefectLog | None = None, on_drop: str = "warn") -> TrieArrays:
   """One trie per group of utterances (e.g. per user), concatenated into one forest.
 
   Args:
@@ -169,6 +189,9 @@ def build_forest(groups: Sequence[Iterable[Sequence[int]]], *, vocab_size: int, 
     dense_fanout: ``F``; states with more children get a dense bit row.
     max_length: drop utterances longer than this many tokens, EOS included.
     log: where dropped and merged utterances are counted.
+    on_drop: a dropped utterance (out of vocabulary, EOS inside, empty, too
+      long) is a logged warning (``"warn"``), a ``ValueError`` (``"raise"``)
+      or only counted in ``log`` (``"count"``); see the module docs.
 
   Returns:
     :class:`TrieArrays` with NumPy leaves; ``roots[r]`` is trie ``r``'s root
@@ -178,10 +201,12 @@ def build_forest(groups: Sequence[Iterable[Sequence[int]]], *, vocab_size: int, 
     raise ValueError(f"eos_id {eos_id} is not in [0, vocab_size={vocab_size})")
   if dense_fanout < 1:
     raise ValueError(f"dense_fanout must be >= 1, got {dense_fanout}")
+  if on_drop not in ON_DROP:
+    raise ValueError(f"on_drop must be one of {ON_DROP}, got {on_drop!r}")
   log = DefectLog() if log is None else log
   before = dict(log.counts)
   matrix, kept = _sorted_matrix(groups, vocab_size=vocab_size, eos_id=eos_id,
-                                max_length=max_length, log=log)
+                                max_length=max_length, log=log, on_drop=on_drop)
   trie = _arrays(matrix, len(groups), vocab_size=vocab_size, dense_fanout=dense_fanout, log=log)
   changed = {k: v - before.get(k, 0) for k, v in log.counts.items() if v != before.get(k, 0)}
   _log.info("trie: %d utterances kept of %d, %d states, %d edges, %d dense rows, %.1f MiB; %s",
@@ -194,7 +219,7 @@ def build_forest(groups: Sequence[Iterable[Sequence[int]]], *, vocab_size: int, 
 
 def build_trie(sequences: Iterable[Sequence[int]], *, vocab_size: int, eos_id: int,
                dense_fanout: int = DEFAULT_DENSE_FANOUT, max_length: int | None = None,
-               log: DefectLog | None = None) -> TrieArrays:
+               log: DefectLog | None = None, on_drop: str = "warn") -> TrieArrays:
   """The trie of one set of utterances (a forest of one: ``roots == [0]``).
 
   Args:
@@ -205,13 +230,19 @@ def build_trie(sequences: Iterable[Sequence[int]], *, vocab_size: int, eos_id: i
     dense_fanout: ``F``, the largest fan-out stored sparse.
     max_length: drop utterances longer than this many tokens, EOS included.
     log: where dropped and merged utterances are counted.
+    on_drop: ``"warn"`` (default), ``"raise"`` or ``"count"``: what a dropped
+      utterance (e.g. a token id outside ``[0, V)``) does besides being counted.
 
   Returns:
     :class:`TrieArrays` with NumPy leaves (``jax.device_put`` them once).
+
+  Raises:
+    ValueError: with ``on_drop="raise"``, any dropped utterance.
 
   >>> trie = build_trie([[4, 5], [4, 6], [7]], vocab_size=8, eos_id=3)
   >>> trie.num_states, trie.edge_tokens.tolist()
   (8, [4, 7, 5, 6, 3, 3, 3])
   """
   return build_forest([sequences], vocab_size=vocab_size, eos_id=eos_id,
-                      dense_fanout=dense_fanout, max_length=max_length, log=log)
+                      dense_fanout=dense_fanout, max_length=max_length, log=log,
+                      on_drop=on_drop)

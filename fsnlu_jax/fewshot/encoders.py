@@ -28,7 +28,8 @@ from fsnlu_jax.train import map_in_chunks
 
 _log = logging.getLogger(__name__)
 
-Embed = Callable[[Sequence[Example]], dict[str, np.ndarray]]
+# ``embed(examples, desc)``: ``desc`` labels the stage's progress, e.g. "embedding train".
+Embed = Callable[[Sequence[Example], str], dict[str, np.ndarray]]
 
 
 def encoder_config(config: FewshotConfig, train_intents: Sequence[str]) -> transfer.TransferConfig:
@@ -54,7 +55,7 @@ def get_encoder(config: FewshotConfig, split: episodes.IntentSplit, workdir: pat
 
 
 def sentence_vectors(encode, vocab, examples: Sequence[Example], *, max_length: int,
-                     batch_size: int = 256) -> np.ndarray:
+                     batch_size: int = 256, desc: str = "embedding") -> np.ndarray:
   """``[P, D]`` sentence vectors from ``encode(token_ids [B, L], mask [B, L])``.
 
   Rows go in chunks of ``batch_size`` (:func:`fsnlu_jax.train.map_in_chunks`),
@@ -64,7 +65,8 @@ def sentence_vectors(encode, vocab, examples: Sequence[Example], *, max_length: 
   enc = encode_split(examples, vocab, intents, tags, max_length=max_length)
   # Unseen intents bring unseen words: they become <unk>, as for any user.
   _log.info("sentence vectors: %s", enc.stats.as_dict())
-  return map_in_chunks(lambda chunk: encode(*chunk), (enc.token_ids, enc.mask), batch_size)
+  return map_in_chunks(lambda chunk: encode(*chunk), (enc.token_ids, enc.mask), batch_size,
+                       desc=desc)
 
 
 def bilstm_embedder(encoder, vocab, max_length: int) -> Embed:
@@ -73,8 +75,8 @@ def bilstm_embedder(encoder, vocab, max_length: int) -> Embed:
   # One jit for every split; the weights are an argument, not baked-in constants.
   jitted = jax.jit(lambda s, ids, mask: nnx.merge(graphdef, s).encode(ids, mask))
   encode = functools.partial(jitted, state)
-  return lambda examples: dict(x=sentence_vectors(encode, vocab, examples,
-                                                  max_length=max_length))
+  return lambda examples, desc="embedding": dict(x=sentence_vectors(
+      encode, vocab, examples, max_length=max_length, desc=desc))
 
 
 def pretrained_embedder(encoder: SentenceEncoder, batch_size: int, *, finetune: bool) -> Embed:
@@ -87,10 +89,10 @@ def pretrained_embedder(encoder: SentenceEncoder, batch_size: int, *, finetune: 
   ``"x_frozen": [P, D]`` for the softmax baseline, which classifies the
   pretrained encoder's vectors.
   """
-  def embed(examples):
+  def embed(examples, desc="embedding"):
     tok = encoder.tokenizer
     encoded = tok.encode([e.text for e in examples])  # once: stats count each text once
-    out = dict(x=encoder.embed_pieces(encoded, batch_size=batch_size))
+    out = dict(x=encoder.embed_pieces(encoded, batch_size=batch_size, desc=desc))
     if finetune:
       # Padded to the bucket of the pool's longest row, not to max_length.
       pieces = tok.pad(encoded, np.arange(len(encoded)), len(encoded))
@@ -125,7 +127,8 @@ def make_pools(splits: Mapping[str, list[Example]], intents: set[str],
   for name, examples in splits.items():
     kept = [e for e in examples if e.intent in intents]
     _log.info("%s: %d examples of %d intents", name, len(kept), len({e.intent for e in kept}))
-    pools[name] = fsd.Pool(kept, np.array([e.intent for e in kept]), embed(kept))
+    pools[name] = fsd.Pool(kept, np.array([e.intent for e in kept]),
+                           embed(kept, f"embedding {name}"))
   return pools
 
 

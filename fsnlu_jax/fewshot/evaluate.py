@@ -90,7 +90,8 @@ def _softmax_scorer(fit: SoftmaxConfig, mesh: jax.sharding.Mesh):
 
 def score_episodes(graphdef: nnx.GraphDef | None, state, fixed: FixedEpisodes, augment: bool,
                    *, chunk: int = 64, softmax_fit: SoftmaxConfig | None = None,
-                   mesh: jax.sharding.Mesh | None = None) -> dict[str, np.ndarray]:
+                   mesh: jax.sharding.Mesh | None = None,
+                   desc: str = "evaluation episodes") -> dict[str, np.ndarray]:
   """Per-episode ``accuracy`` and ``macro_f1`` ``[E]`` and ``pred`` ``[E, N * Q]``.
 
   ``graphdef`` None scores the softmax transfer baseline (fit per episode with
@@ -111,7 +112,7 @@ def score_episodes(graphdef: nnx.GraphDef | None, state, fixed: FixedEpisodes, a
       return _softmax_scorer(softmax_fit or SoftmaxConfig(), mesh)((), arrays)
     return _protonet_scorer(graphdef, mesh)((state.params, state.rest), arrays)
 
-  return map_in_chunks(score, (tuple(fixed.batch), fixed.noise_seed), chunk)
+  return map_in_chunks(score, (tuple(fixed.batch), fixed.noise_seed), chunk, desc=desc)
 
 
 def confusion(fixed: FixedEpisodes, pred: np.ndarray) -> np.ndarray:
@@ -170,11 +171,12 @@ def score_systems(config: FewshotConfig, fixed: FixedEpisodes, trained: Mapping[
       frozen = dataclasses.replace(fixed, support=fsd.frozen_view(fixed.support),
                                    query=fsd.frozen_view(fixed.query))
       scores = score_episodes(None, None, frozen, False, chunk=chunk,
-                              softmax_fit=config.softmax, mesh=mesh)
+                              softmax_fit=config.softmax, mesh=mesh, desc=f"test {system}")
     else:
       system_ = trained[system]
       scores = score_episodes(system_.graphdef, system_.state, fixed,
-                              system_.config.augment != "none", chunk=chunk, mesh=mesh)
+                              system_.config.augment != "none", chunk=chunk, mesh=mesh,
+                              desc=f"test {system}")
     stats = metrics_lib.EpisodeStats()
     for acc, f1 in zip(scores["accuracy"], scores["macro_f1"]):
       stats.add(accuracy=acc, macro_f1=f1)

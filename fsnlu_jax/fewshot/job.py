@@ -38,7 +38,6 @@ References:
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 import pathlib
@@ -49,7 +48,7 @@ import numpy as np
 import optax
 from flax import nnx
 
-from fsnlu_jax.config import from_dict, record_config
+from fsnlu_jax.config import job_config, record_config
 from fsnlu_jax.data import episodes, loading
 from fsnlu_jax.fewshot import data as fsd
 from fsnlu_jax.fewshot import encoders
@@ -58,7 +57,8 @@ from fsnlu_jax.fewshot import report
 from fsnlu_jax.fewshot.config import FewshotConfig
 from fsnlu_jax.models import FewShotModel, ProtoDAConfig, episodic_loss
 from fsnlu_jax.parallel import make_data_mesh
-from fsnlu_jax.train import BestMetric, TrainState, init_train_state, make_train_step, train
+from fsnlu_jax.train import (BestMetric, TrainState, init_train_state, jsonl, make_train_step,
+                             train)
 
 _log = logging.getLogger(__name__)
 
@@ -141,7 +141,8 @@ def train_system(model_config: ProtoDAConfig, config: FewshotConfig, pools, spli
   augment = model_config.augment != "none"
 
   def evaluate(state: TrainState) -> dict[str, float]:
-    scores = evaluate_lib.score_episodes(graphdef, state, validation, augment, mesh=mesh)
+    scores = evaluate_lib.score_episodes(graphdef, state, validation, augment, mesh=mesh,
+                                         desc=f"{desc}: validation")
     return dict(accuracy=float(np.mean(scores["accuracy"])),
                 macro_f1=float(np.mean(scores["macro_f1"])))
 
@@ -197,8 +198,7 @@ def train_systems(config: FewshotConfig, pools, split, workdir: pathlib.Path, in
 def run_fewshot(config: Mapping[str, Any] | FewshotConfig, workdir: str | os.PathLike, *,
                 data_dir=None, cache_dir=None, pretrained=None) -> dict[str, Any]:
   """Trains and evaluates the four systems; returns (and writes) the results."""
-  if not isinstance(config, FewshotConfig):
-    config = from_dict(FewshotConfig, config)
+  config = job_config(FewshotConfig, config, jobs=("fewshot",))
   workdir = pathlib.Path(workdir)
   record_config(workdir, config)
   mesh = make_data_mesh()
@@ -231,7 +231,7 @@ def run_fewshot(config: Mapping[str, Any] | FewshotConfig, workdir: str | os.Pat
   if "gaussian" in trained:
     results["gaussian_noise_scale"] = sigma
   if jax.process_index() == 0:  # one writer: the processes share the folder
-    (workdir / "results.json").write_text(json.dumps(results, indent=2))
+    jsonl.write(workdir / "results.json", results, indent=2)  # strict JSON
     if view is not None:
       report.write_confusion(workdir, view)
     report.plot_learning_curves(workdir, [s for s in config.systems if s in trained])

@@ -5,7 +5,6 @@ Shapes: ``C`` intents.
 
 from __future__ import annotations
 
-import json
 import pathlib
 from typing import Any, Mapping
 
@@ -54,13 +53,13 @@ def plot_learning_curves(workdir: pathlib.Path, systems) -> bool:
     records = jsonl.read(run / "metrics.jsonl")
     for axis, kind, key in ((left, "train", "loss"), (right, "eval", "accuracy")):
       rows = [r for r in records if r["kind"] == kind]
-      axis.plot([r["step"] for r in rows], [r[key] for r in rows], label=run.name)
-  left.set(xlabel="step", ylabel="episode loss (train)")
-  right.set(xlabel="step", ylabel="accuracy (validation intents)")
-  right.legend(fontsize="small")
-  fig.tight_layout()
-  fig.savefig(workdir / "learning_curve.png")
-  plt.close(fig)
+      plotting.line(axis, [r["step"] for r in rows], [r[key] for r in rows], label=run.name,
+                    markersize=2 if kind == "train" else 4)
+  plotting.finish(left, title="few-shot systems: training", xlabel="step",
+                  ylabel="episode loss (train)", legend=False)
+  plotting.finish(right, title="few-shot systems: validation", xlabel="step",
+                  ylabel="accuracy (validation intents)")
+  plotting.save(plt, fig, workdir / "learning_curve.png")
   return True
 
 
@@ -77,10 +76,8 @@ def plot_confusion(workdir: pathlib.Path, view: Mapping[str, Any]) -> bool:
   ax.set_xticks(range(len(view["intents"])), view["intents"], rotation=90, fontsize=6)
   ax.set_yticks(range(len(view["intents"])), view["intents"], fontsize=6)
   ax.set(xlabel="predicted", ylabel="gold", title="ProtoDA, test intents")
-  fig.colorbar(image)
-  fig.tight_layout()
-  fig.savefig(workdir / "confusion.png")
-  plt.close(fig)
+  fig.colorbar(image, label="share of the gold intent's queries")
+  plotting.save(plt, fig, workdir / "confusion.png")
   return True
 
 
@@ -96,6 +93,5 @@ def top_confusions(view: Mapping[str, Any], k: int = 10) -> list[dict[str, Any]]
 
 def write_confusion(workdir: pathlib.Path, view: Mapping[str, Any]) -> None:
   """``confusion.json`` (counts and the top confusions) and ``confusion.png``."""
-  (workdir / "confusion.json").write_text(json.dumps(
-      dict(view, top_confusions=top_confusions(view)), indent=1))
+  jsonl.write(workdir / "confusion.json", dict(view, top_confusions=top_confusions(view)))
   plot_confusion(workdir, view)

@@ -29,6 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from fsnlu_jax._progress import progress
 from fsnlu_jax.data.subword import SubwordTokenizer
 from fsnlu_jax.models._architectures import ARCHITECTURES, Encoder, architecture
 
@@ -39,6 +40,11 @@ def resolve_model_dir(path_or_name: str | os.PathLike) -> pathlib.Path:
   """A local model folder, downloading a hub name if the folder does not exist."""
   path = pathlib.Path(path_or_name)
   if path.is_dir():
+    if (path / "model_config.json").is_file() and (path / "checkpoints").is_dir():
+      # Its config.json is a job's, not a transformer's: say what it is.
+      raise ValueError(f"{path} is a multitask bi-LSTM workdir (`fsnlu pretrain`), not a "
+                       "BERT-family model folder: give encoder.kind='pretrained' a folder such "
+                       "as all-MiniLM-L6-v2, or use a bi-LSTM config with this workdir")
     return path
   if path.exists() or str(path_or_name).startswith((".", "/")):
     raise FileNotFoundError(f"no model folder: {path}")
@@ -58,16 +64,23 @@ def _required(folder: pathlib.Path, name: str) -> pathlib.Path:
   return path
 
 
+def _read_json(path: pathlib.Path):
+  """A JSON file's value; a broken file is an error naming it."""
+  try:
+    return json.loads(path.read_text(encoding="utf-8"))
+  except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    raise ValueError(f"{path}: not valid JSON ({e})") from e
+
+
 def _read_tensors(folder: pathlib.Path, prefix: str) -> dict[str, np.ndarray]:
-  # pylint: disable=import-outside-toplevel
-  from safetensors import SafetensorError
-  from safetensors.numpy import load_file
+  from safetensors.numpy import load_file  # pylint: disable=import-outside-toplevel
 
   path = _required(folder, "model.safetensors")
   try:
     tensors = load_file(str(path))
-  except SafetensorError as e:  # its message names no file
-    raise ValueError(f"{path}: not a readable safetensors file (truncated?): {e}") from e
+  except Exception as e:  # safetensors' own SafetensorError (or OSError) names no file
+    raise ValueError(f"{path}: cannot read the weights, the file is truncated or not "
+                     f"safetensors ({type(e).__name__}: {e})") from e
   return {k.removeprefix(prefix): v for k, v in tensors.items()}
 
 
@@ -76,18 +89,18 @@ def _sentence_transformers_settings(folder: pathlib.Path) -> tuple[bool, int | N
   normalize, max_length = False, None
   modules = folder / "modules.json"
   if modules.is_file():
-    entries = json.loads(modules.read_text())
+    entries = _read_json(modules)
     normalize = any(m["type"].endswith(".Normalize") for m in entries)
     for m in entries:
       if m["type"].endswith(".Pooling"):
-        pooling = json.loads(_required(folder / m["path"], "config.json").read_text())
+        pooling = _read_json(_required(folder / m["path"], "config.json"))
         if not pooling.get("pooling_mode_mean_tokens") or any(
             v for k, v in pooling.items() if k.startswith("pooling_mode_")
             and k != "pooling_mode_mean_tokens"):
           raise ValueError(f"{folder}: unsupported pooling {pooling} (only mean pooling)")
   st_config = folder / "sentence_bert_config.json"
   if st_config.is_file():
-    max_length = json.loads(st_config.read_text()).get("max_seq_length")
+    max_length = _read_json(st_config).get("max_seq_length")
   return normalize, max_length
 
 
@@ -107,7 +120,7 @@ def load_encoder(path_or_name: str | os.PathLike, *, normalize: bool | None = No
       ``config.json``.
   """
   folder = resolve_model_dir(path_or_name)
-  raw = json.loads(_required(folder, "config.json").read_text())
+  raw = _read_json(_required(folder, "config.json"))
   arch = architecture(raw, folder)
   config = arch.config.from_dict(raw)
   st_normalize, _ = _sentence_transformers_settings(folder)
@@ -200,18 +213,38 @@ class SentenceEncoder:
     """``D``."""
     return self.model.config.hidden_size
 
-  def embed(self, texts: Sequence[str], *, batch_size: int = 64) -> np.ndarray:
-    """``[U, D]`` float32 sentence vectors of ``texts``, in input order."""
-    return self.embed_pieces(self.tokenizer.encode(texts), batch_size=batch_size)
+  def embed(self, texts: Sequence[str] | str, *, batch_size: int = 64,
+            desc: str | None = "embedding") -> np.ndarray:
+    """``[U, D]`` float32 sentence vectors of ``texts``, in input order.
+
+    A single string is one utterance: ``embed("play jazz")`` is ``[D]``, the
+    row ``embed(["play jazz"])[0]`` (not one vector per character).
+    ``desc`` labels the progress of more than one batch
+    (:mod:`fsnlu_jax._progress`); None: silent.
+
+    Raises:
+      TypeError: ``texts`` holds something that is not a string.
+    """
+    if isinstance(texts, str):
+      return self.embed([texts], batch_size=batch_size, desc=desc)[0]
+    texts = list(texts)
+    wrong = next((t for t in texts if not isinstance(t, str)), None)
+    if wrong is not None:
+      raise TypeError(f"embed takes utterances as strings, got a {type(wrong).__name__}: "
+                      f"{wrong!r}")
+    return self.embed_pieces(self.tokenizer.encode(texts), batch_size=batch_size, desc=desc)
 
   def embed_pieces(self, encoded: Sequence[tuple[list[int], list[int]]], *,
-                   batch_size: int = 64) -> np.ndarray:
+                   batch_size: int = 64, desc: str | None = None) -> np.ndarray:
     """``[U, D]`` sentence vectors of already tokenised texts (:meth:`SubwordTokenizer.encode`)."""
     # Dispatch every batch before reading any back: no host sync per batch.
     batches = list(self.tokenizer.batches(encoded, batch_size))
     vectors = [self._encode(b.token_ids, b.mask) for b in batches]
     out = np.zeros((len(encoded), self.dim), np.float32)
-    for batch, v in zip(batches, vectors):
+    pairs = zip(batches, vectors)
+    if desc is not None and len(batches) > 1:
+      pairs = progress(pairs, desc=desc, total=len(batches), unit="batch")
+    for batch, v in pairs:
       real = batch.rows >= 0
       out[batch.rows[real]] = np.asarray(v)[real]
     return out

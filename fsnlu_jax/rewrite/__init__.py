@@ -17,4 +17,5 @@ from fsnlu_jax.rewrite.decoder import (Candidates, RewriteDecoder, global_trie_a
 from fsnlu_jax.rewrite.data import RewriteJobData, build_data
 from fsnlu_jax.rewrite.systems import evaluate, format_table
 from fsnlu_jax.rewrite.job import make_optimizer, model_config, new_model, run_rewrite
+from fsnlu_jax.rewrite.query import describe as describe_rewrite
 from fsnlu_jax.rewrite.query import rewrite_query

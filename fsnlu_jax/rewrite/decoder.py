@@ -143,7 +143,8 @@ class RewriteDecoder:
       rows += (trie_ids,)
       search = lambda chunk: self._constrained(params, rest, *chunk[:2], trie, chunk[2])
     # Chunks of real sources only (map_in_chunks' filler rows are copies).
-    ids, scores, found = map_in_chunks(search, rows, self.batch_size)
+    ids, scores, found = map_in_chunks(search, rows, self.batch_size,
+                                       desc="beam search" if n > self.batch_size else None)
     return Candidates(ids.astype(np.int32), scores.astype(np.float32), found.astype(bool))
 
 

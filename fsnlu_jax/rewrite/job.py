@@ -12,10 +12,12 @@ sizes, the optimizer and the decoding. :func:`run_rewrite` writes into its
 * ``checkpoints/``: orbax checkpoints; a rerun resumes from the latest one;
 * ``metrics.jsonl``: the loop's records (train, validation ``"eval"``) and the
   final test results (``"test"``);
-* ``results.json``: thresholds chosen on validation, and per system the test
+* ``results.json``: thresholds chosen on validation (``null``: the system
+  never outputs; strict JSON has no ``Infinity``), and per system the test
   precision / recall / F1 / output rate / share of outputs outside the
   known-good utterances, also broken down by where the target is
-  (:mod:`fsnlu_jax.rewrite.systems`).
+  (:mod:`fsnlu_jax.rewrite.systems`); ``results.png`` draws them. A rerun of a
+  finished run writes both again (and replaces its ``"test"`` records).
 
 Data order: :func:`fsnlu_jax.train.epoch_rows`.
 
@@ -38,10 +40,11 @@ import jax
 import optax
 from flax import nnx
 
-from fsnlu_jax.config import from_dict, record_config
+from fsnlu_jax.config import job_config, record_config
 from fsnlu_jax.models import Rewriter, RewriterConfig, rewriter_loss
 from fsnlu_jax.parallel import make_data_mesh
 from fsnlu_jax.rewrite import data as data_lib
+from fsnlu_jax.rewrite import plots
 from fsnlu_jax.rewrite import systems
 from fsnlu_jax.rewrite.config import RewriteConfig, RewriteOptimConfig
 from fsnlu_jax.train import (BestMetric, chunks, epoch_rows, init_train_state, jsonl,
@@ -138,8 +141,7 @@ def _write_artefacts(workdir: pathlib.Path, data: data_lib.RewriteJobData) -> No
 def run_rewrite(config: Mapping[str, Any] | RewriteConfig, workdir: str | os.PathLike, *,
                 data_dir=None, cache_dir=None) -> dict[str, Any]:
   """Builds the data, trains (resuming) and evaluates; returns and writes ``results.json``."""
-  if not isinstance(config, RewriteConfig):
-    config = from_dict(RewriteConfig, config)
+  config = job_config(RewriteConfig, config, jobs=("rewrite",))
   workdir = pathlib.Path(workdir)
   record_config(workdir, config)
   began = time.time()
@@ -148,12 +150,16 @@ def run_rewrite(config: Mapping[str, Any] | RewriteConfig, workdir: str | os.Pat
   graphdef, state = train_rewriter(data, config, workdir, make_data_mesh())
   trained = time.time()
   results = systems.evaluate(graphdef, state, data, config)
-  results.update(steps=int(state.step), vocab_size=len(data.vocab),
+  results.update(null_threshold="a threshold of null (infinite) means the system never "
+                 "outputs: no validation candidate of it was right",
+                 steps=int(state.step), vocab_size=len(data.vocab),
                  train_pairs=len(data.pairs["train"]),
                  seconds=dict(train=round(trained - began, 1),
                               evaluate=round(time.time() - trained, 1)))
+  jsonl.write(workdir / "results.json", results)  # strict JSON: no Infinity
   if jax.process_index() == 0:
-    (workdir / "results.json").write_text(json.dumps(results, indent=1, default=float))
+    plots.plot_results(results, workdir / "results.png")
+  jsonl.drop_kind(workdir / "metrics.jsonl", "test")  # a rerun's test records replace the last
   jsonl.append(workdir / "metrics.jsonl", dict(
       kind="test", step=int(state.step),
       **{s: dict(precision=r["precision"], recall=r["recall"], f1=r["f1"])

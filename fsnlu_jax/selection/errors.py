@@ -72,7 +72,8 @@ def attribute_errors(model: models.MultitaskBiLSTM, enc: EncodedSplit, kind: str
         model, ids, mask, _target(kind, chunk[which], chunk["position"], ig.output),
         steps=ig.steps, chunk_size=ig.chunk_size).scores for which in ("pred", "gold"))
 
-  return map_in_chunks(attribute, dict(errors), ig.batch_size)
+  return map_in_chunks(attribute, dict(errors), ig.batch_size,
+                       desc=f"IG attribution ({kind} errors)")
 
 
 def error_records(kind: str, errors: Mapping[str, np.ndarray], enc: EncodedSplit,

@@ -37,8 +37,10 @@ it was in (training stages resume from their own checkpoints):
    random start on the labelled set plus the ``Kb`` selected utterances, their
    labels now revealed, and scored on the test split.
 
-``results.json`` gathers every stage's numbers; ``selection.jsonl`` gets one
-record per stage as it finishes.
+``results.json`` gathers every stage's numbers (``selection.png`` draws the
+runs against the budget); ``selection.jsonl`` gets one record per stage as it
+finishes. Each training is labelled by its run in the progress output
+(``select base``, ``select ig_k50`` …).
 
 A workdir written before the rate rule existed (no ``counts``, no
 ``rate_scores``, no ``ig_rate`` in ``selected.json``) is completed in place:
@@ -71,9 +73,10 @@ from flax import nnx
 from jax.experimental import multihost_utils
 
 from fsnlu_jax import explain, models, transfer
-from fsnlu_jax.config import from_dict, record_config, to_dict
+from fsnlu_jax.config import job_config, record_config, to_dict
 from fsnlu_jax.data import EncodedSplit, Example, Vocab, encode_split
 from fsnlu_jax.selection import errors as errors_lib
+from fsnlu_jax.selection import plots
 from fsnlu_jax.selection.config import SelectionConfig
 from fsnlu_jax.selection.data import SelectionData, load_data, token_arrays
 from fsnlu_jax.selection.pool import SCORED, STRATEGIES, pool_filters, select, top_ids, top_words
@@ -107,7 +110,8 @@ def train_model(config: SelectionConfig, workdir: pathlib.Path, train: Sequence[
   transfer.write_setup(workdir, config, model_config, train_data)
   model = models.MultitaskBiLSTM(model_config, rngs=nnx.Rngs(config.seed))
   final = transfer.train_model(model, train_data, optim=config.optim, loop=config.train,
-                               seed=config.seed, workdir=workdir, desc=config.job).final
+                               seed=config.seed, workdir=workdir,
+                               desc=f"{config.job} {workdir.name}").final  # base, ig_k50 …
   result = dict(n_train=len(train), step=final["step"], intent_acc=final["intent_acc"],
                 intent_error=1.0 - final["intent_acc"], slot_f1=final["slot_f1"],
                 semer=final["semer"], wall_s=round(time.perf_counter() - start, 1))
@@ -143,7 +147,7 @@ def influence_stage(model: models.MultitaskBiLSTM, config: SelectionConfig, data
                                                    vocab_size=len(data.vocab)))
     records += errors_lib.error_records(kind, err, enc, harm, data.validation,
                                         data.intents if kind == "intent" else data.tags)
-  lines = "".join(json.dumps(r) + "\n" for r in records)
+  lines = "".join(jsonl.dumps(r) + "\n" for r in records)
   _on_process_zero(lambda: (workdir / "errors.jsonl").write_text(lines), workdir / "errors.jsonl")
   _savez(workdir / "influence.npz", influence=influence,
          counts=validation_counts(config, data, enc))
@@ -241,7 +245,7 @@ def _done(path: pathlib.Path) -> Any:
 def _write_json(path: pathlib.Path, value: Any) -> None:
   def write():
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(value, indent=1) + "\n")
+    tmp.write_text(jsonl.dumps(value, indent=1) + "\n")  # strict JSON
     tmp.replace(path)  # atomic: the file doubles as the stage's "done" marker
   _on_process_zero(write, path)
 
@@ -298,7 +302,7 @@ def _top_rates(rules: Mapping[str, np.ndarray], vocab: Vocab, k: int) -> list[li
 def run_selection(config: SelectionConfig, workdir: str | os.PathLike, *, data_dir=None,
                   cache_dir=None) -> dict[str, Any]:
   """Runs (or resumes) every stage of the module docs; returns ``results.json``'s content."""
-  config = config if isinstance(config, SelectionConfig) else from_dict(SelectionConfig, config)
+  config = job_config(SelectionConfig, config, jobs=("select",))
   workdir, s = pathlib.Path(workdir), config.select
   record_config(workdir, config)
   data = load_data(config, data_dir, cache_dir)
@@ -324,10 +328,14 @@ def run_selection(config: SelectionConfig, workdir: str | os.PathLike, *, data_d
       rows, name = selected[strategy][str(k)], f"{strategy}_k{k}"
       results["selections"][name] = _selection_stats(rows, pool, data,
                                                      SCORED.get(strategy, "scores"))
+      already = (workdir / name / "result.json").exists()  # a rerun logs no stage twice
       run = train_model(config, workdir / name, [*data.train, *(data.pool[i] for i in rows)],
                         data, keep_checkpoints=s.keep_checkpoints)
       results["runs"][name] = run
-      jsonl.append(workdir / "selection.jsonl", dict(stage="retrain", run=name, **run))
+      if not already:
+        jsonl.append(workdir / "selection.jsonl", dict(stage="retrain", run=name, **run))
       _write_json(workdir / "results.json", results)  # after each run: progress survives a kill
   _write_json(workdir / "results.json", results)  # also when there are no budgets
+  _on_process_zero(lambda: plots.plot_selection(results, workdir / "selection.png"),
+                   workdir / "selection.png")
   return results

@@ -18,6 +18,7 @@ import jax
 import numpy as np
 from jax.experimental import multihost_utils
 
+from fsnlu_jax._progress import progress
 from fsnlu_jax.parallel import data_sharding, global_batch_from_local
 
 
@@ -42,7 +43,8 @@ def chunks(n: int, size: int) -> Iterator[Chunk]:
     yield Chunk(np.concatenate([rows, np.full(size - real, start)]), real)
 
 
-def map_in_chunks(fn: Callable[[Any], Any], inputs: Any, size: int) -> Any:
+def map_in_chunks(fn: Callable[[Any], Any], inputs: Any, size: int, *,
+                  desc: str | None = None) -> Any:
   """``fn`` over the rows of ``inputs`` in chunks of ``size``, outputs concatenated.
 
   Every chunk is dispatched before any output is read back (no host sync per
@@ -53,6 +55,8 @@ def map_in_chunks(fn: Callable[[Any], Any], inputs: Any, size: int) -> Any:
       of ``[Bc, ...]`` arrays out (e.g. a jitted predictor).
     inputs: a pytree of ``[U, ...]`` host arrays.
     size: ``Bc``.
+    desc: a stage label: progress is reported as the chunks come back
+      (:func:`fsnlu_jax._progress.progress`); None: silent.
 
   Returns:
     ``fn``'s pytree of ``[U, ...]`` NumPy arrays. With ``U = 0``, ``fn`` is
@@ -67,6 +71,8 @@ def map_in_chunks(fn: Callable[[Any], Any], inputs: Any, size: int) -> Any:
     return jax.tree.map(lambda s: np.zeros((0, *s.shape[1:]), s.dtype), shapes)
   pending = [(fn(jax.tree.map(lambda x, c=c: x[c.rows], inputs)), c.real)
              for c in chunks(n, size)]
+  if desc is not None:
+    pending = progress(pending, desc=desc, unit="batch", leave=False)
   parts = [jax.tree.map(lambda y, m=m: to_host(y)[:m], out) for out, m in pending]
   return jax.tree.map(lambda *ys: np.concatenate(ys), *parts)
 

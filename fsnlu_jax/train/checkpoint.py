@@ -140,9 +140,16 @@ class Checkpointer:
     if step is None:
       raise FileNotFoundError(f"no checkpoint in {self._manager.directory}")
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, _to_saveable(like))
-    restored = self._manager.restore(
-        step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract),
-                                      data=ocp.args.JsonRestore()))
+    try:
+      restored = self._manager.restore(
+          step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract),
+                                        data=ocp.args.JsonRestore()))
+    except (ValueError, KeyError, TypeError) as e:
+      # Orbax's own words ("strict=False", tree paths) say little to a user.
+      raise ValueError(
+          f"the checkpoint {self._manager.directory}/{step} does not fit this model: it was "
+          "written for another model size or structure (a changed config? start over with a "
+          f"new workdir or --overwrite). Orbax: {_first_line(e)}") from e
     state = restored.state
     key = jax.random.wrap_key_data(state.key, impl=jax.random.key_impl(like.key))
     return state._replace(key=key), restored.data
@@ -160,6 +167,11 @@ class Checkpointer:
 
   def __exit__(self, *exc) -> None:
     self.close()
+
+
+def _first_line(error: BaseException, limit: int = 300) -> str:
+  text = str(error).strip().splitlines()
+  return (text[0] if text else type(error).__name__)[:limit]
 
 
 def restore_or_init(checkpointer: Checkpointer, state: TrainState, data_state: dict[str, Any]

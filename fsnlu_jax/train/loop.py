@@ -22,7 +22,8 @@ for every job:
   evaluations (and the unlogged part of the current log window) travel inside
   the checkpoints, so a finished run, rerun, still returns them (no job reads
   its own log back), and a resumed run's records equal an uninterrupted run's;
-* **progress**: a tqdm bar on stderr (off when stderr is not a terminal).
+* **progress**: labelled ``desc`` on stderr (:mod:`fsnlu_jax._progress`: a bar on a
+  terminal, a plain line every few seconds elsewhere).
 
 Shapes: ``B`` global batch.
 """
@@ -32,12 +33,11 @@ from __future__ import annotations
 import dataclasses
 import logging
 import pathlib
-import sys
 from typing import Any, Callable, Literal, Mapping
 
 import jax
-import tqdm
 
+from fsnlu_jax._progress import progress
 from fsnlu_jax.train import batching, jsonl
 from fsnlu_jax.train.checkpoint import Checkpointer
 from fsnlu_jax.train.step import TrainState
@@ -150,7 +150,7 @@ def train(state: TrainState, train_step: Callable, batch: Callable[[int], Any], 
       saved = dict(fresh, **saved)
     if saved["data_order"] != data_order:
       raise ValueError(f"{workdir} holds a checkpoint of data {saved['data_order']}, "
-                       f"this run has {data_order}; use a new workdir")
+                       f"this run has {data_order}; use a new workdir or --overwrite")
     start = int(state.step)
     tracker = _Tracker(best_metric, **saved["evaluations"])
     if start < config.steps:
@@ -176,8 +176,8 @@ def _run(state, train_step, batch, start: int, window, *, mesh, config: LoopConf
   """
   metrics_path = workdir / "metrics.jsonl"
   jsonl.truncate_after(metrics_path, start)
-  for step in tqdm.trange(start, config.steps, desc=desc, initial=start, total=config.steps,
-                          disable=None, file=sys.stderr):
+  for step in progress(range(start, config.steps), desc=desc, initial=start,
+                       total=config.steps, unit="step"):
     state, metrics = train_step(state, batching.to_global(batch(step), mesh))
     metrics = dict(metrics, loss_sum=metrics["loss"] * metrics["count"])
     # Summed on device: no host sync until a record is written.

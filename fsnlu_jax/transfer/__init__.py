@@ -15,5 +15,5 @@ from fsnlu_jax.transfer.data import (TransferData, encode, label_vocabs, load_ex
                                      padded_batch, select_examples)
 from fsnlu_jax.transfer.model import (evaluate, loss_fn, make_optimizer, model_config_for,
                                       predict_probabilities, summarize)
-from fsnlu_jax.transfer.job import (load_model, plot_learning_curve, run_finetune, run_pretrain,
-                                    run_scratch, train_model, write_setup)
+from fsnlu_jax.transfer.job import (load_model, plot_comparison, plot_learning_curve, run_finetune,
+                                    run_pretrain, run_scratch, train_model, write_setup)

@@ -36,7 +36,7 @@ from flax import nnx
 
 from fsnlu_jax import _plotting as plotting
 from fsnlu_jax import models
-from fsnlu_jax.config import from_dict, record_config
+from fsnlu_jax.config import from_dict, job_config, record_config
 from fsnlu_jax.data import Example, Vocab
 from fsnlu_jax.parallel import make_data_mesh
 from fsnlu_jax.train import jsonl
@@ -129,18 +129,42 @@ def plot_learning_curve(metrics_path: pathlib.Path, out: pathlib.Path) -> bool:
   records = jsonl.read(metrics_path)
   train_records = [r for r in records if r["kind"] == "train"]
   evals = [r for r in records if r["kind"] == "eval"]
+  run = out.parent.name
   fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
-  left.plot([r["step"] for r in train_records], [r["loss"] for r in train_records],
-            label="train loss")
-  left.set_xlabel("step")
-  left.legend()
+  plotting.line(left, [r["step"] for r in train_records], [r["loss"] for r in train_records],
+                label="train loss", markersize=2)
+  plotting.finish(left, title=f"{run}: training loss", xlabel="step",
+                  ylabel="loss per example (intent + slots)")
   for key in ("intent_acc", "slot_f1", "semer"):
-    right.plot([r["step"] for r in evals], [r[key] for r in evals], marker="o", label=key)
-  right.set_xlabel("step")
-  right.legend()
-  fig.tight_layout()
-  fig.savefig(out)
-  plt.close(fig)
+    plotting.line(right, [r["step"] for r in evals], [r[key] for r in evals], label=key)
+  plotting.finish(right, title=f"{run}: evaluation", xlabel="step",
+                  ylabel="intent accuracy, slot F1, SemER")
+  plotting.save(plt, fig, out)
+  return True
+
+
+def plot_comparison(runs: Mapping[str, str | os.PathLike], out: str | os.PathLike, *,
+                    metric: str = "semer") -> bool:
+  """One evaluation metric against step for several runs (e.g. fine-tuned vs from scratch).
+
+  Args:
+    runs: ``{label: workdir}`` of multitask runs (their ``metrics.jsonl``).
+    out: the PNG to write.
+    metric: ``semer``, ``intent_acc`` or ``slot_f1``.
+
+  Returns:
+    False (nothing drawn) without matplotlib.
+  """
+  plt = plotting.pyplot("transfer comparison")
+  if plt is None or jax.process_index() != 0:
+    return False
+  fig, ax = plt.subplots(figsize=(6, 4))
+  for label, workdir in runs.items():
+    evals = [r for r in jsonl.read(pathlib.Path(workdir) / "metrics.jsonl") if r["kind"] == "eval"]
+    plotting.line(ax, [r["step"] for r in evals], [r[metric] for r in evals], label=label)
+  plotting.finish(ax, title=f"transfer: {metric} on the new domain", xlabel="step",
+                  ylabel=metric)
+  plotting.save(plt, fig, out)
   return True
 
 
@@ -167,14 +191,15 @@ def _train_new_model(config: TransferConfig, workdir: pathlib.Path, train_exampl
                               seed=config.seed, workdir=workdir, desc=config.job))
 
 
-def _read(config: Mapping[str, Any] | TransferConfig) -> TransferConfig:
-  return config if isinstance(config, TransferConfig) else from_dict(TransferConfig, config)
+def _read(config: Mapping[str, Any] | TransferConfig, *jobs: str) -> TransferConfig:
+  return job_config(TransferConfig, config, jobs=jobs)
 
 
 def run_pretrain(config: Mapping[str, Any] | TransferConfig, workdir: str | os.PathLike, *,
                  data_dir=None, cache_dir=None) -> dict[str, Any]:
   """Builds vocab and labels from the filtered data and trains from scratch."""
-  config = _read(config)
+  config = _read(config, "pretrain", "encoder")  # "encoder": the few-shot job's
+  record_config(workdir, config)  # first: a rerun of another config loads no data
   train_examples, evals = data_lib.load_examples(config.data, data_dir, cache_dir)
   return _train_new_model(config, pathlib.Path(workdir), train_examples, evals,
                           label_examples=train_examples)
@@ -191,7 +216,8 @@ def run_scratch(config: Mapping[str, Any] | TransferConfig, workdir: str | os.Pa
   seen no other words. Model sizes come from ``config.model``; give them the
   pretrained model's to compare like with like.
   """
-  config = _read(config)
+  config = _read(config, "scratch")
+  record_config(workdir, config)  # first: a rerun of another config loads no data
   train_examples, evals = data_lib.load_examples(config.data, data_dir, cache_dir)
   return _train_new_model(config, pathlib.Path(workdir), train_examples, evals,
                           label_examples=[*train_examples, *evals])
@@ -207,8 +233,9 @@ def run_finetune(config: Mapping[str, Any] | TransferConfig, workdir: str | os.P
   intent missing from a few-shot training subset is scored as an error rather
   than left out of the metrics.
   """
-  config, workdir = _read(config), pathlib.Path(workdir)
+  config, workdir = _read(config, "finetune"), pathlib.Path(workdir)
   pre_model, vocab = load_model(pretrained, finished=True)
+  record_config(workdir, config)  # after the pretrained check: a refused run writes nothing
   train_examples, evals = data_lib.load_examples(config.data, data_dir, cache_dir)
   intents, tags = data_lib.label_vocabs([*train_examples, *evals])
   data = data_lib.encode(vocab, intents, tags, train_examples, evals,

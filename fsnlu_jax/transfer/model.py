@@ -79,22 +79,24 @@ def _predict_step(graphdef: nnx.GraphDef, state, ids, mask):
   return intent, jax.nn.softmax(out.intent_logits), tags
 
 
-def predict_probabilities(model: models.MultitaskBiLSTM, batch_size: int) -> Callable:
+def predict_probabilities(model: models.MultitaskBiLSTM, batch_size: int, *,
+                          desc: str | None = None) -> Callable:
   """``predict(ids [U, L], mask) -> (intent [U], probs [U, C], tags [U, L])`` as NumPy.
 
   Rows go through one jitted step per model structure and shape (models of
   the same sizes share its compilation) in chunks of ``batch_size``
-  (:func:`fsnlu_jax.train.map_in_chunks`).
+  (:func:`fsnlu_jax.train.map_in_chunks`); ``desc`` labels their progress.
   """
   graphdef, state = nnx.split(model)
   step = lambda chunk: _predict_step(graphdef, state, *chunk)
-  return lambda ids, mask: batching.map_in_chunks(step, (ids, mask), batch_size)
+  return lambda ids, mask: batching.map_in_chunks(step, (ids, mask), batch_size, desc=desc)
 
 
 def evaluate(model: models.MultitaskBiLSTM, data: EncodedSplit, examples: Sequence[Example],
              intents: LabelVocab, tags: LabelVocab, batch_size: int) -> dict[str, float]:
   """Intent accuracy, slot micro-F1 and SemER of ``model`` on ``data`` (of ``examples``)."""
-  pred_intent, _, pred_tags = predict_probabilities(model, batch_size)(data.token_ids, data.mask)
+  pred_intent, _, pred_tags = predict_probabilities(model, batch_size, desc="evaluation")(
+      data.token_ids, data.mask)
   # Unknown gold tags (-1) cannot be scored by name: count them as "O".
   gold_tags = np.where(data.mask & (data.slots < 0), tags.encode("O"), data.slots)
   f1 = metrics_lib.slot_f1(pred_tags, gold_tags, tag_names=tags.labels, mask=data.mask)

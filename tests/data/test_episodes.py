@@ -144,3 +144,27 @@ def test_gather_zeroes_padding():
   assert out.shape == (1, 3, 2)
   np.testing.assert_array_equal(out[0, :2], values[[0, 5]])
   assert (out[0, 2] == 0).all()
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(n_way=2, k_shot=0, q_query=1), "k_shot must be a whole number >= 1, got 0"),
+    (dict(n_way=2, k_shot=1, q_query=0), "q_query must be a whole number >= 1, got 0"),
+    (dict(n_way=0, k_shot=1, q_query=1), "n_way must be a whole number >= 1 or 'all', got 0"),
+    (dict(n_way=2.5, k_shot=1, q_query=1), "n_way must be a whole number"),
+    (dict(n_way=2, k_shot=True, q_query=1), "k_shot must be a whole number"),
+    (dict(n_way=4, k_shot=1, q_query=1), "4-way episodes need that many eligible classes; 3 have"),
+    (dict(n_way=2, k_shot=1, q_query=1, variable=episodes.VariableShape(min_way=0)),
+     "min_way >= 1"),
+])
+def test_episode_arguments_that_cannot_make_an_episode_are_named(kwargs, message):
+  # Issue 19: k_shot=0 was accepted.
+  with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+    episodes.EpisodeSampler(_labels([3, 3, 3]), **kwargs)
+
+
+def test_episode_counts_and_fs_full_shots_are_checked():
+  sampler = episodes.EpisodeSampler(_labels([3, 3]), n_way=2, k_shot=1, q_query=1)
+  with pytest.raises(ValueError, match="episodes must be a whole number >= 1, got 0"):
+    sampler.sample(np.random.default_rng(0), 0)
+  with pytest.raises(ValueError, match="k_shot must be a whole number >= 1, got 0"):
+    episodes.sample_fs_full(_labels([3]), k_shot=0, rng=np.random.default_rng(0))

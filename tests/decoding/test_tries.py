@@ -115,3 +115,22 @@ def test_bad_arguments_raise():
     build_trie([[4]], vocab_size=3, eos_id=3)
   with pytest.raises(ValueError, match="dense_fanout"):
     build_trie([[4]], vocab_size=10, eos_id=EOS, dense_fanout=0)
+
+
+def test_out_of_vocabulary_ids_are_never_dropped_silently(caplog):
+  # Issue 19: build_trie dropped them with only an INFO log unless a log was passed.
+  with caplog.at_level("WARNING", logger="fsnlu_jax.decoding"):
+    trie = build_trie([[4, 5], [4, 12], [-3]], vocab_size=10, eos_id=EOS)
+  assert paths(trie, 0) == {(4, 5)}
+  warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+  assert len(warned) == 1
+  assert "2 of 3 utterances dropped: 2 out_of_vocab (first: utterance 1)" in warned[0]
+  with pytest.raises(ValueError, match=r"2 out_of_vocab \(first: utterance 1\).*vocab_size 10"):
+    build_trie([[4, 5], [4, 12], [-3]], vocab_size=10, eos_id=EOS, on_drop="raise")
+  caplog.clear()
+  log = DefectLog()
+  with caplog.at_level("WARNING", logger="fsnlu_jax.decoding"):
+    build_trie([[4, 12]], vocab_size=10, eos_id=EOS, on_drop="count", log=log)
+  assert log.as_dict() == {"trie/out_of_vocab": 1} and not caplog.records
+  with pytest.raises(ValueError, match="on_drop"):
+    build_trie([[4]], vocab_size=10, eos_id=EOS, on_drop="ignore")

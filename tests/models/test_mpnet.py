@@ -88,7 +88,7 @@ def test_clear_errors_for_tensors_files_and_configs(tmp_path, caplog):
   (folder / "config.json").write_text(json.dumps(config))
   weights = (folder / "model.safetensors").read_bytes()
   (folder / "model.safetensors").write_bytes(weights[:len(weights) // 2])
-  unreadable = re.escape(f"{folder / 'model.safetensors'}: not a readable")
+  unreadable = re.escape(f"{folder / 'model.safetensors'}: cannot read")
   with pytest.raises(ValueError, match=unreadable):
     load_encoder(folder)
   extra = _with_extra_tensor(FOLDER / "model.safetensors", "mpnet.encoder.extra.weight")

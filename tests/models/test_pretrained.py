@@ -94,3 +94,54 @@ def test_save_then_load_round_trips(tmp_path):
   back = load_bert(tmp_path / "tiny", normalize=True)
   ids, mask = jnp.array([[2, 7, 9, 3]]), jnp.ones((1, 4), bool)
   np.testing.assert_array_equal(back.encode(ids, mask), enc.encode(ids, mask))
+
+
+def _tiny_folder(tmp_path: pathlib.Path) -> pathlib.Path:
+  """A complete tiny model folder: random BERT weights and a word-level tokenizer.json."""
+  from tokenizers import Tokenizer, models as tok_models, pre_tokenizers, processors  # pylint: disable=g-import-not-at-top
+  words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "play", "some", "jazz", "a", "b", "c"]
+  tokenizer = Tokenizer(tok_models.WordLevel({w: i for i, w in enumerate(words)},
+                                             unk_token="[UNK]"))
+  tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+  tokenizer.post_processor = processors.TemplateProcessing(
+      single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)])
+  folder = save_bert(_tiny_encoder(), tmp_path / "tiny")
+  tokenizer.save(str(folder / "tokenizer.json"))
+  return folder
+
+
+def test_a_string_is_one_utterance_not_one_vector_per_character(tmp_path):
+  # Issue 19: embed("a string") returned one vector per character.
+  encoder = SentenceEncoder.from_pretrained(_tiny_folder(tmp_path))
+  one = encoder.embed("play some jazz")
+  assert one.shape == (8,)
+  np.testing.assert_allclose(one, encoder.embed(["play some jazz"])[0], atol=1e-6)
+  with pytest.raises(TypeError, match="embed takes utterances as strings, got a int"):
+    encoder.embed(["play", 3])
+
+
+def test_broken_model_files_are_errors_naming_the_file(tmp_path):
+  folder = _tiny_folder(tmp_path)
+  weights = (folder / "model.safetensors").read_bytes()
+  (folder / "model.safetensors").write_bytes(weights[:len(weights) // 2])  # truncated
+  with pytest.raises(ValueError, match=rf"{folder / 'model.safetensors'}: cannot read"):
+    load_bert(folder)
+  (folder / "model.safetensors").write_bytes(weights)
+  config = (folder / "config.json").read_text()
+  (folder / "config.json").write_text(config[:-10])
+  with pytest.raises(ValueError, match=rf"{folder / 'config.json'}: not valid JSON"):
+    load_bert(folder)
+  (folder / "config.json").write_text(config)
+  (folder / "tokenizer.json").write_text('{"version": "1.0", "model":')
+  with pytest.raises(ValueError, match=rf"{folder / 'tokenizer.json'}: not a readable"):
+    SentenceEncoder.from_pretrained(folder)
+
+
+def test_a_bilstm_workdir_given_as_a_transformer_folder_is_named(tmp_path):
+  # Issue 19: `fsnlu fewshot --config fewshot:tiny+minilm --pretrained <bi-LSTM workdir>`.
+  workdir = tmp_path / "pre"
+  (workdir / "checkpoints").mkdir(parents=True)
+  (workdir / "config.json").write_text(json.dumps({"job": "pretrain"}))
+  (workdir / "model_config.json").write_text("{}")
+  with pytest.raises(ValueError, match="is a multitask bi-LSTM workdir .* not a BERT-family"):
+    SentenceEncoder.from_pretrained(workdir)

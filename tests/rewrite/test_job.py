@@ -93,7 +93,9 @@ def test_query_decodes_a_candidate_in_each_trie_and_applies_the_thresholds(workd
   for _, score in (res["personal"], res["global"]):
     assert -1e8 < score <= 0.0
   # The preference rule against the thresholds chosen on validation.
-  tp, tg = json.loads((workdir / "results.json").read_text())["thresholds"]["both"]
+  tp, tg = (math.inf if t is None else t  # null: never output (strict JSON)
+            for t in json.loads((workdir / "results.json").read_text())["thresholds"]["both"])
+  assert res["thresholds"] == {"personal": tp, "global": tg}
   if res["personal"][1] >= tp:
     assert (res["rewrite"], res["source"]) == (res["personal"][0], "personal")
   elif res["global"][1] >= tg:
@@ -114,9 +116,44 @@ def test_cli_query_prints_the_preferred_rewrite(workdir, query, tmp_path, capsys
   (run / "results.json").write_text(json.dumps(results))
   capsys.readouterr()
   assert cli.main(["rewrite", "--checkpoint", str(run), "--user", "0", text]) == 0
-  out = capsys.readouterr().out.strip().splitlines()[-1]
+  captured = capsys.readouterr()
+  out = captured.out.strip().splitlines()[-1]
   assert out in set(tries["personal"]["0"])
   assert out == res["personal"][0]  # the same model and request: the same search
+  assert f"(personal trie): score {res['personal'][1]:.3f} >= threshold -100000000.000" in (
+      captured.err)
+
+
+def test_results_are_strict_json_with_null_for_a_threshold_no_score_reaches(workdir):
+  # Issue 19: results.json held `Infinity`, which strict JSON readers reject.
+  def refuse(constant):
+    raise ValueError(f"not strict JSON: {constant}")
+  text = (workdir / "results.json").read_text()
+  results = json.loads(text, parse_constant=refuse)
+  assert None in results["thresholds"]["both"]  # the tiny rewriter never passes
+  assert "null" in results["null_threshold"]
+  for line in (workdir / "metrics.jsonl").read_text().splitlines():
+    json.loads(line, parse_constant=refuse)
+  assert (workdir / "results.png").stat().st_size > 0
+
+
+def test_no_rewrite_says_why(query):
+  # Issue 19: the CLI printed a bare "no rewrite"; it prints this line.
+  _, _, res = query
+  assert res["rewrite"] is None  # the tiny run's thresholds abstain
+  out = rewrite.describe_rewrite(res)
+  best = max((res[s] for s in ("personal", "global")), key=lambda c: c[1])
+  assert out.startswith(f"no rewrite: best candidate {best[0]!r} (")
+  assert f"scores {best[1]:.3f}, " in out
+  assert "never output" in out or "below the threshold" in out
+
+
+def test_an_unknown_user_is_an_error_saying_where_the_users_are(workdir, capsys):
+  tries = json.loads((workdir / "tries.json").read_text())
+  assert cli.main(["rewrite", "--checkpoint", str(workdir), "--user", "999", "play it"]) == 2
+  err = capsys.readouterr().err
+  assert f"unknown user 999: {workdir} has {len(tries['personal'])} users (0-" in err
+  assert "tries.json" in err and "Traceback" not in err
 
 
 def test_cli_rewrite_without_config_or_checkpoint_is_a_clear_error(capsys):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import pathlib
 import shutil
@@ -25,12 +27,32 @@ def _ex(text: str, intent: str = "a") -> Example:
   return Example(text, tokens, intent, ("O",) * len(tokens), "d", f"doc:{text}")
 
 
+_STDERR: dict[str, str] = {}  # what the module's one run printed on stderr
+
+
 @pytest.fixture(scope="module")
 def selection_run(tmp_path_factory, cache_dir) -> pathlib.Path:
   workdir = tmp_path_factory.mktemp("select")
-  assert cli.main(["select", "--config", _TINY, "--workdir", str(workdir),
-                   "--cache-dir", str(cache_dir)]) == 0
+  stderr = io.StringIO()
+  with contextlib.redirect_stderr(stderr), pytest.MonkeyPatch.context() as patch:
+    patch.setenv("FSNLU_PROGRESS", "lines")
+    patch.setenv("FSNLU_PROGRESS_SECONDS", "0")  # short stages print too
+    assert cli.main(["select", "--config", _TINY, "--workdir", str(workdir),
+                     "--cache-dir", str(cache_dir)]) == 0
+  _STDERR["run"] = stderr.getvalue()
   return workdir
+
+
+def test_each_training_and_stage_is_labelled_in_the_progress_output(selection_run):
+  # Not a terminal here: plain lines, one per stage at least (issue 19: the
+  # seven trainings of `select` were all labelled "select").
+  err = _STDERR["run"]
+  for label in ("select base: ", "select ig_k12: ", "select random_k12: ",
+                "select ig_rate_k12: ", "IG attribution (", "evaluation: "):
+    assert f"fsnlu: {label}" in err, label
+  results = json.loads((selection_run / "results.json").read_text())
+  assert (selection_run / "selection.png").stat().st_size > 0  # drawn from these results
+  assert set(results["runs"]) == {"ig_k12", "random_k12", "ig_rate_k12"}
 
 
 def test_end_to_end_writes_every_stage_and_resumes(selection_run, cache_dir):
@@ -56,9 +78,17 @@ def test_end_to_end_writes_every_stage_and_resumes(selection_run, cache_dir):
   # A rerun finds every stage done: the same numbers, nothing trained again.
   config = load_config(_TINY)
   log = (w / "base" / "metrics.jsonl").read_text()
+  stages = (w / "selection.jsonl").read_text()
+  # As if killed after the last training, before results.json and the plot:
+  # the rerun writes them again (issue 19), and logs no stage twice.
+  (w / "results.json").unlink()
+  (w / "selection.png").unlink()
   again = sj.run_selection(config, w, cache_dir=cache_dir)
   assert again["runs"] == results["runs"] and again["filters"] == f
   assert (w / "base" / "metrics.jsonl").read_text() == log
+  assert json.loads((w / "results.json").read_text())["runs"] == results["runs"]
+  assert (w / "selection.png").stat().st_size > 0
+  assert (w / "selection.jsonl").read_text() == stages
   config["seed"] = 1
   with pytest.raises(ValueError, match="another config"):
     sj.run_selection(config, w, cache_dir=cache_dir)

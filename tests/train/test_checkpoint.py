@@ -9,6 +9,7 @@ import sys
 import jax
 import numpy as np
 import optax
+import pytest
 
 from fsnlu_jax import parallel, train
 from . import _toy
@@ -83,3 +84,16 @@ def test_sigkilled_run_resumes_to_the_uninterrupted_result(tmp_path):
   assert sorted(got) == sorted(expected)
   for name in expected:
     np.testing.assert_array_equal(got[name], expected[name])
+
+
+def test_a_checkpoint_of_another_model_size_is_a_clear_error(tmp_path):
+  # Issue 19: a rerun with another model size failed with orbax's "strict=False".
+  _, _, _, state = _state(0)
+  wider = state._replace(params=jax.tree.map(  # the same model, every matrix one column wider
+      lambda x: np.zeros((*x.shape[:-1], x.shape[-1] + 1), x.dtype) if x.ndim == 2 else x,
+      state.params))
+  with train.Checkpointer(tmp_path, every=1, async_save=False) as ckpt:
+    ckpt.save(state, {}, force=True)
+    with pytest.raises(ValueError, match=r"/0 does not fit this model: it was written for "
+                       r"another model size"):
+      ckpt.restore(wider)

@@ -104,7 +104,12 @@ def test_a_checkpoint_of_another_data_order_is_refused(tmp_path):
     _run(tmp_path, 4, data_order=dict(seed=6, n=_toy.ROWS))
 
 
-def test_best_by_a_minimum(tmp_path):
+def test_best_by_a_minimum_and_progress_off_a_terminal(tmp_path, monkeypatch, capsys):
+  # Issue 19: with stderr not a terminal (CI, nohup, `| tee`) nothing was printed.
+  monkeypatch.setenv("FSNLU_PROGRESS", "lines")
+  monkeypatch.setenv("FSNLU_PROGRESS_SECONDS", "0")  # also a line per step
   result = _run(tmp_path, 4, evaluate=lambda s: dict(loss_like=-float(s.step)),
                 best=train.BestMetric("loss_like", "min"))
   assert result.best_step == 4 and result.best["loss_like"] == -4.0
+  assert "fsnlu: toy: 4/4 steps (100%) in " in capsys.readouterr().err  # labelled by `desc`
+

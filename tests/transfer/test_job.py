@@ -118,9 +118,12 @@ def test_pretrain_writes_metrics_and_checkpoint(pretrained):
 
 def test_rerun_resumes_without_extra_steps(pretrained, cache_dir, capsys):
   before = (pretrained / "metrics.jsonl").read_text()
+  # As if killed after the last checkpoint, before the plot: the rerun draws it.
+  (pretrained / "learning_curve.png").unlink()
   rc = cli.main(["pretrain", "--config", _PRETRAIN_TINY,
                  "--workdir", str(pretrained), "--cache-dir", str(cache_dir)])
   assert rc == 0
+  assert (pretrained / "learning_curve.png").stat().st_size > 0
   result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
   # The evaluations travel in the checkpoint: a finished run, rerun, still reports them.
   evals = [r for r in _records(pretrained) if r["kind"] == "eval"]
@@ -196,6 +199,30 @@ def test_finetune_refuses_a_pretraining_that_stopped_halfway(pretrained, tmp_pat
   assert rc == 2
   assert "stopped at step 10 of 20" in capsys.readouterr().err
   assert not (tmp_path / "ft").exists()
+
+
+def test_finetune_refuses_a_workdir_of_another_config(finetuned, pretrained, cache_dir, capsys):
+  before = (finetuned / "config.json").read_text()
+  rc = cli.main(["finetune", "--config", f"{_CONFIGS / 'multitask_finetune.py'}:tiny",
+                 "--set", "optim.learning_rate=0.5", "--workdir", str(finetuned),
+                 "--pretrained", str(pretrained), "--cache-dir", str(cache_dir)])
+  assert rc == 2
+  assert "changed: optim.learning_rate: 0.01 -> 0.5" in capsys.readouterr().err
+  assert (finetuned / "config.json").read_text() == before
+
+
+def test_continue_trains_on_with_more_steps_and_records_the_change(pretrained, cache_dir,
+                                                                   tmp_path, capsys):
+  workdir = tmp_path / "more"
+  shutil.copytree(pretrained, workdir)
+  rc = cli.main(["pretrain", "--config", _PRETRAIN_TINY, "--continue", "--set", "train.steps=24",
+                 "--workdir", str(workdir), "--cache-dir", str(cache_dir)])
+  assert rc == 0
+  result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+  assert result["resumed_from"] == 20 and result["step"] == 24 and result["eval"]["step"] == 24
+  assert json.loads((workdir / "config.json").read_text())["train"]["steps"] == 24
+  history = json.loads((workdir / "config_history.jsonl").read_text())
+  assert history["changed"] == ["train.steps"]
 
 
 def test_scratch_trains_the_finetune_data_from_a_random_start(pretrained, finetuned, cache_dir,
