@@ -206,3 +206,41 @@ def test_the_check_sees_a_missing_name():
   assert any("take_episodes" in p for p in problems)
   assert any("multitask_job" in p for p in problems)
   assert any("no_such_function" in p for p in problems)
+
+
+SUITE_STEPS = {"trie", "crf", "bilstm", "bilstm_bf16", "encoder", "fewshot", "ig", "rewrite",
+               "multitask_step"}
+
+
+def test_gpu_suite_dry_run(tmp_path):
+  """``gpu_suite.sh --dry-run``: the GPU suite's sequence at tiny settings on the CPU.
+
+  Every step either runs (its JSON written, the device named) or is recorded as
+  skipped with its reason; a step skipped for its peer names modules that are
+  really missing (in CI, without PyTorch, that is the path exercised); the
+  steps without a peer (trie, the multitask step's device scaling) always run;
+  the summary table prints; the suite exits 0.
+  """
+  env = dict(os.environ, PYTHON=sys.executable)
+  done = subprocess.run(["bash", str(BENCHMARKS / "gpu_suite.sh"), "--dry-run", "--results",
+                         str(tmp_path)], cwd=ROOT, env=env, capture_output=True, text=True,
+                        timeout=600, check=False)
+  log = done.stdout[-4000:] + done.stderr[-4000:]
+  assert done.returncode == 0, log
+  status = [json.loads(line) for line in (tmp_path / "suite_status.jsonl").read_text().splitlines()]
+  steps = {s["step"]: s for s in status}
+  assert set(steps) == SUITE_STEPS, log
+  for s in status:
+    assert s["status"] in ("ok", "skipped"), (s, log)
+    if s["status"] == "skipped":
+      assert s["reason"], s
+      if s["reason"].startswith("peer not installed:"):
+        for module in s["reason"].split(":", 1)[1].split():
+          assert importlib.util.find_spec(module) is None, s
+    else:
+      record = json.loads((tmp_path / f"{s['step']}.json").read_text())
+      assert record["machine"]["jax_backend"] == "cpu", s
+  assert steps["trie"]["status"] == steps["multitask_step"]["status"] == "ok", log
+  scaling = json.loads((tmp_path / "multitask_step.json").read_text())["sweeps"]["devices"]
+  assert [r["devices"] for r in scaling] == [2] and scaling[0]["device_mode"] == "real"
+  assert "| step | status |" in done.stdout and "steps ran" in done.stdout, log
