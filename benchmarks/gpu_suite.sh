@@ -12,7 +12,10 @@
 #                    (default benchmarks/results/gpu)
 #   --no-install     never pip-install a missing peer (default: install on a real run)
 #   --only a,b       run only these steps (names below)
+#   --skip a,b       record these steps as skipped without running them (the test suite skips
+#                    multitask_step: compiling the full multitask step costs ~10 s of CPU)
 #   PYTHON=...       the interpreter (default: python3)
+#   BUDGET_SCALE=N   multiply every step's time budget by N (a slow or loaded machine)
 #
 # Each step has its own time budget (`timeout`); the budgets add up to 440 s, so the suite
 # ends within 8 minutes on one H100 with the peers installed (installing them is extra:
@@ -29,6 +32,7 @@ DRY=0
 INSTALL=1
 RESULTS=""
 ONLY=""
+SKIP=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --dry-run|--tiny) DRY=1 ;;
@@ -37,7 +41,9 @@ while [ $# -gt 0 ]; do
     --results=*) RESULTS="${1#*=}" ;;
     --only) ONLY="$2"; shift ;;
     --only=*) ONLY="${1#*=}" ;;
-    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --skip) SKIP="$2"; shift ;;
+    --skip=*) SKIP="${1#*=}" ;;
+    -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "gpu_suite.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -101,9 +107,10 @@ install_peers() {  # install_peers MODULE...: pip-installs the missing ones (rea
 
 STEPS_RUN=0
 step() {  # step NAME BUDGET_S "PEER MODULES" SCRIPT ARGS...
-  local name="$1" budget="$2" peers="$3" script="$4"
+  local name="$1" budget=$(( $2 * ${BUDGET_SCALE:-1} )) peers="$3" script="$4"
   shift 4
   if [ -n "$ONLY" ] && [[ ",$ONLY," != *",$name,"* ]]; then return 0; fi
+  if [[ ",$SKIP," == *",$name,"* ]]; then record "$name" skipped 0 "--skip"; return 0; fi
   if [ -n "$peers" ]; then
     # shellcheck disable=SC2086
     install_peers $peers
