@@ -383,7 +383,8 @@ def run_case(case: Case, args, torch, proto_cls) -> dict:
     tag = "protonet" if augment == "none" else "protoda"
     for e in case.e_values:
       steps = max(1, min(unit, peer_episodes) // e)
-      contenders[f"{tag}_E{e}"] = our_contender(case, pool, bank, e, steps, augment)
+      # One device, like the peer (device scaling is measured apart).
+      contenders[f"{tag}_E{e}"] = our_contender(case, pool, bank, e, steps, augment, devices=1)
       per_call[f"{tag}_E{e}"] = steps * e
   rounds = args.rounds or case.rounds
   peers = tuple(n for n in contenders if n.startswith("easyfsl"))

@@ -208,8 +208,8 @@ def test_the_check_sees_a_missing_name():
   assert any("no_such_function" in p for p in problems)
 
 
-SUITE_STEPS = {"trie", "crf", "bilstm", "bilstm_bf16", "encoder", "fewshot", "ig", "rewrite",
-               "multitask_step"}
+SUITE_STEPS = {"trie", "crf", "bilstm", "bilstm_bf16", "encoder", "encoder_bf16", "fewshot", "ig",
+               "rewrite", "multitask_step"}
 
 
 def test_gpu_suite_dry_run(tmp_path):
