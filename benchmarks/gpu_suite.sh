@@ -10,7 +10,9 @@
 #                    results go to a temporary folder unless --results is given
 #   --results DIR    where the JSON results, logs and suite_status.jsonl go
 #                    (default benchmarks/results/gpu)
-#   --no-install     never pip-install a missing peer (default: install on a real run)
+#   --no-install     never pip-install a missing peer (default: install on a real run, and
+#                    only where nvidia-smi finds a GPU: elsewhere `pip install torch` could pull
+#                    the CUDA wheel onto a CPU box; install the CPU wheel by hand there)
 #   --only a,b       run only these steps (names below)
 #   --skip a,b       record these steps as skipped without running them (the test suite skips
 #                    multitask_step: compiling the full multitask step costs ~10 s of CPU)
@@ -43,7 +45,7 @@ while [ $# -gt 0 ]; do
     --only=*) ONLY="${1#*=}" ;;
     --skip) SKIP="$2"; shift ;;
     --skip=*) SKIP="${1#*=}" ;;
-    -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "gpu_suite.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -57,6 +59,10 @@ if [ "$DRY" = 1 ]; then
   [ -n "$RESULTS" ] || RESULTS="$(mktemp -d)/gpu_dry"
 fi
 [ -n "$RESULTS" ] || RESULTS="$ROOT/benchmarks/results/gpu"
+if [ "$INSTALL" = 1 ] && ! nvidia-smi > /dev/null 2>&1; then
+  echo "gpu_suite: no GPU found (nvidia-smi): missing peers are not installed here"
+  INSTALL=0
+fi
 mkdir -p "$RESULTS"
 RESULTS="$(cd "$RESULTS" && pwd)"
 STATUS="$RESULTS/suite_status.jsonl"
@@ -105,11 +111,20 @@ install_peers() {  # install_peers MODULE...: pip-installs the missing ones (rea
   done
 }
 
+selected() {  # selected NAME: whether --only lets this step through
+  [ -z "$ONLY" ] || [[ ",$ONLY," == *",$1,"* ]]
+}
+
+skip_step() {  # skip_step NAME REASON: recorded as skipped without running
+  selected "$1" && record "$1" skipped 0 "$2"
+  return 0
+}
+
 STEPS_RUN=0
 step() {  # step NAME BUDGET_S "PEER MODULES" SCRIPT ARGS...
   local name="$1" budget=$(( $2 * ${BUDGET_SCALE:-1} )) peers="$3" script="$4"
   shift 4
-  if [ -n "$ONLY" ] && [[ ",$ONLY," != *",$name,"* ]]; then return 0; fi
+  selected "$name" || return 0
   if [[ ",$SKIP," == *",$name,"* ]]; then record "$name" skipped 0 "--skip"; return 0; fi
   if [ -n "$peers" ]; then
     # shellcheck disable=SC2086
@@ -173,8 +188,8 @@ if [ "$DRY" = 1 ]; then
       --data-dir "$DATA_DIR" --batches 4 --lengths 8 --n-texts 16 "${Q[@]}" --inner 1 \
       --dtype bfloat16
   else
-    record encoder skipped 0 "model not found: $ENCODER (set FSNLU_MODELS_DIR)"
-    record encoder_bf16 skipped 0 "model not found: $ENCODER (set FSNLU_MODELS_DIR)"
+    skip_step encoder "model not found: $ENCODER (set FSNLU_MODELS_DIR)"
+    skip_step encoder_bf16 "model not found: $ENCODER (set FSNLU_MODELS_DIR)"
   fi
   step fewshot 90 "torch easyfsl" bench_fewshot.py --cases frozen_tiny --rounds 2 --devices ""
   step ig 90 "torch captum" bench_ig.py --vocab 100 --embed 8 --hidden 8 --task-hidden 8 \
@@ -202,8 +217,8 @@ else
       --data-dir "$DATA_DIR" --batches 512 --lengths 64 --n-texts 4096 "${G[@]}" \
       --dtype bfloat16
   else
-    record encoder skipped 0 "model not found: $ENCODER (set FSNLU_MODELS_DIR)"
-    record encoder_bf16 skipped 0 "model not found: $ENCODER (set FSNLU_MODELS_DIR)"
+    skip_step encoder "model not found: $ENCODER (set FSNLU_MODELS_DIR)"
+    skip_step encoder_bf16 "model not found: $ENCODER (set FSNLU_MODELS_DIR)"
   fi
   step fewshot 60 "torch easyfsl" bench_fewshot.py --cases bilstm_small,frozen_768 --rounds 3 \
     --devices ""
