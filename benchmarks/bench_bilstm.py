@@ -35,7 +35,8 @@ Usage::
   nice -n 19 python benchmarks/bench_bilstm.py --cpus 1   # writes results/bilstm_speed.json
   nice -n 19 python benchmarks/bench_bilstm.py --out bilstm_speed_2cpus.json   # all CPUs
   python benchmarks/bench_bilstm.py --quick --out ''      # a smoke run, nothing written
-  python benchmarks/bench_bilstm.py --sizes 300x256,768x384 --batches 128,512 --dtype bfloat16  # GPU
+  # GPU-sized: the shared layer (300x256) and a task layer of the paper's 768-wide encoder (512x384)
+  python benchmarks/bench_bilstm.py --sizes 300x256,512x384 --batches 128,512 --lengths 32
 """
 
 from __future__ import annotations
@@ -170,6 +171,31 @@ def torch_contender(d: int, h: int, batches, mode: str, device, dtype: str = "fl
   return run
 
 
+def reversed_peer_error(d: int, h: int, batches, device) -> float:
+  """Largest difference, on real tokens of the first batch, between ``torch_reversed`` and
+  packed ``nn.LSTM`` with the same weights (the reversal peer is exact)."""
+  torch.manual_seed(0)
+  bi = torch.nn.LSTM(d, h, batch_first=True, bidirectional=True).to(device)
+  fwd = torch.nn.LSTM(d, h, batch_first=True).to(device)
+  bwd = torch.nn.LSTM(d, h, batch_first=True).to(device)
+  with torch.no_grad():
+    for name, w in fwd.named_parameters():
+      w.copy_(getattr(bi, name))
+    for name, w in bwd.named_parameters():
+      w.copy_(getattr(bi, f"{name}_reverse"))
+    x, m = batches[0]
+    lengths = torch.from_numpy(m.sum(1).astype(np.int64))
+    x, mask = torch.from_numpy(x).to(device), torch.from_numpy(m).to(device)
+    packed = torch.nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True,
+                                                     enforce_sorted=False)
+    want, _ = torch.nn.utils.rnn.pad_packed_sequence(bi(packed)[0], batch_first=True,
+                                                     total_length=x.shape[1])
+    index = within_length_reversal(lengths.to(device), x.shape[1])
+    gather = lambda a: torch.gather(a, 1, index[..., None].expand(-1, -1, a.shape[-1]))
+    got = torch.cat([fwd(x)[0], gather(bwd(gather(x))[0])], dim=-1)
+    return float(((got - want) * mask[..., None]).abs().max())
+
+
 def run_case(d, h, batch, length, args, rng):
   batches = make_batches(rng, args.n_batches, batch, length, d)
   tokens = statistics.mean(float(m.sum()) for _, m in batches)
@@ -185,6 +211,9 @@ def run_case(d, h, batch, length, args, rng):
   res["tokens_per_s"] = {n: tokens / s for n, s in res["median_s"].items()}
   res.update(in_features=d, hidden=h, batch=batch, length=length,
              mean_real_tokens=tokens, padded_tokens=batch * length)
+  if "reversed" in args.peers.split(","):
+    res["torch_reversed_max_abs_diff_vs_packed"] = reversed_peer_error(d, h, batches, device)
+    assert res["torch_reversed_max_abs_diff_vs_packed"] < 1e-4, res
   print(f"D={d} H={h} B={batch} L={length}: "
         + " ".join(f"{n}={v:,.0f} tok/s" for n, v in res["tokens_per_s"].items())
         + " | jax speed-up: " + " ".join(f"vs {n} {v:.2f}x" for n, v in speedup.items()),
