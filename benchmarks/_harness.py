@@ -117,8 +117,39 @@ def cpus_from_argv(argv: list[str]) -> int | None:
   return None
 
 
-def add_timing_args(parser, *, inner: int, out: str) -> None:
-  """The timing flags every side-by-side benchmark takes (rounds, warm-up, pinning, output)."""
+def add_device_args(parser, *, dtypes: tuple[str, ...] = ("float32",)) -> None:
+  """``--torch-device`` (where the PyTorch peer runs) and, where a lower precision is
+  safe for the unit of work, ``--dtype`` (the choices after float32 are offered)."""
+  parser.add_argument("--torch-device", default=None,
+                      help="device of the PyTorch peer (default: cuda when available, else cpu)")
+  if len(dtypes) > 1:
+    parser.add_argument("--dtype", choices=dtypes, default=dtypes[0],
+                        help="compute dtype of both sides (bfloat16: mixed precision, "
+                             "float32 master weights where training)")
+
+
+def torch_device(torch, override: str | None = None):
+  """Where the PyTorch peer runs: ``override`` (``--torch-device``), else ``cuda`` when
+  PyTorch sees a GPU, else ``cpu``. JAX needs no such choice: it uses its default backend."""
+  return torch.device(override or ("cuda" if torch.cuda.is_available() else "cpu"))
+
+
+def torch_dtype(torch, name: str):
+  """``"float32"``/``"bfloat16"`` as a PyTorch dtype."""
+  return {"float32": torch.float32, "bfloat16": torch.bfloat16}[name]
+
+
+def jax_dtype(name: str):
+  """``"float32"``/``"bfloat16"`` as a JAX dtype."""
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  return {"float32": jnp.float32, "bfloat16": jnp.bfloat16}[name]
+
+
+def add_timing_args(parser, *, inner: int, out: str,
+                    dtypes: tuple[str, ...] = ("float32",)) -> None:
+  """The timing flags every side-by-side benchmark takes (rounds, warm-up, pinning, output,
+  the peer's device and, where offered, the dtype)."""
+  add_device_args(parser, dtypes=dtypes)
   parser.add_argument("--lengths", default="16,32", help="max lengths L (lengths drawn U[4, L])")
   parser.add_argument("--rounds", type=int, default=9)
   parser.add_argument("--inner", type=int, default=inner)
@@ -127,7 +158,8 @@ def add_timing_args(parser, *, inner: int, out: str) -> None:
   parser.add_argument("--cpus", type=int, default=None,
                       help="pin to this many CPUs; both libraries then use that many threads")
   parser.add_argument("--quick", action="store_true", help="one small case, 3 rounds")
-  parser.add_argument("--out", default=out, help="file in results/; '' for none")
+  parser.add_argument("--out", default=out,
+                      help="file in results/ (or an absolute path); '' for none")
 
 
 def block(x: Any) -> Any:
@@ -339,8 +371,8 @@ def command() -> str:
 
 def write_result(name: str, payload: Mapping[str, Any], *, torch=None) -> pathlib.Path:
   """Writes ``benchmarks/results/<name>`` with the command, machine and time."""
-  RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-  path = RESULTS_DIR / name
+  path = RESULTS_DIR / name  # an absolute ``name`` stays as it is
+  path.parent.mkdir(parents=True, exist_ok=True)
   record = {"command": command(), "cwd": os.getcwd(), "argv": sys.argv,
             "utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "machine": machine_info(torch), **payload}

@@ -15,7 +15,17 @@ order, drawn once by :class:`fsnlu_jax.data.episodes.EpisodeSampler`.
   backbone of the same layers, one episode per optimizer step
   (``process_support_set``, ``forward``, ``CrossEntropyLoss``, ``backward``,
   ``step``: easyfsl's own training loop); tensors built before timing.
-  learn2learn does not install here (``LEARN2LEARN_STATUS``, in the JSON).
+  learn2learn does not install here (``LEARN2LEARN_STATUS``, in the JSON);
+* ``easyfsl_E<e>``: the same work as ours at ``E = e``: ``e`` easyfsl episodes
+  whose mean loss takes one backward and one Adam step (what a PyTorch user
+  writes to batch episodes per update), so ``protonet_E<e>`` against
+  ``easyfsl_E<e>`` compares the same number of updates; ``headline`` reports it
+  apart (``same_updates``) from the one-episode-per-update figures.
+
+Device: JAX runs on its default backend; easyfsl on ``cuda`` when available
+(``--torch-device`` overrides), model and episode tensors moved there before
+timing; the loss is read back (``.item()``) on every call as before. float32
+only.
 
 Cases:
 
@@ -142,7 +152,11 @@ CASES = {
                        e_values=(1, 4), rounds=3, warmup=1, peer_episodes=2),
     "frozen_768": Case("frozen_768", "frozen"),
     "frozen_768_n10k10": Case("frozen_768_n10k10", "frozen", n=10, k=10, e_values=(1, 8, 32)),
+    # Tiny, for gpu_suite.sh --dry-run only (the code path, not a figure).
+    "frozen_tiny": Case("frozen_tiny", "frozen", n=3, k=2, q=2, input_dim=16, proto_hidden=16,
+                        proto_dim=8, e_values=(1, 2), rounds=2, warmup=1, peer_episodes=2),
 }
+DEFAULT_CASES = ("bilstm_small", "bilstm_768", "frozen_768", "frozen_768_n10k10")
 
 
 # ------------------------------------------------------------------ the peer
@@ -226,19 +240,25 @@ def torch_backbone(torch, case: Case, packed: bool):
   return Encoder()
 
 
-def peer_contender(torch, proto_cls, case: Case, pool_x: np.ndarray, bank, packed: bool = True):
-  """One easyfsl episode per optimizer step, the next episode of ``bank`` each call."""
+def peer_contender(torch, proto_cls, case: Case, pool_x: np.ndarray, bank, packed: bool = True,
+                   device=None, per_update: int = 1):
+  """easyfsl, ``per_update`` episodes (the next ones of ``bank``) per optimizer step:
+  their mean loss, one backward, one Adam step; one step per call."""
+  device = device or torch.device("cpu")
   torch.manual_seed(0)
-  model = proto_cls(torch_backbone(torch, case, packed))
+  model = proto_cls(torch_backbone(torch, case, packed)).to(device)
   opt = torch.optim.Adam(model.parameters(), lr=LR)
   loss_fn = torch.nn.CrossEntropyLoss()
-  data = itertools.cycle([_peer_episode(torch, pool_x, bank, e) for e in range(BANK)])
+  data = itertools.cycle([_peer_episode(torch, pool_x, bank, e, device) for e in range(BANK)])
 
   def run():
-    support, support_labels, query, query_labels = next(data)
     opt.zero_grad(set_to_none=True)
-    model.process_support_set(support, support_labels)
-    loss = loss_fn(model(query), query_labels)
+    loss = 0.0
+    for _ in range(per_update):
+      support, support_labels, query, query_labels = next(data)
+      model.process_support_set(support, support_labels)
+      loss = loss + loss_fn(model(query), query_labels)
+    loss = loss / per_update
     loss.backward()
     opt.step()
     return loss.item()
@@ -246,14 +266,13 @@ def peer_contender(torch, proto_cls, case: Case, pool_x: np.ndarray, bank, packe
   return run
 
 
-def _peer_episode(torch, pool_x, bank: episodes.EpisodeBatch, e: int):
+def _peer_episode(torch, pool_x, bank: episodes.EpisodeBatch, e: int, device):
   """Episode ``e`` as easyfsl takes it: flat support/query inputs, labels 0..N-1."""
   s_idx, q_idx = bank.support_index[e], bank.query_index[e]  # [N, K], [N, Q]
   ways = np.arange(s_idx.shape[0])
-  return (torch.from_numpy(pool_x[s_idx.reshape(-1)]),
-          torch.from_numpy(np.repeat(ways, s_idx.shape[1])),
-          torch.from_numpy(pool_x[q_idx.reshape(-1)]),
-          torch.from_numpy(np.repeat(ways, q_idx.shape[1])))
+  return tuple(torch.from_numpy(a).to(device) for a in (
+      pool_x[s_idx.reshape(-1)], np.repeat(ways, s_idx.shape[1]),
+      pool_x[q_idx.reshape(-1)], np.repeat(ways, q_idx.shape[1])))
 
 
 # ------------------------------------------------------------------ ours
@@ -346,26 +365,42 @@ def run_case(case: Case, args, torch, proto_cls) -> dict:
   unit = max(case.e_values)  # episodes per call for every contender, about
   contenders, per_call = {}, {}
   peer_episodes = case.peer_episodes
-  contenders["easyfsl"] = _repeat(peer_contender(torch, proto_cls, case, pool.inputs["x"], bank),
-                                  peer_episodes)
+  device = _harness.torch_device(torch, args.torch_device)
+  contenders["easyfsl"] = _repeat(peer_contender(torch, proto_cls, case, pool.inputs["x"], bank,
+                                                 device=device), peer_episodes)
   per_call["easyfsl"] = peer_episodes
   if case.peer_padded:
     contenders["easyfsl_padded"] = _repeat(peer_contender(
-        torch, proto_cls, case, pool.inputs["x"], bank, packed=False), peer_episodes)
+        torch, proto_cls, case, pool.inputs["x"], bank, packed=False, device=device),
+                                           peer_episodes)
     per_call["easyfsl_padded"] = peer_episodes
+  for e in peer_e_values(case, args):  # the same number of updates as ours at E = e
+    contenders[f"easyfsl_E{e}"] = peer_contender(torch, proto_cls, case, pool.inputs["x"], bank,
+                                                 device=device, per_update=e)
+    per_call[f"easyfsl_E{e}"] = e
   augments = ["none"] + (["generator"] if case.kind == "frozen" else [])
   for augment in augments:
     tag = "protonet" if augment == "none" else "protoda"
     for e in case.e_values:
       steps = max(1, min(unit, peer_episodes) // e)
-      contenders[f"{tag}_E{e}"] = our_contender(case, pool, bank, e, steps, augment)
+      # One device, like the peer (device scaling is measured apart).
+      contenders[f"{tag}_E{e}"] = our_contender(case, pool, bank, e, steps, augment, devices=1)
       per_call[f"{tag}_E{e}"] = steps * e
   rounds = args.rounds or case.rounds
   peers = tuple(n for n in contenders if n.startswith("easyfsl"))
   res = timed_rates(contenders, per_call, rounds, case.warmup, peers)
-  res.update(case=dataclasses.asdict(case), rounds=rounds)
+  res.update(case=dataclasses.asdict(case), rounds=rounds, torch_device=str(device),
+             episodes_per_update={n: (int(n.rsplit("E", 1)[1]) if "_E" in n else 1)
+                                  for n in contenders})
   _print_case(case, res)
   return res
+
+
+def peer_e_values(case: Case, args) -> list[int]:
+  """The ``E > 1`` of ``case`` at which easyfsl also runs ``E`` episodes per update."""
+  wanted = (set(case.e_values) if args.peer_e == "all"
+            else {int(x) for x in args.peer_e.split(",") if x})
+  return [e for e in case.e_values if e > 1 and e in wanted]
 
 
 def _repeat(fn, times: int):
@@ -402,6 +437,12 @@ def headline(cases: list[dict]) -> dict:
       if protoda:
         entry.update(protoda_E1=protoda["protoda_E1"], protoda_best=max(protoda.values()))
       out[f"{case['name']}_vs_{peer}"] = entry
+    # Same work: ours at E against easyfsl at E episodes per update (one update each).
+    same = {peer[len("easyfsl_E"):]: res[f"speedup_vs_{peer}"][f"protonet_{peer[len('easyfsl_'):]}"]
+            for peer in (k[len("speedup_vs_"):] for k in res if k.startswith("speedup_vs_"))
+            if peer.startswith("easyfsl_E")}
+    if same:
+      out[f"{case['name']}_same_updates"] = {f"E{e}": v for e, v in same.items()}
   return out
 
 
@@ -453,6 +494,10 @@ def parse_args(argv):
   p.add_argument("--cases", default=None,
                  help=f"comma-separated, of {sorted(CASES)}; default all (--quick: two)")
   p.add_argument("--rounds", type=int, default=0, help="0: each case's own")
+  p.add_argument("--peer-e", default="all",
+                 help="E > 1 at which easyfsl also runs E episodes per update (same number of "
+                      "updates as ours): comma-separated, 'all' (each case's E values) or ''")
+  _harness.add_device_args(p)
   p.add_argument("--devices", default="1,2,4,8", help="simulated device counts; '' for none")
   p.add_argument("--scaling-cases", default="bilstm_small,frozen_768")
   p.add_argument("--scaling-rounds", type=int, default=5)
@@ -467,7 +512,7 @@ def parse_args(argv):
   if args.quick:
     args.rounds, args.devices = 3, "1,2"
   if args.cases is None:
-    args.cases = "bilstm_small,frozen_768" if args.quick else ",".join(CASES)
+    args.cases = "bilstm_small,frozen_768" if args.quick else ",".join(DEFAULT_CASES)
   return args
 
 
@@ -486,10 +531,13 @@ def main(argv=None):
   if args.out:
     path = _harness.write_result(args.out, {
         "benchmark": "fewshot_train_step", "threads": threads, "cpus": CPUS, "lr": LR,
+        "jax_backend": jax.default_backend(),
+        "torch_device": str(_harness.torch_device(torch, args.torch_device)),
         "episode_bank": BANK, "peer_note": torchvision_note,
         "learn2learn": LEARN2LEARN_STATUS,
         "speedup_definition": ("median over alternating rounds of easyfsl s/episode / ours "
-                               "s/episode (>1: ours faster); easyfsl = one episode per step"),
+                               "s/episode (>1: ours faster); easyfsl = one episode per step, "
+                               "easyfsl_E<e> = e episodes per step (headline *_same_updates)"),
         "targets": TARGETS, "headline": headline(cases), "cases": cases,
         "device_scaling": {"note": "simulated CPU devices share this machine's cores",
                            "runs": scaling}}, torch=torch)

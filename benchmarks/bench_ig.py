@@ -43,6 +43,13 @@ warmed-up call and reads the peak resident set (``VmHWM``, reset through
 ``memory_analysis().temp_size_in_bytes``, chunked and (compiled only)
 unchunked.
 
+Device: JAX runs on its default backend; the PyTorch port and Captum on
+``cuda`` when available (``--torch-device`` overrides; ids and targets moved
+there before timing, the packing lengths stay on the CPU as PyTorch requires);
+attributions stay on the device on both sides, as on the CPU. The peak-memory
+sweep reads the host's resident set: skip it on an accelerator
+(``--skip-memory``). float32 only (completeness is checked in float64).
+
 Usage::
 
   nice -n 19 python benchmarks/bench_ig.py --cpus 1      # writes results/ig_speed.json
@@ -87,6 +94,8 @@ from fsnlu_jax.models import MultitaskBiLSTM, MultitaskConfig
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
 MIN_LENGTH = 4
+# Where the PyTorch side runs (``--torch-device``; set by :func:`parse`).
+TORCH_DEVICE = torch.device("cpu")
 
 
 def build_model(args, dtype=jnp.float32) -> MultitaskBiLSTM:
@@ -125,6 +134,7 @@ class TorchIntentBiLSTM(torch.nn.Module):
       self.intent_out.weight.copy_(t(model.intent_out.kernel[...]).T)
       self.intent_out.bias.copy_(t(model.intent_out.bias[...]))
     self.eval()
+    self.to(TORCH_DEVICE)
 
   def from_embeddings(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     """``x [B, L, E]``, ``lengths [B]`` (CPU int64) -> intent logits ``[B, C]``."""
@@ -195,8 +205,10 @@ class Contenders:
 
 
 def to_torch(ids, mask, labels):
-  return (torch.from_numpy(ids.astype(np.int64)),
-          torch.from_numpy(mask.sum(1).astype(np.int64)), torch.from_numpy(labels.astype(np.int64)))
+  """Ids and targets on the peer's device; lengths on the CPU (``pack_padded_sequence``)."""
+  return (torch.from_numpy(ids.astype(np.int64)).to(TORCH_DEVICE),
+          torch.from_numpy(mask.sum(1).astype(np.int64)),
+          torch.from_numpy(labels.astype(np.int64)).to(TORCH_DEVICE))
 
 
 def full_jax_attributions(model, ids, mask, labels, args) -> np.ndarray:
@@ -221,9 +233,9 @@ def agreement(model, torch_model, batch, args) -> dict:
   out = {"max_abs_attribution": float(np.abs(ours).max())}
   for name in ("captum_lig", "captum_ig"):
     theirs_scores, _, theirs = getattr(c, name)(*to_torch(ids, mask, labels))
-    out[name] = {"max_abs_diff_attributions": float(np.abs(ours - theirs.numpy()).max()),
+    out[name] = {"max_abs_diff_attributions": float(np.abs(ours - theirs.cpu().numpy()).max()),
                  "max_abs_diff_token_scores":
-                     float(np.abs(scores - theirs_scores.numpy()).max())}
+                     float(np.abs(scores - theirs_scores.cpu().numpy()).max())}
   return out
 
 
@@ -285,6 +297,8 @@ def _subprocess_json(extra: list[str], args) -> dict:
   cmd = [sys.executable, __file__, *extra, *args.model_argv]
   if args.cpus is not None:
     cmd += ["--cpus", str(args.cpus)]
+  if args.torch_device:
+    cmd += ["--torch-device", args.torch_device]
   done = subprocess.run(cmd, capture_output=True, text=True, check=False)
   if done.returncode:
     raise RuntimeError(f"{' '.join(cmd)} failed:\n{done.stderr[-3000:]}")
@@ -391,6 +405,8 @@ def parse(argv):
                       else list(map(int, args.captum_rows_arg.split(","))))
   args.model_argv = [f"--{k.replace('_', '-')}={getattr(args, k)}" for k in MODEL_FLAGS]
   args.model_argv.append(f"--captum-rows={','.join(map(str, args.captum_rows))}")
+  global TORCH_DEVICE  # pylint: disable=global-statement
+  TORCH_DEVICE = _harness.torch_device(torch, args.torch_device)
   return args
 
 
@@ -407,6 +423,7 @@ def main(argv=None):
   model = build_model(args)
   torch_model = TorchIntentBiLSTM(model)
   result = {"benchmark": "integrated_gradients", "threads": threads, "cpus": CPUS,
+            "jax_backend": jax.default_backend(), "torch_device": str(TORCH_DEVICE),
             "model": {k: getattr(args, k) for k in ("vocab", "embed", "hidden", "task_hidden",
                                                     "intents")},
             "steps": args.steps, "method": args.method, "chunk_size": args.chunk,

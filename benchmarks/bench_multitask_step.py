@@ -26,7 +26,14 @@ Measured:
   devices, ``--xla_force_host_platform_device_count``, one subprocess each, same
   global batch). Simulated devices share the same cores: that curve shows the
   cost of sharding (per-device work shrinks, collectives and per-device
-  overhead appear), not a speed-up.
+  overhead appear), not a speed-up. On an accelerator (or with
+  ``--device-mode real``) the sweep runs in this process over the first 1, 2,
+  4, ... real devices (``--devices all``: powers of two up to every device),
+  same global batch: the data-parallel step's scaling.
+
+JAX runs on its default backend (no peer). ``--model-sizes E,S,T`` changes the
+embedding, shared and task widths (default the model's 300,256,384; the GPU
+suite's dry run uses tiny ones).
 
 Usage::
 
@@ -66,6 +73,8 @@ from fsnlu_jax.transfer import loss_fn
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
 VOCAB, INTENTS, SLOT_TYPES = 10_000, 64, 35
+# FSNLU_BENCH_NO_MATMUL=1 (smoke runs, gpu_suite.sh --dry-run): no matmul-rate probes.
+PROBE_MATMUL = not os.environ.get("FSNLU_BENCH_NO_MATMUL")
 MIN_LENGTH = 4
 
 
@@ -73,9 +82,14 @@ def tag_names(slot_types: int = SLOT_TYPES) -> tuple[str, ...]:
   return ("O",) + tuple(f"{p}-s{k}" for k in range(slot_types) for p in "BI")
 
 
-def model_config() -> MultitaskConfig:
+DEFAULT_SIZES = "300,256,384"  # MultitaskConfig's embed_dim, shared_hidden, task_hidden
+
+
+def model_config(sizes: str = DEFAULT_SIZES) -> MultitaskConfig:
   names = tag_names()
-  return MultitaskConfig(vocab_size=VOCAB, n_intents=INTENTS, n_tags=len(names), tag_names=names)
+  embed, shared, task = map(int, sizes.split(","))
+  return MultitaskConfig(vocab_size=VOCAB, n_intents=INTENTS, n_tags=len(names), tag_names=names,
+                         embed_dim=embed, shared_hidden=shared, task_hidden=task)
 
 
 def train_step_flops(c: MultitaskConfig, batch: int, length: int) -> int:
@@ -105,9 +119,10 @@ def make_batch(rng: np.random.Generator, batch: int, length: int, n_tags: int):
   return dict(token_ids=ids, mask=mask, intent=intent, slots=slots)
 
 
-def measure(batch: int, length: int, devices: int, steps: int, seed: int = 0) -> dict:
+def measure(batch: int, length: int, devices: int, steps: int, seed: int = 0,
+            sizes: str = DEFAULT_SIZES) -> dict:
   """Compiles the step for ``[B, L]`` on ``devices`` devices and times ``steps`` steps."""
-  config = model_config()
+  config = model_config(sizes)
   mesh = make_data_mesh(devices)
   model = MultitaskBiLSTM(config, rngs=nnx.Rngs(seed))
   optimizer = optax.adam(1e-3)
@@ -126,37 +141,56 @@ def measure(batch: int, length: int, devices: int, steps: int, seed: int = 0) ->
   _harness.block((state, metrics))
   first_s = time.perf_counter() - t0
   flops = train_step_flops(config, batch, length)
-  probe = _harness.matmul_probe(1024)
+  probe = _harness.matmul_probe(1024) if PROBE_MATMUL else None
   times, fractions = [], []
   for k in range(steps):
     t0 = time.perf_counter()
     state, metrics = step(state, batches[k % 2])
     _harness.block((state, metrics))
     times.append(time.perf_counter() - t0)
-    # The machine's matmul rate right after each step, under the same load.
-    fractions.append(flops / times[-1] / _harness.timed_flops(*probe))
+    if probe is not None:  # the machine's matmul rate right after each step, same load
+      fractions.append(flops / times[-1] / _harness.timed_flops(*probe))
   median = statistics.median(times)
   return dict(batch=batch, length=length, devices=devices, compile_s=compile_s,
               first_call_s=first_s, step_s=times, median_step_s=median,
               model_flops=flops, xla_cost_analysis_flops=xla_flops,
               achieved_flops_per_s=flops / median,
-              fraction_of_adjacent_matmul=statistics.median(fractions),
+              fraction_of_adjacent_matmul=statistics.median(fractions) if fractions else None,
               real_tokens_per_s=float(np.mean([np.asarray(b["mask"]).sum() for b in batches]))
               / median, loss=float(metrics["loss"]))
 
 
-def device_sweep(counts, batch, length, steps, cpus) -> list[dict]:
-  """One subprocess per device count (XLA reads the flag when it starts)."""
+def _percent(fraction: float | None) -> str:
+  return "?%" if fraction is None else f"{100 * fraction:.0f}%"
+
+
+def device_counts(spec: str) -> list[int]:
+  """``"1,2,4"``, or ``"all"``: 1, 2, 4, ... and every device this process sees."""
+  if spec != "all":
+    return [int(x) for x in spec.split(",") if x]
+  n = jax.device_count()
+  return sorted({2 ** k for k in range(n.bit_length()) if 2 ** k <= n} | {n})
+
+
+def device_sweep(counts, batch, length, steps, cpus, mode: str = "simulated",
+                 sizes: str = DEFAULT_SIZES) -> list[dict]:
+  """``simulated``: one subprocess per device count (XLA reads the flag when it starts);
+  ``real``: in this process, over the first ``n`` devices."""
   out = []
   for n in counts:
-    env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={n}")
-    cmd = [sys.executable, __file__, "--worker", f"{batch},{length},{n},{steps}"]
-    if cpus is not None:
-      cmd += ["--cpus", str(cpus)]
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
-    res = json.loads(done.stdout.strip().splitlines()[-1])
-    print(f"devices={n}: {1e3 * res['median_step_s']:.0f} ms/step, "
-          f"{100 * res['fraction_of_adjacent_matmul']:.0f}% of adjacent matmul "
+    if mode == "real":
+      res = measure(batch, length, n, steps, sizes=sizes)
+    else:
+      env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={n}")
+      cmd = [sys.executable, __file__, "--worker", f"{batch},{length},{n},{steps}",
+             "--model-sizes", sizes]
+      if cpus is not None:
+        cmd += ["--cpus", str(cpus)]
+      done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+      res = json.loads(done.stdout.strip().splitlines()[-1])
+    res["device_mode"] = mode
+    print(f"devices={n} ({mode}): {1e3 * res['median_step_s']:.0f} ms/step, "
+          f"{_percent(res['fraction_of_adjacent_matmul'])} of adjacent matmul "
           f"(compile {res['compile_s']:.1f}s)", flush=True)
     out.append(res)
   return out
@@ -166,7 +200,14 @@ def main(argv=None):
   p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   p.add_argument("--batches", default="16,32,64,128,256", help="batch sweep, at --base-length")
   p.add_argument("--lengths", default="8,16,32,64", help="length sweep, at --base-batch")
-  p.add_argument("--devices", default="1,2,4,8", help="simulated device counts")
+  p.add_argument("--devices", default="1,2,4,8",
+                 help="device counts of the scaling sweep ('all': 1, 2, 4, ... every device; "
+                      "'' for none)")
+  p.add_argument("--device-mode", choices=("simulated", "real"), default=None,
+                 help="simulated CPU devices in subprocesses, or this process's real devices "
+                      "(default: real on an accelerator, simulated on the CPU)")
+  p.add_argument("--model-sizes", default=DEFAULT_SIZES,
+                 help="embedding, shared and task widths, E,S,T")
   p.add_argument("--base-batch", type=int, default=32)
   p.add_argument("--base-length", type=int, default=16)
   p.add_argument("--device-batch", type=int, default=64, help="global batch of the device sweep")
@@ -178,44 +219,53 @@ def main(argv=None):
   args = p.parse_args(argv)
   if args.worker:  # a device-sweep subprocess: one measurement as a JSON line
     batch, length, devices, steps = map(int, args.worker.split(","))
-    print(json.dumps(measure(batch, length, devices, steps)))
+    print(json.dumps(measure(batch, length, devices, steps, sizes=args.model_sizes)))
     return
   if args.quick:
     args.batches, args.lengths, args.devices, args.steps = "16,32", "8,16", "1,2", 2
-  matmul = [_harness.matmul_flops()]
-  print(f"matmul: {matmul[0]['flops_per_s'] / 1e9:.1f} GFLOP/s", flush=True)
+  matmul = [_harness.matmul_flops()] if PROBE_MATMUL else []
+  if matmul:
+    print(f"matmul: {matmul[0]['flops_per_s'] / 1e9:.1f} GFLOP/s", flush=True)
   done = {}  # (B, L) -> result; the two sweeps share their base point
 
   def point(b, n):
     if (b, n) not in done:
-      done[b, n] = r = measure(b, n, 1, args.steps)
+      done[b, n] = r = measure(b, n, 1, args.steps, sizes=args.model_sizes)
       print(f"B={b} L={n}: {1e3 * r['median_step_s']:.0f} ms/step, "
             f"{r['achieved_flops_per_s'] / 1e9:.1f} GFLOP/s "
-            f"({100 * r['fraction_of_adjacent_matmul']:.0f}% of adjacent matmul), "
+            f"({_percent(r['fraction_of_adjacent_matmul'])} of adjacent matmul), "
             f"compile {r['compile_s']:.1f}s", flush=True)
     return done[b, n]
 
-  sweeps = {"batch": [point(b, args.base_length) for b in map(int, args.batches.split(","))],
-            "length": [point(args.base_batch, n) for n in map(int, args.lengths.split(","))]}
-  sweeps["devices"] = device_sweep(list(map(int, args.devices.split(","))), args.device_batch,
-                                   args.base_length, args.steps, _harness.cpus_from_argv(sys.argv))
-  matmul.append(_harness.matmul_flops())
-  peak = max(m["flops_per_s"] for m in matmul)
+  mode = args.device_mode or ("simulated" if jax.default_backend() == "cpu" else "real")
+  ints = lambda spec: [int(x) for x in spec.split(",") if x]
+  sweeps = {"batch": [point(b, args.base_length) for b in ints(args.batches)],
+            "length": [point(args.base_batch, n) for n in ints(args.lengths)]}
+  sweeps["devices"] = device_sweep(device_counts(args.devices), args.device_batch,
+                                   args.base_length, args.steps, _harness.cpus_from_argv(sys.argv),
+                                   mode, args.model_sizes)
+  if PROBE_MATMUL:
+    matmul.append(_harness.matmul_flops())
+  peak = max(m["flops_per_s"] for m in matmul) if matmul else None
   for rows in sweeps.values():
     for r in rows:
-      r["fraction_of_matmul_peak"] = r["achieved_flops_per_s"] / peak
-  best = max((r for rows in sweeps.values() for r in rows), key=lambda r: r["fraction_of_matmul_peak"])
-  print(f"matmul peak {peak / 1e9:.1f} GFLOP/s; best step {best['achieved_flops_per_s'] / 1e9:.1f}"
-        f" GFLOP/s = {100 * best['fraction_of_matmul_peak']:.0f}% (B={best['batch']} "
+      r["fraction_of_matmul_peak"] = r["achieved_flops_per_s"] / peak if peak else None
+  best = max((r for rows in sweeps.values() for r in rows), key=lambda r: r["achieved_flops_per_s"])
+  print(f"matmul peak {(peak or 0) / 1e9:.1f} GFLOP/s; best step "
+        f"{best['achieved_flops_per_s'] / 1e9:.1f}"
+        f" GFLOP/s = {_percent(best['fraction_of_matmul_peak'])} (B={best['batch']} "
         f"L={best['length']} devices={best['devices']})")
   if args.out:
     path = _harness.write_result(args.out, {
         "benchmark": "multitask_train_step", "cpus": CPUS,
-        "config": {**dataclasses.asdict(model_config()), "tag_names": f"BIO, {SLOT_TYPES} types"},
+        "config": {**dataclasses.asdict(model_config(args.model_sizes)),
+                   "tag_names": f"BIO, {SLOT_TYPES} types"},
+        "jax_backend": jax.default_backend(), "device_mode": mode,
         "optimizer": "adam(1e-3)", "flop_count": "analytic matmul FLOPs (train_step_flops); "
         "xla_cost_analysis_flops counts while-loop bodies once and undercounts",
         "matmul_throughput": matmul, "matmul_peak_flops_per_s": peak,
-        "note_devices": "simulated CPU devices share the same cores: overhead, not speed-up",
+        "note_devices": ("simulated CPU devices share the same cores: overhead, not speed-up"
+                         if mode == "simulated" else "real devices, same global batch"),
         "sweeps": sweeps})
     print(f"wrote {path}")
 

@@ -16,7 +16,16 @@ random weights, in one process, interleaved (``_harness.compare``):
   decoder prefix and returns the allowed ids. BART is post-LN, with learned
   positions offset by 2 and a ``layernorm_embedding``: the math differs from
   the rewriter's, the sizes and FLOPs per step are the same (plus a few layer
-  norms), which is what speed depends on.
+  norms), which is what speed depends on;
+* ``transformers_constrained_vectorised``: the same ``generate``, constrained
+  instead by the fastest PyTorch pattern: a logits processor over a trie held
+  as sorted tensors on the peer's device (``_torch_trie.TorchTrie``), every
+  beam's state found by ``searchsorted`` walks and the allowed-token mask built
+  by one scatter for all beams (no Python per beam).
+
+Device: JAX runs on its default backend; BART, its inputs and the tensor trie on
+``cuda`` when available (``--torch-device`` overrides); outputs stay on the
+device on both sides. float32 only (beam scores accumulate log-probabilities).
 
 Equal work on both sides. The utterances are the Zipfian synthetic ones of
 ``bench_trie.py`` but of one fixed length, ``L - 1`` tokens (+ EOS = ``L``):
@@ -39,6 +48,7 @@ of both tries (array bytes; RSS growth of the dict trie).
 Usage::
 
   nice -n 19 /work/venv_peers/bin/python benchmarks/bench_rewrite.py --cpus 1
+  python benchmarks/bench_rewrite.py --sizes 1000,100000 --batches 32,128 --beams 4,8  # GPU
   /work/venv_peers/bin/python benchmarks/bench_rewrite.py --quick --out ''   # smoke run
 """
 
@@ -54,6 +64,7 @@ import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import _harness  # pylint: disable=g-import-not-at-top,wrong-import-position
+import _torch_trie  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 CPUS = _harness.pin_cpus(_harness.cpus_from_argv(sys.argv))
 
@@ -121,8 +132,20 @@ def rss_bytes() -> int:
     return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def build_tries(sequences):
-  """Both tries and their build cost."""
+class TrieLogitsProcessor(transformers.LogitsProcessor):
+  """Tokens outside the tensor trie get ``-inf``, all beams at once (the decoder ids
+  after the start token are the prefix, as in the GENRE function)."""
+
+  def __init__(self, trie: _torch_trie.TorchTrie):
+    self.trie = trie
+
+  def __call__(self, input_ids, scores):
+    allowed = self.trie.allowed(self.trie.walk(input_ids[:, 1:]))
+    return scores.masked_fill(~allowed, -float("inf"))
+
+
+def build_tries(sequences, device):
+  """The three tries and their build cost."""
   t0 = time.perf_counter()
   arrays = build_trie(sequences, vocab_size=VOCAB, eos_id=EOS)
   arrays_s = time.perf_counter() - t0
@@ -131,10 +154,16 @@ def build_tries(sequences):
   t0 = time.perf_counter()
   genre = GenreTrie(sequences)
   genre_s = time.perf_counter() - t0
+  genre_mib = (rss_bytes() - before) / 2**20
+  t0 = time.perf_counter()
+  tensors = _torch_trie.TorchTrie(torch, sequences, vocab_size=VOCAB, eos_id=EOS, device=device)
+  tensors_s = time.perf_counter() - t0
+  assert tensors.num_states == arrays.num_states, (tensors.num_states, arrays.num_states)
   stats = {"utterances": len(sequences), "trie_states": arrays.num_states,
            "fsnlu_jax_build_s": arrays_s, "fsnlu_jax_array_mib": arrays.nbytes / 2**20,
-           "genre_dict_build_s": genre_s, "genre_dict_rss_growth_mib": (rss_bytes() - before) / 2**20}
-  return jax.device_put(arrays), genre, stats
+           "genre_dict_build_s": genre_s, "genre_dict_rss_growth_mib": genre_mib,
+           "torch_tensor_trie_build_s": tensors_s, "torch_tensor_trie_mib": tensors.nbytes / 2**20}
+  return jax.device_put(arrays), (genre, tensors), stats
 
 
 def make_fsnlu(cfg: RewriterConfig, beams: int, length: int):
@@ -171,10 +200,13 @@ def make_bart(cfg: RewriterConfig):
   return transformers.BartForConditionalGeneration(config).eval()
 
 
-def bart_generate(model, src, mask, *, beams, length, genre):
+def bart_generate(model, src, mask, *, beams, length, genre=None, tensor_trie=None):
   kwargs = dict(num_beams=beams, num_return_sequences=1, do_sample=False, max_new_tokens=length,
                 length_penalty=0.6, early_stopping=False, use_cache=True)
-  if genre is None:
+  if tensor_trie is not None:
+    kwargs["logits_processor"] = transformers.LogitsProcessorList(
+        [TrieLogitsProcessor(tensor_trie)])
+  elif genre is None:
     kwargs["min_new_tokens"] = length
   else:  # the GENRE pattern: the decoder prefix, minus its start token, walked in the trie
     kwargs["prefix_allowed_tokens_fn"] = lambda batch_id, sent: genre.get(sent.tolist()[1:])
@@ -182,34 +214,44 @@ def bart_generate(model, src, mask, *, beams, length, genre):
     return model.generate(input_ids=src, attention_mask=mask, **kwargs)
 
 
-def check_outputs(result, hf_out, sequences_set, length):
-  """Constrained outputs are stored utterances and exactly ``L`` tokens on both sides."""
+def check_outputs(result, hf_out, hf_vectorised_out, sequences_set, length):
+  """Constrained outputs are stored utterances and exactly ``L`` tokens on every side;
+  both PyTorch constraints give the same sequences (same model, same mask)."""
   seqs = np.asarray(result.sequences[:, 0])
   ours = [tuple(s[:length - 1].tolist()) for s in seqs]
-  hf = [tuple(s[1:length].tolist()) for s in hf_out.numpy()]
+  hf = [tuple(s[1:length].tolist()) for s in hf_out.cpu().numpy()]
+  hf_v = [tuple(s[1:length].tolist()) for s in hf_vectorised_out.cpu().numpy()]
   return {"fsnlu_jax_all_finished_len_L": bool(np.all(np.asarray(result.lengths[:, 0]) == length)),
           "fsnlu_jax_in_trie": all(s in sequences_set for s in ours),
           "transformers_steps": int(hf_out.shape[1] - 1),
-          "transformers_in_trie": all(s in sequences_set for s in hf)}
+          "transformers_in_trie": all(s in sequences_set for s in hf),
+          "transformers_vectorised_steps": int(hf_vectorised_out.shape[1] - 1),
+          "transformers_vectorised_same_as_genre": hf == hf_v}
 
 
-def run_case(name, cfg, fsnlu, bart, trie, genre, sequences_set, *, batch, beams, length, src_len,
-             args, rng):
+def run_case(name, cfg, fsnlu, bart, trie, peer_tries, sequences_set, *, batch, beams, length,
+             src_len, args, rng):
+  genre, tensor_trie = peer_tries
+  device = tensor_trie.device
   src_np = rng.integers(FIRST_TOKEN, VOCAB, size=(batch, src_len))
   src_j, mask_j = jnp.asarray(src_np, jnp.int32), jnp.ones((batch, src_len), bool)
-  src_t, mask_t = torch.as_tensor(src_np), torch.ones((batch, src_len), dtype=torch.long)
+  src_t = torch.as_tensor(src_np).to(device)
+  mask_t = torch.ones((batch, src_len), dtype=torch.long, device=device)
   fs = fsnlu[beams]
   contenders = {
       "fsnlu_jax_constrained": lambda: fs(src_j, mask_j, trie),
       "fsnlu_jax_unconstrained": lambda: fs(src_j, mask_j),
       "transformers_constrained": lambda: bart_generate(bart, src_t, mask_t, beams=beams,
                                                         length=length, genre=genre),
+      "transformers_constrained_vectorised": lambda: bart_generate(
+          bart, src_t, mask_t, beams=beams, length=length, tensor_trie=tensor_trie),
       "transformers_unconstrained": lambda: bart_generate(bart, src_t, mask_t, beams=beams,
                                                           length=length, genre=None),
   }
   res = _harness.compare(contenders, rounds=args.rounds, warmup=args.warmup)
   checks = check_outputs(fs(src_j, mask_j, trie), contenders["transformers_constrained"](),
-                         sequences_set, length)
+                         contenders["transformers_constrained_vectorised"](), sequences_set,
+                         length)
   checks["transformers_unconstrained_steps"] = int(contenders["transformers_unconstrained"]().shape[1] - 1)
   s = res["samples_s"]
   per_round = lambda a, b: statistics.median(x / y for x, y in zip(s[a], s[b]))
@@ -220,16 +262,22 @@ def run_case(name, cfg, fsnlu, bart, trie, genre, sequences_set, *, batch, beams
       "sequences_per_s": {k: batch / v for k, v in res["median_s"].items()},
       "constraint_overhead": {
           "fsnlu_jax": per_round("fsnlu_jax_constrained", "fsnlu_jax_unconstrained"),
-          "transformers": per_round("transformers_constrained", "transformers_unconstrained")},
+          "transformers": per_round("transformers_constrained", "transformers_unconstrained"),
+          "transformers_vectorised": per_round("transformers_constrained_vectorised",
+                                               "transformers_unconstrained")},
       "speedup_fsnlu_jax_over_transformers": {
           "constrained": per_round("transformers_constrained", "fsnlu_jax_constrained"),
+          "constrained_vs_vectorised_trie": per_round("transformers_constrained_vectorised",
+                                                      "fsnlu_jax_constrained"),
           "unconstrained": per_round("transformers_unconstrained", "fsnlu_jax_unconstrained")},
       "checks": checks}
   ov, sp = case["constraint_overhead"], case["speedup_fsnlu_jax_over_transformers"]
   print(f"{name} U={len(sequences_set)} B={batch} W={beams}: "
         + " ".join(f"{k}={1e3 * v:.0f}ms" for k, v in res["median_s"].items())
         + f" | overhead jax={ov['fsnlu_jax']:.3f}x hf={ov['transformers']:.3f}x"
-        + f" | speedup c={sp['constrained']:.2f}x u={sp['unconstrained']:.2f}x | {checks}",
+        + f" hf_vectorised={ov['transformers_vectorised']:.3f}x"
+        + f" | speedup c={sp['constrained']:.2f}x c_vec={sp['constrained_vs_vectorised_trie']:.2f}x"
+        + f" u={sp['unconstrained']:.2f}x | {checks}",
         flush=True)
   return case
 
@@ -246,6 +294,7 @@ def main():
   parser.add_argument("--rounds", type=int, default=5)
   parser.add_argument("--warmup", type=int, default=1)
   parser.add_argument("--cpus", type=int, default=None)
+  _harness.add_device_args(parser)
   parser.add_argument("--quick", action="store_true", help="1k utterances, one case, 2 rounds")
   parser.add_argument("--out", default="rewrite_speed.json", help="file in results/; '' for none")
   args = parser.parse_args()
@@ -255,6 +304,7 @@ def main():
   batches = [int(x) for x in args.batches.split(",")]
   beams_list = [int(x) for x in args.beams.split(",")]
   threads = _harness.match_torch_threads(torch)
+  device = _harness.torch_device(torch, args.torch_device)
   rng = np.random.default_rng(0)
   sequences = zipf_utterances(rng, max(sizes), args.length - 1)
   # The trie-size sweep runs at (first batch, first beam); the batch x beam grid at the largest trie.
@@ -264,25 +314,27 @@ def main():
   for name in args.models.split(","):
     cfg = RewriterConfig(vocab_size=VOCAB, dropout=0.0, max_source_len=max(64, args.source_length),
                          max_target_len=max(32, args.length), **MODELS[name])
-    models[name] = (cfg, {w: make_fsnlu(cfg, w, args.length) for w in beams_list}, make_bart(cfg))
+    models[name] = (cfg, {w: make_fsnlu(cfg, w, args.length) for w in beams_list},
+                    make_bart(cfg).to(device))
   builds, cases = [], []
   for size in sizes:
-    trie, genre, stats = build_tries(sequences[:size])
+    trie, peer_tries, stats = build_tries(sequences[:size], device)
     builds.append(stats)
     print(f"tries {size}: {stats}", flush=True)
     sequences_set = set(map(tuple, sequences[:size]))
     for name, (cfg, fsnlu, bart) in models.items():
       for _, batch, beams in [p for p in plan if p[0] == size]:
-        cases.append(run_case(name, cfg, fsnlu, bart, trie, genre, sequences_set, batch=batch,
+        cases.append(run_case(name, cfg, fsnlu, bart, trie, peer_tries, sequences_set, batch=batch,
                               beams=beams, length=args.length, src_len=args.source_length,
                               args=args, rng=rng))
-    del trie, genre, sequences_set
+    del trie, peer_tries, sequences_set
     gc.collect()
   if args.out:
     path = _harness.write_result(args.out, {
         "benchmark": "rewrite", "vocab": VOCAB, "utterance_tokens": args.length - 1,
         "token_distribution": "zipf 1/rank, distinct utterances, fixed length L-1 (+EOS = L)",
         "cpus": CPUS, "threads": threads, "models": {k: MODELS[k] for k in models},
+        "jax_backend": jax.default_backend(), "torch_device": str(device),
         "transformers": transformers.__version__,
         "equal_work": "both sides decode exactly L steps: constrained, every trie path is L tokens "
                       "with EOS; unconstrained, EOS suppressed (fsnlu_jax: EOS logit -1e9; "

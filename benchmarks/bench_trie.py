@@ -18,7 +18,12 @@ as Python lists of ints, as a tokeniser would hand them over.
   what ``transformers``' ``prefix_allowed_tokens_fn`` runs per step; it needs a
   dict trie, built here for ``--peer-utterances`` utterances only (a 1M-utterance
   dict trie takes GBs of Python objects). Ratio: median over rounds of
-  ``dict_trie_s / fsnlu_jax_s`` (above 1: fsnlu_jax faster).
+  ``dict_trie_s / fsnlu_jax_s`` (above 1: fsnlu_jax faster). Where PyTorch is
+  installed, also ``torch_tensor_trie``: the vectorised PyTorch constraint
+  (``_torch_trie.TorchTrie`` over the same largest trie: mask by one scatter,
+  advance by ``searchsorted``, all beams at once) on ``cuda`` when available
+  (``--torch-device`` overrides); its states come from walking the same prefixes.
+  JAX runs on its default backend.
 
 Usage::
 
@@ -30,12 +35,14 @@ from __future__ import annotations
 
 import argparse
 import pathlib
+import statistics
 import sys
 import time
 import tracemalloc
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import _harness  # pylint: disable=g-import-not-at-top,wrong-import-position
+import _torch_trie  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 CPUS = _harness.pin_cpus(_harness.cpus_from_argv(sys.argv))
 
@@ -120,7 +127,18 @@ def genre_step(root: dict, prefixes, batch: int, beams: int) -> np.ndarray:
   return mask.reshape(batch, beams, VOCAB)
 
 
-def measure_steps(trie, sequences, peer_root, peer_sequences, args, rng):
+def torch_peer(sequences, device_name):
+  """``(torch, TorchTrie)`` over ``sequences`` on the peer's device; None without PyTorch."""
+  try:
+    import torch  # pylint: disable=g-import-not-at-top
+  except ModuleNotFoundError:
+    return None
+  device = _harness.torch_device(torch, device_name)
+  return torch, _torch_trie.TorchTrie(torch, sequences, vocab_size=VOCAB, eos_id=EOS,
+                                      device=device)
+
+
+def measure_steps(trie, sequences, peer_root, peer_sequences, args, rng, tensor_peer=None):
   step = jax.jit(lambda t, s, k: (allowed_tokens(t, s, VOCAB), advance(t, s, k)))
   cases = []
   for batch in args.batches:
@@ -129,13 +147,24 @@ def measure_steps(trie, sequences, peer_root, peer_sequences, args, rng):
       states = jnp.asarray(states_of(trie, prefixes).reshape(batch, beams))
       tokens = jnp.asarray(rng.integers(FIRST_TOKEN, VOCAB, size=(batch, beams)), jnp.int32)
       contenders = {"fsnlu_jax": lambda s=states, k=tokens: step(trie, s, k)}
+      if tensor_peer is not None:
+        torch, tt = tensor_peer
+        walked = torch.stack([tt.walk(torch.tensor([p], dtype=torch.int64, device=tt.device))[0]
+                              for p in prefixes])
+        assert bool((walked >= 0).all())
+        t_tokens = torch.from_numpy(np.asarray(tokens).reshape(-1).astype(np.int64)).to(tt.device)
+        contenders["torch_tensor_trie"] = (
+            lambda s=walked, k=t_tokens, tt=tt: (tt.allowed(s), tt.advance(s, k)))
       if peer_root is not None:
         peer_prefixes = beam_prefixes(rng, peer_sequences, batch, beams)
         contenders["genre_dict_trie"] = lambda p=peer_prefixes: genre_step(peer_root, p, batch, beams)
       result = _harness.compare(contenders, rounds=args.rounds, inner=args.inner,
                                 warmup=args.warmup, baseline="genre_dict_trie"
                                 if peer_root is not None else "fsnlu_jax")
-      result.pop("samples_s")
+      samples = result.pop("samples_s")
+      if "torch_tensor_trie" in samples:
+        result["fsnlu_jax_speedup_vs_torch_tensor_trie"] = statistics.median(
+            t / f for t, f in zip(samples["torch_tensor_trie"], samples["fsnlu_jax"]))
       cases.append({"batch": batch, "beams": beams, **result,
                     "fsnlu_jax_us_per_beam": 1e6 * result["median_s"]["fsnlu_jax"] / (batch * beams)})
       print(f"B={batch} W={beams}: {_harness.summary(result)}", flush=True)
@@ -154,6 +183,9 @@ def main():
   parser.add_argument("--warmup", type=int, default=2)
   parser.add_argument("--peer-utterances", type=int, default=100_000)
   parser.add_argument("--cpus", type=int, default=None)
+  _harness.add_device_args(parser)
+  parser.add_argument("--no-torch", action="store_true",
+                      help="leave out the vectorised PyTorch trie even where PyTorch is installed")
   parser.add_argument("--quick", action="store_true", help="10k utterances, one step case")
   parser.add_argument("--out", default="trie_build.json", help="file in results/; '' for none")
   args = parser.parse_args()
@@ -182,12 +214,17 @@ def main():
   device_trie = jax.device_put(trie)
   peer_sequences = sequences[:args.peer_utterances]
   peer_root = dict_trie(peer_sequences) if args.peer_utterances else None
-  steps = measure_steps(device_trie, sequences[:max(sizes)], peer_root, peer_sequences, args, rng)
+  tensor_peer = None if args.no_torch else torch_peer(sequences[:max(sizes)], args.torch_device)
+  steps = measure_steps(device_trie, sequences[:max(sizes)], peer_root, peer_sequences, args, rng,
+                        tensor_peer)
   if args.out:
     path = _harness.write_result(args.out, {
         "benchmark": "trie", "vocab": VOCAB, "lengths": [3, 12], "token_distribution": "zipf 1/rank",
         "cpus": CPUS, "build": builds, "fanout_sweep": fanouts,
+        "jax_backend": jax.default_backend(),
+        "torch_device": None if tensor_peer is None else str(tensor_peer[1].device),
         "step": {"trie_utterances": max(sizes), "peer_utterances": args.peer_utterances,
+                 "torch_tensor_trie_utterances": None if tensor_peer is None else max(sizes),
                  "ratio_definition": "median over rounds of genre_dict_trie_s / fsnlu_jax_s "
                                      "(>1: fsnlu_jax faster)", "cases": steps}})
     print(f"wrote {path}")

@@ -206,3 +206,69 @@ def test_the_check_sees_a_missing_name():
   assert any("take_episodes" in p for p in problems)
   assert any("multitask_job" in p for p in problems)
   assert any("no_such_function" in p for p in problems)
+
+
+SUITE_STEPS = {"trie", "crf", "bilstm", "bilstm_bf16", "encoder", "encoder_bf16", "fewshot", "ig",
+               "rewrite", "multitask_step"}
+
+
+def test_gpu_suite_dry_run(tmp_path):
+  """``gpu_suite.sh --dry-run``: the GPU suite's sequence at tiny settings on the CPU.
+
+  Every step either runs (its JSON written, the device named) or is recorded as
+  skipped with its reason; a step skipped for its peer names modules that are
+  really missing (in CI, without PyTorch, that is the path exercised); the
+  step without a peer (trie) always runs; the summary table prints; the suite
+  exits 0. The multitask step's scaling is ``--skip``-ped here (compiling the
+  full multitask step costs ~10 s of CPU, over this test's budget): run
+  ``benchmarks/gpu_suite.sh --dry-run`` by hand for it.
+  """
+  env = dict(os.environ, PYTHON=sys.executable)
+  done = subprocess.run(["bash", str(BENCHMARKS / "gpu_suite.sh"), "--dry-run", "--results",
+                         str(tmp_path), "--skip", "multitask_step"], cwd=ROOT, env=env,
+                        capture_output=True, text=True, timeout=600, check=False)
+  log = done.stdout[-4000:] + done.stderr[-4000:]
+  assert done.returncode == 0, log
+  status = [json.loads(line) for line in (tmp_path / "suite_status.jsonl").read_text().splitlines()]
+  steps = {s["step"]: s for s in status}
+  assert set(steps) == SUITE_STEPS, log
+  for s in status:
+    assert s["status"] in ("ok", "skipped"), (s, log)
+    if s["status"] == "skipped":
+      assert s["reason"], s
+      if s["reason"].startswith("peer not installed:"):
+        for module in s["reason"].split(":", 1)[1].split():
+          assert importlib.util.find_spec(module) is None, s
+    else:
+      record = json.loads((tmp_path / f"{s['step']}.json").read_text())
+      assert record["machine"]["jax_backend"] == "cpu", s
+  assert steps["trie"]["status"] == "ok", log
+  assert steps["multitask_step"]["reason"] == "--skip", log
+  assert "| step | status |" in done.stdout and "steps ran" in done.stdout, log
+
+
+def test_torch_tensor_trie_matches_a_dict_trie():
+  """The benchmarks' vectorised PyTorch trie (a peer) against a nested-dict trie."""
+  torch = pytest.importorskip("torch")
+  spec = importlib.util.spec_from_file_location("_bench_torch_trie", BENCHMARKS / "_torch_trie.py")
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  rng = __import__("numpy").random.default_rng(0)
+  eos, vocab = 3, 12
+  sequences = [rng.integers(4, vocab, size=rng.integers(1, 6)).tolist() for _ in range(200)]
+  trie = module.TorchTrie(torch, sequences, vocab_size=vocab, eos_id=eos)
+  root: dict = {}
+  for seq in sequences:
+    node = root
+    for token in seq + [eos]:
+      node = node.setdefault(token, {})
+  prefixes = {tuple(s[:k]) for s in sequences for k in range(len(s) + 1)}
+  prefixes |= {tuple(s) + (eos,) for s in sequences} | {(4, 4, 4, 4, 4, 4, 4)}
+  for prefix in sorted(prefixes):
+    node = root
+    for token in prefix:
+      node = None if node is None else node.get(token)
+    state = trie.walk(torch.tensor([list(prefix)], dtype=torch.int64).reshape(1, -1))
+    allowed = set(torch.nonzero(trie.allowed(state)[0]).flatten().tolist())
+    assert (state.item() >= 0) == (node is not None), prefix
+    assert allowed == (set(node) if node is not None else set()), prefix
