@@ -53,6 +53,14 @@ def compiled_shapes() -> int:
   return _forward._cache_size()  # pylint: disable=protected-access
 
 
+def _rows_per_call(n: int) -> int:
+  """The row bucket for ``n`` rows: 1 alone; up to 24 in chunks of 8 (16 rows padded to 64
+  would cost 4 times their work); more in chunks of 64."""
+  if n <= 1:
+    return ROW_BUCKETS[0]
+  return ROW_BUCKETS[1] if n <= 3 * ROW_BUCKETS[1] else ROW_BUCKETS[-1]
+
+
 def _buckets(max_length: int) -> tuple[int, ...]:
   return tuple(b for b in DEFAULT_BUCKETS if b < max_length) + (max_length,)
 
@@ -155,8 +163,8 @@ class MultitaskPredictor:
     return answers
 
   def _run(self, ids: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(probs [U, C], tags [U, L])``: chunks of the smallest row bucket that holds ``U``."""
-    size = next((b for b in ROW_BUCKETS if b >= len(ids)), ROW_BUCKETS[-1])
+    """``(probs [U, C], tags [U, L])`` in chunks of :func:`_rows_per_call` rows."""
+    size = _rows_per_call(len(ids))
     step = lambda chunk: _forward(self._graphdef, self._state, *chunk)
     return map_in_chunks(step, (ids, mask), size)
 

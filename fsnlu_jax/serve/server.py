@@ -82,19 +82,28 @@ def _json(body: bytes) -> Any:
 
 
 async def _body(request: Request, limit: int) -> bytes:
-  """The body, refused (413) as soon as it passes ``limit`` bytes."""
+  """The body, refused (413) once it passes ``limit`` bytes.
+
+  An oversized body is still read (and dropped) up to ``_DRAIN_FACTOR`` times
+  the limit, so the client, still sending, gets the answer on a connection
+  that stays usable; past that the connection is closed after the answer.
+  """
   declared = request.headers.get("content-length", "")
-  if declared.isdigit() and int(declared) > limit:
-    raise InputError("body_too_large", f"the body has {declared} bytes; the limit is {limit}",
-                     status=413)
   parts, size = [], 0
   async for chunk in request.stream():
     size += len(chunk)
-    if size > limit:
-      raise InputError("body_too_large", f"the body passes the limit of {limit} bytes",
-                       status=413)
-    parts.append(chunk)
+    if size > _DRAIN_FACTOR * limit:
+      break
+    if size <= limit and not (declared.isdigit() and int(declared) > limit):
+      parts.append(chunk)
+  if size > limit:
+    shown = declared if declared.isdigit() else f"more than {limit}"
+    raise InputError("body_too_large", f"the body has {shown} bytes; the limit is {limit}",
+                     status=413)
   return b"".join(parts)
+
+
+_DRAIN_FACTOR = 16
 
 
 def _items(payload: Any, limits: Limits) -> tuple[bool, list[tuple[str, Any]]]:
