@@ -133,3 +133,11 @@ def test_rewrite_predictor_shows_candidates_scores_and_the_threshold_that_decide
   assert answer["thresholds"]["personal"] == -1e8 and "personal candidate" in answer["decision"]
   with pytest.raises(serve.InputError, match="unknown user 99999"):
     p.parse({"text": heard, "user": 99999})
+
+
+@pytest.mark.parametrize("command", ["predict", "serve"])
+def test_commands_document_their_options(command, capsys):
+  with pytest.raises(SystemExit) as exit_info:
+    cli.main([command, "--help"])
+  assert exit_info.value.code == 0
+  assert "--checkpoint" in capsys.readouterr().out
