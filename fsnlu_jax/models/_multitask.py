@@ -339,10 +339,12 @@ def _on_one_device(x):
   Arrays laid out over a mesh (replicated or typed with explicit axes) cannot
   meet plain inputs outside that mesh's context.
   """
-  if not isinstance(x, jax.Array) or isinstance(x.sharding, jax.sharding.SingleDeviceSharding):
+  if not isinstance(x, jax.Array):
     return x
-  value = x.addressable_data(0) if x.is_fully_replicated else np.asarray(x)
-  return jax.device_put(value, jax.local_devices()[0])
+  if not isinstance(x.sharding, jax.sharding.SingleDeviceSharding):
+    x = x.addressable_data(0) if x.is_fully_replicated else np.asarray(x)
+  # Always committed to the one device: one compiled version for every model's state.
+  return jax.device_put(x, jax.local_devices()[0])
 
 
 def decode_output(model: MultitaskBiLSTM, out: MultitaskOutput,
