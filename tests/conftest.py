@@ -15,6 +15,8 @@ import jax
 import pytest
 
 jax.config.update("jax_num_cpu_devices", 8)
+# `fsnlu explain/predict/serve` keep compilations on disk; not the suite's.
+os.environ.setdefault("FSNLU_COMPILATION_CACHE", "")
 
 # ../shared/data beside the project root (as in CI), or $FSNLU_DATA_DIR.
 _ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -68,3 +70,28 @@ def real_dataset(shared_data, cache_dir):
     return built[name]
 
   return get
+
+
+_CONFIGS = _ROOT / "configs"
+
+
+@pytest.fixture(scope="session")
+def tiny_pretrain(tmp_path_factory, cache_dir) -> pathlib.Path:
+  """A finished ``fsnlu pretrain`` of ``multitask_pretrain.py:tiny`` (20 steps), once a session."""
+  from fsnlu_jax import cli  # pylint: disable=g-import-not-at-top
+
+  workdir = tmp_path_factory.mktemp("pretrain")
+  assert cli.main(["pretrain", "--config", f"{_CONFIGS / 'multitask_pretrain.py'}:tiny",
+                   "--workdir", str(workdir), "--cache-dir", str(cache_dir)]) == 0
+  return workdir
+
+
+@pytest.fixture(scope="session")
+def tiny_rewrite(tmp_path_factory, cache_dir) -> pathlib.Path:
+  """A finished ``fsnlu rewrite`` of ``rewrite.py:tiny`` (trained and evaluated), once a session."""
+  from fsnlu_jax import cli  # pylint: disable=g-import-not-at-top
+
+  workdir = tmp_path_factory.mktemp("rewrite")
+  assert cli.main(["rewrite", "--config", f"{_CONFIGS / 'rewrite.py'}:tiny", "--workdir",
+                   str(workdir), "--cache-dir", str(cache_dir)]) == 0
+  return workdir

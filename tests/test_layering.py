@@ -27,7 +27,8 @@ RANKS = {
     "explain": 3,
     "transfer": 4, "rewrite": 4, "active": 4, "teach": 4,
     "fewshot": 5, "selection": 5,  # they train their encoder / base model through `transfer`
-    "configs": 6, "cli": 6,
+    "serve": 6,  # a trained model of any capability, through their public APIs
+    "configs": 7, "cli": 7,
 }
 CAPABILITIES = {"transfer", "rewrite", "active", "teach", "fewshot", "selection"}
 # The only capability-to-capability edges (DESIGN.md: through the public API).

@@ -22,10 +22,12 @@ References:
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Literal, Mapping, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from flax import nnx
 
@@ -296,8 +298,13 @@ def predict(model: MultitaskBiLSTM, token_ids: jax.Array,
             mask: jax.Array) -> tuple[jax.Array, jax.Array]:
   """Best intent and tag sequence, without dropout.
 
-  Jit it as ``nnx.jit(predict)`` or, faster, ``jax.jit(lambda g, s, x, m:
-  predict(nnx.merge(g, s), x, m))`` with ``g, s = nnx.split(model)``.
+  Called on concrete arrays it runs one jitted function (compiled once per
+  model structure and input shape), on the model's values moved to one local
+  device (or replicated over the mesh of an enclosing ``jax.set_mesh``): a
+  model whose arrays are still laid out over a training mesh (a train state
+  merged back) works outside ``jit`` too. Under a transformation (``jax.jit``, ``nnx.jit``,
+  ``jax.vmap``) it is traced as written. Fast from a loop: ``jax.jit(lambda
+  g, s, x, m: predict(nnx.merge(g, s), x, m))`` with ``g, s = nnx.split(model)``.
 
   Args:
     model: the model.
@@ -308,8 +315,36 @@ def predict(model: MultitaskBiLSTM, token_ids: jax.Array,
     ``(intent [B], tags [B, L])`` int32; tags are the Viterbi path (CRF) or the
     per-token argmax (softmax), and -1 at padding, like ``EncodedSplit.slots``.
   """
-  mask = jnp.asarray(mask, bool)
+  graphdef, state = nnx.split(model)
+  if any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves((state, token_ids, mask))):
+    mask = jnp.asarray(mask, bool)
+    return decode_output(model, model(token_ids, mask), mask)
+  if jax.sharding.get_abstract_mesh().empty:
+    state = jax.tree.map(_on_one_device, state)
+  else:  # inside `jax.set_mesh(mesh)`: the values replicated over that mesh
+    replicated = jax.sharding.NamedSharding(jax.sharding.get_mesh(), jax.sharding.PartitionSpec())
+    state = jax.device_put(jax.tree.map(_on_one_device, state), replicated)
+  return _predict_jit(graphdef, state, jnp.asarray(token_ids), jnp.asarray(mask, bool))
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _predict_jit(graphdef: nnx.GraphDef, state: nnx.State, token_ids, mask):
+  model = nnx.merge(graphdef, state)
   return decode_output(model, model(token_ids, mask), mask)
+
+
+def _on_one_device(x):
+  """A concrete array as a plain array on this process's first device (values unchanged).
+
+  Arrays laid out over a mesh (replicated or typed with explicit axes) cannot
+  meet plain inputs outside that mesh's context.
+  """
+  if not isinstance(x, jax.Array):
+    return x
+  if not isinstance(x.sharding, jax.sharding.SingleDeviceSharding):
+    x = x.addressable_data(0) if x.is_fully_replicated else np.asarray(x)
+  # Always committed to the one device: one compiled version for every model's state.
+  return jax.device_put(x, jax.local_devices()[0])
 
 
 def decode_output(model: MultitaskBiLSTM, out: MultitaskOutput,

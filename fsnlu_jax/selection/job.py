@@ -32,7 +32,8 @@ it was in (training stages resume from their own checkpoints):
    utterances of highest score; ``ig_rate``: the same under the rate rule;
    ``random``: ``Kb`` eligible utterances drawn with ``default_rng([seed, 1])``
    (same filters, same budget). All are nested: a smaller budget's set is a
-   prefix of a larger one's.
+   prefix of a larger one's. They are pool rows; ``text`` maps each selected
+   row to its utterance.
 6. ``<strategy>_k<Kb>/``: the same model, seed, steps and batch trained from a
    random start on the labelled set plus the ``Kb`` selected utterances, their
    labels now revealed, and scored on the test split.
@@ -280,14 +281,20 @@ def _pool(config, data: SelectionData, workdir: pathlib.Path, base: _Base,
   return dict(**{n: arrays[n] for n in names}, counts=_done(workdir / "filters.json"))
 
 
-def _selected(config, workdir: pathlib.Path, pool: Mapping[str, Any]) -> dict[str, Any]:
-  """Stage 5, or its saved rows; strategies missing from an older run's file are added."""
+def _selected(config, workdir: pathlib.Path, pool: Mapping[str, Any], data: SelectionData
+              ) -> dict[str, Any]:
+  """Stage 5, or its saved rows; strategies missing from an older run's file are added,
+  and so is ``text``: ``{row: utterance}`` of every selected pool row."""
   saved = _done(workdir / "selected.json") or {}
   missing = [st for st in STRATEGIES if st not in saved]
   if missing:
     chosen = select({st: pool[SCORED[st]] for st in SCORED}, pool["eligible"],
                     config.select.budgets, config.seed)
     saved.update({st: {str(k): v for k, v in chosen[st].items()} for st in missing})
+  rows = sorted({r for st in STRATEGIES for picks in saved[st].values() for r in picks})
+  text = {str(r): data.pool[r].text for r in rows}
+  if missing or saved.get("text") != text:
+    saved["text"] = text
     _write_json(workdir / "selected.json", saved)
   return saved
 
@@ -321,7 +328,7 @@ def run_selection(config: SelectionConfig, workdir: str | os.PathLike, *, data_d
                               top_words_rate=_top_rates(rules, data.vocab, 15))
   pool = _pool(config, data, workdir, base, rules)
   results["filters"] = pool["counts"]
-  selected = _selected(config, workdir, pool)
+  selected = _selected(config, workdir, pool, data)
   results["selections"], results["runs"] = {}, {}
   for strategy in STRATEGIES:
     for k in s.budgets:

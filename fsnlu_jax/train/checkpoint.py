@@ -140,8 +140,19 @@ class Checkpointer:
     if step is None:
       raise FileNotFoundError(f"no checkpoint in {self._manager.directory}")
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, _to_saveable(like))
+    restored = self._restore(abstract, step)
+    state = restored.state
+    key = jax.random.wrap_key_data(state.key, impl=jax.random.key_impl(like.key))
+    return state._replace(key=key), restored.data
+
+  def restore_abstract(self, abstract: TrainState, step: int) -> TrainState:
+    """The state of checkpoint ``step`` as saved (the key as raw ``uint32`` data), into
+    ``abstract``'s ``jax.ShapeDtypeStruct`` shapes, dtypes and shardings."""
+    return self._restore(abstract, step).state
+
+  def _restore(self, abstract: TrainState, step: int):
     try:
-      restored = self._manager.restore(
+      return self._manager.restore(
           step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract),
                                         data=ocp.args.JsonRestore()))
     except (ValueError, KeyError, TypeError) as e:
@@ -150,9 +161,6 @@ class Checkpointer:
           f"the checkpoint {self._manager.directory}/{step} does not fit this model: it was "
           "written for another model size or structure (a changed config? start over with a "
           f"new workdir or --overwrite). Orbax: {_first_line(e)}") from e
-    state = restored.state
-    key = jax.random.wrap_key_data(state.key, impl=jax.random.key_impl(like.key))
-    return state._replace(key=key), restored.data
 
   def wait(self) -> None:
     """Blocks until a background save has finished."""
@@ -198,9 +206,16 @@ def restore_model(directory: str | os.PathLike, model: nnx.Module,
   The one way a trained model comes back from a job's workdir (to fine-tune,
   to encode, to explain, to rewrite, to serve).
 
+  Nothing is computed before the restore: the checkpoint's layout comes from
+  tracing alone (``jax.eval_shape``), so ``model`` may be abstract, as
+  ``nnx.eval_shape(lambda: Model(config, rngs=nnx.Rngs(0)))`` makes it. (A
+  concrete template costs its random initialisation, run op by op: one XLA
+  compilation per operation, about 15 s for a multitask bi-LSTM on a busy CPU.)
+
   Args:
     directory: a :class:`Checkpointer` folder (a job's ``workdir/checkpoints``).
-    model: a model of the same structure and sizes (its values are replaced).
+    model: a model of the same structure and sizes, concrete or abstract (its
+      values are replaced).
     optimizer: the optimizer it was trained with (its state's structure is
       part of the checkpoint).
 
@@ -211,12 +226,18 @@ def restore_model(directory: str | os.PathLike, model: nnx.Module,
     FileNotFoundError: no checkpoint in ``directory``.
   """
   graphdef, params, rest = nnx.split(model, nnx.Param, ...)
-  like = TrainState(params=params, rest=rest, opt_state=optimizer.init(params),
-                    step=jnp.zeros((), jnp.int32), key=jax.random.key(0))
+
+  def saved_layout(params, rest):
+    return _to_saveable(TrainState(params=params, rest=rest, opt_state=optimizer.init(params),
+                                   step=jnp.zeros((), jnp.int32), key=jax.random.key(0)))
+
   # One local device: a restored model serves this process, whatever the mesh was.
-  like = jax.device_put(like, jax.sharding.SingleDeviceSharding(jax.local_devices()[0]))
+  device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+  abstract = jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=device),
+                          jax.eval_shape(saved_layout, params, rest))
   with Checkpointer(directory, every=1) as checkpointer:
-    if checkpointer.latest_step is None:
+    step = checkpointer.latest_step
+    if step is None:
       raise FileNotFoundError(f"no checkpoint in {directory}")
-    state, _ = checkpointer.restore(like)
-  return nnx.merge(graphdef, state.params, state.rest), int(state.step)
+    state = checkpointer.restore_abstract(abstract, step)
+  return nnx.merge(graphdef, state.params, state.rest), int(step)

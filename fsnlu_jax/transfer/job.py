@@ -111,7 +111,8 @@ def load_model(workdir: str | os.PathLike, *, finished: bool = False
   config = json.loads((root / "config.json").read_text())
   optim = from_dict(OptimConfig, config["optim"], path="optim")
   model_config = models.MultitaskConfig(**json.loads((root / "model_config.json").read_text()))
-  model = models.MultitaskBiLSTM(model_config, rngs=nnx.Rngs(0))
+  # Abstract: no random initialisation to compute (restore_model's docs).
+  model = nnx.eval_shape(lambda: models.MultitaskBiLSTM(model_config, rngs=nnx.Rngs(0)))
   model, step = restore_model(root / "checkpoints", model,
                               model_lib.make_optimizer(model, optim))
   if finished and step < config["train"]["steps"]:

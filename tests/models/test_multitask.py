@@ -13,8 +13,10 @@ from flax import nnx
 
 from fsnlu_jax.data import LabelVocab, Vocab, encode_split
 from fsnlu_jax.data.synthetic import generate_corpus
-from fsnlu_jax.models import (MultitaskBiLSTM, MultitaskConfig, multitask_loss, predict,
-                              replace_heads, trainable_filter, trainable_mask)
+from fsnlu_jax.models import (MultitaskBiLSTM, MultitaskConfig, decode_output, multitask_loss,
+                              predict, replace_heads, trainable_filter, trainable_mask)
+from fsnlu_jax.parallel import make_data_mesh
+from fsnlu_jax.train import init_train_state
 
 # ``generate_corpus(0, ...)`` is exactly the ``synthetic/tiny`` dataset (see
 # tests/data/test_synthetic.py), without a TFDS build.
@@ -143,7 +145,8 @@ def test_jit_equals_eager(data):
   *_, batch = data
   model = MultitaskBiLSTM(_config(data), rngs=nnx.Rngs(2))
   eager_loss, eager_aux = multitask_loss(model, batch)
-  eager_pred = predict(model, batch["token_ids"], batch["mask"])
+  mask = jnp.asarray(batch["mask"], bool)
+  eager_pred = decode_output(model, model(batch["token_ids"], mask), mask)  # op by op
   # Eager gradients cost seconds of op-by-op dispatch; the forward pass is
   # what jit could change, and the trained step checks gradients work.
   _, (jit_intent, jit_tags), jit_aux = run(model, batch)
@@ -153,6 +156,25 @@ def test_jit_equals_eager(data):
     np.testing.assert_allclose(jit_aux[key], eager_aux[key], rtol=1e-5)
   np.testing.assert_array_equal(jit_intent, eager_pred[0])
   np.testing.assert_array_equal(jit_tags, eager_pred[1])
+
+
+def test_predict_outside_jit_on_a_model_laid_out_over_the_training_mesh(data):
+  # A train state merged back into a model (its arrays replicated over the
+  # 8-device data mesh, typed with its explicit axis) met plain inputs outside
+  # any mesh context: "Length of device assignment 1 is not equal to the size
+  # of the mesh 8" (an AbstractMesh error on other JAX versions).
+  *_, batch = data
+  model = MultitaskBiLSTM(_config(data), rngs=nnx.Rngs(2))
+  expected = predict(model, batch["token_ids"], batch["mask"])
+  mesh = make_data_mesh()
+  graphdef, state = init_train_state(model, optax.sgd(0.1), jax.random.key(0), mesh)
+  merged = nnx.merge(graphdef, state.params, state.rest)
+  got = predict(merged, np.asarray(batch["token_ids"]), np.asarray(batch["mask"]))
+  np.testing.assert_array_equal(got[0], expected[0])
+  np.testing.assert_array_equal(got[1], expected[1])
+  with jax.set_mesh(mesh):  # inside the mesh's context too
+    np.testing.assert_array_equal(predict(merged, batch["token_ids"], batch["mask"])[1],
+                                  expected[1])
 
 
 def _leaves(module):

@@ -16,12 +16,9 @@ CONFIG = str(pathlib.Path(__file__).resolve().parents[2] / "configs" / "rewrite.
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory, cache_dir):
-  path = tmp_path_factory.mktemp("rewrite")
-  code = cli.main(["rewrite", "--config", f"{CONFIG}:tiny", "--workdir", str(path),
-                   "--cache-dir", str(cache_dir)])
-  assert code == 0
-  return path
+def workdir(tiny_rewrite):
+  """``fsnlu rewrite`` of ``CONFIG:tiny``: the session's (tests/serve uses it too)."""
+  return tiny_rewrite
 
 
 def test_job_writes_results_with_every_system(workdir):

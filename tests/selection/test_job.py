@@ -108,6 +108,13 @@ def test_both_strategies_pick_the_budget_from_the_eligible_pool(selection_run):
     assert np.all(np.diff(values[top]) <= 0)
 
 
+def test_selected_json_names_each_pick_with_its_text(selection_run, cache_dir):
+  data = sj.load_data(from_dict(sj.SelectionConfig, load_config(_TINY)), cache_dir=cache_dir)
+  selected = json.loads((selection_run / "selected.json").read_text())
+  rows = {r for strategy in sj.STRATEGIES for r in selected[strategy]["12"]}
+  assert selected["text"] == {str(r): data.pool[r].text for r in sorted(rows)}
+
+
 def test_rate_rule_is_the_summed_harm_per_validation_occurrence(selection_run, cache_dir):
   config = from_dict(sj.SelectionConfig, load_config(_TINY))
   data = sj.load_data(config, cache_dir=cache_dir)

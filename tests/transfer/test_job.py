@@ -48,12 +48,9 @@ def _records(workdir: pathlib.Path) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def pretrained(tmp_path_factory, cache_dir) -> pathlib.Path:
-  workdir = tmp_path_factory.mktemp("pretrain")
-  rc = cli.main(["pretrain", "--config", _PRETRAIN_TINY,
-                 "--workdir", str(workdir), "--cache-dir", str(cache_dir)])
-  assert rc == 0
-  return workdir
+def pretrained(tiny_pretrain) -> pathlib.Path:
+  """``fsnlu pretrain`` of ``_PRETRAIN_TINY``: the session's (tests/serve uses it too)."""
+  return tiny_pretrain
 
 
 @pytest.fixture(scope="module")
