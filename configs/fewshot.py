@@ -86,15 +86,20 @@ def _bilstm_config(arg: str) -> dict:
       # the encoder has memorised their train split (episodes there are 94%
       # right after 50 steps and teach nothing about new utterances).
       episodes=dict(n_way=5, k_shot=5, q_query=5, per_step=8, query_split="validation",
-                    steps=6 if tiny else (600 if arg == "" else 2000),
-                    generator_warmup=2 if tiny else (200 if arg == "" else 500),
+                    steps=6 if tiny else (400 if arg == "" else 2000),
+                    generator_warmup=2 if tiny else (150 if arg == "" else 500),
                     learning_rate=1e-3, log_every=2 if tiny else 50,
-                    eval_every=3 if tiny else 200, eval_episodes=8 if tiny else 200,
-                    checkpoint_every=3 if tiny else 200),
+                    eval_every=3 if tiny else (100 if arg == "" else 200),
+                    eval_episodes=8 if tiny else 200,
+                    checkpoint_every=3 if tiny else (100 if arg == "" else 200)),
+      # Every episodic system is trained with each seed and scored on the same
+      # episodes: paired differences, the seeds' variance in the intervals.
+      training_seeds=[0] if tiny else [0, 1, 2],
       softmax=dict(steps=20 if tiny else 100, learning_rate=0.05, weight_decay=1e-3),
       evaluation=dict(n_way=[5, "all"], k_shot=[5] if tiny else [1, 5, 10], q_query=5,
                       episodes=16 if tiny else 600, seed=1234,
                       # FS-full over the test intents: K train examples of each,
-                      # scored on all their test examples, 3 samplings.
-                      fs_full=dict(k_shot=[5] if tiny else [5, 10], samplings=3)),
+                      # scored on all their test examples, 10 samplings.
+                      fs_full=dict(k_shot=[5] if tiny else [5, 10],
+                                   samplings=3 if tiny else 10)),
   )

@@ -124,7 +124,14 @@ class EvaluationConfig:
 
 @dataclasses.dataclass(frozen=True)
 class FewshotConfig:
-  """The few-shot job."""
+  """The few-shot job.
+
+  Attributes:
+    seed: the encoder's, the intent split's order and the first training seed.
+    training_seeds: every episodic system is trained once per seed (None:
+      ``(seed,)``) and scored on the same episodes, so that comparisons
+      are paired and the seeds' variance is in the intervals.
+  """
 
   job: str
   seed: int
@@ -137,3 +144,4 @@ class FewshotConfig:
   episodes: EpisodesConfig
   softmax: SoftmaxConfig
   evaluation: EvaluationConfig
+  training_seeds: tuple[int, ...] | None = None
