@@ -45,7 +45,10 @@ from flax import nnx
 from fsnlu_jax.config import from_dict, load_config, to_dict
 from fsnlu_jax.data import episodes, loading
 from fsnlu_jax.fewshot import (FewshotConfig, Pool, TrainedSystem, evaluate_fs_full, format_table,
-                               train_systems)
+                               fs_full_episodes, train_systems)
+from fsnlu_jax.fewshot import contrastive
+from fsnlu_jax.fewshot import stats as fsstats
+from fsnlu_jax.train import metrics as metrics_lib
 from fsnlu_jax.models import FewShotModel, ProtoDAConfig, SentenceEncoder
 from fsnlu_jax.parallel import make_data_mesh
 from fsnlu_jax.train.step import init_train_state
@@ -55,7 +58,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 DATASETS = {"clinc150": "clinc150", "hwu64": "hwu64/standard", "banking77": "banking77"}
 # Casanueva et al. 2020, USE+ConveRT, 10-shot accuracy (EVALUATION.md).
 PUBLISHED_10_SHOT = {"banking77": 85.19, "clinc150": 93.26, "hwu64": 85.83}
-SYSTEMS = ("centroid", "softmax", "protonet", "gaussian", "protoda")
+SYSTEMS = ("centroid", "softmax", "protonet", "gaussian", "protoda", "contrastive")
+JOB_SYSTEMS = ("softmax", "protonet", "gaussian", "protoda", "centroid")  # scored by the job's code
 
 
 def embedded_splits(name: str, encoder: SentenceEncoder, workdir: pathlib.Path, args,
@@ -122,7 +126,8 @@ def job_config(args, dim: int) -> FewshotConfig:
                             eval_every=args.steps // 4, checkpoint_every=args.steps // 4)
   # ``centroid`` is this benchmark's own system, outside the job's schema: it
   # joins the scored systems after the schema check (its model is in ``trained``).
-  return dataclasses.replace(from_dict(FewshotConfig, config), systems=tuple(args.systems))
+  return dataclasses.replace(from_dict(FewshotConfig, config),
+                             systems=tuple(s for s in args.systems if s in JOB_SYSTEMS))
 
 
 def choose_softmax_penalty(encoder, workdir: pathlib.Path, config: FewshotConfig, args) -> dict:
@@ -153,6 +158,55 @@ def choose_softmax_penalty(encoder, workdir: pathlib.Path, config: FewshotConfig
                   f"K in {args.k_shots}, {args.samplings} samplings; best mean accuracy")
 
 
+def add_contrastive(setting: dict, target: str, pools, workdir: pathlib.Path,
+                    config: FewshotConfig, args) -> None:
+  """Scores SetFit-style contrastive fine-tuning on the first ``--finetuned-samplings``
+  samplings of ``setting`` (the same draws as the frozen systems) and adds it,
+  with its paired differences against the frozen systems on those samplings."""
+  k = setting["k_shot"]
+  fixed = fs_full_episodes(pools, k, setting["samplings"], seed=setting["seed"])
+  encoder = SentenceEncoder.from_pretrained(args.model)
+  texts = lambda pool, rows: [pool.examples[r].text for r in rows]
+  test_rows = np.arange(len(pools["test"].examples))
+  gold = np.array([fixed.classes.index(c) for c in pools["test"].labels])
+  cfg = contrastive.ContrastiveConfig(iterations=args.pair_iterations, max_steps=args.pair_steps,
+                                      head_penalty=config.softmax.weight_decay,
+                                      head_steps=config.softmax.steps,
+                                      head_learning_rate=config.softmax.learning_rate)
+  scores = dict(accuracy=[], macro_f1=[], seconds=[])
+  n = min(args.finetuned_samplings, setting["samplings"])
+  for e in range(n):
+    start = time.time()
+    index, mask = fixed.batch.support_index[e], fixed.batch.support_mask[e]
+    rows = index[mask]
+    labels = np.repeat(np.arange(len(fixed.classes)), index.shape[1])[mask.reshape(-1)]
+    encoded = encoder.tokenizer.encode(texts(pools["train"], rows))
+    pieces = encoder.tokenizer.pad(encoded, np.arange(len(encoded)), len(encoded))
+    tuned = contrastive.finetune_encoder(
+        encoder.model, pieces.token_ids, pieces.mask, labels,
+        dataclasses.replace(cfg, seed=e), workdir / "contrastive" / target / f"k{k}_s{e}",
+        desc=f"{target} K={k} sampling {e} contrastive")
+    tuned_encoder = SentenceEncoder(tuned, encoder.tokenizer)
+    head = contrastive.fit_head(tuned_encoder.embed_pieces(encoded), labels, cfg)
+    pred = np.asarray(head.classes)[np.argmax(
+        head.logits(tuned_encoder.embed(texts(pools["test"], test_rows))), -1)]
+    scores["accuracy"].append(float(np.mean(pred == gold)))
+    scores["macro_f1"].append(metrics_lib.macro_f1(pred, gold))
+    scores["seconds"].append(round(time.time() - start, 1))
+    print(f"{target} K={k} sampling {e}: contrastive accuracy {scores['accuracy'][-1]:.4f} "
+          f"({scores['seconds'][-1]}s)", flush=True)
+  per = {s: {m: np.asarray(v[:n])[None] for m, v in d.items()}
+         for s, d in setting["per_sampling"].items()}
+  per["contrastive"] = {m: np.asarray(scores[m])[None] for m in ("accuracy", "macro_f1")}
+  setting["systems"]["contrastive"] = {m: fsstats.summary(per["contrastive"][m])
+                                       for m in ("accuracy", "macro_f1")}
+  setting["systems"]["contrastive"]["samplings"] = n
+  setting["per_sampling"]["contrastive"] = scores
+  setting["contrastive_config"] = dataclasses.asdict(cfg)
+  setting["paired_differences_first_samplings"] = fsstats.paired_differences(
+      per, pairs=[("contrastive", s) for s in ("softmax", "centroid", "protonet")])
+
+
 def run_target(target: str, pools_by_name, config: FewshotConfig, workdir: pathlib.Path,
                args) -> dict:
   sources, pools, split = source_pools(target, pools_by_name, config.seed)
@@ -164,6 +218,9 @@ def run_target(target: str, pools_by_name, config: FewshotConfig, workdir: pathl
   result = evaluate_fs_full(config, pools_by_name[target], [trained], k_shots=args.k_shots,
                             samplings=args.samplings, seed=config.evaluation.seed)
   result["best_validation_step"] = {s: trained[s].validation.get("step") for s in episodic}
+  if "contrastive" in args.systems:
+    for setting in result["settings"]:
+      add_contrastive(setting, target, pools_by_name[target], workdir, config, args)
   result.update(target=target, meta_train_sources=sources, meta_train_intents=len(split.train),
                 validation_intents=len(split.validation), gaussian_noise_scale=sigma,
                 published_10_shot_accuracy=PUBLISHED_10_SHOT[target])
@@ -191,6 +248,12 @@ def main(argv=None) -> int:
                  help="choose the softmax penalty on CLINC150/HWU64 validation first "
                       "(else configs/fewshot.py's)")
   p.add_argument("--systems", nargs="+", default=list(SYSTEMS), choices=SYSTEMS)
+  p.add_argument("--finetuned-samplings", type=int, default=3,
+                 help="samplings (the first of the frozen systems' draws) for contrastive")
+  p.add_argument("--pair-iterations", type=int, default=5,
+                 help="SetFit's num_iterations: positive and negative pairs per example")
+  p.add_argument("--pair-steps", type=int, default=None,
+                 help="cap on contrastive steps of 16 pairs (SetFit's max_steps)")
   args = p.parse_args(argv)
   workdir = pathlib.Path(args.workdir)
   encoder = SentenceEncoder.from_pretrained(args.model)

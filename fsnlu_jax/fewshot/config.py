@@ -65,6 +65,7 @@ class ProtonetConfig:
   n_synthetic: int = 5
   noise_dim: int = 32
   generator_hidden: int = 256
+  generator: Literal["shot", "class"] = "shot"
   metric: Literal["euclidean", "cosine"] = "euclidean"
   scale: float = 1.0
   proto_init: Literal["lecun", "identity"] = "lecun"

@@ -250,7 +250,8 @@ def evaluate_fs_full(config: FewshotConfig, pools, trained_by_seed, *,
     setting = dict(n_way=len(fixed.classes), k_shot=k_shot, samplings=samplings,
                    training_seeds=len(trained_by_seed),
                    test_examples=int(fixed.batch.query_mask[0].sum()), seed=seed + k_shot,
-                   systems=systems)
+                   systems=systems, per_sampling={s: {m: v.tolist() for m, v in scores.items()}
+                                                  for s, scores in per_episode.items()})
     setting.update(_setting_comparisons(per_episode))
     settings.append(setting)
     _log.info("FS-full K=%d: %s", k_shot,
