@@ -105,6 +105,14 @@ def cmd_fewshot(args) -> int:
   return 0
 
 
+def cmd_fewshot_classifier(args) -> int:
+  """Trains a few-shot intent classifier from a user's labelled file (contrastive + head)."""
+  from fsnlu_jax.fewshot import classifier  # pylint: disable=g-import-not-at-top
+
+  print(classifier.run_classifier(_config(args), args.workdir))
+  return 0
+
+
 def cmd_select(args) -> int:
   """Runs the training-sample selection pipeline of a config (resumable)."""
   from fsnlu_jax import selection  # pylint: disable=g-import-not-at-top
@@ -247,6 +255,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "--pretrained", help="the sentence encoder: a finished `fsnlu pretrain`"
                         " workdir, or with encoder.kind='pretrained' a BERT-family model folder"
                         " or hub name (default: train a bi-LSTM on the train intents)")
+  _add_train_parser(commands, "fewshot-classifier",
+                    "a few-shot intent classifier from your own text,label file (SetFit recipe)",
+                    func=cmd_fewshot_classifier)
   _add_train_parser(commands, "select", "training-sample selection by IG word influence",
                     func=cmd_select)
   _add_explain_parser(commands)
@@ -255,7 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # Commands that run a job: they join a multi-process run when one is configured.
-_JOBS = ("pretrain", "finetune", "scratch", "fewshot", "select", "rewrite")
+_JOBS = ("pretrain", "finetune", "scratch", "fewshot", "fewshot-classifier", "select", "rewrite")
 
 
 def main(argv: list[str] | None = None) -> int:
