@@ -1,27 +1,37 @@
-"""FS-full accuracy on a frozen pretrained transformer -> results/fewshot_pretrained.json.
+"""FS-full accuracy on a pretrained transformer -> results/fewshot_pretrained.json.
 
 The protocol of Casanueva et al. 2020 (EVALUATION.md): for each target
 dataset (CLINC150, HWU64, and BANKING77 last and untuned), K = 5 or 10 train
-examples of *every* intent (3 samplings), scored on the whole test split. The
-sentence encoder is all-MiniLM-L6-v2 in Flax (:mod:`fsnlu_jax.models`),
-frozen: every utterance is embedded once. Systems, on the same samplings:
+examples of *every* intent (``--samplings``, 10 by default, the same draws for
+every system), scored on the whole test split: mean, sd and 95% interval over
+the samplings, and paired per-sampling differences between systems. The
+sentence encoder is all-MiniLM-L6-v2 in Flax (:mod:`fsnlu_jax.models`).
+Systems:
 
-* ``centroid``: nearest class mean of the raw sentence vectors (an untrained
-  ProtoNet with an identity embedding);
-* ``softmax``: the transfer baseline, a linear softmax fit on the supports;
+* ``centroid``: nearest class mean of the raw (frozen) sentence vectors;
+* ``softmax``: the transfer baseline, a linear softmax fit on the supports
+  with a penalty *per way* (independent of the number of intents), its
+  strength chosen on the validation splits of CLINC150 and HWU64 only
+  (``--softmax-grid``, or an earlier choice with ``--softmax-choice``);
 * ``protonet``, ``gaussian``, ``protoda``: a linear ProtoNet, plain, with
   Gaussian noise augmentation (scale chosen on validation intents) and with
   ProtoDA's generator, meta-trained on episodes of the *other* two datasets
   (the protocol allows anything but the target for pretraining; 20% of their
-  intents are held out to validate on). By default the ProtoNet is 384 -> 384
-  and starts as the identity (``--proto-init identity``): a random 384 -> 128
-  map meta-trained on other datasets loses 6-10 points to the raw centroids
-  (``--proto-init lecun``, kept in ``results/fewshot_pretrained_lecun.json``).
+  intents are held out to validate on) and selected on those validation
+  intents (the best step, step 0 -- the identity, i.e. the centroids --
+  included). By default the ProtoNet is 384 -> 384 and starts as the identity
+  (``--proto-init identity``; ``lecun``: configs/fewshot.py's random 384 -> 128
+  map, ``results/fewshot_pretrained_lecun.json``);
+* ``contrastive``: SetFit's recipe (:mod:`fsnlu_jax.fewshot.contrastive`):
+  MiniLM fine-tuned on pairs of the supports with the cosine-similarity loss
+  (``--pair-iterations``, ``--pair-steps``), then a logistic head; one encoder
+  training per sampling, so on the first ``--finetuned-samplings`` draws only.
 
-Usage (about 20 minutes on a 2-core CPU; reruns reuse embeddings and runs)::
+Usage (reruns reuse embeddings and runs)::
 
-  nice -n 19 python benchmarks/fewshot_pretrained.py --data-dir ../shared/data \\
-      --model ../shared/models/all-MiniLM-L6-v2 --workdir /tmp/fs_pretrained
+  nice -n 10 python benchmarks/fewshot_pretrained.py --data-dir ../shared/data \
+      --model ../shared/models/all-MiniLM-L6-v2 --workdir /tmp/fs_pretrained \
+      --softmax-grid 0 1e-4 3e-4 1e-3 3e-3 1e-2 3e-2 0.1 --systems centroid softmax protonet
 """
 
 from __future__ import annotations
@@ -115,7 +125,7 @@ def centroid_system(dim: int) -> TrainedSystem:
 def job_config(args, dim: int) -> FewshotConfig:
   """The few-shot config this protocol trains with (configs/fewshot.py, adapted)."""
   config = load_config(f"{ROOT / 'configs' / 'fewshot.py'}:clinc150+minilm")
-  config["systems"] = [s for s in SYSTEMS if s != "centroid"]
+  config["systems"] = [s for s in JOB_SYSTEMS if s != "centroid"]
   config["training_seeds"] = None
   if args.proto_init == "identity":
     # Start at the centroid classifier of the encoder's own (L2-normalised)
@@ -247,6 +257,7 @@ def main(argv=None) -> int:
   p.add_argument("--softmax-grid", type=float, nargs="*", default=[],
                  help="choose the softmax penalty on CLINC150/HWU64 validation first "
                       "(else configs/fewshot.py's)")
+  p.add_argument("--softmax-choice", help="a JSON file of an earlier --softmax-grid choice")
   p.add_argument("--systems", nargs="+", default=list(SYSTEMS), choices=SYSTEMS)
   p.add_argument("--finetuned-samplings", type=int, default=3,
                  help="samplings (the first of the frozen systems' draws) for contrastive")
@@ -260,8 +271,9 @@ def main(argv=None) -> int:
   pools_by_name = {n: embedded_splits(n, encoder, workdir, args) for n in DATASETS}
   config = job_config(args, encoder.dim)
   results = {}
-  if args.softmax_grid:
-    choice = choose_softmax_penalty(encoder, workdir, config, args)
+  if args.softmax_grid or args.softmax_choice:
+    choice = (json.loads(pathlib.Path(args.softmax_choice).read_text()) if args.softmax_choice
+              else choose_softmax_penalty(encoder, workdir, config, args))
     print(f"softmax penalty chosen: {choice['chosen']:g}", flush=True)
     config = dataclasses.replace(config, softmax=dataclasses.replace(
         config.softmax, weight_decay=choice["chosen"]))

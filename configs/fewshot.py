@@ -32,19 +32,25 @@ MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 
 
 def get_config(arg: str = "") -> dict:
-  """The job config for one of :data:`VARIANTS`, optionally ``+minilm``.
+  """The job config for one of :data:`VARIANTS`, optionally ``+minilm``, ``+ft``.
 
   ``VARIANT+minilm`` swaps the bi-LSTM for a frozen pretrained transformer
   (:data:`MINILM`, or the folder given with ``--pretrained``), e.g.
-  ``configs/fewshot.py:clinc150+minilm``.
+  ``configs/fewshot.py:clinc150+minilm``. ``+ft`` (``VARIANT+ft``,
+  ``VARIANT+minilm+ft``) fine-tunes the encoder with the episodic loss, at
+  its own learning rate (1e-4 for the bi-LSTM, 2e-5 for MiniLM), the best
+  validation step kept.
   """
-  arg, _, encoder = arg.partition("+")
-  if arg not in VARIANTS or encoder not in ("", "minilm"):
+  arg, *options = arg.split("+")
+  if arg not in VARIANTS or not set(options) <= {"minilm", "ft"}:
     raise ValueError(f"fewshot: unknown arg {arg!r}; use one of {VARIANTS}, "
-                     "optionally followed by '+minilm'")
+                     "optionally followed by '+minilm' and/or '+ft'")
   config = _bilstm_config(arg)
-  if encoder == "minilm":
+  if "minilm" in options:
     config["encoder"] = dict(kind="pretrained", path=MINILM, batch_size=64, max_length=None)
+  if "ft" in options:
+    config["encoder"].update(finetune=True,
+                             learning_rate=2e-5 if "minilm" in options else 1e-4)
   return config
 
 

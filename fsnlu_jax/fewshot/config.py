@@ -39,7 +39,9 @@ class EncoderConfig:
     path: the pretrained folder or hub name (``--pretrained`` overrides it).
     batch_size: rows per encoder call (pretrained).
     max_length: word pieces kept (pretrained; None: the model's limit).
-    finetune: train the pretrained encoder inside the episodes.
+    finetune: train the encoder (bi-LSTM or pretrained) inside the episodes,
+      with the episodic loss; the state kept is the best validation step's
+      (step 0, the untouched encoder, included): early stopping by selection.
     learning_rate: the fine-tuned encoder's own learning rate (None: the
       episodes' rate).
   """

@@ -67,14 +67,26 @@ def sentence_vectors(encode, vocab, examples: Sequence[Example], *, max_length: 
   return map_in_chunks(lambda chunk: encode(*chunk), (enc.token_ids, enc.mask), batch_size)
 
 
-def bilstm_embedder(encoder, vocab, max_length: int) -> Embed:
-  """``examples -> {"x": [P, D]}`` with a trained multitask bi-LSTM's sentence encoder."""
+def bilstm_embedder(encoder, vocab, max_length: int, *, finetune: bool = False) -> Embed:
+  """Pool inputs from a trained multitask bi-LSTM's sentence encoder.
+
+  Frozen: ``{"x": [P, D]}``. Fine-tuned (trained with the ProtoNet by the
+  episodic loss): token ids ``{"x": [P, L], "x_tokens": [P, L]}`` for the
+  episodes, plus ``"x_frozen": [P, D]`` for the softmax baseline.
+  """
   graphdef, state = nnx.split(encoder)
   # One jit for every split; the weights are an argument, not baked-in constants.
   jitted = jax.jit(lambda s, ids, mask: nnx.merge(graphdef, s).encode(ids, mask))
   encode = functools.partial(jitted, state)
-  return lambda examples: dict(x=sentence_vectors(encode, vocab, examples,
-                                                  max_length=max_length))
+
+  def embed(examples):
+    vectors = sentence_vectors(encode, vocab, examples, max_length=max_length)
+    if not finetune:
+      return dict(x=vectors)
+    intents, tags = transfer.label_vocabs(examples)
+    enc = encode_split(examples, vocab, intents, tags, max_length=max_length)
+    return {"x": enc.token_ids, "x_tokens": np.asarray(enc.mask, bool), fsd.FROZEN: vectors}
+  return embed
 
 
 def pretrained_embedder(encoder: SentenceEncoder, batch_size: int, *, finetune: bool) -> Embed:
@@ -105,7 +117,7 @@ def get_embedder(config: FewshotConfig, split, workdir: pathlib.Path, pretrained
   """``(embed, encoder to fine-tune or None)`` for ``config.encoder``.
 
   ``kind="bilstm"`` (default): the multitask bi-LSTM of :func:`get_encoder`,
-  frozen; ``kind="pretrained"``: a BERT-family checkpoint folder or hub name
+  frozen or, with ``finetune=True``, trained with the ProtoNet; ``kind="pretrained"``: a BERT-family checkpoint folder or hub name
   (``pretrained`` overrides ``encoder.path``), frozen or, with
   ``finetune=True``, trained with the ProtoNet.
   """
@@ -115,7 +127,8 @@ def get_embedder(config: FewshotConfig, split, workdir: pathlib.Path, pretrained
     return (pretrained_embedder(encoder, e.batch_size, finetune=e.finetune),
             encoder.model if e.finetune else None)
   encoder, vocab = get_encoder(config, split, workdir, pretrained, data_dir, cache_dir)
-  return bilstm_embedder(encoder, vocab, config.data.max_length), None
+  return (bilstm_embedder(encoder, vocab, config.data.max_length, finetune=e.finetune),
+          encoder if e.finetune else None)
 
 
 def make_pools(splits: Mapping[str, list[Example]], intents: set[str],
