@@ -43,6 +43,7 @@ import numpy as np
 import optax
 from flax import nnx
 
+from fsnlu_jax.fewshot.encoders import fresh_copy
 from fsnlu_jax.models import fit_softmax_classifier
 from fsnlu_jax.parallel import make_data_mesh
 from fsnlu_jax.train import LoopConfig, init_train_state, make_train_step, train
@@ -172,8 +173,8 @@ def finetune_encoder(encoder: nnx.Module, token_ids: np.ndarray, mask: np.ndarra
                        seed=config.seed, max_steps=config.max_steps)
   steps = pairs.left.shape[0]
   optimizer = optax.adam(config.learning_rate)
-  graphdef, state = init_train_state(nnx.clone(encoder), optimizer, jax.random.key(config.seed),
-                                     mesh)
+  graphdef, state = init_train_state(fresh_copy(encoder), optimizer,
+                                     jax.random.key(config.seed), mesh)
   loop = LoopConfig(steps=steps, log_every=max(1, min(50, steps)), eval_every=steps,
                     checkpoint_every=steps)
   _log.info("%s: %d steps of %d pairs (%d real)", desc, steps, config.batch_size,

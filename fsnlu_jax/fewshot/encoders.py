@@ -16,6 +16,7 @@ import pathlib
 from typing import Callable, Mapping, Sequence
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
@@ -129,6 +130,15 @@ def get_embedder(config: FewshotConfig, split, workdir: pathlib.Path, pretrained
   encoder, vocab = get_encoder(config, split, workdir, pretrained, data_dir, cache_dir)
   return (bilstm_embedder(encoder, vocab, config.data.max_length, finetune=e.finetune),
           encoder if e.finetune else None)
+
+
+def fresh_copy(module: nnx.Module) -> nnx.Module:
+  """A copy of ``module`` with buffers of its own, to train: the train step
+  donates its state, which would otherwise delete the arrays of ``module``
+  (the pretrained weights the next system or sampling starts from)."""
+  copy = nnx.clone(module)
+  nnx.update(copy, jax.tree.map(lambda x: jnp.array(x, copy=True), nnx.state(copy)))
+  return copy
 
 
 def make_pools(splits: Mapping[str, list[Example]], intents: set[str],

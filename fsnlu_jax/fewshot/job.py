@@ -134,7 +134,7 @@ def train_system(model_config: ProtoDAConfig, config: FewshotConfig, pools, spli
   if t.per_step % mesh.size:
     raise ValueError(f"episodes.per_step {t.per_step} must divide by the {mesh.size} devices")
   model = FewShotModel(model_config, rngs=nnx.Rngs(config.seed),
-                       encoder=None if encoder is None else nnx.clone(encoder))
+                       encoder=None if encoder is None else encoders.fresh_copy(encoder))
   optimizer = make_optimizer(config)
   graphdef, state = init_train_state(model, optimizer, jax.random.key(config.seed), mesh)
   validation = evaluate_lib.fixed_episodes(pools, "validation", split.validation, t.n_way, t.k_shot,
