@@ -234,7 +234,8 @@ def run_target(target: str, pools_by_name, config: FewshotConfig, workdir: pathl
   result.update(target=target, meta_train_sources=sources, meta_train_intents=len(split.train),
                 validation_intents=len(split.validation), gaussian_noise_scale=sigma,
                 published_10_shot_accuracy=PUBLISHED_10_SHOT[target])
-  print(format_table(dict(dataset=target, settings=result["settings"])), flush=True)
+  print(format_table(dict(dataset=target, protocol="fs_full", settings=result["settings"])),
+        flush=True)
   return result
 
 

@@ -18,7 +18,8 @@ from fsnlu_jax.train import jsonl
 def format_table(results: Mapping[str, Any]) -> str:
   """A text table: one row per setting, accuracy / macro-F1 (mean ± 95% CI) per
   system; FS-full rows follow when ``results`` has them."""
-  lines = _table_lines(f"{results.get('dataset', '')} FS-unseen", results["settings"])
+  protocol = "FS-full" if results.get("protocol") == "fs_full" else "FS-unseen"
+  lines = _table_lines(f"{results.get('dataset', '')} {protocol}", results["settings"])
   if "fs_full" in results:
     lines += _table_lines(f"{results.get('dataset', '')} FS-full (test intents)",
                           results["fs_full"]["settings"])
