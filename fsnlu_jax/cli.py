@@ -1,6 +1,7 @@
 """The ``fsnlu`` command line. Thin: every command calls the library.
 
-  fsnlu fewshot --config fewshot[:tiny|:clinc150|:hwu64] --workdir DIR
+  fsnlu fewshot --config fewshot[:tiny|:clinc150|:hwu64][+minilm][+ft] --workdir DIR
+  fsnlu fewshot-classifier --config fewshot_classifier:FILE.csv|FILE.jsonl --workdir DIR
   (a config is an installed name such as fewshot:tiny, or a file: path/to/config.py[:arg])
   fsnlu data stats NAME [--data-dir DIR] [--json]
   fsnlu data episode NAME [--n-way N --k-shot K --q-query Q --seed S]
