@@ -205,7 +205,7 @@ def add_contrastive(setting: dict, target: str, pools, workdir: pathlib.Path,
     scores["seconds"].append(round(time.time() - start, 1))
     print(f"{target} K={k} sampling {e}: contrastive accuracy {scores['accuracy'][-1]:.4f} "
           f"({scores['seconds'][-1]}s)", flush=True)
-  per = {s: {m: np.asarray(v[:n])[None] for m, v in d.items()}
+  per = {s: {m: np.asarray(v)[:, :n] for m, v in d.items()}  # [seeds, first n samplings]
          for s, d in setting["per_sampling"].items()}
   per["contrastive"] = {m: np.asarray(scores[m])[None] for m in ("accuracy", "macro_f1")}
   setting["systems"]["contrastive"] = {m: fsstats.summary(per["contrastive"][m])
