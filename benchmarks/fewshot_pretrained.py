@@ -1,27 +1,37 @@
-"""FS-full accuracy on a frozen pretrained transformer -> results/fewshot_pretrained.json.
+"""FS-full accuracy on a pretrained transformer -> results/fewshot_pretrained.json.
 
 The protocol of Casanueva et al. 2020 (EVALUATION.md): for each target
 dataset (CLINC150, HWU64, and BANKING77 last and untuned), K = 5 or 10 train
-examples of *every* intent (3 samplings), scored on the whole test split. The
-sentence encoder is all-MiniLM-L6-v2 in Flax (:mod:`fsnlu_jax.models`),
-frozen: every utterance is embedded once. Systems, on the same samplings:
+examples of *every* intent (``--samplings``, 10 by default, the same draws for
+every system), scored on the whole test split: mean, sd and 95% interval over
+the samplings, and paired per-sampling differences between systems. The
+sentence encoder is all-MiniLM-L6-v2 in Flax (:mod:`fsnlu_jax.models`).
+Systems:
 
-* ``centroid``: nearest class mean of the raw sentence vectors (an untrained
-  ProtoNet with an identity embedding);
-* ``softmax``: the transfer baseline, a linear softmax fit on the supports;
+* ``centroid``: nearest class mean of the raw (frozen) sentence vectors;
+* ``softmax``: the transfer baseline, a linear softmax fit on the supports
+  with a penalty *per way* (independent of the number of intents), its
+  strength chosen on the validation splits of CLINC150 and HWU64 only
+  (``--softmax-grid``, or an earlier choice with ``--softmax-choice``);
 * ``protonet``, ``gaussian``, ``protoda``: a linear ProtoNet, plain, with
   Gaussian noise augmentation (scale chosen on validation intents) and with
   ProtoDA's generator, meta-trained on episodes of the *other* two datasets
   (the protocol allows anything but the target for pretraining; 20% of their
-  intents are held out to validate on). By default the ProtoNet is 384 -> 384
-  and starts as the identity (``--proto-init identity``): a random 384 -> 128
-  map meta-trained on other datasets loses 6-10 points to the raw centroids
-  (``--proto-init lecun``, kept in ``results/fewshot_pretrained_lecun.json``).
+  intents are held out to validate on) and selected on those validation
+  intents (the best step, step 0 -- the identity, i.e. the centroids --
+  included). By default the ProtoNet is 384 -> 384 and starts as the identity
+  (``--proto-init identity``; ``lecun``: configs/fewshot.py's random 384 -> 128
+  map, ``results/fewshot_pretrained_lecun.json``);
+* ``contrastive``: SetFit's recipe (:mod:`fsnlu_jax.fewshot.contrastive`):
+  MiniLM fine-tuned on pairs of the supports with the cosine-similarity loss
+  (``--pair-iterations``, ``--pair-steps``), then a logistic head; one encoder
+  training per sampling, so on the first ``--finetuned-samplings`` draws only.
 
-Usage (about 20 minutes on a 2-core CPU; reruns reuse embeddings and runs)::
+Usage (reruns reuse embeddings and runs)::
 
-  nice -n 19 python benchmarks/fewshot_pretrained.py --data-dir ../shared/data \\
-      --model ../shared/models/all-MiniLM-L6-v2 --workdir /tmp/fs_pretrained
+  nice -n 10 python benchmarks/fewshot_pretrained.py --data-dir ../shared/data \
+      --model ../shared/models/all-MiniLM-L6-v2 --workdir /tmp/fs_pretrained \
+      --softmax-grid 0 1e-4 3e-4 1e-3 3e-3 1e-2 3e-2 0.1 --systems centroid softmax protonet
 """
 
 from __future__ import annotations
@@ -45,7 +55,10 @@ from flax import nnx
 from fsnlu_jax.config import from_dict, load_config, to_dict
 from fsnlu_jax.data import episodes, loading
 from fsnlu_jax.fewshot import (FewshotConfig, Pool, TrainedSystem, evaluate_fs_full, format_table,
-                               train_systems)
+                               fs_full_episodes, train_systems)
+from fsnlu_jax.fewshot import contrastive
+from fsnlu_jax.fewshot import stats as fsstats
+from fsnlu_jax.train import metrics as metrics_lib
 from fsnlu_jax.models import FewShotModel, ProtoDAConfig, SentenceEncoder
 from fsnlu_jax.parallel import make_data_mesh
 from fsnlu_jax.train.step import init_train_state
@@ -55,13 +68,20 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 DATASETS = {"clinc150": "clinc150", "hwu64": "hwu64/standard", "banking77": "banking77"}
 # Casanueva et al. 2020, USE+ConveRT, 10-shot accuracy (EVALUATION.md).
 PUBLISHED_10_SHOT = {"banking77": 85.19, "clinc150": 93.26, "hwu64": 85.83}
-SYSTEMS = ("centroid", "softmax", "protonet", "gaussian", "protoda")
+SYSTEMS = ("centroid", "softmax", "protonet", "gaussian", "protoda", "contrastive")
+JOB_SYSTEMS = ("softmax", "protonet", "gaussian", "protoda", "centroid")  # scored by the job's code
 
 
-def embedded_splits(name: str, encoder: SentenceEncoder, workdir: pathlib.Path, args):
-  """``{split: Pool}`` (train, test) of dataset ``name``, embedded once and cached."""
-  cache = workdir / "embeddings" / f"{name}.npz"
-  splits = loading.load(DATASETS[name], splits=["train", "test"], data_dir=args.data_dir,
+def embedded_splits(name: str, encoder: SentenceEncoder, workdir: pathlib.Path, args,
+                    splits=("train", "test")):
+  """``{split: Pool}`` (train, test) of dataset ``name``, embedded once and cached.
+
+  ``splits=("validation",)``: the validation split (its own cache file), where
+  the softmax penalty is chosen (CLINC150 and HWU64 only).
+  """
+  cache = workdir / "embeddings" / (f"{name}.npz" if "train" in splits
+                                    else f"{name}_{'_'.join(splits)}.npz")
+  splits = loading.load(DATASETS[name], splits=list(splits), data_dir=args.data_dir,
                         cache_dir=args.cache_dir or workdir / "tfds", progress=False)
   if not cache.is_file():
     cache.parent.mkdir(parents=True, exist_ok=True)
@@ -105,7 +125,8 @@ def centroid_system(dim: int) -> TrainedSystem:
 def job_config(args, dim: int) -> FewshotConfig:
   """The few-shot config this protocol trains with (configs/fewshot.py, adapted)."""
   config = load_config(f"{ROOT / 'configs' / 'fewshot.py'}:clinc150+minilm")
-  config["systems"] = [s for s in SYSTEMS if s != "centroid"]
+  config["systems"] = [s for s in JOB_SYSTEMS if s != "centroid"]
+  config["training_seeds"] = None
   if args.proto_init == "identity":
     # Start at the centroid classifier of the encoder's own (L2-normalised)
     # space; the scale turns its squared distances (0..4) into usable logits.
@@ -115,22 +136,106 @@ def job_config(args, dim: int) -> FewshotConfig:
                             eval_every=args.steps // 4, checkpoint_every=args.steps // 4)
   # ``centroid`` is this benchmark's own system, outside the job's schema: it
   # joins the scored systems after the schema check (its model is in ``trained``).
-  return dataclasses.replace(from_dict(FewshotConfig, config), systems=SYSTEMS)
+  return dataclasses.replace(from_dict(FewshotConfig, config),
+                             systems=tuple(s for s in args.systems if s in JOB_SYSTEMS))
+
+
+def choose_softmax_penalty(encoder, workdir: pathlib.Path, config: FewshotConfig, args) -> dict:
+  """The softmax baseline's per-way penalty, chosen on CLINC150 and HWU64 only.
+
+  FS-full with supports from the train split, scored on the *validation*
+  split (the test splits stay unseen), ``args.samplings`` samplings per
+  ``(dataset, K)``; the penalty with the best mean accuracy over the four
+  ``(dataset, K)`` cells wins. BANKING77 plays no part.
+  """
+  table = {}
+  for name in ("clinc150", "hwu64"):
+    pools = embedded_splits(name, encoder, workdir, args)
+    pools["test"] = embedded_splits(name, encoder, workdir, args, ("validation",))["validation"]
+    for wd in args.softmax_grid:
+      cfg = dataclasses.replace(config, systems=("softmax",),
+                                softmax=dataclasses.replace(config.softmax, weight_decay=wd))
+      result = evaluate_fs_full(cfg, pools, [{}], k_shots=args.k_shots,
+                                samplings=args.samplings, seed=config.evaluation.seed + 1)
+      for st in result["settings"]:
+        table.setdefault(str(wd), {})[f"{name}/{st['k_shot']}"] = (
+            st["systems"]["softmax"]["accuracy"]["mean"])
+      print(f"softmax penalty {wd:g} on {name} validation: {table[str(wd)]}", flush=True)
+  means = {wd: float(np.mean(list(cells.values()))) for wd, cells in table.items()}
+  best = max(means, key=means.get)
+  return dict(chosen=float(best), mean_validation_accuracy=means, cells=table,
+              how="FS-full on the validation split of CLINC150 and HWU64, "
+                  f"K in {args.k_shots}, {args.samplings} samplings; best mean accuracy")
+
+
+def add_contrastive(setting: dict, target: str, pools, workdir: pathlib.Path,
+                    config: FewshotConfig, args) -> None:
+  """Scores SetFit-style contrastive fine-tuning on the first ``--finetuned-samplings``
+  samplings of ``setting`` (the same draws as the frozen systems) and adds it,
+  with its paired differences against the frozen systems on those samplings."""
+  k = setting["k_shot"]
+  fixed = fs_full_episodes(pools, k, setting["samplings"], seed=setting["seed"])
+  encoder = SentenceEncoder.from_pretrained(args.model)
+  texts = lambda pool, rows: [pool.examples[r].text for r in rows]
+  test_rows = np.arange(len(pools["test"].examples))
+  gold = np.array([fixed.classes.index(c) for c in pools["test"].labels])
+  cfg = contrastive.ContrastiveConfig(iterations=args.pair_iterations, max_steps=args.pair_steps,
+                                      head_penalty=config.softmax.weight_decay,
+                                      head_steps=config.softmax.steps,
+                                      head_learning_rate=config.softmax.learning_rate)
+  scores = dict(accuracy=[], macro_f1=[], seconds=[])
+  n = min(args.finetuned_samplings, setting["samplings"])
+  for e in range(n):
+    start = time.time()
+    index, mask = fixed.batch.support_index[e], fixed.batch.support_mask[e]
+    rows = index[mask]
+    labels = np.repeat(np.arange(len(fixed.classes)), index.shape[1])[mask.reshape(-1)]
+    encoded = encoder.tokenizer.encode(texts(pools["train"], rows))
+    pieces = encoder.tokenizer.pad(encoded, np.arange(len(encoded)), len(encoded))
+    tuned = contrastive.finetune_encoder(
+        encoder.model, pieces.token_ids, pieces.mask, labels,
+        dataclasses.replace(cfg, seed=e), workdir / "contrastive" / target / f"k{k}_s{e}",
+        desc=f"{target} K={k} sampling {e} contrastive")
+    tuned_encoder = SentenceEncoder(tuned, encoder.tokenizer)
+    head = contrastive.fit_head(tuned_encoder.embed_pieces(encoded), labels, cfg)
+    pred = np.asarray(head.classes)[np.argmax(
+        head.logits(tuned_encoder.embed(texts(pools["test"], test_rows))), -1)]
+    scores["accuracy"].append(float(np.mean(pred == gold)))
+    scores["macro_f1"].append(metrics_lib.macro_f1(pred, gold))
+    scores["seconds"].append(round(time.time() - start, 1))
+    print(f"{target} K={k} sampling {e}: contrastive accuracy {scores['accuracy'][-1]:.4f} "
+          f"({scores['seconds'][-1]}s)", flush=True)
+  per = {s: {m: np.asarray(v)[:, :n] for m, v in d.items()}  # [seeds, first n samplings]
+         for s, d in setting["per_sampling"].items()}
+  per["contrastive"] = {m: np.asarray(scores[m])[None] for m in ("accuracy", "macro_f1")}
+  setting["systems"]["contrastive"] = {m: fsstats.summary(per["contrastive"][m])
+                                       for m in ("accuracy", "macro_f1")}
+  setting["systems"]["contrastive"]["samplings"] = n
+  setting["per_sampling"]["contrastive"] = scores
+  setting["contrastive_config"] = dataclasses.asdict(cfg)
+  setting["paired_differences_first_samplings"] = fsstats.paired_differences(
+      per, pairs=[("contrastive", s) for s in ("softmax", "centroid", "protonet")])
 
 
 def run_target(target: str, pools_by_name, config: FewshotConfig, workdir: pathlib.Path,
                args) -> dict:
   sources, pools, split = source_pools(target, pools_by_name, config.seed)
   dim = pools["train"].inputs["x"].shape[1]
+  episodic = [s for s in ("protonet", "protoda", "gaussian") if s in config.systems]
   trained, sigma = train_systems(config, pools, split, workdir / "runs" / target, dim,
-                                 ("protonet", "protoda", "gaussian"), label=f"{target} ")
+                                 episodic, label=f"{target} ")
   trained["centroid"] = centroid_system(dim)
-  result = evaluate_fs_full(config, pools_by_name[target], trained, k_shots=args.k_shots,
+  result = evaluate_fs_full(config, pools_by_name[target], [trained], k_shots=args.k_shots,
                             samplings=args.samplings, seed=config.evaluation.seed)
+  result["best_validation_step"] = {s: trained[s].validation.get("step") for s in episodic}
+  if "contrastive" in args.systems:
+    for setting in result["settings"]:
+      add_contrastive(setting, target, pools_by_name[target], workdir, config, args)
   result.update(target=target, meta_train_sources=sources, meta_train_intents=len(split.train),
                 validation_intents=len(split.validation), gaussian_noise_scale=sigma,
                 published_10_shot_accuracy=PUBLISHED_10_SHOT[target])
-  print(format_table(dict(dataset=target, settings=result["settings"])), flush=True)
+  print(format_table(dict(dataset=target, protocol="fs_full", settings=result["settings"])),
+        flush=True)
   return result
 
 
@@ -142,7 +247,7 @@ def main(argv=None) -> int:
   p.add_argument("--cache-dir")
   p.add_argument("--targets", nargs="+", default=list(DATASETS))
   p.add_argument("--k-shots", type=int, nargs="+", default=[5, 10])
-  p.add_argument("--samplings", type=int, default=3)
+  p.add_argument("--samplings", type=int, default=10)
   p.add_argument("--steps", type=int, default=1000, help="meta-training steps per system")
   p.add_argument("--train-ways", type=int, default=20, help="N of meta-training episodes")
   p.add_argument("--proto-init", choices=("identity", "lecun"), default="identity",
@@ -150,12 +255,30 @@ def main(argv=None) -> int:
                       "configs/fewshot.py's random 384->128 map")
   p.add_argument("--proto-scale", type=float, default=10.0)
   p.add_argument("--out", default="fewshot_pretrained.json")
+  p.add_argument("--softmax-grid", type=float, nargs="*", default=[],
+                 help="choose the softmax penalty on CLINC150/HWU64 validation first "
+                      "(else configs/fewshot.py's)")
+  p.add_argument("--softmax-choice", help="a JSON file of an earlier --softmax-grid choice")
+  p.add_argument("--systems", nargs="+", default=list(SYSTEMS), choices=SYSTEMS)
+  p.add_argument("--finetuned-samplings", type=int, default=3,
+                 help="samplings (the first of the frozen systems' draws) for contrastive")
+  p.add_argument("--pair-iterations", type=int, default=5,
+                 help="SetFit's num_iterations: positive and negative pairs per example")
+  p.add_argument("--pair-steps", type=int, default=None,
+                 help="cap on contrastive steps of 16 pairs (SetFit's max_steps)")
   args = p.parse_args(argv)
   workdir = pathlib.Path(args.workdir)
   encoder = SentenceEncoder.from_pretrained(args.model)
   pools_by_name = {n: embedded_splits(n, encoder, workdir, args) for n in DATASETS}
   config = job_config(args, encoder.dim)
   results = {}
+  if args.softmax_grid or args.softmax_choice:
+    choice = (json.loads(pathlib.Path(args.softmax_choice).read_text()) if args.softmax_choice
+              else choose_softmax_penalty(encoder, workdir, config, args))
+    print(f"softmax penalty chosen: {choice['chosen']:g}", flush=True)
+    config = dataclasses.replace(config, softmax=dataclasses.replace(
+        config.softmax, weight_decay=choice["chosen"]))
+    results["softmax_penalty_choice"] = choice
   for target in args.targets:
     start = time.time()
     results[target] = run_target(target, pools_by_name, config, workdir, args)

@@ -1,6 +1,7 @@
 """The ``fsnlu`` command line. Thin: every command calls the library.
 
-  fsnlu fewshot --config fewshot[:tiny|:clinc150|:hwu64] --workdir DIR
+  fsnlu fewshot --config fewshot[:tiny|:clinc150|:hwu64][+minilm][+ft] --workdir DIR
+  fsnlu fewshot-classifier --config fewshot_classifier:FILE.csv|FILE.jsonl --workdir DIR
   (a config is an installed name such as fewshot:tiny, or a file: path/to/config.py[:arg])
   fsnlu data stats NAME [--data-dir DIR] [--json]
   fsnlu data episode NAME [--n-way N --k-shot K --q-query Q --seed S]
@@ -148,6 +149,14 @@ def cmd_fewshot(args) -> int:
 
   fewshot.run_fewshot(_config(args), args.workdir, data_dir=args.data_dir,
                           cache_dir=args.cache_dir, pretrained=args.pretrained)
+  return 0
+
+
+def cmd_fewshot_classifier(args) -> int:
+  """Trains a few-shot intent classifier from a user's labelled file (contrastive + head)."""
+  from fsnlu_jax.fewshot import classifier  # pylint: disable=g-import-not-at-top
+
+  print(classifier.run_classifier(_config(args), args.workdir))
   return 0
 
 
@@ -393,6 +402,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "--pretrained", help="the sentence encoder: a finished `fsnlu pretrain`"
                         " workdir, or with encoder.kind='pretrained' a BERT-family model folder"
                         " or hub name (default: train a bi-LSTM on the train intents)")
+  _add_train_parser(commands, "fewshot-classifier",
+                    "a few-shot intent classifier from your own text,label file (SetFit recipe)",
+                    func=cmd_fewshot_classifier)
   _add_train_parser(commands, "select", "training-sample selection by IG word influence",
                     func=cmd_select)
   _add_explain_parser(commands)
@@ -402,7 +414,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # Commands that run a job: they join a multi-process run when one is configured.
-_JOBS = ("pretrain", "finetune", "scratch", "fewshot", "select", "rewrite")
+_JOBS = ("pretrain", "finetune", "scratch", "fewshot", "fewshot-classifier", "select", "rewrite")
 # Commands that answer from a trained model: their compiled functions are kept
 # on disk, so the next run of the same model loads them instead of compiling
 # (`fsnlu explain`: 11 s of its IG compilation on a busy 2-core CPU).

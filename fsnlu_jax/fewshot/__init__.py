@@ -18,4 +18,10 @@ from fsnlu_jax.fewshot.evaluate import (FixedEpisodes, confusion, evaluate_all, 
                                         score_systems)
 from fsnlu_jax.fewshot.report import format_table, plot_learning_curves, write_confusion
 from fsnlu_jax.fewshot.job import (SYSTEMS, TrainedSystem, TrainingEpisodes, run_fewshot,
-                                   system_config, train_system, train_systems)
+                                   system_config, train_seeds, train_system, train_systems)
+from fsnlu_jax.fewshot.contrastive import (ContrastiveConfig, LogisticHead, PairBatches,
+                                           cosine_pair_loss, finetune_encoder, fit_head,
+                                           pair_batches)
+from fsnlu_jax.fewshot.classifier import (Classifier, ClassifierConfig, load_classifier,
+                                          read_labelled, run_classifier)
+from fsnlu_jax.fewshot.stats import paired_differences, summary

@@ -39,7 +39,9 @@ class EncoderConfig:
     path: the pretrained folder or hub name (``--pretrained`` overrides it).
     batch_size: rows per encoder call (pretrained).
     max_length: word pieces kept (pretrained; None: the model's limit).
-    finetune: train the pretrained encoder inside the episodes.
+    finetune: train the encoder (bi-LSTM or pretrained) inside the episodes,
+      with the episodic loss; the state kept is the best validation step's
+      (step 0, the untouched encoder, included): early stopping by selection.
     learning_rate: the fine-tuned encoder's own learning rate (None: the
       episodes' rate).
   """
@@ -65,6 +67,7 @@ class ProtonetConfig:
   n_synthetic: int = 5
   noise_dim: int = 32
   generator_hidden: int = 256
+  generator: Literal["shot", "class"] = "shot"
   metric: Literal["euclidean", "cosine"] = "euclidean"
   scale: float = 1.0
   proto_init: Literal["lecun", "identity"] = "lecun"
@@ -124,7 +127,14 @@ class EvaluationConfig:
 
 @dataclasses.dataclass(frozen=True)
 class FewshotConfig:
-  """The few-shot job."""
+  """The few-shot job.
+
+  Attributes:
+    seed: the encoder's, the intent split's order and the first training seed.
+    training_seeds: every episodic system is trained once per seed (None:
+      ``(seed,)``) and scored on the same episodes, so that comparisons
+      are paired and the seeds' variance is in the intervals.
+  """
 
   job: str
   seed: int
@@ -137,3 +147,4 @@ class FewshotConfig:
   episodes: EpisodesConfig
   softmax: SoftmaxConfig
   evaluation: EvaluationConfig
+  training_seeds: tuple[int, ...] | None = None

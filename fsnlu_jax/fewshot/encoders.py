@@ -16,6 +16,7 @@ import pathlib
 from typing import Callable, Mapping, Sequence
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
@@ -69,14 +70,26 @@ def sentence_vectors(encode, vocab, examples: Sequence[Example], *, max_length: 
                        desc=desc)
 
 
-def bilstm_embedder(encoder, vocab, max_length: int) -> Embed:
-  """``examples -> {"x": [P, D]}`` with a trained multitask bi-LSTM's sentence encoder."""
+def bilstm_embedder(encoder, vocab, max_length: int, *, finetune: bool = False) -> Embed:
+  """Pool inputs from a trained multitask bi-LSTM's sentence encoder.
+
+  Frozen: ``{"x": [P, D]}``. Fine-tuned (trained with the ProtoNet by the
+  episodic loss): token ids ``{"x": [P, L], "x_tokens": [P, L]}`` for the
+  episodes, plus ``"x_frozen": [P, D]`` for the softmax baseline.
+  """
   graphdef, state = nnx.split(encoder)
   # One jit for every split; the weights are an argument, not baked-in constants.
   jitted = jax.jit(lambda s, ids, mask: nnx.merge(graphdef, s).encode(ids, mask))
   encode = functools.partial(jitted, state)
-  return lambda examples, desc="embedding": dict(x=sentence_vectors(
-      encode, vocab, examples, max_length=max_length, desc=desc))
+
+  def embed(examples, desc="embedding"):
+    vectors = sentence_vectors(encode, vocab, examples, max_length=max_length, desc=desc)
+    if not finetune:
+      return dict(x=vectors)
+    intents, tags = transfer.label_vocabs(examples)
+    enc = encode_split(examples, vocab, intents, tags, max_length=max_length)
+    return {"x": enc.token_ids, "x_tokens": np.asarray(enc.mask, bool), fsd.FROZEN: vectors}
+  return embed
 
 
 def pretrained_embedder(encoder: SentenceEncoder, batch_size: int, *, finetune: bool) -> Embed:
@@ -107,7 +120,7 @@ def get_embedder(config: FewshotConfig, split, workdir: pathlib.Path, pretrained
   """``(embed, encoder to fine-tune or None)`` for ``config.encoder``.
 
   ``kind="bilstm"`` (default): the multitask bi-LSTM of :func:`get_encoder`,
-  frozen; ``kind="pretrained"``: a BERT-family checkpoint folder or hub name
+  frozen or, with ``finetune=True``, trained with the ProtoNet; ``kind="pretrained"``: a BERT-family checkpoint folder or hub name
   (``pretrained`` overrides ``encoder.path``), frozen or, with
   ``finetune=True``, trained with the ProtoNet.
   """
@@ -117,7 +130,17 @@ def get_embedder(config: FewshotConfig, split, workdir: pathlib.Path, pretrained
     return (pretrained_embedder(encoder, e.batch_size, finetune=e.finetune),
             encoder.model if e.finetune else None)
   encoder, vocab = get_encoder(config, split, workdir, pretrained, data_dir, cache_dir)
-  return bilstm_embedder(encoder, vocab, config.data.max_length), None
+  return (bilstm_embedder(encoder, vocab, config.data.max_length, finetune=e.finetune),
+          encoder if e.finetune else None)
+
+
+def fresh_copy(module: nnx.Module) -> nnx.Module:
+  """A copy of ``module`` with buffers of its own, to train: the train step
+  donates its state, which would otherwise delete the arrays of ``module``
+  (the pretrained weights the next system or sampling starts from)."""
+  copy = nnx.clone(module)
+  nnx.update(copy, jax.tree.map(lambda x: jnp.array(x, copy=True), nnx.state(copy)))
+  return copy
 
 
 def make_pools(splits: Mapping[str, list[Example]], intents: set[str],

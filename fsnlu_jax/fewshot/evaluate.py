@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import jax
 import numpy as np
@@ -23,6 +23,7 @@ from jax.sharding import PartitionSpec as P
 
 from fsnlu_jax.data import episodes
 from fsnlu_jax.fewshot import data as fsd
+from fsnlu_jax.fewshot import stats
 from fsnlu_jax.fewshot.config import FewshotConfig, SoftmaxConfig
 from fsnlu_jax.models import episode_scores, softmax_baseline_scores
 from fsnlu_jax.parallel import DATA_AXIS, make_data_mesh
@@ -157,40 +158,57 @@ def fs_full_episodes(pools: Mapping[str, fsd.Pool], k_shot: int, samplings: int,
                        rng.integers(2**31, size=samplings))
 
 
-def score_systems(config: FewshotConfig, fixed: FixedEpisodes, trained: Mapping[str, Any],
-                  *, chunk: int = 64, mesh: jax.sharding.Mesh | None = None) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-  """``({system: summary}, {system: pred [E, N * Q]})`` on ``fixed``, for
-  every system of ``config.systems`` (``softmax`` needs no training; the
-  others come from ``trained``, system -> its
-  :class:`~fsnlu_jax.fewshot.job.TrainedSystem`)."""
-  summaries, preds = {}, {}
+def score_systems(config: FewshotConfig, fixed: FixedEpisodes,
+                  trained_by_seed: Sequence[Mapping[str, Any]], *, chunk: int = 64,
+                  mesh: jax.sharding.Mesh | None = None
+                  ) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[str, dict[str, np.ndarray]]]:
+  """Scores every system of ``config.systems`` on ``fixed``, for every training seed.
+
+  Args:
+    trained_by_seed: one ``{system: TrainedSystem}`` per training seed
+      (:class:`~fsnlu_jax.fewshot.job.TrainedSystem`); ``softmax`` needs no
+      training and is scored once.
+
+  Returns:
+    ``({system: summary}, {system: pred [E, N * Q]} of the first seed,
+    {system: {metric: [S, E]}})``; a summary is :func:`stats.summary` of
+    each metric over seeds and episodes.
+  """
+  summaries, preds, per_episode = {}, {}, {}
   for system in config.systems:
     if system == "softmax":
       # With a fine-tuned encoder the pools hold word pieces; the transfer
       # baseline classifies the pretrained encoder's frozen vectors instead.
       frozen = dataclasses.replace(fixed, support=fsd.frozen_view(fixed.support),
                                    query=fsd.frozen_view(fixed.query))
-      scores = score_episodes(None, None, frozen, False, chunk=chunk,
-                              softmax_fit=config.softmax, mesh=mesh, desc=f"test {system}")
+      runs = [score_episodes(None, None, frozen, False, chunk=chunk,
+                             softmax_fit=config.softmax, mesh=mesh, desc=f"test {system}")]
     else:
-      system_ = trained[system]
-      scores = score_episodes(system_.graphdef, system_.state, fixed,
-                              system_.config.augment != "none", chunk=chunk, mesh=mesh,
-                              desc=f"test {system}")
-    stats = metrics_lib.EpisodeStats()
-    for acc, f1 in zip(scores["accuracy"], scores["macro_f1"]):
-      stats.add(accuracy=acc, macro_f1=f1)
-    summaries[system], preds[system] = stats.summary(), scores["pred"]
-  return summaries, preds
+      runs = [score_episodes(t[system].graphdef, t[system].state, fixed,
+                             t[system].config.augment != "none", chunk=chunk, mesh=mesh)
+              for t in trained_by_seed]
+    per_episode[system] = {m: np.stack([np.asarray(r[m]) for r in runs])
+                           for m in ("accuracy", "macro_f1")}
+    summaries[system] = {m: stats.summary(v) for m, v in per_episode[system].items()}
+    preds[system] = runs[0]["pred"]
+  return summaries, preds, per_episode
 
 
-def evaluate_all(config: FewshotConfig, pools, split, trained: Mapping[str, Any], *,
+def _setting_comparisons(per_episode) -> dict[str, Any]:
+  """The paired differences and the paper's F1 error reductions of one setting."""
+  out = dict(paired_differences=stats.paired_differences(per_episode))
+  out.update(_error_reductions({s: {m: dict(mean=float(v.mean())) for m, v in scores.items()}
+                                for s, scores in per_episode.items()}))
+  return out
+
+
+def evaluate_all(config: FewshotConfig, pools, split, trained_by_seed, *,
                  mesh: jax.sharding.Mesh | None = None) -> dict[str, Any]:
   """Scores every system on the same test episodes of each ``(N, K)`` setting.
 
   Args:
-    trained: system -> its :class:`~fsnlu_jax.fewshot.job.TrainedSystem`;
-      the ``softmax`` baseline is added when ``config.systems`` names it.
+    trained_by_seed: one ``{system: TrainedSystem}`` per training seed; the
+      ``softmax`` baseline is added when ``config.systems`` names it.
   """
   ev = config.evaluation
   settings, confusion_view = [], None
@@ -198,13 +216,14 @@ def evaluate_all(config: FewshotConfig, pools, split, trained: Mapping[str, Any]
     for k_shot in ev.k_shot:
       fixed = fixed_episodes(pools, "test", split.test, n_way, k_shot, ev.q_query,
                              ev.episodes, seed=ev.seed)
-      systems, preds = score_systems(config, fixed, trained, mesh=mesh)
+      systems, preds, per_episode = score_systems(config, fixed, trained_by_seed, mesh=mesh)
       if "protoda" in preds and n_way == "all" and k_shot == max(ev.k_shot):
         confusion_view = (fixed, preds["protoda"])
       n_real = int(fixed.batch.way_mask.sum(1).max())
       setting = dict(n_way=n_real, n_way_spec=n_way, k_shot=k_shot, q_query=ev.q_query,
-                     episodes=ev.episodes, seed=ev.seed, systems=systems)
-      setting.update(_error_reductions(systems))
+                     episodes=ev.episodes, seed=ev.seed, training_seeds=len(trained_by_seed),
+                     systems=systems)
+      setting.update(_setting_comparisons(per_episode))
       settings.append(setting)
       _log.info("N=%s K=%d: %s", n_way, k_shot,
                 {s: round(v["accuracy"]["mean"], 4) for s, v in systems.items()})
@@ -216,10 +235,11 @@ def evaluate_all(config: FewshotConfig, pools, split, trained: Mapping[str, Any]
   return results
 
 
-def evaluate_fs_full(config: FewshotConfig, pools, trained: Mapping[str, Any], *,
-                     k_shots=(5, 10), samplings: int = 3, seed: int = 0,
+def evaluate_fs_full(config: FewshotConfig, pools, trained_by_seed, *,
+                     k_shots=(5, 10), samplings: int = 10, seed: int = 0,
                      classes=None, mesh: jax.sharding.Mesh | None = None) -> dict[str, Any]:
-  """FS-full scores of every system: mean and 95% CI over ``samplings``.
+  """FS-full scores of every system: mean, sd and 95% CI over ``samplings``
+  (and training seeds), and paired differences on the same samplings.
 
   ``classes`` (default: every intent of the test pool) are the intents scored.
   """
@@ -227,11 +247,13 @@ def evaluate_fs_full(config: FewshotConfig, pools, trained: Mapping[str, Any], *
   for k_shot in k_shots:
     fixed = fs_full_episodes(pools, k_shot, samplings, seed=seed + k_shot, classes=classes)
     # One episode per device at a time: each holds a whole test split.
-    systems, _ = score_systems(config, fixed, trained, chunk=1, mesh=mesh)
+    systems, _, per_episode = score_systems(config, fixed, trained_by_seed, chunk=1, mesh=mesh)
     setting = dict(n_way=len(fixed.classes), k_shot=k_shot, samplings=samplings,
+                   training_seeds=len(trained_by_seed),
                    test_examples=int(fixed.batch.query_mask[0].sum()), seed=seed + k_shot,
-                   systems=systems)
-    setting.update(_error_reductions(systems))
+                   systems=systems, per_sampling={s: {m: v.tolist() for m, v in scores.items()}
+                                                  for s, scores in per_episode.items()})
+    setting.update(_setting_comparisons(per_episode))
     settings.append(setting)
     _log.info("FS-full K=%d: %s", k_shot,
               {s: round(v["accuracy"]["mean"], 4) for s, v in systems.items()})

@@ -11,6 +11,8 @@ Stages, each resumable from its ``workdir`` sub-folder:
    ``gaussian`` (one run per noise scale of the grid, the best on validation
    intents kept) and ``protoda``, each through THE loop
    (:func:`fsnlu_jax.train.train`) with :func:`fsnlu_jax.models.episodic_loss`.
+   Every run is selected on validation intents: the state of its best
+   evaluation, the untrained start (step 0) included, is the system tested.
    The ``softmax`` transfer baseline needs no episodic training.
 3. Evaluation on the same test episodes for every system and every ``(N, K)``
    setting (:mod:`fsnlu_jax.fewshot.evaluate`, :mod:`fsnlu_jax.fewshot.report`): ``results.json``, a printed
@@ -70,8 +72,8 @@ class TrainedSystem(NamedTuple):
 
   config: ProtoDAConfig  # the model's
   graphdef: nnx.GraphDef
-  state: TrainState  # after the last step
-  validation: dict[str, float]  # the last step's validation-intent scores
+  state: TrainState  # at the best validation step (step 0 included)
+  validation: dict[str, float]  # that step's validation-intent scores, with its "step"
 
 
 def system_config(config: FewshotConfig, system: str, noise_scale: float | None,
@@ -132,7 +134,7 @@ def train_system(model_config: ProtoDAConfig, config: FewshotConfig, pools, spli
   if t.per_step % mesh.size:
     raise ValueError(f"episodes.per_step {t.per_step} must divide by the {mesh.size} devices")
   model = FewShotModel(model_config, rngs=nnx.Rngs(config.seed),
-                       encoder=None if encoder is None else nnx.clone(encoder))
+                       encoder=None if encoder is None else encoders.fresh_copy(encoder))
   optimizer = make_optimizer(config)
   graphdef, state = init_train_state(model, optimizer, jax.random.key(config.seed), mesh)
   validation = evaluate_lib.fixed_episodes(pools, "validation", split.validation, t.n_way, t.k_shot,
@@ -151,8 +153,14 @@ def train_system(model_config: ProtoDAConfig, config: FewshotConfig, pools, spli
                  workdir=workdir, data_order=dict(order="episodes_seeded_by_step",
                                                   seed=config.seed),
                  evaluate=evaluate, best_metric=BestMetric("accuracy"), summarize=_summarize,
-                 desc=desc)
-  return TrainedSystem(model_config, graphdef, result.state, result.final)
+                 desc=desc, keep_best=True)
+  # Model selection on validation intents: the best step's state is the
+  # system (episodes are solved long before unseen intents stop improving).
+  _log.info("%s: best validation step %s of %d (%s)", desc, result.best_step, t.steps,
+            result.best)
+  if result.best_state is None:
+    raise ValueError(f"{workdir} was trained before the best state was kept; use a new workdir")
+  return TrainedSystem(model_config, graphdef, result.best_state, result.best)
 
 
 def choose_noise_scale(config: FewshotConfig, pools, split, workdir: pathlib.Path,
@@ -172,19 +180,26 @@ def choose_noise_scale(config: FewshotConfig, pools, split, workdir: pathlib.Pat
 
 
 def train_systems(config: FewshotConfig, pools, split, workdir: pathlib.Path, input_dim: int,
-                  systems, encoder: nnx.Module | None = None, label: str = "", mesh=None
+                  systems, encoder: nnx.Module | None = None, label: str = "", mesh=None,
+                  noise_scale: float | None = None
                   ) -> tuple[dict[str, TrainedSystem], float | None]:
   """Trains ``systems`` in order (``softmax`` needs no training and is skipped).
 
   Returns:
-    ``({system: TrainedSystem}, sigma)``: ``gaussian``'s noise scale is chosen
-    on the validation intents (None without it). Each system trains under
-    ``workdir / system``, logged as ``label + system``.
+    ``({system: TrainedSystem}, sigma)``: ``gaussian``'s noise scale is
+    ``noise_scale``, or chosen on the validation intents when None (None
+    without ``gaussian``). Each system trains under ``workdir / system``,
+    logged as ``label + system``.
   """
   mesh = make_data_mesh() if mesh is None else mesh
-  trained, sigma = {}, None
+  trained, sigma = {}, noise_scale
   for system in systems:
     if system == "softmax":
+      continue
+    if system == "gaussian" and noise_scale is not None:
+      trained[system] = train_system(system_config(config, system, noise_scale, input_dim),
+                                     config, pools, split, workdir / system, label + system,
+                                     encoder, mesh)
       continue
     if system == "gaussian":
       sigma, trained[system] = choose_noise_scale(config, pools, split, workdir, input_dim,
@@ -193,6 +208,29 @@ def train_systems(config: FewshotConfig, pools, split, workdir: pathlib.Path, in
     trained[system] = train_system(system_config(config, system, None, input_dim), config,
                                    pools, split, workdir / system, label + system, encoder, mesh)
   return trained, sigma
+
+
+def train_seeds(config: FewshotConfig, pools, split, workdir: pathlib.Path, input_dim: int,
+                systems, encoder: nnx.Module | None = None, label: str = "", mesh=None
+                ) -> tuple[list[dict[str, TrainedSystem]], float | None]:
+  """:func:`train_systems` once per training seed (``config.training_seeds``).
+
+  The first seed trains under ``workdir`` and chooses ``gaussian``'s noise
+  scale; seed ``s`` after it under ``workdir / f"seed{s}"``, with that scale.
+  The encoder is shared (trained once, from ``config.seed``).
+
+  Returns:
+    ``([{system: TrainedSystem} per seed], sigma)``.
+  """
+  trained_by_seed, sigma = [], None
+  for i, seed in enumerate(config.training_seeds or (config.seed,)):
+    trained, chosen = train_systems(
+        dataclasses.replace(config, seed=seed), pools, split,
+        workdir if i == 0 else workdir / f"seed{seed}", input_dim, systems, encoder,
+        label if i == 0 else f"{label}seed {seed} ", mesh, noise_scale=sigma)
+    sigma = chosen if i == 0 else sigma
+    trained_by_seed.append(trained)
+  return trained_by_seed, sigma
 
 
 def run_fewshot(config: Mapping[str, Any] | FewshotConfig, workdir: str | os.PathLike, *,
@@ -214,14 +252,15 @@ def run_fewshot(config: Mapping[str, Any] | FewshotConfig, workdir: str | os.Pat
   pools = encoders.make_pools(splits, set(domain_of), embed)
   input_dim = encoders.sentence_width(pools["train"])
 
-  trained, sigma = train_systems(config, pools, split, workdir, input_dim, config.systems,
-                                 encoder, mesh=mesh)
-  results = evaluate_lib.evaluate_all(config, pools, split, trained, mesh=mesh)
+  trained_by_seed, sigma = train_seeds(config, pools, split, workdir, input_dim, config.systems,
+                                       encoder, mesh=mesh)
+  trained = trained_by_seed[0]
+  results = evaluate_lib.evaluate_all(config, pools, split, trained_by_seed, mesh=mesh)
   fs_full = config.evaluation.fs_full
   if fs_full:
     # FS-full over the test intents: K train examples of each, all their test examples.
     results["fs_full"] = evaluate_lib.evaluate_fs_full(
-        config, pools, trained, classes=split.test, k_shots=fs_full.k_shot,
+        config, pools, trained_by_seed, classes=split.test, k_shots=fs_full.k_shot,
         samplings=fs_full.samplings, seed=config.evaluation.seed, mesh=mesh)
   view = results.pop("confusion", None)
   if view is not None:
@@ -230,6 +269,10 @@ def run_fewshot(config: Mapping[str, Any] | FewshotConfig, workdir: str | os.Pat
       train=list(split.train), validation=list(split.validation), test=list(split.test)))
   if "gaussian" in trained:
     results["gaussian_noise_scale"] = sigma
+  results["training_seeds"] = list(config.training_seeds or (config.seed,))
+  # Model selection: each run's best validation step (0: training never helped).
+  results["best_validation_step"] = [{s: t.validation["step"] for s, t in by_system.items()}
+                                     for by_system in trained_by_seed]
   if jax.process_index() == 0:  # one writer: the processes share the folder
     jsonl.write(workdir / "results.json", results, indent=2)  # strict JSON
     if view is not None:

@@ -17,7 +17,8 @@ from fsnlu_jax.train import jsonl
 def format_table(results: Mapping[str, Any]) -> str:
   """A text table: one row per setting, accuracy / macro-F1 (mean ± 95% CI) per
   system; FS-full rows follow when ``results`` has them."""
-  lines = _table_lines(f"{results.get('dataset', '')} FS-unseen", results["settings"])
+  protocol = "FS-full" if results.get("protocol") == "fs_full" else "FS-unseen"
+  lines = _table_lines(f"{results.get('dataset', '')} {protocol}", results["settings"])
   if "fs_full" in results:
     lines += _table_lines(f"{results.get('dataset', '')} FS-full (test intents)",
                           results["fs_full"]["settings"])
@@ -26,7 +27,8 @@ def format_table(results: Mapping[str, Any]) -> str:
 
 def _table_lines(title: str, settings) -> list[str]:
   systems = list(settings[0]["systems"]) if settings else []
-  lines = [f"{title}: accuracy / macro-F1 (%), mean ± 95% CI",
+  seeds = settings[0].get("training_seeds", 1) if settings else 1
+  lines = [f"{title}: accuracy / macro-F1 (%), mean ± 95% CI ({seeds} training seed(s))",
            f"{'N':>4} {'K':>3}  " + "  ".join(f"{s:^27}" for s in systems)]
   for st in settings:
     cells = []
@@ -35,7 +37,26 @@ def _table_lines(title: str, settings) -> list[str]:
       cells.append(f"{100 * a['mean']:5.1f}±{100 * a['half_width']:3.1f} / "
                    f"{100 * f['mean']:5.1f}±{100 * f['half_width']:3.1f}")
     lines.append(f"{st['n_way']:>4} {st['k_shot']:>3}  " + "  ".join(f"{c:^27}" for c in cells))
+  pairs = list(settings[0].get("paired_differences", {})) if settings else []
+  if pairs:
+    lines.append("  paired per-episode differences (points; mean ± 95% CI over seeds x episodes"
+                 + (", [± CI over the seeds' means]" if seeds > 1 else "") + "):")
+    lines.append(f"{'N':>4} {'K':>3}  " + "  ".join(f"{p:^34}" for p in pairs))
+    for st in settings:
+      cells = [_difference_cell(st["paired_differences"][p]) for p in pairs]
+      lines.append(f"{st['n_way']:>4} {st['k_shot']:>3}  " + "  ".join(f"{c:^34}" for c in cells))
   return lines
+
+
+def _difference_cell(diff) -> str:
+  cells = []
+  for metric in ("accuracy", "macro_f1"):
+    d = diff[metric]
+    cell = f"{100 * d['mean']:+5.1f}±{100 * d['half_width']:3.1f}"
+    if "seed_half_width" in d:
+      cell += f"[{100 * d['seed_half_width']:3.1f}]"
+    cells.append(cell)
+  return " / ".join(cells)
 
 
 def plot_learning_curves(workdir: pathlib.Path, systems) -> bool:

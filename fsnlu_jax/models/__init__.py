@@ -4,8 +4,8 @@
 from fsnlu_jax.models._multitask import (MultitaskBiLSTM, MultitaskConfig, MultitaskOutput,
                                          decode_output, multitask_loss, predict, replace_heads,
                                          trainable_filter, trainable_mask)
-from fsnlu_jax.models._protoda import (FewShotModel, Generator, ProtoDAConfig, ProtoNet,
-                                       batch_logits, episode_logits, episode_scores,
+from fsnlu_jax.models._protoda import (ClassGenerator, FewShotModel, Generator, ProtoDAConfig,
+                                       ProtoNet, batch_logits, episode_logits, episode_scores,
                                        episodic_loss)
 from fsnlu_jax.models._softmax_baseline import fit_softmax_classifier, softmax_baseline_scores
 from fsnlu_jax.models._rewriter import (DecoderCache, KVCache, Rewriter, RewriterConfig,

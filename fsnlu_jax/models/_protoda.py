@@ -19,6 +19,19 @@ starts as the identity and the early, untrained generator only duplicates
 real shots instead of pulling prototypes off with noise (the hallucinator
 of Wang et al. 2018 is also initialised near the identity).
 
+That generator sees one shot and noise, not its class: its class-specific
+move of a prototype stays small. ``generator="class"`` conditions it on the
+class context, the prototype ``c`` of the way's real shots and their radius
+``r`` (the largest distance of a shot from ``c``): ``g(x, c, r, z) = x + r *
+u / max(1, |u|)`` with ``u = MLP([x - c; c; z])``. It learns which moves are
+plausible *for that class* (the difference-transfer view of Kumar et al.
+2019: a sample is a real shot moved by a learned within-class difference),
+and a move is never longer than the class's own spread, so a sample stays
+within ``2 r`` of its prototype: it carries its class wherever classes are
+further apart than that. It also starts as the identity. With one shot
+(``r = 0``) it duplicates the shot, as there is no spread to transfer. Both
+placements (``"proto"``, ``"sentence"``) take either generator.
+
 Shapes: ``E`` episodes, ``N`` ways, ``K`` shots, ``Q`` queries per way,
 ``L`` tokens, ``D_s`` sentence width, ``D_p`` ProtoNet width, ``Ks``
 synthetic samples per way, ``Z`` generator noise width.
@@ -30,6 +43,8 @@ References:
   Classification", IEEE SLT 2021.
   Wang, Girshick, Hebert & Hariharan, "Low-Shot Learning from Imaginary
   Data", CVPR 2018.
+  Kumar, Glaude, de Lichy & Campbell, "A Closer Look at Feature Space Data
+  Augmentation for Few-Shot Intent Classification", DeepLo 2019.
 """
 
 from __future__ import annotations
@@ -46,6 +61,7 @@ from fsnlu_jax import kernels
 Augment = Literal["none", "gaussian", "generator"]
 Placement = Literal["proto", "sentence"]
 Metric = Literal["euclidean", "cosine"]
+GeneratorKind = Literal["shot", "class"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,6 +81,8 @@ class ProtoDAConfig:
       of the placement).
     noise_scale: ``sigma`` of the Gaussian baseline.
     generator_hidden: hidden width of the generator MLP.
+    generator: ``"shot"``: ``x + MLP([x; z])``; ``"class"``: conditioned on
+      the way's prototype ``c``, ``x + MLP([x - c; c; z])`` (module docs).
     metric: ``"euclidean"`` (squared) or ``"cosine"``.
     scale: multiplies the metric into logits.
     proto_init: ``"lecun"`` (random) or ``"identity"``: a linear ProtoNet with
@@ -81,6 +99,7 @@ class ProtoDAConfig:
   noise_dim: int = 32
   noise_scale: float = 0.1
   generator_hidden: int = 256
+  generator: GeneratorKind = "shot"
   metric: Metric = "euclidean"
   scale: float = 1.0
   proto_init: Literal["lecun", "identity"] = "lecun"
@@ -91,6 +110,8 @@ class ProtoDAConfig:
                        f"got {self.proto_hidden} and {self.proto_dim} != {self.input_dim}")
     if self.augment not in ("none", "gaussian", "generator"):
       raise ValueError(f"augment must be 'none', 'gaussian' or 'generator', got {self.augment!r}")
+    if self.generator not in ("shot", "class"):
+      raise ValueError(f"generator must be 'shot' or 'class', got {self.generator!r}")
     if self.placement not in ("proto", "sentence"):
       raise ValueError(f"placement must be 'proto' or 'sentence', got {self.placement!r}")
     if self.augment != "none" and self.n_synthetic < 1:
@@ -147,6 +168,23 @@ class Generator(nnx.Module):
     return x + self.out(h)
 
 
+class ClassGenerator(nnx.Module):
+  """The class-aware generator ``(x [D], c [D], r [], z [Z]) -> [D]`` (module docs).
+
+  ``x + r * u / max(1, |u|)``, ``u = MLP([x - c; c; z])``: ``c`` the
+  prototype of the way's real shots, ``r`` their radius. The last layer
+  starts at zero (the identity, as :class:`Generator`).
+  """
+
+  def __init__(self, dim: int, noise_dim: int, hidden: int, *, rngs: nnx.Rngs):
+    self.hidden = nnx.Linear(2 * dim + noise_dim, hidden, rngs=rngs)
+    self.out = nnx.Linear(hidden, dim, kernel_init=nnx.initializers.zeros, rngs=rngs)
+
+  def __call__(self, x: jax.Array, c: jax.Array, r: jax.Array, z: jax.Array) -> jax.Array:
+    u = self.out(jax.nn.leaky_relu(self.hidden(jnp.concatenate([x - c, c, z], axis=-1))))
+    return x + r * u / jnp.maximum(1.0, jnp.linalg.norm(u, axis=-1, keepdims=True))
+
+
 class FewShotModel(nnx.Module):
   """Encoder (optional), ProtoNet and, for ProtoDA, the generator.
 
@@ -174,8 +212,9 @@ class FewShotModel(nnx.Module):
     self.encoder = encoder
     self.protonet = ProtoNet(config.input_dim, config.proto_dim, config.proto_hidden,
                              identity=config.proto_init == "identity", rngs=rngs)
-    self.generator = (Generator(config.augment_dim, config.noise_dim, config.generator_hidden,
-                                rngs=rngs) if config.augment == "generator" else None)
+    kind = ClassGenerator if config.generator == "class" else Generator
+    self.generator = (kind(config.augment_dim, config.noise_dim, config.generator_hidden,
+                           rngs=rngs) if config.augment == "generator" else None)
 
   def sentences(self, inputs: Mapping[str, jax.Array], name: str) -> jax.Array:
     """Sentence vectors ``[..., D_s]`` of ``inputs[name]``.
@@ -193,7 +232,15 @@ class FewShotModel(nnx.Module):
     return flat.reshape(*lead, flat.shape[-1])
 
   def make_sample(self, x: jax.Array, z: jax.Array) -> jax.Array:
-    """One synthetic sample ``[D]`` from seed ``x [D]`` and noise ``z [Z]``."""
+    """One synthetic sample ``[D]`` from seed ``x [D]`` and noise ``z [Z]``.
+
+    The class-aware generator's ``z`` is ``[c; r; noise]``: its way's
+    prototype and radius travel with the noise through
+    :func:`~fsnlu_jax.kernels.synthesize` (see :func:`_augment`).
+    """
+    if self.config.augment == "generator" and self.config.generator == "class":
+      d = x.shape[-1]
+      return self.generator(x, z[..., :d], z[..., d], z[..., d + 1:])
     if self.config.augment == "generator":
       return self.generator(x, z)
     return x + self.config.noise_scale * z
@@ -204,6 +251,15 @@ def _augment(model: FewShotModel, support: jax.Array, mask: jax.Array, on: jax.A
   """Real shots followed by ``Ks`` synthetic ones: ``([N, K+Ks, D], [N, K+Ks])``."""
   n, m = support.shape[0], model.config.n_synthetic
   noise = jax.random.normal(key, (n, m, model.config.noise_width), support.dtype)
+  if model.config.augment == "generator" and model.config.generator == "class":
+    # The class context rides with the noise: each way's prototype of real
+    # shots [N, D] and their radius [N].
+    protos = kernels.prototypes(support, mask)
+    dist = jnp.linalg.norm(support - protos[:, None], axis=-1)  # --> [N, K]
+    radius = jnp.max(jnp.where(mask, dist, 0.0), axis=-1)
+    context = jnp.concatenate([protos, radius[:, None]], axis=-1)  # --> [N, D + 1]
+    noise = jnp.concatenate([jnp.broadcast_to(context[:, None], (n, m, context.shape[-1])),
+                             noise], axis=-1)
   synthetic, synthetic_mask = kernels.synthesize(model.make_sample, support, mask, noise)
   return (jnp.concatenate([support, synthetic], axis=1),
           jnp.concatenate([mask, synthetic_mask & on], axis=1))

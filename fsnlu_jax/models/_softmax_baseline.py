@@ -2,7 +2,17 @@
 
 The pretrained sentence encoder is kept fixed; for each episode a fresh
 linear softmax layer ``[D, N]`` is fit to the support embeddings by
-full-batch Adam with weight decay, then scores the queries. The whole fit is
+full-batch Adam with an L2 penalty, then scores the queries.
+
+The penalty is *per way*: ``weight_decay * sum(W**2) / N``. The data term is
+a mean over the ``N * K`` supports, so each way's share of it is ``1 / N``;
+an unscaled ``sum(W**2)`` would then weigh each way's weights ``N`` times
+harder against its data in a 150-way problem than in a 1-way one (the
+baseline got worse the more intents a dataset had). Scaled, the penalty's
+strength means the same at any ``N`` (EVALUATION.md: "a linear head's penalty
+must not grow with the number of intents"). Its strength is chosen on
+CLINC150 and HWU64 only (``benchmarks/fewshot_pretrained.py --softmax-grid``;
+see ``SoftmaxConfig``). The whole fit is
 a ``lax.scan``, so ``vmap`` runs it for a batch of episodes on the
 accelerator at once. (Fine-tuning the encoder per episode as well would cost
 one encoder training per episode; with 600 episodes per setting that is the
@@ -36,8 +46,9 @@ def fit_softmax_classifier(support: jax.Array, support_mask: jax.Array, way_mask
     query: ``[Q, D]``.
     steps: full-batch Adam steps (static).
     learning_rate: Adam's step size.
-    weight_decay: L2 penalty on ``W`` (the supports are few; keeps the fit
-      from growing without bound once it separates them).
+    weight_decay: L2 penalty on ``W`` per real way (module docs; the
+      supports are few: keeps the fit from growing without bound once it
+      separates them).
 
   Returns:
     ``[Q, N]`` logits.
@@ -46,6 +57,7 @@ def fit_softmax_classifier(support: jax.Array, support_mask: jax.Array, way_mask
   x = support.reshape(n * k, d)  # --> [N * K, D]
   labels = jnp.repeat(jnp.arange(n), k)
   mask = support_mask.reshape(-1).astype(support.dtype)
+  ways = jnp.maximum(way_mask.sum(), 1).astype(support.dtype)
   params = (jnp.zeros((d, n), support.dtype), jnp.zeros((n,), support.dtype))
   tx = optax.adam(learning_rate)
 
@@ -55,7 +67,7 @@ def fit_softmax_classifier(support: jax.Array, support_mask: jax.Array, way_mask
   def loss(p):
     log_p = jax.nn.log_softmax(masked_logits(p, x), axis=-1)
     nll = -jnp.take_along_axis(log_p, labels[:, None], axis=-1)[:, 0]
-    return jnp.sum(nll * mask) / jnp.maximum(mask.sum(), 1.0) + weight_decay * jnp.sum(p[0] ** 2)
+    return jnp.sum(nll * mask) / jnp.maximum(mask.sum(), 1.0) + weight_decay * jnp.sum(p[0] ** 2) / ways
 
   def body(carry, _):
     p, opt_state = carry

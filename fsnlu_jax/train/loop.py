@@ -22,6 +22,11 @@ for every job:
   evaluations (and the unlogged part of the current log window) travel inside
   the checkpoints, so a finished run, rerun, still returns them (no job reads
   its own log back), and a resumed run's records equal an uninterrupted run's;
+* **model selection** (``keep_best=True``): the starting state is evaluated
+  too (step 0 is a candidate: training that only hurts keeps the start), and
+  each new best state is saved to ``workdir/best``; ``LoopResult.best_state``
+  is that state, the one a job should evaluate (few-shot systems whose
+  validation accuracy peaks and then falls while their episodes are solved);
 * **progress**: labelled ``desc`` on stderr (:mod:`fsnlu_jax._progress`: a bar on a
   terminal, a plain line every few seconds elsewhere).
 
@@ -93,6 +98,7 @@ class LoopResult:
     final: the evaluation at the last step (None without ``evaluate``).
     best: the best evaluation by ``best_metric`` (None without either).
     best_step: the step of ``best``.
+    best_state: the state at ``best_step`` (``keep_best=True`` only, else None).
   """
 
   state: TrainState
@@ -100,6 +106,7 @@ class LoopResult:
   final: Metrics | None
   best: Metrics | None
   best_step: int | None
+  best_state: TrainState | None = None
 
 
 def mean_loss(sums: Mapping[str, float]) -> Metrics:
@@ -112,7 +119,7 @@ def train(state: TrainState, train_step: Callable, batch: Callable[[int], Any], 
           data_order: Mapping[str, Any], evaluate: Callable[[TrainState], Metrics] | None = None,
           best_metric: BestMetric | None = None,
           summarize: Callable[[Mapping[str, float]], Metrics] = mean_loss,
-          desc: str = "train") -> LoopResult:
+          desc: str = "train", keep_best: bool = False) -> LoopResult:
   """Trains ``state`` to ``config.steps`` updates, resuming from ``workdir`` if it can.
 
   Args:
@@ -131,10 +138,15 @@ def train(state: TrainState, train_step: Callable, batch: Callable[[int], Any], 
     summarize: turns the summed step metrics of a log window (every
       ``aux`` sum of the loss, and ``loss_sum``) into the record's values.
     desc: the progress bar's label.
+    keep_best: evaluate step 0 too and keep the best state (module docs);
+      needs ``evaluate`` and ``best_metric``.
 
   Raises:
-    ValueError: the checkpoint's data order is not ``data_order``.
+    ValueError: the checkpoint's data order is not ``data_order``, or
+      ``keep_best`` without ``evaluate`` and ``best_metric``.
   """
+  if keep_best and (evaluate is None or best_metric is None):
+    raise ValueError("keep_best needs evaluate and best_metric")
   workdir = pathlib.Path(workdir)
   workdir.mkdir(parents=True, exist_ok=True)
   data_order = dict(data_order)
@@ -153,21 +165,63 @@ def train(state: TrainState, train_step: Callable, batch: Callable[[int], Any], 
                        f"this run has {data_order}; use a new workdir or --overwrite")
     start = int(state.step)
     tracker = _Tracker(best_metric, **saved["evaluations"])
+    best = _BestKeeper(workdir / "best") if keep_best else None
+    if best is not None and start == 0:
+      jsonl.truncate_after(workdir / "metrics.jsonl", -1)  # a killed run's records, step 0 too
+      _evaluate(state, 0, evaluate, tracker, workdir, desc, best)
     if start < config.steps:
       state = _run(state, train_step, batch, start, saved["window"], mesh=mesh, config=config,
                    workdir=workdir, evaluate=evaluate, tracker=tracker, summarize=summarize,
-                   desc=desc, should_save=checkpointer.should_save,
+                   desc=desc, should_save=checkpointer.should_save, best=best,
                    save=lambda s, step, window: checkpointer.save(
                        s, dict(data_order=data_order, evaluations=tracker.as_dict(),
                                window=window), step=step, force=True))
     elif tracker.final is None and evaluate is not None:
       tracker.add(start, evaluate(state))  # an older finished run, without its evaluations
+    best_state = None
+    if best is not None:
+      best_state = best.restore(state, tracker.best_step)
+      best.close()
   return LoopResult(state=state, resumed_from=start or None, final=tracker.final,
-                    best=tracker.best, best_step=tracker.best_step)
+                    best=tracker.best, best_step=tracker.best_step, best_state=best_state)
+
+
+def _evaluate(state, step: int, evaluate, tracker: "_Tracker", workdir: pathlib.Path, desc: str,
+              best: "_BestKeeper | None") -> None:
+  """Evaluates ``state`` after ``step`` updates: tracked, logged, saved if the best so far."""
+  scores = evaluate(state)
+  tracker.add(step, scores)
+  jsonl.append(workdir / "metrics.jsonl", dict(kind="eval", step=step, **scores))
+  _log.info("%s step %d: %s", desc, step, scores)
+  if best is not None and tracker.best_step == step:
+    best.save(state, step)
+
+
+class _BestKeeper:
+  """The best state so far, one checkpoint in ``directory`` (saved synchronously:
+  the next train step donates the state's buffers)."""
+
+  def __init__(self, directory: pathlib.Path):
+    self._checkpointer = Checkpointer(directory, every=1, max_to_keep=1, async_save=False)
+
+  def save(self, state: TrainState, step: int) -> None:
+    # A run killed after saving its best but before its next regular
+    # checkpoint redoes that step and reaches the same state: keep the file.
+    if step not in self._checkpointer.all_steps():
+      self._checkpointer.save(state, {}, step=step, force=True)
+
+  def restore(self, like: TrainState, step: int | None) -> TrainState | None:
+    if step is None or step not in self._checkpointer.all_steps():
+      return None  # an older run, finished before it kept its best state
+    return self._checkpointer.restore(like, step)[0]
+
+  def close(self) -> None:
+    self._checkpointer.close()
 
 
 def _run(state, train_step, batch, start: int, window, *, mesh, config: LoopConfig, workdir,
-         evaluate, tracker: "_Tracker", summarize, desc: str, should_save, save) -> TrainState:
+         evaluate, tracker: "_Tracker", summarize, desc: str, should_save, save,
+         best: "_BestKeeper | None" = None) -> TrainState:
   """Steps ``start`` to ``config.steps``: train, log, evaluate, save.
 
   ``window``: the summed metrics of the steps since the last train record, as
@@ -175,7 +229,7 @@ def _run(state, train_step, batch, start: int, window, *, mesh, config: LoopConf
   records equal an uninterrupted run's.
   """
   metrics_path = workdir / "metrics.jsonl"
-  jsonl.truncate_after(metrics_path, start)
+  jsonl.truncate_after(metrics_path, start)  # keeps a fresh run's step-0 evaluation
   for step in progress(range(start, config.steps), desc=desc, initial=start,
                        total=config.steps, unit="step"):
     state, metrics = train_step(state, batching.to_global(batch(step), mesh))
@@ -188,10 +242,7 @@ def _run(state, train_step, batch, start: int, window, *, mesh, config: LoopConf
       jsonl.append(metrics_path, dict(kind="train", step=done, **summarize(sums)))
       window = None
     if evaluate is not None and (done % config.eval_every == 0 or done == config.steps):
-      scores = evaluate(state)
-      tracker.add(done, scores)
-      jsonl.append(metrics_path, dict(kind="eval", step=done, **scores))
-      _log.info("%s step %d: %s", desc, done, scores)
+      _evaluate(state, done, evaluate, tracker, workdir, desc, best)
     # Orbax's policy: every `checkpoint_every` steps, and when the cluster
     # announces a preemption. `done`, not state.step: no host sync otherwise.
     if done == config.steps or should_save(done):

@@ -139,9 +139,10 @@ def tiny_run(tmp_path_factory, cache_dir):
   seen = dict(scored=None)
   evaluate_all, score_episodes = fewshot_evaluate.evaluate_all, fewshot_evaluate.score_episodes
 
-  def spy_evaluate_all(config, pools, split, trained, **kwargs):
+  def spy_evaluate_all(config, pools, split, trained_by_seed, **kwargs):
+    (trained,) = trained_by_seed  # the tiny config trains one seed
     seen.update(pools=pools, split=split, trained=trained, scored=[])
-    return evaluate_all(config, pools, split, trained, **kwargs)
+    return evaluate_all(config, pools, split, trained_by_seed, **kwargs)
 
   def spy_score_episodes(graphdef, state, fixed, augment, **kwargs):
     scores = score_episodes(graphdef, state, fixed, augment, **kwargs)
@@ -223,15 +224,23 @@ def test_tiny_job_logs_and_resumes_without_extra_steps(tiny_run, cache_dir, caps
     assert jsonl.read(workdir / run / "metrics.jsonl") == records
 
 
-def test_tiny_job_trains_every_episodic_system(tiny_run):
-  _, config, _, seen = tiny_run
+def test_tiny_job_trains_and_selects_every_episodic_system(tiny_run):
+  workdir, config, results, seen = tiny_run
   assert set(seen["trained"]) == set(config["systems"]) - {"softmax"}
   for system, trained in seen["trained"].items():
-    steps = int(trained.state.step)
-    assert steps == config["episodes"]["steps"], system
+    # The system is its best validation step's state, the untrained start a candidate.
+    run = (f"gaussian_sigma{results['gaussian_noise_scale']:g}" if system == "gaussian"
+           else system)
+    records = jsonl.read(workdir / run / "metrics.jsonl")
+    evals = [r for r in records if r["kind"] == "eval"]
+    assert [r["step"] for r in evals] == [0, 3, 6], system
+    best = max(evals, key=lambda r: r["accuracy"])  # the first of equals
+    assert int(trained.state.step) == trained.validation["step"] == best["step"], system
+    assert results["best_validation_step"][0][system] == best["step"]
     # The job builds each model from the config's seed: its parameters before training.
     initial = models.FewShotModel(trained.config, rngs=nnx.Rngs(config["seed"]))
-    _assert_trained(trained.state.params, nnx.state(initial, nnx.Param), system)
+    if best["step"]:
+      _assert_trained(trained.state.params, nnx.state(initial, nnx.Param), system)
 
 
 def test_config_variants_and_bad_arg():

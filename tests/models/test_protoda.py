@@ -34,12 +34,12 @@ def _batch(seed=0, e=3, n=4, k=3, q=2, d=6):
               noise_seed=np.arange(e, dtype=np.uint32) + 10)
 
 
-@pytest.mark.parametrize("augment,placement", [("none", "proto"), ("gaussian", "proto"),
-                                               ("generator", "proto"),
-                                               ("generator", "sentence")])
-def test_vmapped_episode_loss_equals_a_loop(augment, placement):
-  model = models.FewShotModel(_config(augment=augment, placement=placement, noise_scale=0.5),
-                              rngs=nnx.Rngs(0))
+@pytest.mark.parametrize("augment,placement,generator", [
+    ("none", "proto", "shot"), ("gaussian", "proto", "shot"), ("generator", "proto", "shot"),
+    ("generator", "sentence", "shot"), ("generator", "proto", "class")])
+def test_vmapped_episode_loss_equals_a_loop(augment, placement, generator):
+  model = models.FewShotModel(_config(augment=augment, placement=placement, noise_scale=0.5,
+                                      generator=generator), rngs=nnx.Rngs(0))
   batch = _batch()
   loss_sum, aux = models.episodic_loss(model, batch, nnx.Rngs(7))
   keys = [jax.random.fold_in(jax.random.key(0), s) for s in batch["noise_seed"]]
@@ -136,3 +136,35 @@ def test_config_rejects_bad_choices():
     _config(placement="logits")
   with pytest.raises(ValueError, match="n_synthetic"):
     _config(augment="gaussian", n_synthetic=0)
+
+
+def test_class_aware_generator_starts_as_identity_and_its_samples_carry_their_class():
+  """Samples of the class-aware generator stay nearer their own prototype, whatever its weights."""
+  c = _config(augment="generator", generator="class", placement="sentence", n_synthetic=6)
+  model = models.FewShotModel(c, rngs=nnx.Rngs(0))
+  rng = np.random.default_rng(0)
+  # 4 ways, prototypes 28 apart, shots within ~4 of them: a sample within
+  # 2 radii of its prototype is nearer it than any other.
+  centers = np.eye(4, 6, dtype=np.float32) * 20
+  support = (centers[:, None] + rng.normal(size=(4, 3, 6))).astype(np.float32)
+  mask = np.array([[1, 1, 1], [1, 1, 0], [1, 0, 0], [1, 1, 1]], bool)
+  on, key = jnp.asarray(True), jax.random.key(3)
+  start, _ = models._protoda._augment(model, jnp.asarray(support), jnp.asarray(mask), on, key)
+  seeds = [np.asarray(support[n])[mask[n]] for n in range(4)]
+  for n in range(4):  # untrained: each sample duplicates one of its way's shots
+    dup = np.abs(np.asarray(start[n, 3:])[:, None] - seeds[n][None]).sum(-1).min(-1)
+    np.testing.assert_allclose(dup, 0.0, atol=1e-5)
+  # Any weights (here large random ones): the move is bounded by the class's spread.
+  state = nnx.state(model.generator, nnx.Param)
+  nnx.update(model.generator, jax.tree.map(
+      lambda p: 5.0 * jax.random.normal(jax.random.key(p.size), p.shape), state))
+  full, full_mask = models._protoda._augment(model, jnp.asarray(support), jnp.asarray(mask), on,
+                                             key)
+  synthetic = np.asarray(full[:, 3:])  # --> [N, Ks, D]
+  assert np.asarray(full_mask[:, 3:]).all()
+  assert not np.allclose(synthetic, np.asarray(start[:, 3:]))  # the weights do move them
+  protos = np.stack([s.mean(0) for s in seeds])
+  dist = np.linalg.norm(synthetic[:, :, None] - protos[None, None], axis=-1)  # --> [N, Ks, N]
+  assert (dist.argmin(-1) == np.arange(4)[:, None]).all()
+  one_shot = np.asarray(full[2, 3:])  # way 2 has one shot: no spread, a copy
+  np.testing.assert_allclose(one_shot, np.broadcast_to(seeds[2][0], one_shot.shape), atol=1e-5)

@@ -28,7 +28,7 @@ def _batch(step: int):
 
 
 def _run(workdir, steps: int, *, evaluate=None, fail_at=None, data_order=None, record=None,
-         best=train.BestMetric("accuracy")):
+         best=train.BestMetric("accuracy"), keep_best=False):
   mesh, _, state, step = _setup()
 
   def batch(s):
@@ -45,7 +45,7 @@ def _run(workdir, steps: int, *, evaluate=None, fail_at=None, data_order=None, r
   config = train.LoopConfig(steps=steps, log_every=3, eval_every=2, checkpoint_every=2)
   return train.train(state, recording_step, batch, mesh=mesh, config=config, workdir=workdir,
                      data_order=data_order or dict(seed=5, n=_toy.ROWS), evaluate=evaluate,
-                     best_metric=best, desc="toy")
+                     best_metric=best, desc="toy", keep_best=keep_best)
 
 
 def _accuracy(state) -> dict[str, float]:
@@ -113,3 +113,22 @@ def test_best_by_a_minimum_and_progress_off_a_terminal(tmp_path, monkeypatch, ca
   assert result.best_step == 4 and result.best["loss_like"] == -4.0
   assert "fsnlu: toy: 4/4 steps (100%) in " in capsys.readouterr().err  # labelled by `desc`
 
+
+def test_keep_best_picks_step_0_when_training_only_hurts_and_returns_that_state(tmp_path):
+  # The evaluation falls with every update: the untrained start is the best.
+  _, _, start, _ = _setup()
+  result = _run(tmp_path, 4, evaluate=lambda s: dict(accuracy=-float(s.step)), keep_best=True)
+  assert result.best_step == 0 and result.best["accuracy"] == 0.0
+  assert int(result.best_state.step) == 0 and int(result.state.step) == 4
+  for a, b in zip(jax.tree.leaves(start.params), jax.tree.leaves(result.best_state.params)):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  assert [r["step"] for r in _records(tmp_path) if r["kind"] == "eval"] == [0, 2, 4]
+  # A rerun of the finished run returns the same best state from workdir/best.
+  again = _run(tmp_path, 4, evaluate=lambda s: dict(accuracy=-float(s.step)), keep_best=True)
+  assert again.best_step == 0 and int(again.best_state.step) == 0
+
+
+def test_keep_best_returns_the_state_of_a_later_best_step(tmp_path):
+  peak = lambda s: dict(accuracy=-abs(float(s.step) - 2))  # best after 2 updates
+  result = _run(tmp_path, 4, evaluate=peak, keep_best=True)
+  assert result.best_step == 2 and int(result.best_state.step) == 2
