@@ -88,7 +88,8 @@ def pool_view(committee: committee_lib.Committee, model: tagger_lib.Tagger, pool
   scores = committee_lib.committee_scores(committee, pool_rows)
   return strategies.PoolView(
       scores, committee_lib.member(committee, "log_loss"),
-      lambda rows: tagger_lib.predict(model, [pool_tokens[i] for i in rows]), rng)
+      lambda rows, crf=True: tagger_lib.predict(model, [pool_tokens[i] for i in rows], crf=crf),
+      rng)
 
 
 def _train_committee(rows, annotated, is_target, pool, rng, config: SimulationConfig):

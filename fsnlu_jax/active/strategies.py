@@ -37,21 +37,23 @@ class PoolView:
     committee_scores: ``[P, M]`` raw scores of the binary committee.
     logistic_member: which column of ``committee_scores`` is the logistic one.
     model: the target model's predictions on the given pool rows (``[R]``
-      int indices), called only by the strategies that need them, on the rows
-      they need (Majority-CRF: the majority-positive rows only).
+      int indices; keyword ``crf=False`` for intents only), called only by
+      the strategies that need them, on the rows they need (Majority-CRF: the
+      majority-positive rows only).
     rng: host randomness (random selection).
   """
 
   committee_scores: np.ndarray
   logistic_member: int
-  model: Callable[[np.ndarray], ModelView]
+  model: Callable[..., ModelView]
   rng: np.random.Generator
 
   def __len__(self) -> int:
     return self.committee_scores.shape[0]
 
-  def everywhere(self) -> ModelView:
-    return self.model(np.arange(len(self)))
+  def everywhere(self, *, crf: bool = True) -> ModelView:
+    """The model on every pool row; ``crf=False``: intent probabilities only (cheaper)."""
+    return self.model(np.arange(len(self)), crf=crf)
 
 
 Strategy = Callable[[PoolView], tuple[np.ndarray, np.ndarray]]
@@ -68,13 +70,13 @@ def random(view: PoolView):
 
 def least_confidence(view: PoolView):
   """The target model's least confident intent predictions first."""
-  probs = jnp.asarray(view.everywhere().intent_probs)
+  probs = jnp.asarray(view.everywhere(crf=False).intent_probs)
   return np.asarray(kernels.least_confidence(probs)), _all(view)
 
 
 def margin(view: PoolView):
   """The smallest gap between the target model's two best intents first."""
-  return np.asarray(kernels.margin(jnp.asarray(view.everywhere().intent_probs))), _all(view)
+  return np.asarray(kernels.margin(jnp.asarray(view.everywhere(crf=False).intent_probs))), _all(view)
 
 
 def vote_entropy(view: PoolView):

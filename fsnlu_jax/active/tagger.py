@@ -186,25 +186,31 @@ class Predictions(NamedTuple):
   crf_min_marginal: np.ndarray | None  # [N] the lowest marginal of a Viterbi tag, if asked for
 
 
-@functools.partial(jax.jit, static_argnames=("marginals",))
-def _predict(params, x, allowed, start_allowed, *, marginals):
+@functools.partial(jax.jit, static_argnames=("crf", "marginals"))
+def _predict(params, x, allowed, start_allowed, *, crf, marginals):
   logits, (emissions, transitions, start, end) = _outputs(params, x, allowed, start_allowed)
+  probs = jax.nn.softmax(logits, axis=-1)
+  if not crf:  # intent only: no CRF pass at all
+    return probs, jnp.zeros(x.token_mask.shape, jnp.int32), jnp.zeros(probs.shape[0]), \
+        jnp.zeros(probs.shape[0])
   confidence, tags = kernels.crf_viterbi_confidence(emissions, x.token_mask, transitions,
                                                     start=start, end=end)
   min_marginal = (kernels.crf_marginal_confidence(emissions, x.token_mask, transitions,
                                                   start=start, end=end)
                   if marginals else jnp.zeros_like(confidence))
-  return jax.nn.softmax(logits, axis=-1), tags, confidence, min_marginal
+  return probs, tags, confidence, min_marginal
 
 
 def predict(tagger: Tagger, tokens: Sequence[Sequence[str]], *, chunk: int = 1024,
-            marginals: bool = False) -> Predictions:
+            crf: bool = True, marginals: bool = False) -> Predictions:
   """Intent probabilities, Viterbi tags and the CRF's confidence, in fixed-size chunks.
 
   Args:
     tagger: the trained model.
     tokens: ``N`` utterances.
     chunk: rows per device call (every call has this shape, so one compile).
+    crf: run the CRF (tags and confidence); False: intent probabilities only
+      (``tags`` and ``crf_confidence`` are then zeros).
     marginals: also the marginal-based confidence (a forward-backward pass more).
   """
   allowed, start_allowed = _constraints(tagger.tags)
@@ -213,7 +219,7 @@ def predict(tagger: Tagger, tokens: Sequence[Sequence[str]], *, chunk: int = 102
   for begin in range(0, len(tokens), chunk):
     part = list(tokens[begin:begin + chunk])
     x = Encoded(*(_pad_rows(a, chunk) for a in encode(part, tagger.config)))
-    out = _predict(tagger.params, x, allowed, start_allowed, marginals=marginals)
+    out = _predict(tagger.params, x, allowed, start_allowed, crf=crf, marginals=marginals)
     parts.append([np.asarray(a)[:len(part)] for a in out])
   if not parts:
     raise ValueError("predict: no utterances")
