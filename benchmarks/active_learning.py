@@ -136,6 +136,53 @@ def summarise(records: list[dict], strategies: list[str]) -> dict:
   return out
 
 
+def plot(summary: dict, path: pathlib.Path) -> None:
+  """Learning curves: SemER (mean +- 95% interval) by budget, one panel per dataset."""
+  from fsnlu_jax._plotting import pyplot  # pylint: disable=import-outside-toplevel
+  plt = pyplot("active-learning curves")
+  if plt is None or not summary:
+    return
+  fig, axes = plt.subplots(1, len(summary), figsize=(6 * len(summary), 4), squeeze=False)
+  for ax, (dataset, result) in zip(axes[0], summary.items()):
+    for strategy, rows in result["by_strategy"].items():
+      budget = [r["budget"] for r in rows]
+      mean = [r["semer"]["mean"] for r in rows]
+      half = [r["semer"]["ci95"] or 0.0 for r in rows]
+      ax.errorbar(budget, mean, yerr=half, label=strategy, capsize=3,
+                  linewidth=2.5 if strategy == "majority_crf" else 1.2)
+    ax.set_title(f"{dataset}: {len(result['campaigns'])} campaigns (domain x seed)")
+    ax.set_xlabel("utterances annotated after the bootstrap")
+    ax.set_ylabel("target-domain SemER")
+    ax.legend(fontsize=8)
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
+
+
+def markdown(summary: dict) -> str:
+  """The README table: SemER mean +- interval per strategy and budget, and the reductions."""
+  out = []
+  for dataset, result in summary.items():
+    table = result["by_strategy"]
+    budgets = [r["budget"] for r in next(iter(table.values()))]
+    out.append(f"{dataset} ({len(result['campaigns'])} campaigns):\n")
+    out.append("| strategy | " + " | ".join(f"SemER @ {b}" for b in budgets)
+               + " | positives picked @ " + str(budgets[-1]) + " |")
+    out.append("|---" * (len(budgets) + 2) + "|")
+    for strategy, rows in table.items():
+      cells = [f"{r['semer']['mean']:.3f} ± {r['semer']['ci95'] or 0:.3f}" for r in rows]
+      out.append(f"| {strategy} | " + " | ".join(cells)
+                 + f" | {rows[-1]['positives']['mean']:.0f} |")
+    out.append("")
+    for row in result["majority_crf_reduction"][1:]:
+      paired = row.get("paired_semer_diff_vs_random", {})
+      out.append(f"- budget {row['budget']}: Majority-CRF vs random {100 * row['vs_random']:+.1f}% "
+                 f"(paired SemER diff {paired.get('mean', 0):+.3f} ± {paired.get('ci95') or 0:.3f}),"
+                 f" vs best other ({row['best_other']}) {100 * row['vs_best_other']:+.1f}%")
+    out.append("")
+  return "\n".join(out)
+
+
 def main(argv=None) -> int:
   from fsnlu_jax.active import STRATEGIES  # pylint: disable=import-outside-toplevel
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -153,7 +200,9 @@ def main(argv=None) -> int:
   records = run(args)
   payload = {"config": vars(args), "summary": summarise(records, args.strategies)}
   path = _harness.write_result(args.out, payload)
+  plot(payload["summary"], path.with_suffix(".png"))
   print(f"wrote {path}")
+  print(markdown(payload["summary"]))
   for dataset, result in payload["summary"].items():
     for row in result["majority_crf_reduction"]:
       print(dataset, row)

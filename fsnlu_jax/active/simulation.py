@@ -7,9 +7,10 @@ needs both classes). The pool is every other training utterance of every
 domain, labels hidden. Each round the committee and the target model are
 retrained on what is annotated, the strategy ranks the pool, and the batch of
 ``k`` is annotated from the hidden labels: another domain's utterance costs
-budget like any other and becomes a negative (intent :data:`OTHER`, all
-``O``). The target model is evaluated on the domain's test utterances after
-every round: SemER, intent error, slot F1.
+budget like any other and becomes a negative (intent :data:`OTHER`: it
+trains the committee and the intent head, not the CRF). The target model is
+evaluated on the domain's test utterances after every round: SemER, intent
+error, slot F1.
 """
 
 from __future__ import annotations

@@ -106,18 +106,19 @@ def _outputs(params: TaggerParams, x: Encoded, allowed, start_allowed):
   return logits, (emissions, transitions, start, params.end)
 
 
-def _loss(params, x: Encoded, intents, tags, row_weight, allowed, start_allowed, l2):
+def _loss(params, x: Encoded, intents, tags, row_weight, slot_weight, allowed, start_allowed, l2):
   logits, (emissions, transitions, start, end) = _outputs(params, x, allowed, start_allowed)
   intent_nll = optax.softmax_cross_entropy_with_integer_labels(logits, intents)
   slot_nll = -kernels.crf_log_likelihood(emissions, tags, x.token_mask, transitions,
                                          start=start, end=end)
-  data = jnp.sum((intent_nll + slot_nll) * row_weight) / jnp.maximum(jnp.sum(row_weight), 1.0)
+  data = (jnp.sum(intent_nll * row_weight) / jnp.maximum(jnp.sum(row_weight), 1.0)
+          + jnp.sum(slot_nll * slot_weight) / jnp.maximum(jnp.sum(slot_weight), 1.0))
   return data + 0.5 * l2 * (jnp.sum(jnp.square(params.intent)) + jnp.sum(jnp.square(params.emission)))
 
 
 @functools.partial(jax.jit, static_argnames=("num_intents", "num_tags", "num_buckets", "steps",
                                              "learning_rate", "l2"))
-def _fit(x, intents, tags, row_weight, allowed, start_allowed, *, num_intents, num_tags,
+def _fit(x, intents, tags, row_weight, slot_weight, allowed, start_allowed, *, num_intents, num_tags,
          num_buckets, steps, learning_rate, l2):
   ngram_buckets, token_buckets = num_buckets
   params = TaggerParams(jnp.zeros((num_intents, ngram_buckets)), jnp.zeros(num_intents),
@@ -128,7 +129,7 @@ def _fit(x, intents, tags, row_weight, allowed, start_allowed, *, num_intents, n
 
   def step(carry, _):
     params, opt_state = carry
-    g = grad(params, x, intents, tags, row_weight, allowed, start_allowed, l2)
+    g = grad(params, x, intents, tags, row_weight, slot_weight, allowed, start_allowed, l2)
     updates, opt_state = optimizer.update(g, opt_state, params)
     return (optax.apply_updates(params, updates), opt_state), None
 
@@ -142,7 +143,11 @@ def _pad_rows(array: np.ndarray, size: int) -> np.ndarray:
 
 def train_tagger(examples: Sequence[Example], intents: Sequence[str], tags: Sequence[str],
                  config: TaggerConfig = TaggerConfig()) -> Tagger:
-  """Fits the light model on annotated examples (another domain's: intent :data:`OTHER`, all ``O``).
+  """Fits the light model on annotated examples (another domain's: intent :data:`OTHER`).
+
+  The loss is the mean intent cross-entropy over all examples plus the mean
+  CRF negative log-likelihood over the target domain's (intent not
+  :data:`OTHER`), plus L2.
 
   Args:
     examples: the annotated set.
@@ -168,8 +173,12 @@ def train_tagger(examples: Sequence[Example], intents: Sequence[str], tags: Sequ
     y_intent[i] = intent_id[e.intent]
     y_tags[i, :len(e.slots)] = [tag_id[t] for t in e.slots]
   row_weight = (np.arange(size) < n).astype(np.float32)
+  # Another domain's utterance teaches the intent head what the domain is not;
+  # its slots are another schema's, so it does not train the CRF (its all-O
+  # tags would only teach the CRF to miss the domain's slots).
+  slot_weight = row_weight * np.pad([e.intent != OTHER for e in examples], (0, size - n))
   allowed, start_allowed = _constraints(tags)
-  params = _fit(x, y_intent, y_tags, row_weight, allowed, start_allowed,
+  params = _fit(x, y_intent, y_tags, row_weight, slot_weight, allowed, start_allowed,
                 num_intents=len(intents), num_tags=len(tags),
                 num_buckets=(len(ngram_buckets), len(token_buckets)),
                 steps=config.steps, learning_rate=config.learning_rate, l2=config.l2)
