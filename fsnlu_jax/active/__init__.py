@@ -16,6 +16,7 @@ References:
   Domains in Natural Language Understanding", NAACL 2019 (industry track).
 """
 
+from fsnlu_jax.active.annotation import AnnotationError
 from fsnlu_jax.active.batch import BatchConfig, BatchReport, normalise, select_batch
 from fsnlu_jax.active.committee import (Committee, CommitteeConfig, committee_scores,
                                         train_committee)
@@ -25,3 +26,4 @@ from fsnlu_jax.active.simulation import (SimulationConfig, as_negative, evaluate
 from fsnlu_jax.active.strategies import STRATEGIES, PoolView, get_strategy
 from fsnlu_jax.active.tagger import (OTHER, Predictions, Tagger, TaggerConfig, decode, predict,
                                      train_tagger)
+from fsnlu_jax.active.loop import LoopState, import_batch, select
