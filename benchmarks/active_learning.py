@@ -62,6 +62,8 @@ def run(args) -> list[dict]:
     for line in runs_path.read_text().splitlines():
       record = json.loads(line)
       done[(record["dataset"], record["domain"], record["seed"], record["strategy"])] = record
+  if args.summarise_only:  # aggregate what the runs file holds (e.g. a run stopped early)
+    return list(done.values())
   for dataset in args.datasets:
     train, test, length = load(dataset)
     domains = (HWU64_DOMAINS if dataset == "hwu64" else SNIPS_DOMAINS)[:args.domains]
@@ -196,6 +198,8 @@ def main(argv=None) -> int:
   parser.add_argument("--tagger-steps", type=int, default=100)
   parser.add_argument("--runs", default=str(_harness.RESULTS_DIR / "active_learning_runs.jsonl"))
   parser.add_argument("--out", default="active_learning.json")
+  parser.add_argument("--summarise-only", action="store_true",
+                      help="run nothing: summarise the campaigns already in --runs")
   args = parser.parse_args(argv)
   records = run(args)
   payload = {"config": vars(args), "summary": summarise(records, args.strategies)}
