@@ -49,7 +49,7 @@ class LoopState:
   round: int = 0  # the round whose batch is selected next (or is open)
   selected: dict[str, list[str]] = dataclasses.field(default_factory=dict)  # round -> ids
   annotated: list[str] = dataclasses.field(default_factory=list)  # imported ids, in order
-  stability: list[dict[str, float]] = dataclasses.field(default_factory=list)  # per round
+  stability: list[dict[str, float | None]] = dataclasses.field(default_factory=list)  # per round
 
   def open_batch(self) -> list[str]:
     """Ids of the current round's batch not yet imported."""
@@ -174,7 +174,7 @@ def _write_batch(workdir, round_, chosen, guesses, predictions, votes, losses, p
   _write_atomic(batches / f"round_{round_}.labelstudio.json", json.dumps(tasks, indent=1))
 
 
-def _stability(workdir, round_, model, pool_all) -> dict[str, float]:
+def _stability(workdir, round_, model, pool_all) -> dict[str, float | None]:
   """Kappa of this round's intent predictions on the whole pool file against the last round's."""
   probs = tagger_lib.predict(model, [r.tokens for r in pool_all], crf=False).intent_probs
   now = [model.intents[int(i)] for i in np.argmax(probs, axis=-1)]
@@ -182,7 +182,7 @@ def _stability(workdir, round_, model, pool_all) -> dict[str, float]:
   _write_atomic(path, json.dumps(dict(zip((r.id for r in pool_all), now))))
   before_path = workdir / "predictions" / f"round_{round_ - 1}.json"
   if not before_path.exists():
-    return {"round": round_, "kappa": float("nan"), "changed": float("nan")}
+    return {"round": round_, "kappa": None, "changed": None}  # no earlier round to compare
   before = json.loads(before_path.read_text())
   ids = [r.id for r in pool_all if r.id in before]
   old = np.array([before[i] for i in ids])
