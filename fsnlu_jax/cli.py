@@ -16,6 +16,8 @@
   fsnlu rewrite --checkpoint WORKDIR [--previous TEXT] [--user ID] "play alien bridges"
   fsnlu predict --checkpoint WORKDIR [--input FILE|-] [--output FILE]   (JSON lines out)
   fsnlu serve --checkpoint WORKDIR [--host H] [--port P]               (HTTP: /health, /predict)
+  fsnlu active select --workdir DIR --seed-data SEED.jsonl --pool POOL.jsonl [--k K --strategy S]
+  fsnlu active import --workdir DIR ANNOTATED.jsonl [...]
 """
 
 from __future__ import annotations
@@ -352,6 +354,44 @@ def _config(args) -> dict:
   return apply_overrides(load_config(args.config), args.set)
 
 
+def cmd_active_select(args) -> int:
+  """Retrains on everything annotated and writes the next batch to annotate."""
+  from fsnlu_jax.active import loop  # pylint: disable=g-import-not-at-top
+
+  print(json.dumps(loop.select(args.workdir, args.seed_data, args.pool, k=args.k,
+                               strategy=args.strategy, seed=args.seed)))
+  return 0
+
+
+def cmd_active_import(args) -> int:
+  """Imports annotated batch files (each whole, or none of its rows)."""
+  from fsnlu_jax.active import loop  # pylint: disable=g-import-not-at-top
+
+  for path in args.files:
+    print(json.dumps({"file": path, **loop.import_batch(args.workdir, path)}))
+  return 0
+
+
+def _add_active_parser(commands) -> None:
+  active = commands.add_parser("active", help="active learning for a new domain").add_subparsers(
+      dest="active_command", required=True)
+  select = active.add_parser("select", help="retrain and write the next batch to annotate")
+  select.add_argument("--workdir", required=True)
+  select.add_argument("--seed-data", required=True,
+                      help="annotated JSON lines: the domain's bootstrap and a few <other> rows")
+  select.add_argument("--pool", required=True, help='JSON lines {"id", "text"} to select from')
+  select.add_argument("--k", type=int, default=50)
+  select.add_argument("--strategy", default="majority_crf",
+                      help="random, least_confidence, margin, vote_entropy, majority_sigma, "
+                      "majority_crf (default) or product_rule")
+  select.add_argument("--seed", type=int, default=0)
+  select.set_defaults(func=cmd_active_select)
+  imports = active.add_parser("import", help="import annotated batch files")
+  imports.add_argument("--workdir", required=True)
+  imports.add_argument("files", nargs="+")
+  imports.set_defaults(func=cmd_active_import)
+
+
 def build_parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(prog="fsnlu", description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -410,6 +450,7 @@ def build_parser() -> argparse.ArgumentParser:
   _add_explain_parser(commands)
   _add_rewrite_parser(commands)
   _add_predict_parsers(commands)
+  _add_active_parser(commands)
   return parser
 
 

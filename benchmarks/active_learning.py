@@ -1,0 +1,217 @@
+"""The active-learning protocol of EVALUATION.md: every strategy's target-domain SemER by budget.
+
+For each target domain (HWU64 scenarios from the ``crossval`` config, trained
+on folds 3-10 and tested on folds 1-2; SNIPS intents, ``train``/``test``),
+each seed and each strategy, :func:`fsnlu_jax.active.simulate` runs one
+annotation campaign: a bootstrap of ``--bootstrap`` target utterances and as
+many other-domain negatives, then ``--rounds`` rounds of ``--k``, the target
+model retrained each round and scored on the domain's test utterances.
+All strategies of a (domain, seed) share the bootstrap, so differences are
+paired.
+
+Reported per dataset, strategy and budget: SemER, intent error and slot F1 as
+mean +- 95% t-interval over the (domain, seed) campaigns, and per budget the
+relative SemER reduction of Majority-CRF against random and against the best
+other strategy (of the means), with the paired difference per campaign.
+
+Each finished campaign is appended to ``--runs`` (JSON lines), and a rerun
+skips those already there, so a killed run resumes. Run it with a bounded size
+on a shared machine::
+
+  nice -n 10 python benchmarks/active_learning.py --datasets hwu64 --seeds 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import pathlib
+import sys
+import time
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import _harness  # pylint: disable=wrong-import-position
+
+HWU64_DOMAINS = ("alarm", "calendar", "email", "music", "takeaway", "transport")
+SNIPS_DOMAINS = ("AddToPlaylist", "BookRestaurant", "GetWeather", "PlayMusic", "RateBook",
+                 "SearchCreativeWork", "SearchScreeningEvent")
+
+
+def load(dataset: str):
+  """``(train, test, length)`` of a dataset, through the project's builders."""
+  from fsnlu_jax import data  # pylint: disable=import-outside-toplevel
+  if dataset == "hwu64":
+    splits = data.load("hwu64/crossval", progress=False)
+    test = splits["fold_1"] + splits["fold_2"]
+    train = [e for k in range(3, 11) for e in splits[f"fold_{k}"]]
+  elif dataset == "snips":
+    splits = data.load("snips", splits=["train", "test"], progress=False)
+    train, test = splits["train"], splits["test"]
+  else:
+    raise ValueError(f"unknown dataset {dataset!r}")
+  longest = max(len(e.tokens) for e in train + test)
+  return train, test, -(-longest // 8) * 8
+
+
+def run(args) -> list[dict]:
+  from fsnlu_jax import active  # pylint: disable=import-outside-toplevel
+  runs_path = pathlib.Path(args.runs)
+  done = {}
+  if runs_path.exists():
+    for line in runs_path.read_text().splitlines():
+      record = json.loads(line)
+      done[(record["dataset"], record["domain"], record["seed"], record["strategy"])] = record
+  if args.summarise_only:  # aggregate what the runs file holds (e.g. a run stopped early)
+    return list(done.values())
+  for dataset in args.datasets:
+    train, test, length = load(dataset)
+    domains = (HWU64_DOMAINS if dataset == "hwu64" else SNIPS_DOMAINS)[:args.domains]
+    config = active.SimulationConfig(
+        bootstrap=args.bootstrap, negatives=args.bootstrap, rounds=args.rounds,
+        batch=active.BatchConfig(k=args.k),
+        tagger=active.TaggerConfig(length=length, steps=args.tagger_steps))
+    for domain in domains:
+      for seed in range(args.seeds):
+        for strategy in args.strategies:
+          key = (dataset, domain, seed, strategy)
+          if key in done:
+            continue
+          start = time.perf_counter()
+          rounds = active.simulate(train, test, domain, strategy, seed, config)
+          record = dict(dataset=dataset, domain=domain, seed=seed, strategy=strategy,
+                        seconds=time.perf_counter() - start, rounds=rounds)
+          with runs_path.open("a") as f:
+            f.write(json.dumps(record) + "\n")
+          done[key] = record
+          final = rounds[-1]
+          print(f"{dataset}/{domain} seed {seed} {strategy}: SemER {final['semer']:.3f} "
+                f"positives {final['positives']}/{final['budget']} "
+                f"({record['seconds']:.0f}s)", flush=True)
+  return list(done.values())
+
+
+def _stats(values):
+  from fsnlu_jax.train import metrics  # pylint: disable=import-outside-toplevel
+  if len(values) < 2:
+    return {"mean": float(values[0]), "ci95": None, "n": 1}
+  mean, half = metrics.mean_confidence_interval(values)
+  return {"mean": mean, "ci95": half, "n": len(values)}
+
+
+def summarise(records: list[dict], strategies: list[str]) -> dict:
+  """Per dataset, strategy and budget: metric intervals; Majority-CRF's reductions."""
+  by = collections.defaultdict(dict)  # (dataset, strategy) -> {(domain, seed): rounds}
+  for r in records:
+    by[(r["dataset"], r["strategy"])][(r["domain"], r["seed"])] = r["rounds"]
+  out = {}
+  for dataset in sorted({r["dataset"] for r in records}):
+    # Only campaigns every strategy finished, so every comparison is paired.
+    keys = set.intersection(*(set(by[(dataset, s)]) for s in strategies))
+    if not keys:
+      continue
+    keys = sorted(keys)
+    table = {}
+    for s in strategies:
+      rows = [by[(dataset, s)][k] for k in keys]
+      table[s] = [{"budget": rows[0][i]["budget"],
+                   **{m: _stats([row[i][m] for row in rows])
+                      for m in ("semer", "intent_error", "slot_f1", "positives")}}
+                  for i in range(len(rows[0]))]
+    reductions = []
+    for i, entry in enumerate(table["majority_crf"] if "majority_crf" in table else []):
+      others = {s: table[s][i]["semer"]["mean"] for s in strategies if s != "majority_crf"}
+      best = min((s for s in others if s != "random"), key=others.get, default=None)
+      mine = entry["semer"]["mean"]
+      row = {"budget": entry["budget"]}
+      if "random" in others and others["random"] > 0:
+        row["vs_random"] = (others["random"] - mine) / others["random"]
+        row["paired_semer_diff_vs_random"] = _stats(
+            [by[(dataset, "random")][k][i]["semer"] - by[(dataset, "majority_crf")][k][i]["semer"]
+             for k in keys])
+      if best is not None and others[best] > 0:
+        row["best_other"] = best
+        row["vs_best_other"] = (others[best] - mine) / others[best]
+      reductions.append(row)
+    out[dataset] = {"campaigns": [list(k) for k in keys], "by_strategy": table,
+                    "majority_crf_reduction": reductions}
+  return out
+
+
+def plot(summary: dict, path: pathlib.Path) -> None:
+  """Learning curves: SemER (mean +- 95% interval) by budget, one panel per dataset."""
+  from fsnlu_jax._plotting import pyplot  # pylint: disable=import-outside-toplevel
+  plt = pyplot("active-learning curves")
+  if plt is None or not summary:
+    return
+  fig, axes = plt.subplots(1, len(summary), figsize=(6 * len(summary), 4), squeeze=False)
+  for ax, (dataset, result) in zip(axes[0], summary.items()):
+    for strategy, rows in result["by_strategy"].items():
+      budget = [r["budget"] for r in rows]
+      mean = [r["semer"]["mean"] for r in rows]
+      half = [r["semer"]["ci95"] or 0.0 for r in rows]
+      ax.errorbar(budget, mean, yerr=half, label=strategy, capsize=3,
+                  linewidth=2.5 if strategy == "majority_crf" else 1.2)
+    ax.set_title(f"{dataset}: {len(result['campaigns'])} campaigns (domain x seed)")
+    ax.set_xlabel("utterances annotated after the bootstrap")
+    ax.set_ylabel("target-domain SemER")
+    ax.legend(fontsize=8)
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
+
+
+def markdown(summary: dict) -> str:
+  """The README table: SemER mean +- interval per strategy and budget, and the reductions."""
+  out = []
+  for dataset, result in summary.items():
+    table = result["by_strategy"]
+    budgets = [r["budget"] for r in next(iter(table.values()))]
+    out.append(f"{dataset} ({len(result['campaigns'])} campaigns):\n")
+    out.append("| strategy | " + " | ".join(f"SemER @ {b}" for b in budgets)
+               + " | positives picked @ " + str(budgets[-1]) + " |")
+    out.append("|---" * (len(budgets) + 2) + "|")
+    for strategy, rows in table.items():
+      cells = [f"{r['semer']['mean']:.3f} ± {r['semer']['ci95'] or 0:.3f}" for r in rows]
+      out.append(f"| {strategy} | " + " | ".join(cells)
+                 + f" | {rows[-1]['positives']['mean']:.0f} |")
+    out.append("")
+    for row in result["majority_crf_reduction"][1:]:
+      paired = row.get("paired_semer_diff_vs_random", {})
+      out.append(f"- budget {row['budget']}: Majority-CRF vs random {100 * row['vs_random']:+.1f}% "
+                 f"(paired SemER diff {paired.get('mean', 0):+.3f} ± {paired.get('ci95') or 0:.3f}),"
+                 f" vs best other ({row['best_other']}) {100 * row['vs_best_other']:+.1f}%")
+    out.append("")
+  return "\n".join(out)
+
+
+def main(argv=None) -> int:
+  from fsnlu_jax.active import STRATEGIES  # pylint: disable=import-outside-toplevel
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--datasets", nargs="+", default=["hwu64", "snips"])
+  parser.add_argument("--domains", type=int, default=7, help="the first N domains of each")
+  parser.add_argument("--seeds", type=int, default=3)
+  parser.add_argument("--strategies", nargs="+", default=list(STRATEGIES))
+  parser.add_argument("--bootstrap", type=int, default=30)
+  parser.add_argument("--rounds", type=int, default=3)
+  parser.add_argument("--k", type=int, default=40)
+  parser.add_argument("--tagger-steps", type=int, default=100)
+  parser.add_argument("--runs", default=str(_harness.RESULTS_DIR / "active_learning_runs.jsonl"))
+  parser.add_argument("--out", default="active_learning.json")
+  parser.add_argument("--summarise-only", action="store_true",
+                      help="run nothing: summarise the campaigns already in --runs")
+  args = parser.parse_args(argv)
+  records = run(args)
+  payload = {"config": vars(args), "summary": summarise(records, args.strategies)}
+  path = _harness.write_result(args.out, payload)
+  plot(payload["summary"], path.with_suffix(".png"))
+  print(f"wrote {path}")
+  print(markdown(payload["summary"]))
+  for dataset, result in payload["summary"].items():
+    for row in result["majority_crf_reduction"]:
+      print(dataset, row)
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())
