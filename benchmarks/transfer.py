@@ -21,7 +21,8 @@ Variants of a (domain, n, seed), on the same subset, seed and budget:
 
 * ``transfer``: fine-tuning as it now is: the pretrained vocabulary extended
   with the n utterances' words (new rows ``--new-rows``), word dropout
-  ``--word-dropout`` in pretraining and fine-tuning;
+  ``--word-dropout`` in fine-tuning and ``--pretrain-word-dropout`` in the
+  pretraining it starts from;
 * ``transfer_kept``: fine-tuning as it was: the pretrained vocabulary kept
   (the new domain's own words are ``<unk>``), no word dropout anywhere;
 * ``scratch``: the same architecture from a random start, vocabulary of the n
@@ -400,7 +401,8 @@ def run_dataset(key: str, results: dict, args, scale: dict, settings: dict,
   entry = results["datasets"].setdefault(key, dict(runs={}, pretrain={}))
   entry.update(name=DATASETS[key]["name"], domains=domains, domain_choice=chosen,
                eval_split=DATASETS[key][f"{settings['split']}_split"])
-  dropouts = {v: 0.0 if v == "transfer_kept" else settings["word_dropout"]
+  # The pretraining each variant starts from, by its word dropout.
+  dropouts = {v: 0.0 if v == "transfer_kept" else settings["pretrain_word_dropout"]
               for v in args.variants}
   pending = [(s, d, n, v) for s in args.seeds for d in domains for n in args.sizes
              for v in args.variants if f"{d}/{n}/{v}/{s}" not in entry["runs"]]
@@ -420,7 +422,8 @@ def run_dataset(key: str, results: dict, args, scale: dict, settings: dict,
                            settings=settings)
     # Runs of other settings live beside these in the same workdir (pretrainings shared).
     name = (f"n{n}_{variant}_s{seed}_{settings['split']}"
-            + ("" if variant == "transfer_kept" else f"_wd{dropouts[variant]}")
+            + ("" if variant == "transfer_kept" else f"_wd{settings['word_dropout']}")
+            + (f"_pwd{dropouts[variant]}" if variant == "transfer" else "")
             + (f"_{settings['new_rows']}" if variant == "transfer" else ""))
     run = run_target(variant, config, root / name, root / f"pretrain_wd{dropouts[variant]}",
                      args.data_dir, args.keep_checkpoints)
@@ -434,6 +437,49 @@ def run_dataset(key: str, results: dict, args, scale: dict, settings: dict,
   entry["complete_for_this_run"] = all(
       f"{d}/{n}/{v}/{s}" in entry["runs"] for d in domains for n in args.sizes
       for s in args.seeds for v in args.variants)
+
+
+def merge(paths: list[pathlib.Path], out: pathlib.Path, previous: dict | None) -> dict:
+  """One JSON from runs written by separate invocations (e.g. run side by side).
+
+  The first file's settings are the result's (it must hold the ``transfer``
+  runs, if any); a later file may add runs of a variant those settings do not
+  change: ``transfer_kept`` reads none of them, ``scratch`` only the word
+  dropout, recorded as ``settings.scratch_word_dropout``. The same scale and
+  split are required; each file's command and settings are kept under
+  ``merged_from``.
+  """
+  files = [json.loads(p.read_text()) for p in paths]
+  first = files[0]
+  merged = {k: v for k, v in first.items() if k != "datasets"}
+  merged["datasets"], merged["merged_from"] = {}, []
+  merged["settings"] = dict(first["settings"])
+  for i, (path, f) in enumerate(zip(paths, files)):
+    if f["scale"] != first["scale"] or f["settings"]["split"] != first["settings"]["split"]:
+      raise SystemExit(f"{path}: another scale or split than {paths[0]}")
+    variants = {k.split("/")[2] for e in f["datasets"].values() for k in e["runs"]}
+    if i and "transfer" in variants:
+      raise SystemExit(f"{path}: transfer runs must come from the first file")
+    if "scratch" in variants:
+      merged["settings"]["scratch_word_dropout"] = f["settings"]["word_dropout"]
+    merged["merged_from"].append(dict(file=str(path), command=f["command"],
+                                      settings=f["settings"], variants=sorted(variants)))
+    for key, entry in f["datasets"].items():
+      target = merged["datasets"].setdefault(key, {k: v for k, v in entry.items()
+                                                   if k not in ("runs", "pretrain", "summary")})
+      target.setdefault("runs", {}).update(entry["runs"])
+      target.setdefault("pretrain", {}).update(entry["pretrain"])
+  sizes = sorted({int(k.split("/")[1]) for e in merged["datasets"].values() for k in e["runs"]})
+  seeds = sorted({int(k.split("/")[3]) for e in merged["datasets"].values() for k in e["runs"]})
+  merged["protocol"].update(sizes=sizes, seeds=seeds, variants=sorted(
+      {k.split("/")[2] for e in merged["datasets"].values() for k in e["runs"]}))
+  for entry in merged["datasets"].values():
+    entry.pop("complete_for_this_run", None)
+    entry["summary"] = summarize(entry["runs"], entry["domains"], sizes, seeds)
+  if previous is not None:
+    merged["superseded"] = previous
+  _save(out, merged)
+  return merged
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -451,11 +497,17 @@ def main(argv: list[str] | None = None) -> int:
   parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
   parser.add_argument("--word-dropout", type=float, default=0.0,
                       help="word dropout of transfer (pretraining and fine-tuning) and scratch")
+  parser.add_argument("--pretrain-word-dropout", type=float, default=0.0,
+                      help="word dropout of the pretraining transfer starts from")
   parser.add_argument("--new-rows", default="mean", choices=("random", "mean", "unk"))
   parser.add_argument("--split", default="test", choices=("test", "validation"),
                       help="score on the held-out domain's test or validation part")
   parser.add_argument("--quick", action="store_true", help="smoke run at a tiny scale")
   parser.add_argument("--fresh", action="store_true", help="ignore results already in --out")
+  parser.add_argument("--merge", nargs="+", type=pathlib.Path,
+                      help="write --out from these result files (see merge()) and exit")
+  parser.add_argument("--superseded", type=pathlib.Path,
+                      help="with --merge: keep this older result file's summaries in the JSON")
   parser.add_argument("--table", action="store_true",
                       help="print the README table of --out and exit")
   parser.add_argument("--keep-checkpoints", action="store_true",
@@ -467,11 +519,23 @@ def main(argv: list[str] | None = None) -> int:
   if args.split == "validation" and "hwu64" in args.datasets:
     parser.error("--split validation: SNIPS only (HWU64's folds have no validation part)")
   scale = copy.deepcopy(QUICK_SCALE if args.quick else SCALE)
-  settings = dict(word_dropout=args.word_dropout, new_rows=args.new_rows, split=args.split)
+  settings = dict(word_dropout=args.word_dropout,
+                  pretrain_word_dropout=args.pretrain_word_dropout,
+                  new_rows=args.new_rows, split=args.split)
   out = pathlib.Path(args.out or (pathlib.Path(args.workdir) / "transfer_quick.json"
                                   if args.quick else ROOT / "benchmarks/results/transfer.json"))
   if args.table:
     print(markdown_table(json.loads(out.read_text())))
+    return 0
+  if args.merge:
+    previous = None
+    if args.superseded:
+      old = json.loads(args.superseded.read_text())
+      previous = dict(note="the full TL protocol before this change: one seed, the pretrained "
+                           "vocabulary kept, the older convergence measure",
+                      command=old.get("command"), scale=old.get("scale"),
+                      summaries={k: e.get("summary") for k, e in old["datasets"].items()})
+    print(markdown_table(merge(args.merge, out, previous)))
     return 0
   out.parent.mkdir(parents=True, exist_ok=True)
   pathlib.Path(args.workdir).mkdir(parents=True, exist_ok=True)
