@@ -320,13 +320,14 @@ def markdown_table(results: dict) -> str:
   """The README table: SemER and RER per n (mean ± 95% half-width), the fix, convergence."""
   lines = ["| dataset (domains × seeds) | n | SemER transfer | SemER transfer, vocab kept | "
            "SemER scratch | RER transfer | RER vocab kept | Δ SemER (fix) | "
-           "speed-up to scratch's best: mean (min), ≥3x | apart (scratch flat / never reached) |",
-           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+           "speed-up to scratch's best: mean (min), ≥3x | apart (scratch flat / never reached) | "
+           "speed-up, vocab kept |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
 
   def pm(x, spec=".3f"):
     if x is None:
       return "n/a"
-    half = "" if x["half_width"] is None else f" ± {format(x['half_width'], spec)}"
+    half = ("" if x["half_width"] is None else
+            f" ± {format(x['half_width'], spec.replace('+', ''))}")
     return f"{format(x['mean'], spec)}{half}"
 
   def conv(c):
@@ -346,11 +347,13 @@ def markdown_table(results: dict) -> str:
       if row["semer"]["transfer"] is None:
         continue
       speed, apart = conv(row["convergence"]["transfer"])
+      kept_speed, kept_apart = conv(row["convergence"]["transfer_kept"])
       lines.append(
           f"| {key} ({shape}) | {n} | {pm(row['semer']['transfer'])} | "
           f"{pm(row['semer']['transfer_kept'])} | {pm(row['semer']['scratch'])} | "
           f"{pm(row['rer']['transfer'], '+.1%')} | {pm(row['rer']['transfer_kept'], '+.1%')} | "
-          f"{pm(row['vocab_fix_semer_diff'], '+.3f')} | {speed} | {apart} |")
+          f"{pm(row['vocab_fix_semer_diff'], '+.3f')} | {speed} | {apart} | "
+          f"{kept_speed}; apart {kept_apart} |")
   return "\n".join(lines)
 
 
@@ -439,11 +442,23 @@ def run_dataset(key: str, results: dict, args, scale: dict, settings: dict,
       for s in args.seeds for v in args.variants)
 
 
-def merge(paths: list[pathlib.Path], out: pathlib.Path, previous: dict | None) -> dict:
+def validation_record(paths: list[pathlib.Path]) -> dict:
+  """What ``--split validation`` runs chose: each file's settings and its runs' SemER."""
+  out = []
+  for path in paths:
+    f = json.loads(path.read_text())
+    out.append(dict(file=path.name, command=f["command"], settings=f["settings"],
+                    semer={k: r["semer"] for e in f["datasets"].values()
+                           for k, r in e["runs"].items()}))
+  return dict(rule="lowest validation SemER", runs=out)
+
+
+def merge(paths: list[pathlib.Path], out: pathlib.Path, previous: dict | None,
+          validation: dict | None = None) -> dict:
   """One JSON from runs written by separate invocations (e.g. run side by side).
 
-  The first file's settings are the result's (it must hold the ``transfer``
-  runs, if any); a later file may add runs of a variant those settings do not
+  The first file's settings are the result's (every file with ``transfer``
+  runs must share them); a later file may add runs of a variant those settings do not
   change: ``transfer_kept`` reads none of them, ``scratch`` only the word
   dropout, recorded as ``settings.scratch_word_dropout``. The same scale and
   split are required; each file's command and settings are kept under
@@ -458,8 +473,8 @@ def merge(paths: list[pathlib.Path], out: pathlib.Path, previous: dict | None) -
     if f["scale"] != first["scale"] or f["settings"]["split"] != first["settings"]["split"]:
       raise SystemExit(f"{path}: another scale or split than {paths[0]}")
     variants = {k.split("/")[2] for e in f["datasets"].values() for k in e["runs"]}
-    if i and "transfer" in variants:
-      raise SystemExit(f"{path}: transfer runs must come from the first file")
+    if i and "transfer" in variants and f["settings"] != first["settings"]:
+      raise SystemExit(f"{path}: transfer runs under other settings than {paths[0]}'s")
     if "scratch" in variants:
       merged["settings"]["scratch_word_dropout"] = f["settings"]["word_dropout"]
     merged["merged_from"].append(dict(file=str(path), command=f["command"],
@@ -475,9 +490,12 @@ def merge(paths: list[pathlib.Path], out: pathlib.Path, previous: dict | None) -
       {k.split("/")[2] for e in merged["datasets"].values() for k in e["runs"]}))
   for entry in merged["datasets"].values():
     entry.pop("complete_for_this_run", None)
+    entry["domains"] = sorted({k.split("/")[0] for k in entry["runs"]})
     entry["summary"] = summarize(entry["runs"], entry["domains"], sizes, seeds)
   if previous is not None:
     merged["superseded"] = previous
+  if validation is not None:
+    merged["chosen_on_validation"] = validation
   _save(out, merged)
   return merged
 
@@ -506,6 +524,8 @@ def main(argv: list[str] | None = None) -> int:
   parser.add_argument("--fresh", action="store_true", help="ignore results already in --out")
   parser.add_argument("--merge", nargs="+", type=pathlib.Path,
                       help="write --out from these result files (see merge()) and exit")
+  parser.add_argument("--validation", nargs="+", type=pathlib.Path,
+                      help="with --merge: record these --split validation result files")
   parser.add_argument("--superseded", type=pathlib.Path,
                       help="with --merge: keep this older result file's summaries in the JSON")
   parser.add_argument("--table", action="store_true",
@@ -535,7 +555,8 @@ def main(argv: list[str] | None = None) -> int:
                            "vocabulary kept, the older convergence measure",
                       command=old.get("command"), scale=old.get("scale"),
                       summaries={k: e.get("summary") for k, e in old["datasets"].items()})
-    print(markdown_table(merge(args.merge, out, previous)))
+    validation = validation_record(args.validation) if args.validation else None
+    print(markdown_table(merge(args.merge, out, previous, validation)))
     return 0
   out.parent.mkdir(parents=True, exist_ok=True)
   pathlib.Path(args.workdir).mkdir(parents=True, exist_ok=True)
