@@ -318,10 +318,12 @@ def summarize(runs: dict[str, dict], domains: list[str], sizes: list[int],
 
 def markdown_table(results: dict) -> str:
   """The README table: SemER and RER per n (mean ± 95% half-width), the fix, convergence."""
-  lines = ["| dataset (domains × seeds) | n | SemER transfer | SemER transfer, vocab kept | "
+  lines = ["| dataset: held-out domains | n | runs (domain × seed) | SemER transfer | "
+           "SemER transfer, vocab kept | "
            "SemER scratch | RER transfer | RER vocab kept | Δ SemER (fix) | "
            "speed-up to scratch's best: mean (min), ≥3x | apart (scratch flat / never reached) | "
-           "speed-up, vocab kept |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+           "speed-up, vocab kept |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
 
   def pm(x, spec=".3f"):
     if x is None:
@@ -341,7 +343,7 @@ def markdown_table(results: dict) -> str:
                       if k["transfer_never_learned"] else ""))
 
   for key, entry in results["datasets"].items():
-    s, shape = entry["summary"], f"{len(entry['domains'])} × {len(results['protocol']['seeds'])}"
+    s, shape = entry["summary"], ", ".join(entry["domains"])
     rows = [*s["per_n"].items(), ("all", s["overall"])]
     for n, row in rows:
       if row["semer"]["transfer"] is None:
@@ -349,7 +351,8 @@ def markdown_table(results: dict) -> str:
       speed, apart = conv(row["convergence"]["transfer"])
       kept_speed, kept_apart = conv(row["convergence"]["transfer_kept"])
       lines.append(
-          f"| {key} ({shape}) | {n} | {pm(row['semer']['transfer'])} | "
+          f"| {key}: {shape} | {n} | {row['semer']['transfer']['n']} | "
+          f"{pm(row['semer']['transfer'])} | "
           f"{pm(row['semer']['transfer_kept'])} | {pm(row['semer']['scratch'])} | "
           f"{pm(row['rer']['transfer'], '+.1%')} | {pm(row['rer']['transfer_kept'], '+.1%')} | "
           f"{pm(row['vocab_fix_semer_diff'], '+.3f')} | {speed} | {apart} | "
@@ -492,6 +495,8 @@ def merge(paths: list[pathlib.Path], out: pathlib.Path, previous: dict | None,
     entry.pop("complete_for_this_run", None)
     entry["domains"] = sorted({k.split("/")[0] for k in entry["runs"]})
     entry["summary"] = summarize(entry["runs"], entry["domains"], sizes, seeds)
+  merged["partial"] = ("a reduced subset of the TL protocol (see protocol and merged_from): "
+                       "not every domain, n and dataset of EVALUATION.md")
   if previous is not None:
     merged["superseded"] = previous
   if validation is not None:
