@@ -70,18 +70,23 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 SEEDS = (0, 1, 2, 3, 4)
 DATASETS = ("hwu64", "snips")
 METRICS = ("intent_error", "semer")
-STRATEGIES = ("ig", "random", "length", "ig_rate", "length_rate")
+STRATEGIES = ("ig", "random", "length", "ig_rate", "length_rate", "ig_mean")
 # The paired differences reported: (strategy, against).
 PAIRS = (("ig", "random"), ("ig", "length"), ("ig_rate", "random"), ("ig_rate", "length"),
-         ("ig_rate", "length_rate"), ("ig_rate", "ig"))
-PICKED = ("ig", "ig_rate", "random")  # strategies whose picks' lengths the job records
+         ("ig_rate", "length_rate"), ("ig_rate", "ig"), ("ig_mean", "random"), ("ig_mean", "ig"))
+PICKED = ("ig", "ig_rate", "random", "ig_mean")  # strategies whose picks' lengths are recorded
+# Seeds needed to resolve a one-point difference: a two-sided 5% test with 80% power on
+# the paired per-seed differences, n = ((z_.975 + z_.8) * sd / 0.01)^2.
+RESOLVE = 0.01
+Z_POWER = 1.959964 + 0.841621
 OUT = "ig_selection.json"
 
 
-def _config(dataset: str, seed: int) -> dict:
+def _config(dataset: str, seed: int, retrains: int = 1) -> dict:
   from fsnlu_jax.config import load_config  # pylint: disable=g-import-not-at-top
   config = load_config(f"{ROOT / 'configs' / 'select.py'}:{dataset}")
   config["seed"] = seed
+  config["select"]["retrains"] = retrains
   return config
 
 
@@ -93,8 +98,29 @@ def _interval(values: list[float]) -> dict | None:
   return dict(mean=mean, half_width=half, n=len(values), values=values)
 
 
+def _value(record: dict, name: str, metric: str) -> float:
+  """A seed's value of run ``name``: the mean over its retrains (``name``, ``name_r1``, ...)."""
+  runs = record["runs"]
+  values = [runs[name][metric]] + [runs[k][metric] for k in sorted(runs)
+                                   if k.startswith(f"{name}_r") and k[len(name) + 2:].isdigit()]
+  return float(np.mean(values))
+
+
+def seeds_to_resolve(interval: dict | None) -> int | None:
+  """Seeds a paired difference with this spread needs to resolve ``RESOLVE`` (see above)."""
+  if interval is None:
+    return None
+  sd = float(np.std(interval["values"], ddof=1))
+  return int(np.ceil((Z_POWER * sd / RESOLVE) ** 2))
+
+
 def summarize(seeds: dict[str, dict], budgets: list[int]) -> dict:
-  """Means ± 95% t-intervals per strategy and budget, and paired IG - other differences."""
+  """Means ± 95% t-intervals per strategy and budget, and paired IG - other differences.
+
+  A seed's value is the mean over its retrains; each paired difference also
+  gets ``seeds_needed``: the seeds its measured spread needs to resolve one
+  point (:func:`seeds_to_resolve`).
+  """
   from fsnlu_jax.train import metrics  # pylint: disable=g-import-not-at-top
   done = [r for r in seeds.values() if "runs" in r]
   many = len(done) > 1
@@ -107,12 +133,14 @@ def summarize(seeds: dict[str, dict], budgets: list[int]) -> dict:
     stats = {s: metrics.EpisodeStats() for s in present}
     for r in done:
       for s in present:
-        stats[s].add(**{m: r["runs"][f"{s}_k{k}"][m] for m in METRICS})
+        stats[s].add(**{m: _value(r, f"{s}_k{k}", m) for m in METRICS})
     row = {s: st.summary() if many else None for s, st in stats.items()}
     for a, b in PAIRS:
       if a in present and b in present:
-        row[f"{a}_minus_{b}"] = {m: _interval([r["runs"][f"{a}_k{k}"][m] - r["runs"][
-            f"{b}_k{k}"][m] for r in done]) for m in METRICS}
+        row[f"{a}_minus_{b}"] = {m: _interval([_value(r, f"{a}_k{k}", m) - _value(
+            r, f"{b}_k{k}", m) for r in done]) for m in METRICS}
+        row[f"{a}_minus_{b}"]["seeds_needed"] = {
+            m: seeds_to_resolve(row[f"{a}_minus_{b}"][m]) for m in METRICS}
     row["mean_tokens"] = {s: float(np.mean([r["selections"][f"{s}_k{k}"]["mean_tokens"]
                                             for r in done]))
                           for s in PICKED if all(f"{s}_k{k}" in r["selections"] for r in done)}
@@ -239,9 +267,11 @@ def run_length_control(config: dict, workdir: pathlib.Path, data_dir: str | None
                                   f"overlap_with_{source}": len(set(rows) & set(picks))}))
     rows = json.loads(path.read_text())["rows"]
     for k in budgets:
-      runs[f"{name}_k{k}"] = selection.train_model(
-          config, workdir / f"{name}_k{k}", [*data.train, *(data.pool[i] for i in rows[:k])],
-          data, keep_checkpoints=False)
+      for r in range(config.select.retrains):  # retrained like the strategies it controls
+        run = selection.retrain_name(f"{name}_k{k}", r)
+        runs[run] = selection.train_model(
+            selection.retrain_config(config, r), workdir / run,
+            [*data.train, *(data.pool[i] for i in rows[:k])], data, keep_checkpoints=False)
   return runs
 
 
@@ -255,7 +285,7 @@ def run_dataset(key: str, seeds: list[int], args, results: dict, save) -> None:
   from fsnlu_jax import selection  # pylint: disable=g-import-not-at-top
   entry = results["datasets"].setdefault(key, dict(seeds={}))
   for seed in seeds:
-    config = _config(key, seed)
+    config = _config(key, seed, args.retrains)
     start = time.perf_counter()
     print(f"[{key}] seed {seed}", flush=True)
     workdir = pathlib.Path(args.workdir) / key / f"seed{seed}"
@@ -289,6 +319,8 @@ def main(argv: list[str] | None = None) -> int:
   parser.add_argument("--workdir", default=os.path.expanduser("~/.cache/fsnlu_jax/ig_selection"))
   parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
   parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
+  parser.add_argument("--retrains", type=int, default=1,
+                      help="models per (seed, strategy, budget), each its own training seed")
   parser.add_argument("--quick", action="store_true",
                       help="one seed of the first dataset into WORKDIR/quick: the cost estimate")
   parser.add_argument("--table", action="store_true", help="print the README table and exit")
@@ -322,6 +354,9 @@ def main(argv: list[str] | None = None) -> int:
           length_rate="control: per ig_rate pick a random eligible pool utterance of its length",
           mean_tokens="tokens per pick, mean over seeds of each selection's mean",
           relative_change_vs_random="(random - ig) / random of the means",
+          ig_mean="top K by summed word influence per token (length-normalised ig)",
+          retrains=f"{args.retrains} per (seed, strategy, budget); a seed's value is their mean",
+          seeds_needed=f"((z_.975 + z_.8) * sd / {RESOLVE})^2 of the paired differences",
           published="+0.05% utterances, -0.45% relative SemER (offline), EMNLP 2022 industry"))
 
   def save(res: dict) -> None:

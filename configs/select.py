@@ -73,7 +73,7 @@ def get_config(arg: str = "") -> dict:
       train=dict(steps=steps, batch_size=16 if tiny else 32, log_every=steps,
                  eval_every=steps, checkpoint_every=steps, eval_batch_size=64 if tiny else 256),
       select=dict(
-          budgets=[12] if tiny else list(BUDGETS),  # tiny: one budget, three trainings
+          budgets=[12] if tiny else list(BUDGETS),  # tiny: one budget, four trainings
           targets=["intent", "slot"],  # which errors are explained
           # IG toward the output's probability (see fsnlu_jax.explain._influence);
           # Gauss-Legendre with 16 points leaves a gap far below the scores.
@@ -82,5 +82,6 @@ def get_config(arg: str = "") -> dict:
           max_errors=32 if tiny else None,  # per kind (a seeded subset explained), None: all
           min_confidence=0.1,  # drop pool utterances the base model is unsure of
           keep_checkpoints=False,  # of the retrained models (the base model's are kept)
+          retrains=1,  # models per (strategy, budget), each its own training seed
       ),
   )

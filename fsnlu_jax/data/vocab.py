@@ -145,6 +145,26 @@ class Vocab:
       words = words[:max_size - len(SPECIAL_TOKENS)]
     return cls(SPECIAL_TOKENS + tuple(words))
 
+  def extend(self, token_lists: Iterable[Sequence[str]], *, min_count: int = 1) -> "Vocab":
+    """This vocabulary plus the words of ``token_lists`` it lacks, appended.
+
+    Every existing token keeps its id (so a model's embedding rows for them
+    stay valid); the new words get ids ``len(self)`` onwards, ordered as
+    :meth:`build` orders words (descending count, ties by the string).
+
+    >>> old = Vocab.build([["set", "an", "alarm"]])
+    >>> new = old.extend([["set", "a", "timer"], ["a", "timer"]])
+    >>> new.tokens[:len(old)] == old.tokens, new.tokens[len(old):]
+    (True, ('a', 'timer'))
+
+    Args:
+      token_lists: the new domain's token sequences.
+      min_count: add only words seen at least this many times in ``token_lists``.
+    """
+    new = Vocab.build(token_lists, min_count=min_count)
+    return Vocab(self.tokens + tuple(t for t in new.tokens[len(SPECIAL_TOKENS):]
+                                     if t not in self._index))
+
   def __len__(self) -> int:
     return len(self.tokens)
 

@@ -1,9 +1,10 @@
 """Task models: multitask bi-LSTM, ProtoNet and generator, rewriter, transformer encoders
 (BERT family, MPNet)."""
 
-from fsnlu_jax.models._multitask import (MultitaskBiLSTM, MultitaskConfig, MultitaskOutput,
-                                         decode_output, multitask_loss, predict, replace_heads,
-                                         trainable_filter, trainable_mask)
+from fsnlu_jax.models._multitask import (NEW_ROWS, MultitaskBiLSTM, MultitaskConfig,
+                                         MultitaskOutput, decode_output, extend_vocabulary,
+                                         multitask_loss, new_embedding_rows, predict,
+                                         replace_heads, trainable_filter, trainable_mask)
 from fsnlu_jax.models._protoda import (ClassGenerator, FewShotModel, Generator, ProtoDAConfig,
                                        ProtoNet, batch_logits, episode_logits, episode_scores,
                                        episodic_loss)

@@ -7,8 +7,11 @@ word embeddings -> one shared bi-LSTM -> a bi-LSTM per task:
 * slot tagging (ST): the ST bi-LSTM's per-token features -> tag scores, decoded
   by a softmax per token or a linear-chain CRF.
 
-For a new domain, :func:`replace_heads` keeps the lower layers and re-sizes the
-output layers; :func:`trainable_filter` optionally freezes the lower layers.
+For a new domain, :func:`extend_vocabulary` adds embedding rows for its words,
+:func:`replace_heads` keeps the lower layers and re-sizes the output layers, and
+:func:`trainable_filter` optionally freezes the lower layers. Word dropout
+(``MultitaskConfig.word_dropout``) trains the ``<unk>`` row the unseen words
+of test time map to.
 
 Shapes: ``B`` batch, ``L`` padded length, ``V`` vocabulary, ``C`` intents,
 ``T`` slot tags, ``D`` word vector width, ``H_s`` shared and ``H_t`` task bi-LSTM
@@ -31,10 +34,13 @@ import numpy as np
 import optax
 from flax import nnx
 
+from fsnlu_jax.data.vocab import SPECIAL_TOKENS, UNK_ID
 from fsnlu_jax.nn import CRF, BiLSTM, Embedder
 
 SlotDecoder = Literal["crf", "softmax"]
 Pooling = Literal["final", "mean", "max"]
+NewRows = Literal["random", "mean", "unk"]
+NEW_ROWS = ("random", "mean", "unk")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,6 +64,10 @@ class MultitaskConfig:
       concatenated with the backward state at the first; ``"mean"`` / ``"max"``:
       over the real tokens' outputs (more robust on long utterances, where the
       final states forget the middle).
+    word_dropout: in training only, the probability that a real token's id
+      is replaced by ``<unk>`` (Iyyer et al., 2015), so the ``<unk>`` row, the
+      vector of every word unseen in training, is trained rather than left at
+      its random start; 0 turns it off. Never applied when ``deterministic``.
   """
 
   vocab_size: int
@@ -70,6 +80,7 @@ class MultitaskConfig:
   slot_decoder: SlotDecoder = "crf"
   dropout: float = 0.2
   pooling: Pooling = "final"
+  word_dropout: float = 0.0
 
   def __post_init__(self):
     if self.tag_names is not None:
@@ -80,6 +91,8 @@ class MultitaskConfig:
       raise ValueError(f"slot_decoder must be 'crf' or 'softmax', got {self.slot_decoder!r}")
     if self.pooling not in ("final", "mean", "max"):
       raise ValueError(f"pooling must be 'final', 'mean' or 'max', got {self.pooling!r}")
+    if not 0.0 <= self.word_dropout < 1.0:
+      raise ValueError(f"word_dropout must be in [0, 1), got {self.word_dropout}")
 
 
 class MultitaskOutput(NamedTuple):
@@ -168,14 +181,28 @@ class MultitaskBiLSTM(nnx.Module):
     Args:
       token_ids: ``[B, L]`` int word ids, ``PAD_ID`` at padding.
       mask: ``[B, L]`` bool, True on a prefix of real tokens per row.
-      deterministic: no dropout (inference). False needs ``rngs``.
+      deterministic: no dropout and no word dropout (inference). False needs
+        ``rngs``.
       rngs: an :class:`flax.nnx.Rngs` with a ``dropout`` stream.
 
     Returns:
       :class:`MultitaskOutput`.
     """
+    token_ids = self.drop_words(token_ids, mask, deterministic=deterministic, rngs=rngs)
     return self.from_embeddings(self.embed(token_ids), mask, deterministic=deterministic,
                                 rngs=rngs)
+
+  def drop_words(self, token_ids: jax.Array, mask: jax.Array, *, deterministic: bool,
+                 rngs: nnx.Rngs | None) -> jax.Array:
+    """``token_ids`` ``[B, L]`` with each real token replaced by ``UNK_ID`` with
+    probability ``config.word_dropout`` in training; unchanged when ``deterministic``."""
+    rate = self.config.word_dropout
+    if deterministic or rate == 0.0:
+      return token_ids
+    if rngs is None:
+      raise ValueError("word dropout in training (deterministic=False) needs rngs")
+    drop = jax.random.bernoulli(rngs.dropout(), rate, token_ids.shape)
+    return jnp.where(drop & jnp.asarray(mask, bool), UNK_ID, token_ids)
 
   def embed(self, token_ids: jax.Array) -> jax.Array:
     """``[B, L]`` word ids -> ``[B, L, D]`` word vectors (zero at ``PAD_ID``), before dropout."""
@@ -365,16 +392,84 @@ def _copy_state(module: nnx.Module):
   return jax.tree.map(jnp.copy, nnx.state(module))
 
 
+def new_embedding_rows(table: jax.Array, n: int, init: NewRows, key: jax.Array) -> jax.Array:
+  """``[n, D]`` rows for words a pretrained table ``[V, D]`` lacks.
+
+  * ``"random"``: N(0, 1), as :class:`~fsnlu_jax.nn.Embedder` draws a fresh
+    table (so as a from-scratch model starts every word);
+  * ``"mean"``: every new row the mean of the pretrained *word* rows (the
+    special tokens' rows excluded): a typical word, at the trained scale;
+  * ``"unk"``: every new row a copy of the ``<unk>`` row: the new word starts
+    as the pretrained model read it before the extension (useful once
+    ``<unk>`` was trained by word dropout).
+
+  >>> import jax, jax.numpy as jnp
+  >>> table = jnp.arange(12.0).reshape(6, 2)  # 4 special rows, 2 word rows
+  >>> new_embedding_rows(table, 1, "mean", jax.random.key(0)).tolist()
+  [[9.0, 10.0]]
+  """
+  if init == "random":
+    return jax.random.normal(key, (n, table.shape[1]), table.dtype)
+  if init == "mean":
+    words = table[len(SPECIAL_TOKENS):]
+    if not words.shape[0]:
+      raise ValueError("init 'mean' needs a table with word rows")
+    return jnp.broadcast_to(words.mean(axis=0), (n, table.shape[1]))
+  if init == "unk":
+    return jnp.broadcast_to(table[UNK_ID], (n, table.shape[1]))
+  raise ValueError(f"new rows init must be one of {NEW_ROWS}, got {init!r}")
+
+
+def extend_vocabulary(model: MultitaskBiLSTM, vocab_size: int, *, init: NewRows,
+                      rngs: nnx.Rngs) -> MultitaskBiLSTM:
+  """A copy of ``model`` whose embedding table has ``vocab_size`` rows.
+
+  Rows ``0 .. V-1`` (``V`` the model's ``vocab_size``) are bit-identical copies
+  of the model's; rows ``V ..`` are :func:`new_embedding_rows` (``init``) for
+  the words :meth:`fsnlu_jax.data.Vocab.extend` appended. Every other
+  parameter is copied unchanged. ``model`` itself is not changed.
+
+  >>> from flax import nnx
+  >>> cfg = MultitaskConfig(vocab_size=20, n_intents=3, n_tags=3, embed_dim=8,
+  ...                       shared_hidden=4, task_hidden=5)
+  >>> big = extend_vocabulary(MultitaskBiLSTM(cfg, rngs=nnx.Rngs(0)), 25, init="mean",
+  ...                         rngs=nnx.Rngs(1))
+  >>> big.config.vocab_size, big.embedder.embedding[...].shape
+  (25, (25, 8))
+
+  Args:
+    model: the pretrained model.
+    vocab_size: the extended vocabulary's size, at least the model's.
+    init: how the new rows start (:func:`new_embedding_rows`).
+    rngs: its ``params`` stream draws ``"random"`` rows.
+
+  Raises:
+    ValueError: ``vocab_size`` is below the model's, or ``init`` is unknown.
+  """
+  old = model.config.vocab_size
+  if vocab_size < old:
+    raise ValueError(f"vocab_size {vocab_size} is below the model's {old}")
+  new = MultitaskBiLSTM(dataclasses.replace(model.config, vocab_size=vocab_size), rngs=rngs)
+  for name in ("shared", "intent_lstm", "slot_lstm", "intent_out", "slot_out", "crf"):
+    if getattr(model, name) is not None:
+      nnx.update(getattr(new, name), _copy_state(getattr(model, name)))
+  table = model.embedder.embedding[...]
+  rows = new_embedding_rows(table, vocab_size - old, init, rngs.params())
+  new.embedder.embedding[...] = jnp.concatenate([jnp.copy(table), rows.astype(table.dtype)])
+  return new
+
+
 def replace_heads(model: MultitaskBiLSTM, *, n_intents: int, n_tags: int,
                   tag_names: Sequence[str] | None = None, rngs: nnx.Rngs,
-                  reinit_task_lstms: bool = False) -> MultitaskBiLSTM:
+                  reinit_task_lstms: bool = False,
+                  word_dropout: float | None = None) -> MultitaskBiLSTM:
   """A copy of ``model`` for a new domain: same lower layers, new output layers.
 
   The embeddings and the shared bi-LSTM are copied (new buffers, bit-identical
   values); so are the task bi-LSTMs unless ``reinit_task_lstms``. The intent
   and slot output layers and the CRF are drawn afresh at the new sizes. The
-  vocabulary is kept: encode the new domain with the old :class:`~fsnlu_jax.data.Vocab`.
-  ``model`` itself is not changed.
+  vocabulary is the model's (:func:`extend_vocabulary` first to add the new
+  domain's words). ``model`` itself is not changed.
 
   >>> from flax import nnx
   >>> cfg = MultitaskConfig(vocab_size=20, n_intents=3, n_tags=3, embed_dim=8,
@@ -389,12 +484,15 @@ def replace_heads(model: MultitaskBiLSTM, *, n_intents: int, n_tags: int,
     n_intents, n_tags, tag_names: the new domain's label sets.
     rngs: draws the new layers.
     reinit_task_lstms: also draw the two task bi-LSTMs afresh.
+    word_dropout: the new model's ``config.word_dropout``; None keeps the model's.
 
   Returns:
     A new :class:`MultitaskBiLSTM`.
   """
   config = dataclasses.replace(model.config, n_intents=n_intents, n_tags=n_tags,
                                tag_names=None if tag_names is None else tuple(tag_names))
+  if word_dropout is not None:
+    config = dataclasses.replace(config, word_dropout=word_dropout)
   new = MultitaskBiLSTM(config, rngs=rngs)
   kept = ("embedder", "shared") + (() if reinit_task_lstms else ("intent_lstm", "slot_lstm"))
   for name in kept:

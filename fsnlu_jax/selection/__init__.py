@@ -17,5 +17,6 @@ from fsnlu_jax.selection.errors import (attribute_errors, error_records, find_er
                                         subsample_errors)
 from fsnlu_jax.selection.pool import (SCORED, STRATEGIES, pool_filters, select, top_ids,
                                       top_words)
-from fsnlu_jax.selection.job import run_selection, train_model
+from fsnlu_jax.selection.job import (RETRAIN_SEED_STRIDE, retrain_config, retrain_name,
+                                     run_selection, train_model)
 from fsnlu_jax.selection.interpret import explain_utterance

@@ -43,7 +43,12 @@ class IGConfig:
 
 @dataclasses.dataclass(frozen=True)
 class SelectConfig:
-  """The selection itself (see :mod:`fsnlu_jax.selection.job`)."""
+  """The selection itself (see :mod:`fsnlu_jax.selection.job`).
+
+  ``retrains``: models trained per (strategy, budget), each with its own
+  training seed (:func:`fsnlu_jax.selection.job.retrain_config`); the first
+  keeps the job's seed.
+  """
 
   budgets: tuple[int, ...]
   targets: tuple[Literal["intent", "slot"], ...]
@@ -51,6 +56,11 @@ class SelectConfig:
   max_errors: int | None
   min_confidence: float
   keep_checkpoints: bool
+  retrains: int = 1
+
+  def __post_init__(self):
+    if self.retrains < 1:
+      raise ValueError(f"select.retrains must be at least 1, got {self.retrains}")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -30,13 +30,17 @@ it was in (training stages resume from their own checkpoints):
    scores), and count them.
 5. ``selected.json``: for each budget ``Kb``, ``ig``: the ``Kb`` eligible
    utterances of highest score; ``ig_rate``: the same under the rate rule;
+   ``ig_mean``: the same by the length-normalised score (summed influence per
+   token, so long utterances are not favoured for their length alone);
    ``random``: ``Kb`` eligible utterances drawn with ``default_rng([seed, 1])``
    (same filters, same budget). All are nested: a smaller budget's set is a
    prefix of a larger one's. They are pool rows; ``text`` maps each selected
    row to its utterance.
 6. ``<strategy>_k<Kb>/``: the same model, seed, steps and batch trained from a
    random start on the labelled set plus the ``Kb`` selected utterances, their
-   labels now revealed, and scored on the test split.
+   labels now revealed, and scored on the test split; with ``select.retrains``
+   R > 1, also ``<strategy>_k<Kb>_r<r>/`` for r = 1..R-1, the same data trained
+   with seed ``seed + 1000 r`` (training noise averaged, not only split noise).
 
 ``results.json`` gathers every stage's numbers (``selection.png`` draws the
 runs against the budget); ``selection.jsonl`` gets one record per stage as it
@@ -59,6 +63,7 @@ References:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -207,14 +212,19 @@ def _savez(path: pathlib.Path, **arrays: np.ndarray) -> None:
 def pool_word_scores(config, data: SelectionData, rules: Mapping[str, np.ndarray],
                      ids: np.ndarray | None = None, mask: np.ndarray | None = None
                      ) -> dict[str, np.ndarray]:
-  """``{scores, rate_scores}`` ``[P]``: the pool's summed word influence under each rule.
+  """``{scores, rate_scores, mean_scores}`` ``[P]``: the pool's word influence under each rule.
 
+  ``scores`` and ``rate_scores`` sum over an utterance's tokens (so they grow
+  with its length); ``mean_scores`` is ``scores`` per token, the
+  length-normalised score reported and selected by beside the summed one.
   ``ids``, ``mask``: the pool's :func:`token_arrays` when the caller has them.
   """
   if ids is None:
     ids, mask = token_arrays(data.pool, data.vocab, config.data.max_length)
-  return {SCORED[s]: np.asarray(explain.pool_scores(jnp.asarray(rules[word]), ids, mask))
-          for s, word in (("ig", "influence"), ("ig_rate", "rate"))}
+  out = {SCORED[s]: np.asarray(explain.pool_scores(jnp.asarray(rules[word]), ids, mask))
+         for s, word in (("ig", "influence"), ("ig_rate", "rate"))}
+  out[SCORED["ig_mean"]] = out[SCORED["ig"]] / np.maximum(np.asarray(mask).sum(axis=1), 1)
+  return out
 
 
 def pool_stage(model, config, data: SelectionData, rules: Mapping[str, np.ndarray]
@@ -306,6 +316,26 @@ def _top_rates(rules: Mapping[str, np.ndarray], vocab: Vocab, k: int) -> list[li
            int(rules["counts"][i])] for i in top_ids(rate, k)]
 
 
+# Retrain r > 0 of a selection trains with seed ``config.seed + RETRAIN_SEED_STRIDE * r``.
+RETRAIN_SEED_STRIDE = 1000
+
+
+def retrain_name(name: str, r: int) -> str:
+  """The folder (and ``results["runs"]`` key) of retrain ``r`` of selection ``name``."""
+  return name if r == 0 else f"{name}_r{r}"
+
+
+def retrain_config(config: SelectionConfig, r: int) -> SelectionConfig:
+  """The config retrain ``r`` trains with: another training seed for ``r > 0``.
+
+  Same data, selection, steps and batch; only the model's initialisation,
+  data order and dropout change, so a selection's effect is averaged over
+  training noise (``select.retrains``) as well as over the job seeds.
+  """
+  return config if r == 0 else dataclasses.replace(config,
+                                                   seed=config.seed + RETRAIN_SEED_STRIDE * r)
+
+
 def run_selection(config: SelectionConfig, workdir: str | os.PathLike, *, data_dir=None,
                   cache_dir=None) -> dict[str, Any]:
   """Runs (or resumes) every stage of the module docs; returns ``results.json``'s content."""
@@ -335,13 +365,16 @@ def run_selection(config: SelectionConfig, workdir: str | os.PathLike, *, data_d
       rows, name = selected[strategy][str(k)], f"{strategy}_k{k}"
       results["selections"][name] = _selection_stats(rows, pool, data,
                                                      SCORED.get(strategy, "scores"))
-      already = (workdir / name / "result.json").exists()  # a rerun logs no stage twice
-      run = train_model(config, workdir / name, [*data.train, *(data.pool[i] for i in rows)],
-                        data, keep_checkpoints=s.keep_checkpoints)
-      results["runs"][name] = run
-      if not already:
-        jsonl.append(workdir / "selection.jsonl", dict(stage="retrain", run=name, **run))
-      _write_json(workdir / "results.json", results)  # after each run: progress survives a kill
+      for r in range(s.retrains):
+        run_name = retrain_name(name, r)
+        already = (workdir / run_name / "result.json").exists()  # a rerun logs no stage twice
+        run = train_model(retrain_config(config, r), workdir / run_name,
+                          [*data.train, *(data.pool[i] for i in rows)], data,
+                          keep_checkpoints=s.keep_checkpoints)
+        results["runs"][run_name] = run
+        if not already:
+          jsonl.append(workdir / "selection.jsonl", dict(stage="retrain", run=run_name, **run))
+        _write_json(workdir / "results.json", results)  # after each run: progress survives a kill
   _write_json(workdir / "results.json", results)  # also when there are no budgets
   _on_process_zero(lambda: plots.plot_selection(results, workdir / "selection.png"),
                    workdir / "selection.png")

@@ -14,9 +14,10 @@ from fsnlu_jax import explain
 from fsnlu_jax.data import Vocab
 from fsnlu_jax.selection.data import SelectionData
 
-STRATEGIES = ("ig", "random", "ig_rate")
-# The scored strategies and the pool.npz array each one ranks by.
-SCORED = dict(ig="scores", ig_rate="rate_scores")
+STRATEGIES = ("ig", "random", "ig_rate", "ig_mean")
+# The scored strategies and the pool.npz array each one ranks by: ``ig_mean`` is the
+# length-normalised ``ig`` (summed word influence per token), beside the summed one.
+SCORED = dict(ig="scores", ig_rate="rate_scores", ig_mean="mean_scores")
 
 
 def pool_filters(data: SelectionData, confidence: np.ndarray, min_confidence: float
@@ -46,7 +47,7 @@ def select(scores: Mapping[str, np.ndarray], eligible: np.ndarray, budgets: Sequ
 
   Args:
     scores: ``{strategy: [P] pool scores}`` for the scored strategies given
-      (``ig``, ``ig_rate``; see ``SCORED``); each picks its top ``Kb``.
+      (``ig``, ``ig_rate``, ``ig_mean``; see ``SCORED``); each picks its top ``Kb``.
     eligible: ``[P]`` bool, rows that passed the filters.
     budgets: the ``Kb``s.
     seed: draws ``random`` (the same rows whichever scores are given).

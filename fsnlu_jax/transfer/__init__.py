@@ -11,6 +11,8 @@ References:
 
 from fsnlu_jax.transfer.config import (DataConfig, FinetuneConfig, ModelConfig, OptimConfig,
                                        TrainConfig, TransferConfig)
+from fsnlu_jax.transfer.convergence import (PAIR_STATUSES, first_step_at_most,
+                                            pair_convergence, run_convergence, summarize_pairs)
 from fsnlu_jax.transfer.data import (TransferData, encode, label_vocabs, load_examples,
                                      padded_batch, select_examples)
 from fsnlu_jax.transfer.model import (evaluate, loss_fn, make_optimizer, model_config_for,

@@ -43,7 +43,12 @@ class DataConfig:
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
-  """The sizes of :class:`fsnlu_jax.models.MultitaskBiLSTM` (its label sizes come from the data)."""
+  """The sizes of :class:`fsnlu_jax.models.MultitaskBiLSTM` (its label sizes come from the data).
+
+  ``word_dropout``: the training-time rate at which a token becomes ``<unk>``
+  (:class:`fsnlu_jax.models.MultitaskConfig`); a fine-tuning job applies its
+  own config's rate to the pretrained model.
+  """
 
   embed_dim: int
   shared_hidden: int
@@ -51,6 +56,7 @@ class ModelConfig:
   slot_decoder: Literal["crf", "softmax"]
   dropout: float
   pooling: Literal["final", "mean", "max"]
+  word_dropout: float = 0.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,9 +78,25 @@ class TrainConfig(LoopConfig):
 
 @dataclasses.dataclass(frozen=True)
 class FinetuneConfig:
-  """What fine-tuning keeps: ``reinit_task_lstms`` re-draws the task bi-LSTMs."""
+  """What fine-tuning keeps and adds.
+
+  Attributes:
+    reinit_task_lstms: re-draw the task bi-LSTMs.
+    extend_vocab: append the new domain's training words the pretrained
+      vocabulary lacks (:meth:`fsnlu_jax.data.Vocab.extend`), with new
+      embedding rows; the pretrained rows are kept bit-identical. False keeps
+      the pretrained vocabulary (new words are ``<unk>``, as before).
+    new_rows: how the new rows start: ``"random"`` (N(0, 1), a from-scratch
+      word), ``"mean"`` (the mean pretrained word vector) or ``"unk"`` (the
+      ``<unk>`` vector); see :func:`fsnlu_jax.models.new_embedding_rows`.
+    min_count: a new word is added when it occurs at least this often in the
+      fine-tuning utterances.
+  """
 
   reinit_task_lstms: bool = False
+  extend_vocab: bool = True
+  new_rows: Literal["random", "mean", "unk"] = "mean"
+  min_count: int = 1
 
 
 @dataclasses.dataclass(frozen=True)

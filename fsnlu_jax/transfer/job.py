@@ -44,7 +44,7 @@ from fsnlu_jax.train import (BestMetric, LoopResult, epoch_rows, init_train_stat
                              make_train_step, restore_model, train)
 from fsnlu_jax.transfer import data as data_lib
 from fsnlu_jax.transfer import model as model_lib
-from fsnlu_jax.transfer.config import OptimConfig, TrainConfig, TransferConfig
+from fsnlu_jax.transfer.config import FinetuneConfig, OptimConfig, TrainConfig, TransferConfig
 
 _log = logging.getLogger(__name__)
 
@@ -229,22 +229,35 @@ def run_finetune(config: Mapping[str, Any] | TransferConfig, workdir: str | os.P
                  ) -> dict[str, Any]:
   """Moves a pretrained model to the config's domain and trains it.
 
-  The pretrained vocabulary is kept (new words are ``<unk>``, counted); the
-  label sets are the new domain's, over its train *and* eval examples, so an
-  intent missing from a few-shot training subset is scored as an error rather
-  than left out of the metrics.
+  The vocabulary is the pretrained one extended with the new domain's
+  training words (``finetune.extend_vocab``, default): the new domain's own
+  words get embedding rows of their own, as the from-scratch baseline's
+  vocabulary has them, and the pretrained rows are kept bit-identical. With
+  ``extend_vocab=False`` the pretrained vocabulary is kept and new words are
+  ``<unk>`` (counted). The word dropout rate is ``model.word_dropout`` of this
+  config. The label sets are the new domain's, over its train *and* eval
+  examples, so an intent missing from a few-shot training subset is scored as
+  an error rather than left out of the metrics.
   """
   config, workdir = _read(config, "finetune"), pathlib.Path(workdir)
+  finetune = config.finetune if config.finetune is not None else FinetuneConfig()
   pre_model, vocab = load_model(pretrained, finished=True)
   record_config(workdir, config)  # after the pretrained check: a refused run writes nothing
   train_examples, evals = data_lib.load_examples(config.data, data_dir, cache_dir)
+  if finetune.extend_vocab:
+    extended = vocab.extend([e.tokens for e in train_examples], min_count=finetune.min_count)
+    _log.info("vocabulary extended by %d words of the new domain (%d -> %d)",
+              len(extended) - len(vocab), len(vocab), len(extended))
+    pre_model = models.extend_vocabulary(pre_model, len(extended), init=finetune.new_rows,
+                                         rngs=nnx.Rngs(params=config.seed))
+    vocab = extended
   intents, tags = data_lib.label_vocabs([*train_examples, *evals])
   data = data_lib.encode(vocab, intents, tags, train_examples, evals,
                          max_length=config.data.max_length)
-  reinit = config.finetune is not None and config.finetune.reinit_task_lstms
   model = models.replace_heads(pre_model, n_intents=len(intents), n_tags=len(tags),
                                tag_names=tags.labels, rngs=nnx.Rngs(config.seed),
-                               reinit_task_lstms=reinit)
+                               reinit_task_lstms=finetune.reinit_task_lstms,
+                               word_dropout=config.model.word_dropout)
   write_setup(workdir, config, model.config, data)
   return _summary(train_model(model, data, optim=config.optim, loop=config.train,
                               seed=config.seed, workdir=workdir, desc=config.job))

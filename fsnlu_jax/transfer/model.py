@@ -33,7 +33,8 @@ def model_config_for(model: ModelConfig, vocab: Vocab, intents: LabelVocab,
                                 n_tags=len(tags), tag_names=tags.labels,
                                 embed_dim=model.embed_dim, shared_hidden=model.shared_hidden,
                                 task_hidden=model.task_hidden, slot_decoder=model.slot_decoder,
-                                dropout=model.dropout, pooling=model.pooling)
+                                dropout=model.dropout, pooling=model.pooling,
+                                word_dropout=model.word_dropout)
 
 
 def loss_fn(slot_weight: float) -> Callable:

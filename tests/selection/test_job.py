@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 
 from fsnlu_jax import cli
-from fsnlu_jax.data import Example, LabelVocab, Vocab
+from fsnlu_jax.data import UNK_ID, Example, LabelVocab, Vocab
 from fsnlu_jax.explain import SPECIAL_IDS
 from fsnlu_jax import selection as sj
 from fsnlu_jax.config import from_dict, load_config
 
 _CONFIGS = pathlib.Path(__file__).resolve().parents[2] / "configs"
-_TINY = f"{_CONFIGS / 'select.py'}:tiny"  # budget 12: base, ig_k12, random_k12, ig_rate_k12
+_TINY = f"{_CONFIGS / 'select.py'}:tiny"  # budget 12: base, ig/random/ig_rate/ig_mean _k12
 
 
 def _ex(text: str, intent: str = "a") -> Example:
@@ -59,7 +59,7 @@ def test_end_to_end_writes_every_stage_and_resumes(selection_run, cache_dir):
   w = selection_run
   results = json.loads((w / "results.json").read_text())
   base = results["base"]
-  assert set(results["runs"]) == {"ig_k12", "random_k12", "ig_rate_k12"}
+  assert set(results["runs"]) == {"ig_k12", "random_k12", "ig_rate_k12", "ig_mean_k12"}
   for run in results["runs"].values():  # the same budget of steps, 12 more utterances
     assert run["n_train"] == base["n_train"] + 12 and run["step"] == base["step"]
     assert 0.0 <= run["semer"] and 0.0 <= run["intent_error"] <= 1.0
@@ -71,7 +71,7 @@ def test_end_to_end_writes_every_stage_and_resumes(selection_run, cache_dir):
   assert all(e["explained"] <= min(e["found"], 32) for e in errors.values())
   assert len((w / "errors.jsonl").read_text().splitlines()) == explained
   stages = [json.loads(line)["stage"] for line in (w / "selection.jsonl").read_text().splitlines()]
-  assert stages == ["influence", "filters", "retrain", "retrain", "retrain"]
+  assert stages == ["influence", "filters", "retrain", "retrain", "retrain", "retrain"]
   assert results["influence"]["top_words_rate"] and "rate_scores" in np.load(w / "pool.npz")
   assert not (w / "ig_k12" / "checkpoints").exists() and (w / "base" / "checkpoints").exists()
 
@@ -101,7 +101,8 @@ def test_both_strategies_pick_the_budget_from_the_eligible_pool(selection_run):
   for strategy in sj.STRATEGIES:
     rows = np.asarray(selected[strategy]["12"])
     assert len(set(rows.tolist())) == 12 and eligible[rows].all()
-  for strategy, values in (("ig", scores), ("ig_rate", pool["rate_scores"])):
+  for strategy, values in (("ig", scores), ("ig_rate", pool["rate_scores"]),
+                           ("ig_mean", pool["mean_scores"])):
     top = np.asarray(selected[strategy]["12"])
     rest = np.setdiff1d(np.flatnonzero(eligible), top)
     assert values[top].min() >= values[rest].max()  # the top 12 eligible by score
@@ -130,6 +131,24 @@ def test_rate_rule_is_the_summed_harm_per_validation_occurrence(selection_run, c
   ids, mask = sj.token_arrays(data.pool, data.vocab, config.data.max_length)
   np.testing.assert_allclose(pool["rate_scores"], np.where(mask, rate[ids], 0).sum(1),
                              rtol=1e-5, atol=1e-7)
+  # The length-normalised score beside the summed one: summed influence per token.
+  summed = np.where(mask, saved["influence"][ids], 0).sum(1)
+  np.testing.assert_allclose(pool["scores"], summed, rtol=1e-5, atol=1e-7)
+  np.testing.assert_allclose(pool["mean_scores"], summed / mask.sum(1), rtol=1e-5, atol=1e-7)
+  # The selection model's vocabulary covers the pool's text: no pool word is <unk>.
+  assert not (ids[mask] == UNK_ID).any()
+
+
+def test_retrains_change_only_the_training_seed():
+  config = from_dict(sj.SelectionConfig, load_config(_TINY))
+  assert sj.retrain_config(config, 0) is config and sj.retrain_name("ig_k12", 0) == "ig_k12"
+  again = sj.retrain_config(config, 2)
+  assert again.seed == config.seed + 2 * sj.RETRAIN_SEED_STRIDE
+  assert again.select == config.select and again.data == config.data
+  assert sj.retrain_name("ig_k12", 2) == "ig_k12_r2"
+  with pytest.raises(ValueError, match="retrains"):
+    from_dict(sj.SelectionConfig, {**load_config(_TINY), "select": {
+        **load_config(_TINY)["select"], "retrains": 0}})
 
 
 def test_a_run_from_before_the_rate_rule_is_completed_without_the_model(

@@ -19,7 +19,7 @@ from fsnlu_jax import cli
 from fsnlu_jax import models as mt
 from fsnlu_jax import train as train_lib
 from fsnlu_jax import transfer as job
-from fsnlu_jax.config import load_config
+from fsnlu_jax.config import from_dict, load_config
 
 _CONFIGS = pathlib.Path(__file__).resolve().parents[2] / "configs"
 _PRETRAIN_TINY = f"{_CONFIGS / 'multitask_pretrain.py'}:tiny"  # 20 steps, checkpoints at 10, 20
@@ -162,19 +162,35 @@ def test_sigkilled_pretrain_resumes_to_the_uninterrupted_result(pretrained, cach
     np.testing.assert_array_equal(got[name], expected[name], err_msg=name)
 
 
-def test_finetune_starts_from_the_pretrained_lower_layers(pretrained, finetuned):
+def test_finetune_starts_from_the_pretrained_lower_layers(pretrained, finetuned, cache_dir):
   workdir = finetuned
   assert [r["step"] for r in _records(workdir) if r["kind"] == "eval"] == [5, 10]
   pre, pre_vocab = job.load_model(pretrained)
-  tuned, tuned_vocab = job.load_model(workdir)  # a finetune workdir reads back the same way
-  assert tuned_vocab.tokens == pre_vocab.tokens  # the vocabulary is kept
+  # The checkpoint of a fine-tuned model with an extended vocabulary restores.
+  tuned, tuned_vocab = job.load_model(workdir, finished=True)
+  # The vocabulary is the pretrained one, every id kept, plus the new domain's words.
+  n_pre = len(pre_vocab)
+  assert tuned_vocab.tokens[:n_pre] == pre_vocab.tokens and len(tuned_vocab) > n_pre
+  # ... exactly the fine-tuning utterances' words the pretraining lacked, each with its own id.
+  data = load_config(f"{_CONFIGS / 'multitask_finetune.py'}:tiny")["data"]
+  train_examples, _ = job.load_examples(from_dict(job.DataConfig, data), cache_dir=cache_dir)
+  words = {t for e in train_examples for t in e.tokens}
+  assert set(tuned_vocab.tokens[n_pre:]) == words - set(pre_vocab.tokens)
+  assert all(tuned_vocab.token_to_id(w) >= n_pre for w in words - set(pre_vocab.tokens))
+  assert tuned.config.vocab_size == len(tuned_vocab)
+  table = np.asarray(tuned.embedder.embedding[...])
+  assert table.shape[0] == len(tuned_vocab)
   intents = json.loads((workdir / "intents.json").read_text())
   assert tuned.intent_out.kernel.shape == (pre.intent_out.kernel.shape[0], len(intents))
   # The tiny config freezes embedder and shared: equal after training means they
-  # started equal to the pretrained ones and the freeze held.
-  for name in ("embedder", "shared"):
-    jax.tree.map(np.testing.assert_array_equal, nnx.state(getattr(pre, name), nnx.Param),
-                 nnx.state(getattr(tuned, name), nnx.Param))
+  # started equal to the pretrained ones (every pretrained row bit-identical) and the
+  # freeze held; the new rows started as the tiny config's "mean" init.
+  pre_table = np.asarray(pre.embedder.embedding[...])
+  np.testing.assert_array_equal(table[:n_pre], pre_table)
+  np.testing.assert_allclose(table[n_pre:], np.broadcast_to(pre_table[4:].mean(axis=0),
+                                                            table[n_pre:].shape), atol=1e-6)
+  jax.tree.map(np.testing.assert_array_equal, nnx.state(pre.shared, nnx.Param),
+               nnx.state(tuned.shared, nnx.Param))
   moved = jax.tree.map(lambda a, b: bool(np.any(np.asarray(a) != np.asarray(b))),
                        nnx.state(pre.intent_lstm, nnx.Param), nnx.state(tuned.intent_lstm, nnx.Param))
   assert any(jax.tree.leaves(moved))  # the unfrozen task layers did train
