@@ -17,6 +17,12 @@ import pytest
 jax.config.update("jax_num_cpu_devices", 8)
 # `fsnlu explain/predict/serve` keep compilations on disk; not the suite's.
 os.environ.setdefault("FSNLU_COMPILATION_CACHE", "")
+# Under pytest-xdist (`-n 2`) each worker builds datasets into its own cache:
+# two processes building the same dataset into one folder would race.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+  os.environ["FSNLU_CACHE_DIR"] = os.path.join(
+      os.environ.get("FSNLU_CACHE_DIR") or os.path.expanduser("~/.cache/fsnlu_jax/datasets"),
+      "xdist-" + os.environ["PYTEST_XDIST_WORKER"])
 
 # ../shared/data beside the project root (as in CI), or $FSNLU_DATA_DIR.
 _ROOT = pathlib.Path(__file__).resolve().parents[1]
