@@ -377,24 +377,11 @@ def write_result(name: str, payload: Mapping[str, Any], *, torch=None) -> pathli
             "utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "machine": machine_info(torch), **payload}
   # Strict JSON (no Infinity / NaN, which strict readers reject): null instead.
-  path.write_text(json.dumps(_finite(record), indent=1, default=_jsonable, allow_nan=False)
+  # Strict JSON: non-finite numbers as null (the package's one rule for results files).
+  from fsnlu_jax.train.jsonl import plain  # pylint: disable=g-import-not-at-top
+  path.write_text(json.dumps(plain(record), indent=1, default=_jsonable, allow_nan=False)
                   + "\n")
   return path
-
-
-def _finite(x: Any) -> Any:
-  """``x`` with every non-finite float (also inside NumPy values) as None."""
-  if isinstance(x, Mapping):
-    return {k: _finite(v) for k, v in x.items()}
-  if isinstance(x, (list, tuple)):
-    return [_finite(v) for v in x]
-  if isinstance(x, np.ndarray):
-    return _finite(x.tolist())
-  if isinstance(x, np.generic):
-    x = x.item()
-  if isinstance(x, float) and not np.isfinite(x):
-    return None
-  return x
 
 
 def _jsonable(x: Any) -> Any:
