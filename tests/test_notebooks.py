@@ -1,0 +1,42 @@
+"""Every notebook's code runs at tiny settings (``FSNLU_NOTEBOOK_TINY=1``).
+
+The code cells of each ``notebooks/*.ipynb`` are run in order, in this
+process, in one namespace per notebook, from ``notebooks/`` (as Jupyter runs
+them): no kernel start-up per notebook, and the compilations of one notebook
+serve the next where shapes agree. A cell that fails names the notebook and
+the cell. The saved outputs are the full-size run's
+(``jupyter nbconvert --execute --to notebook --inplace``); this checks the
+code still runs against the package, not those outputs.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+
+import pytest
+
+NOTEBOOKS = pathlib.Path(__file__).resolve().parents[1] / "notebooks"
+
+
+def code_cells(path: pathlib.Path) -> list[str]:
+  """The sources of a notebook's code cells, in order."""
+  cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+  return ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
+
+
+@pytest.mark.parametrize("path", sorted(NOTEBOOKS.glob("*.ipynb")), ids=lambda p: p.stem)
+def test_notebook_runs_at_tiny_settings(path, monkeypatch, tmp_path):
+  monkeypatch.setenv("FSNLU_NOTEBOOK_TINY", "1")
+  monkeypatch.setenv("MPLBACKEND", "Agg")
+  monkeypatch.setenv("FSNLU_CACHE_DIR", str(tmp_path / "cache"))
+  monkeypatch.setattr("tempfile.tempdir", str(tmp_path))  # the notebooks' work folders
+  monkeypatch.chdir(NOTEBOOKS)
+  namespace = {"__name__": "__main__"}
+  for i, source in enumerate(code_cells(path)):
+    assert not any(line.lstrip().startswith(("!", "%")) for line in source.splitlines()), (
+        f"{path.name} cell {i}: shell or magic lines do not run outside Jupyter")
+    try:
+      exec(compile(source, f"{path.name}[code cell {i}]", "exec"), namespace)  # pylint: disable=exec-used
+    except Exception as error:
+      raise AssertionError(f"{path.name}, code cell {i} failed: {error!r}") from error
