@@ -51,6 +51,9 @@ def test_answers_are_the_classifiers_own_probabilities(workdir, predictor):
     np.testing.assert_allclose([s["score"] for s in a["intents"]], p[top], atol=1e-5)
     assert a["intent"] == a["intents"][0]["intent"] and a["confidence"] == a["intents"][0]["score"]
     assert a["slots"] == []
+  compiled = predictor.classifier.encoder._jitted._cache_size()  # pylint: disable=protected-access
+  predictor.predict(["turn the radio on", "what time is it", "set a timer"])  # buckets seen
+  assert predictor.classifier.encoder._jitted._cache_size() == compiled  # nothing compiled again
   # One utterance alone gets the same answer as in a batch (row buckets pad, nothing else).
   np.testing.assert_allclose(predictor.predict([TEXTS[2]])[0]["intents"][0]["score"],
                              answers[2]["intents"][0]["score"], atol=1e-5)
