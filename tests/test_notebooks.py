@@ -15,6 +15,10 @@ trainings and rewriter training + five decoders take 15-30 s even at tiny
 settings, over this test's budget; their jobs run at the same tiny configs in
 tests/transfer and tests/rewrite, and their later cells' imports and module
 attributes are checked by tests/test_benchmarks.py.
+
+The active-learning notebook's tiny settings are tests/active/test_loop.py's
+(models, seed set and pool sizes): in one pytest run the two share their
+compilations, and the notebook costs ~0.1 s.
 """
 
 from __future__ import annotations
