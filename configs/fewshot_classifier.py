@@ -11,6 +11,17 @@ Writes ``runs/my_classifier/classifier/`` (format: :mod:`fsnlu_jax.fewshot.class
 loadable with ``fsnlu_jax.fewshot.load_classifier``. About a minute per 100
 examples on a 2-core CPU (5 positive and 5 negative pairs per example, 16
 pairs per step). ``:tiny`` trains a few steps (the tests).
+
+A file in a public dataset's own format, 10 examples per intent (the first in
+file order) taken from its full training file::
+
+  fsnlu fewshot-classifier --config fewshot_classifier:banking77:DATA/banking77/train.csv ...
+  fsnlu fewshot-classifier --config fewshot_classifier:slurp:DATA/slurp/devel.jsonl ...
+
+``banking77:`` reads BANKING77's ``text,category`` CSV (77 intents); ``slurp:``
+SLURP's JSON lines (``sentence``, ``intent``: scenario_action; any of its
+files: the shared copy holds ``devel.jsonl`` and ``test.jsonl``). Change the shots with ``--set data.per_label=N``; then evaluate with
+``fsnlu predict --checkpoint DIR --input`` on the test file's texts.
 """
 
 from __future__ import annotations
@@ -18,16 +29,25 @@ from __future__ import annotations
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 
 
+# The fields of a dataset's own file format, and the examples kept per intent.
+FORMATS = {
+    "banking77": dict(text_field="text", label_field="category", per_label=10),
+    "slurp": dict(text_field="sentence", label_field="intent", per_label=10),
+}
+
+
 def get_config(arg: str = "") -> dict:
-  """The job config; ``arg``: ``FILE`` or ``tiny:FILE``."""
-  tiny = arg.startswith("tiny:")
-  path = arg.removeprefix("tiny:")
+  """The job config; ``arg``: ``FILE``, ``tiny:FILE`` or ``FORMAT:FILE`` (:data:`FORMATS`)."""
+  prefix, _, rest = arg.partition(":")
+  tiny = prefix == "tiny"
+  fields = dict(FORMATS.get(prefix, {}))
+  path = rest if (tiny or fields) else arg
   if not path:
     raise ValueError("fewshot_classifier: give the labelled file, "
                      "e.g. configs/fewshot_classifier.py:my_intents.csv")
   return dict(
       job="fewshot_classifier",
-      data=dict(train_file=path),
+      data=dict(train_file=path, **fields),
       encoder=dict(path=MINILM, max_length=None),
       # SetFit's defaults but num_iterations (20 there): 5 pairs of each sign
       # per example keeps a 77-intent 10-shot set under half an hour on a CPU.

@@ -297,7 +297,8 @@ def _add_predict_parsers(commands) -> None:
     parser = commands.add_parser(name, help=help_text)
     parser.add_argument("--checkpoint", required=True,
                         help="workdir of a trained multitask model (pretrain, finetune, "
-                        "scratch, a selection run's base/ ...) or of a finished rewrite run")
+                        "scratch, a selection run's base/ ...), of a finished rewrite run "
+                        "or of a fewshot-classifier run")
     parser.add_argument("--top-k", type=int, default=5, help="intent scores per utterance")
     if name == "predict":
       parser.add_argument("--input", default="-", help="one utterance per line, or JSON lines "

@@ -9,7 +9,7 @@ import pathlib
 import pytest
 
 from fsnlu_jax import config as config_lib
-from fsnlu_jax.fewshot import FewshotConfig
+from fsnlu_jax.fewshot import ClassifierConfig, FewshotConfig
 from fsnlu_jax.rewrite import RewriteConfig
 from fsnlu_jax.selection import SelectionConfig
 from fsnlu_jax.transfer import TransferConfig
@@ -23,6 +23,8 @@ _SHIPPED = [
     ("multitask_scratch", TransferConfig, ["", "tiny", "snips"]),
     ("select", SelectionConfig, ["", "hwu64", "snips", "tiny"]),
     ("rewrite", RewriteConfig, ["", "tiny"]),
+    ("fewshot_classifier", ClassifierConfig, ["my.csv", "tiny:my.jsonl", "banking77:train.csv",
+                                              "slurp:train.jsonl"]),
 ]
 
 

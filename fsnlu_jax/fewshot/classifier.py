@@ -13,7 +13,11 @@ resumes), fits the logistic head and writes the checkpoint.
 
 **Input file.** JSON lines (``.jsonl``/``.json``): one object per line with
 string ``"text"`` and ``"label"``; or CSV (``.csv``) with a header naming
-``text`` and ``label`` columns (others ignored). Blank lines are skipped; a
+``text`` and ``label`` columns (others ignored). Other field names are
+``data.text_field`` / ``data.label_field`` (BANKING77's CSV: ``category``;
+SLURP's JSON lines: ``sentence`` and ``intent``), and ``data.per_label``
+keeps the first N examples of each label (a few-shot set from a full
+dataset's file; the others are counted in the log). Blank lines are skipped; a
 malformed row is an error naming file and line; a label with one example
 gets no positive pair (logged).
 
@@ -66,6 +70,9 @@ class ClassifierDataConfig:
   """The user's labelled file (JSON lines or CSV with ``text,label``)."""
 
   train_file: str
+  text_field: str = "text"
+  label_field: str = "label"
+  per_label: int | None = None  # keep the first N examples of each label; None: all
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,8 +93,13 @@ class ClassifierConfig:
   contrastive: contrastive.ContrastiveConfig
 
 
-def read_labelled(path: str | os.PathLike) -> tuple[list[str], list[str]]:
+def read_labelled(path: str | os.PathLike, *, text_field: str = "text",
+                  label_field: str = "label") -> tuple[list[str], list[str]]:
   """``(texts, labels)`` of a JSON-lines or CSV file (module docs).
+
+  Args:
+    path: the file.
+    text_field, label_field: the CSV columns or JSON keys to read.
 
   Raises:
     ValueError: a malformed row (naming file and line), or no rows at all.
@@ -98,23 +110,30 @@ def read_labelled(path: str | os.PathLike) -> tuple[list[str], list[str]]:
   def add(text, label, line: int):
     if not isinstance(text, str) or not isinstance(label, str) or not text.strip() or (
         not label.strip()):
-      raise ValueError(f"{path}:{line}: needs a non-empty string text and label, "
-                       f"got text={text!r} label={label!r}")
+      raise ValueError(f"{path}:{line}: needs a non-empty string {text_field} and "
+                       f"{label_field}, got {text_field}={text!r} {label_field}={label!r}")
     texts.append(text.strip())
     labels.append(label.strip())
 
+  raw_lines = path.read_bytes().splitlines(keepends=True)
+  for line, raw in enumerate(raw_lines, 1):  # bad UTF-8: named by line, not by byte offset
+    try:
+      raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+      raise ValueError(f"{path}:{line}: not UTF-8 (byte {e.start} of the line: {e.reason})"
+                       ) from None
   if path.suffix.lower() == ".csv":
     with path.open(newline="", encoding="utf-8") as f:
       reader = csv.DictReader(f)
-      if not reader.fieldnames or not {"text", "label"} <= set(reader.fieldnames):
-        raise ValueError(f"{path}:1: the CSV header must name 'text' and 'label' columns, "
-                         f"got {reader.fieldnames}")
+      if not reader.fieldnames or not {text_field, label_field} <= set(reader.fieldnames):
+        raise ValueError(f"{path}:1: the CSV header must name {text_field!r} and "
+                         f"{label_field!r} columns, got {reader.fieldnames}")
       for row in reader:
         if not any((v or "").strip() for v in row.values() if isinstance(v, str)):
           continue
-        add(row.get("text"), row.get("label"), reader.line_num)
+        add(row.get(text_field), row.get(label_field), reader.line_num)
   elif path.suffix.lower() in (".jsonl", ".json"):
-    for line, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for line, raw in enumerate((r.decode("utf-8") for r in raw_lines), 1):
       if not raw.strip():
         continue
       try:
@@ -122,13 +141,29 @@ def read_labelled(path: str | os.PathLike) -> tuple[list[str], list[str]]:
       except json.JSONDecodeError as e:
         raise ValueError(f"{path}:{line}: not JSON ({e.msg})") from None
       if not isinstance(row, dict):
-        raise ValueError(f"{path}:{line}: expected an object with text and label")
-      add(row.get("text"), row.get("label"), line)
+        raise ValueError(f"{path}:{line}: expected an object with {text_field} and "
+                         f"{label_field}")
+      add(row.get(text_field), row.get(label_field), line)
   else:
     raise ValueError(f"{path}: use .jsonl/.json (JSON lines) or .csv (text,label)")
   if not texts:
     raise ValueError(f"{path}: no labelled rows")
   return texts, labels
+
+
+def first_per_label(texts: Sequence[str], labels: Sequence[str], n: int
+                    ) -> tuple[list[str], list[str]]:
+  """The first ``n`` examples of each label, in file order; the rest counted in the log."""
+  if n < 1:
+    raise ValueError(f"data.per_label must be >= 1, got {n}")
+  seen: dict[str, int] = {}
+  kept = []
+  for i, label in enumerate(labels):
+    seen[label] = seen.get(label, 0) + 1
+    if seen[label] <= n:
+      kept.append(i)
+  _log.info("data.per_label=%d: kept %d of %d examples", n, len(kept), len(labels))
+  return [texts[i] for i in kept], [labels[i] for i in kept]
 
 
 class Classifier:
@@ -197,7 +232,10 @@ def run_classifier(config: Mapping[str, Any] | ClassifierConfig, workdir: str | 
     config = from_dict(ClassifierConfig, config)
   workdir = pathlib.Path(workdir)
   record_config(workdir, config)
-  texts, labels = read_labelled(config.data.train_file)
+  texts, labels = read_labelled(config.data.train_file, text_field=config.data.text_field,
+                                label_field=config.data.label_field)
+  if config.data.per_label is not None:
+    texts, labels = first_per_label(texts, labels, config.data.per_label)
   counts = {c: labels.count(c) for c in sorted(set(labels))}
   _log.info("%s: %d examples of %d labels %s", config.data.train_file, len(texts), len(counts),
             counts)

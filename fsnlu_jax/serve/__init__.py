@@ -9,6 +9,8 @@
   models, a few-shot run's ``encoder/``), jitted once per length bucket;
 * :class:`RewritePredictor`: rewrite candidates (personal and global trie),
   their scores and the threshold that decided, from a rewriting workdir;
+* :class:`ClassifierPredictor`: intent and top-k intent scores (no slots)
+  from a ``fsnlu fewshot-classifier`` checkpoint;
 * :func:`load_predictor`: the right one for a workdir;
 * :func:`predict_lines`: ``fsnlu predict`` (text or JSON lines in, JSON lines out);
 * :mod:`fsnlu_jax.serve.server`: ``fsnlu serve``, HTTP with request batching
@@ -18,5 +20,6 @@
 from fsnlu_jax.serve.errors import InputError
 from fsnlu_jax.serve.multitask import ROW_BUCKETS, MultitaskPredictor, compiled_shapes
 from fsnlu_jax.serve.rewriting import RewritePredictor
+from fsnlu_jax.serve.classifier import ClassifierPredictor
 from fsnlu_jax.serve.loading import Predictor, load_predictor
 from fsnlu_jax.serve.lines import predict_lines

@@ -6,10 +6,11 @@ import os
 import pathlib
 from typing import Union
 
+from fsnlu_jax.serve.classifier import ClassifierPredictor
 from fsnlu_jax.serve.multitask import MultitaskPredictor
 from fsnlu_jax.serve.rewriting import RewritePredictor
 
-Predictor = Union[MultitaskPredictor, RewritePredictor]
+Predictor = Union[MultitaskPredictor, RewritePredictor, ClassifierPredictor]
 
 
 def _model_folders(root: pathlib.Path) -> list[str]:
@@ -25,7 +26,10 @@ def load_predictor(checkpoint: str | os.PathLike, *, top_k: int = 5) -> Predicto
     ``finetune`` / ``scratch``, a selection run's ``base/`` or kept
     ``<strategy>_k<Kb>/``, a few-shot run's ``encoder/``):
     :class:`~fsnlu_jax.serve.MultitaskPredictor`;
-  * a rewriting workdir (``tries.json``): :class:`~fsnlu_jax.serve.RewritePredictor`.
+  * a rewriting workdir (``tries.json``): :class:`~fsnlu_jax.serve.RewritePredictor`;
+  * a few-shot classifier (``fsnlu fewshot-classifier``: its ``classifier/``
+    folder with ``classifier.json``, or the workdir above it):
+    :class:`~fsnlu_jax.serve.ClassifierPredictor` (intents only, no slots).
 
   Few-shot systems (ProtoNet, ProtoDA) are not served: they classify against
   the prototypes of a support set, which their workdir does not keep.
@@ -41,9 +45,11 @@ def load_predictor(checkpoint: str | os.PathLike, *, top_k: int = 5) -> Predicto
     return MultitaskPredictor.load(root, top_k=top_k)
   if (root / "tries.json").is_file():
     return RewritePredictor.load(root)
+  if (root / "classifier.json").is_file() or (root / "classifier" / "classifier.json").is_file():
+    return ClassifierPredictor.load(root, top_k=top_k)
   inside = _model_folders(root)
   hint = (f"; its model folders are {', '.join(str(root / n) for n in inside)}" if inside
           else "")
   raise FileNotFoundError(
-      f"{root} is neither a multitask workdir (model_config.json) nor a rewriting one "
-      f"(tries.json){hint}")
+      f"{root} is not a multitask workdir (model_config.json), a rewriting one "
+      f"(tries.json) or a few-shot classifier (classifier.json){hint}")

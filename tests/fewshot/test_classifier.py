@@ -68,3 +68,30 @@ def test_config_needs_the_file():
   assert load_config(f"{CONFIG}:tiny:x.csv")["data"]["train_file"] == "x.csv"
   with pytest.raises(ValueError, match="labelled file"):
     load_config(str(CONFIG))
+
+
+def test_a_public_datasets_own_format_reads_with_its_fields_and_shots(tmp_path):
+  """BANKING77's CSV and SLURP's JSON lines, as the config's FORMATS variants read them."""
+  bank = tmp_path / "train.csv"
+  bank.write_text("text,category\nwhere is my card,card_arrival\ncard not here,card_arrival\n"
+                  "rate?,exchange_rate\nstill no card,card_arrival\n")
+  config = load_config(f"fewshot_classifier:banking77:{bank}")
+  assert config["data"]["label_field"] == "category"
+  data = config["data"]
+  texts, labels = classifier.read_labelled(bank, text_field=data["text_field"],
+                                           label_field=data["label_field"])
+  assert classifier.first_per_label(texts, labels, 2) == (
+      ["where is my card", "card not here", "rate?"],
+      ["card_arrival", "card_arrival", "exchange_rate"])
+  slurp = tmp_path / "devel.jsonl"
+  slurp.write_bytes(b'{"slurp_id": 1, "sentence": "wake me at six", "intent": "alarm_set"}\n'
+                    b'{"slurp_id": 2, "sentence": "caf\xe9", "intent": "x"}\n')
+  data = load_config(f"fewshot_classifier:slurp:{slurp}")["data"]
+  with pytest.raises(ValueError, match="devel.jsonl:2: not UTF-8"):
+    classifier.read_labelled(slurp, text_field=data["text_field"], label_field=data["label_field"])
+  slurp.write_text('{"slurp_id": 1, "sentence": "wake me at six", "intent": "alarm_set"}\n'
+                   '{"slurp_id": 2, "text": "no sentence", "intent": "x"}\n')
+  with pytest.raises(ValueError, match="devel.jsonl:2: needs a non-empty string sentence"):
+    classifier.read_labelled(slurp, text_field=data["text_field"], label_field=data["label_field"])
+  with pytest.raises(ValueError, match="per_label must be >= 1"):
+    classifier.first_per_label(texts, labels, 0)
