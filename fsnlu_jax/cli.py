@@ -31,7 +31,6 @@ import sys
 import traceback
 
 import numpy as np
-import tqdm
 
 from fsnlu_jax import __version__
 from fsnlu_jax import _progress as progress_lib
@@ -59,8 +58,7 @@ def _load(args) -> tuple:
                               on_error=args.on_error)
   names = list(builder.info.splits.keys())
   splits = {split: loading.read_split(builder, split)
-            for split in tqdm.tqdm(names, desc=f"reading {args.name}", unit="split",
-                                   disable=None, file=sys.stderr)}
+            for split in progress_lib.progress(names, desc=f"reading {args.name}", unit="split")}
   return builder, splits
 
 
