@@ -48,7 +48,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from fsnlu_jax.config import from_dict, record_config
+from fsnlu_jax.config import job_config, record_config
 from fsnlu_jax.fewshot import contrastive
 from fsnlu_jax.models import SentenceEncoder, resolve_model_dir, save_bert
 
@@ -193,8 +193,7 @@ def load_classifier(folder: str | os.PathLike) -> Classifier:
 def run_classifier(config: Mapping[str, Any] | ClassifierConfig, workdir: str | os.PathLike
                    ) -> pathlib.Path:
   """Trains the classifier of ``config`` into ``workdir/classifier``; returns that folder."""
-  if not isinstance(config, ClassifierConfig):
-    config = from_dict(ClassifierConfig, config)
+  config = job_config(ClassifierConfig, config, jobs=("fewshot_classifier",))
   workdir = pathlib.Path(workdir)
   record_config(workdir, config)
   texts, labels = read_labelled(config.data.train_file)
