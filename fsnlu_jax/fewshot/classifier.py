@@ -17,8 +17,8 @@ string ``"text"`` and ``"label"``; or CSV (``.csv``) with a header naming
 malformed row is an error naming file and line; a label with one example
 gets no positive pair (logged).
 
-**Checkpoint format** (``workdir/classifier/``, version 1), what a
-``predict`` command loads with :func:`load_classifier`:
+**Checkpoint format** (``workdir/classifier/``, version 1), loaded in Python
+with :func:`load_classifier` (``fsnlu predict``/``serve`` do not serve it yet):
 
 * ``classifier.json``: ``{"format": "fsnlu-fewshot-classifier", "version": 1,
   "labels": [C names, in logit order], "encoder": "encoder", "head":
@@ -50,7 +50,7 @@ import numpy as np
 
 from fsnlu_jax.config import job_config, record_config
 from fsnlu_jax.fewshot import contrastive
-from fsnlu_jax.models import SentenceEncoder, resolve_model_dir, save_bert
+from fsnlu_jax.models import SentenceEncoder, resolve_model_dir, save_encoder
 
 _log = logging.getLogger(__name__)
 
@@ -157,7 +157,7 @@ def save_classifier(folder: pathlib.Path, encoder: SentenceEncoder, source_dir: 
                     head: contrastive.LogisticHead, info: Mapping[str, Any]) -> pathlib.Path:
   """Writes the checkpoint (module docs) and returns its folder."""
   folder.mkdir(parents=True, exist_ok=True)
-  save_bert(encoder.model, folder / "encoder")
+  save_encoder(encoder.model, folder / "encoder")
   for name in _ENCODER_FILES:
     if (source_dir / name).is_file():
       (folder / "encoder" / name).parent.mkdir(parents=True, exist_ok=True)

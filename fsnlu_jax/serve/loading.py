@@ -28,7 +28,9 @@ def load_predictor(checkpoint: str | os.PathLike, *, top_k: int = 5) -> Predicto
   * a rewriting workdir (``tries.json``): :class:`~fsnlu_jax.serve.RewritePredictor`.
 
   Few-shot systems (ProtoNet, ProtoDA) are not served: they classify against
-  the prototypes of a support set, which their workdir does not keep.
+  the prototypes of a support set, which their workdir does not keep; a
+  ``fsnlu fewshot-classifier`` checkpoint is refused with a pointer to
+  :func:`fsnlu_jax.fewshot.load_classifier`.
 
   Raises:
     FileNotFoundError: not a workdir of those jobs (the message says which
@@ -41,6 +43,9 @@ def load_predictor(checkpoint: str | os.PathLike, *, top_k: int = 5) -> Predicto
     return MultitaskPredictor.load(root, top_k=top_k)
   if (root / "tries.json").is_file():
     return RewritePredictor.load(root)
+  if (root / "classifier.json").is_file() or (root / "classifier" / "classifier.json").is_file():
+    raise FileNotFoundError(f"{root} holds a fewshot-classifier checkpoint: load it in Python with "
+                            "fsnlu_jax.fewshot.load_classifier (fsnlu predict/serve do not serve it)")
   inside = _model_folders(root)
   hint = (f"; its model folders are {', '.join(str(root / n) for n in inside)}" if inside
           else "")

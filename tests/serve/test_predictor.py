@@ -106,6 +106,14 @@ def test_a_folder_that_is_no_model_is_a_clear_error(tmp_path, tiny_pretrain):
     serve.load_predictor(tmp_path / "run")
 
 
+@pytest.mark.parametrize("folder", ["my_clf", "my_clf/classifier"])
+def test_a_fewshot_classifier_checkpoint_points_to_its_loader(tmp_path, folder):
+  (tmp_path / "my_clf" / "classifier").mkdir(parents=True)
+  (tmp_path / "my_clf" / "classifier" / "classifier.json").write_text("{}")
+  with pytest.raises(FileNotFoundError, match="fewshot-classifier.*load_classifier"):
+    serve.load_predictor(tmp_path / folder)
+
+
 def test_rewrite_predictor_shows_candidates_scores_and_the_threshold_that_decided(tiny_rewrite):
   tries = json.loads((tiny_rewrite / "tries.json").read_text())
   thresholds = json.loads((tiny_rewrite / "results.json").read_text())["thresholds"]
