@@ -475,7 +475,10 @@ def main(argv: list[str] | None = None) -> int:
   args = build_parser().parse_args(argv)
   level = logging.INFO if args.verbose else logging.ERROR if args.quiet else logging.WARNING
   logging.basicConfig(level=level, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
-  logging.getLogger("fsnlu_jax").setLevel(level)
+  package_logger = logging.getLogger("fsnlu_jax")
+  # Restored below: main() called in-process (tests, notebooks) leaves no level behind.
+  previous_level = package_logger.level
+  package_logger.setLevel(level)
   progress_lib.set_mode("off" if args.quiet else None)
   try:
     if args.command in _JOBS:
@@ -496,6 +499,7 @@ def main(argv: list[str] | None = None) -> int:
     return 2
   finally:
     progress_lib.set_mode(None)
+    package_logger.setLevel(previous_level)
 
 
 def _message(error: BaseException) -> str:
