@@ -55,7 +55,8 @@ def _load(args) -> tuple:
   # (`--json` must print exactly one JSON object).
   with contextlib.redirect_stdout(sys.stderr):
     builder = loading.prepare(args.name, data_dir=args.data_dir, cache_dir=args.cache_dir,
-                              on_error=args.on_error)
+                              on_error=args.on_error,
+                              progress=progress_lib.mode() != "off")  # -q: TFDS's bars too
   names = list(builder.info.splits.keys())
   splits = {split: loading.read_split(builder, split)
             for split in progress_lib.progress(names, desc=f"reading {args.name}", unit="split")}
