@@ -48,11 +48,12 @@ def test_each_training_and_stage_is_labelled_in_the_progress_output(selection_ru
   # seven trainings of `select` were all labelled "select").
   err = _STDERR["run"]
   for label in ("select base: ", "select ig_k12: ", "select random_k12: ",
-                "select ig_rate_k12: ", "IG attribution (", "evaluation: "):
+                "select ig_rate_k12: ", "select ig_mean_k12: ", "IG attribution (",
+                "evaluation: "):
     assert f"fsnlu: {label}" in err, label
   results = json.loads((selection_run / "results.json").read_text())
   assert (selection_run / "selection.png").stat().st_size > 0  # drawn from these results
-  assert set(results["runs"]) == {"ig_k12", "random_k12", "ig_rate_k12"}
+  assert set(results["runs"]) == {"ig_k12", "random_k12", "ig_rate_k12", "ig_mean_k12"}
 
 
 def test_end_to_end_writes_every_stage_and_resumes(selection_run, cache_dir):
