@@ -29,13 +29,11 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
 import http.client
 import json
 import os
 import pathlib
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile

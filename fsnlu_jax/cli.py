@@ -31,7 +31,6 @@ import sys
 import traceback
 
 import numpy as np
-import tqdm
 
 from fsnlu_jax import __version__
 from fsnlu_jax import _progress as progress_lib
@@ -56,11 +55,11 @@ def _load(args) -> tuple:
   # (`--json` must print exactly one JSON object).
   with contextlib.redirect_stdout(sys.stderr):
     builder = loading.prepare(args.name, data_dir=args.data_dir, cache_dir=args.cache_dir,
-                              on_error=args.on_error)
+                              on_error=args.on_error,
+                              progress=progress_lib.mode() != "off")  # -q: TFDS's bars too
   names = list(builder.info.splits.keys())
   splits = {split: loading.read_split(builder, split)
-            for split in tqdm.tqdm(names, desc=f"reading {args.name}", unit="split",
-                                   disable=None, file=sys.stderr)}
+            for split in progress_lib.progress(names, desc=f"reading {args.name}", unit="split")}
   return builder, splits
 
 
@@ -478,7 +477,10 @@ def main(argv: list[str] | None = None) -> int:
   args = build_parser().parse_args(argv)
   level = logging.INFO if args.verbose else logging.ERROR if args.quiet else logging.WARNING
   logging.basicConfig(level=level, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
-  logging.getLogger("fsnlu_jax").setLevel(level)
+  package_logger = logging.getLogger("fsnlu_jax")
+  # Restored below: main() called in-process (tests, notebooks) leaves no level behind.
+  previous_level = package_logger.level
+  package_logger.setLevel(level)
   progress_lib.set_mode("off" if args.quiet else None)
   try:
     if args.command in _JOBS:
@@ -499,6 +501,7 @@ def main(argv: list[str] | None = None) -> int:
     return 2
   finally:
     progress_lib.set_mode(None)
+    package_logger.setLevel(previous_level)
 
 
 def _message(error: BaseException) -> str:

@@ -161,7 +161,7 @@ def job_config(cls: type[T], config: Mapping[str, Any] | T, *, jobs: tuple[str, 
   """
   job = config.get("job") if isinstance(config, Mapping) else getattr(config, "job", None)
   if isinstance(job, str) and job not in jobs:
-    raise ConfigError(f"this config is for job {job!r} (`fsnlu {job} --config ...`), not "
+    raise ConfigError(f"this config is for job {job!r} (`fsnlu {job.replace('_', '-')} --config ...`), not "
                       f"for {' / '.join(repr(j) for j in jobs)}")
   return config if isinstance(config, cls) else from_dict(cls, config)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
 
@@ -61,7 +63,10 @@ def test_quiet_cli_switches_progress_off(capsys):
     return 0
 
   parser_args = ["-q", "data", "stats", "synthetic"]
+  level = logging.getLogger("fsnlu_jax").level
   import unittest.mock as mock  # pylint: disable=g-import-not-at-top
   with mock.patch.object(cli, "cmd_data_stats", fake):
     assert cli.main(parser_args) == 0
   assert seen["mode"] == "off" and progress_lib.mode() != "off"  # restored after the command
+  # So is the package's log level: a later test's caplog still sees fsnlu_jax's warnings.
+  assert logging.getLogger("fsnlu_jax").level == level

@@ -62,6 +62,8 @@ def test_a_workdir_that_is_a_file_is_one_line(tmp_path, capsys):
     ("pretrain", "fewshot:tiny", "fewshot"),
     ("select", "multitask_pretrain:tiny", "pretrain"),
     ("rewrite", "fewshot:tiny", "fewshot"),
+    ("fewshot-classifier", "fewshot:tiny", "fewshot"),
+    ("fewshot", "fewshot_classifier:tiny:x.csv", "fewshot_classifier"),
 ])
 def test_another_jobs_config_names_its_job(command, spec, job, tmp_path, capsys):
   assert cli.main([command, "--config", spec, "--workdir", str(tmp_path / "w")]) == 2

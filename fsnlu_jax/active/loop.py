@@ -37,6 +37,7 @@ from fsnlu_jax.active import strategies
 from fsnlu_jax.active import tagger as tagger_lib
 from fsnlu_jax.active.features import hash_ngrams
 from fsnlu_jax.active.tagger import OTHER
+from fsnlu_jax.train import jsonl
 
 
 @dataclasses.dataclass
@@ -78,7 +79,7 @@ def load_state(workdir: pathlib.Path, *, seed: int, strategy: str, k: int) -> Lo
 
 
 def save_state(workdir: pathlib.Path, state: LoopState) -> None:
-  _write_atomic(workdir / "state.json", json.dumps(dataclasses.asdict(state), indent=1))
+  _write_atomic(workdir / "state.json", jsonl.dumps(dataclasses.asdict(state), indent=1))
 
 
 def _annotated_rows(workdir: pathlib.Path, seed_file: pathlib.Path) -> list[annotation.Row]:
@@ -165,13 +166,13 @@ def _write_batch(workdir, round_, chosen, guesses, predictions, votes, losses, p
     scores = {"priority": float(priority[j]),
               "intent_probability": float(predictions.intent_probs[j].max()),
               "crf_confidence": float(predictions.crf_confidence[j])}
-    lines.append(json.dumps(annotation.pre_annotation(
+    lines.append(jsonl.dumps(annotation.pre_annotation(
         row, intent, tags, scores, {loss: float(v) for loss, v in zip(losses, votes[j])})))
     tasks.append(annotation.label_studio_task(row, intent, tags, scores["crf_confidence"],
                                               f"fsnlu-active-round-{round_}"))
   batches = workdir / "batches"
   _write_atomic(batches / f"round_{round_}.jsonl", "\n".join(lines) + "\n")
-  _write_atomic(batches / f"round_{round_}.labelstudio.json", json.dumps(tasks, indent=1))
+  _write_atomic(batches / f"round_{round_}.labelstudio.json", jsonl.dumps(tasks, indent=1))
 
 
 def _stability(workdir, round_, model, pool_all) -> dict[str, float | None]:

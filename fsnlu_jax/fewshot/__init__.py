@@ -1,8 +1,15 @@
 """Few-shot intents: ProtoNet and ProtoDA on unseen intents, against the softmax and noise baselines.
 
+Also contrastive fine-tuning of a pretrained encoder (SetFit recipe,
+:mod:`~fsnlu_jax.fewshot.contrastive`), the classifier a user trains from a
+labelled file (:mod:`~fsnlu_jax.fewshot.classifier`, ``fsnlu
+fewshot-classifier``), and the seed-aware summaries and paired differences
+that compare systems (:mod:`~fsnlu_jax.fewshot.stats`).
+
 References:
   Kumar et al., "ProtoDA: Efficient Transfer Learning for Few-Shot Intent
   Classification", IEEE SLT 2021.
+  Tunstall et al., "Efficient Few-Shot Learning Without Prompts" (SetFit), 2022.
 """
 
 from fsnlu_jax.fewshot.config import (EncoderConfig, EpisodesConfig, EvaluationConfig,

@@ -21,8 +21,9 @@ dataset's file; the others are counted in the log). Blank lines are skipped; a
 malformed row is an error naming file and line; a label with one example
 gets no positive pair (logged).
 
-**Checkpoint format** (``workdir/classifier/``, version 1), what a
-``predict`` command loads with :func:`load_classifier`:
+**Checkpoint format** (``workdir/classifier/``, version 1), loaded in Python
+with :func:`load_classifier`, and served by ``fsnlu predict``/``serve``
+(:class:`fsnlu_jax.serve.ClassifierPredictor`):
 
 * ``classifier.json``: ``{"format": "fsnlu-fewshot-classifier", "version": 1,
   "labels": [C names, in logit order], "encoder": "encoder", "head":
@@ -52,9 +53,9 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from fsnlu_jax.config import from_dict, record_config
+from fsnlu_jax.config import job_config, record_config
 from fsnlu_jax.fewshot import contrastive
-from fsnlu_jax.models import SentenceEncoder, resolve_model_dir, save_bert
+from fsnlu_jax.models import SentenceEncoder, resolve_model_dir, save_encoder
 
 _log = logging.getLogger(__name__)
 
@@ -192,7 +193,7 @@ def save_classifier(folder: pathlib.Path, encoder: SentenceEncoder, source_dir: 
                     head: contrastive.LogisticHead, info: Mapping[str, Any]) -> pathlib.Path:
   """Writes the checkpoint (module docs) and returns its folder."""
   folder.mkdir(parents=True, exist_ok=True)
-  save_bert(encoder.model, folder / "encoder")
+  save_encoder(encoder.model, folder / "encoder")
   for name in _ENCODER_FILES:
     if (source_dir / name).is_file():
       (folder / "encoder" / name).parent.mkdir(parents=True, exist_ok=True)
@@ -228,8 +229,7 @@ def load_classifier(folder: str | os.PathLike) -> Classifier:
 def run_classifier(config: Mapping[str, Any] | ClassifierConfig, workdir: str | os.PathLike
                    ) -> pathlib.Path:
   """Trains the classifier of ``config`` into ``workdir/classifier``; returns that folder."""
-  if not isinstance(config, ClassifierConfig):
-    config = from_dict(ClassifierConfig, config)
+  config = job_config(ClassifierConfig, config, jobs=("fewshot_classifier",))
   workdir = pathlib.Path(workdir)
   record_config(workdir, config)
   texts, labels = read_labelled(config.data.train_file, text_field=config.data.text_field,

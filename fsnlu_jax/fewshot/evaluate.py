@@ -185,7 +185,8 @@ def score_systems(config: FewshotConfig, fixed: FixedEpisodes,
                              softmax_fit=config.softmax, mesh=mesh, desc=f"test {system}")]
     else:
       runs = [score_episodes(t[system].graphdef, t[system].state, fixed,
-                             t[system].config.augment != "none", chunk=chunk, mesh=mesh)
+                             t[system].config.augment != "none", chunk=chunk, mesh=mesh,
+                             desc=f"test {system}")
               for t in trained_by_seed]
     per_episode[system] = {m: np.stack([np.asarray(r[m]) for r in runs])
                            for m in ("accuracy", "macro_f1")}

@@ -14,10 +14,11 @@ from fsnlu_jax.config import from_dict
 from fsnlu_jax.data import rewrite as rw
 from fsnlu_jax.data.arrays import pad_batch
 from fsnlu_jax.data.vocab import EOS_ID, Vocab
+from fsnlu_jax.models import Rewriter
 from fsnlu_jax.rewrite import scoring
 from fsnlu_jax.rewrite.config import RewriteConfig
 from fsnlu_jax.rewrite.decoder import RewriteDecoder, personal_forest_arrays
-from fsnlu_jax.rewrite.job import new_model
+from fsnlu_jax.rewrite.job import make_optimizer, model_config
 from fsnlu_jax.train import restore_model
 
 
@@ -53,7 +54,10 @@ def rewrite_query(checkpoint_dir: str | os.PathLike, text: str, previous: str = 
     raise ValueError(f"unknown user {user}: {workdir} has {len(tries['personal'])} users "
                      f"({_id_ranges(tries['personal'])}); they are the keys of \"personal\" "
                      f"in {workdir / 'tries.json'}")
-  model, _ = restore_model(workdir / "checkpoints", *new_model(config, len(vocab)))
+  # Abstract template: nothing to initialise before the restore (restore_model's docs).
+  template = nnx.eval_shape(lambda: Rewriter(model_config(config, len(vocab)), rngs=nnx.Rngs(0)))
+  model, _ = restore_model(workdir / "checkpoints", template,
+                           make_optimizer(config.optim, config.train.steps))
   graphdef, params, rest = nnx.split(model, nnx.Param, ...)
   d, dc = config.data, config.decode
   words, prev = tuple(rw.normalise(text.split())[0]), tuple(rw.normalise(previous.split())[0])

@@ -254,11 +254,8 @@ def _done(path: pathlib.Path) -> Any:
 
 
 def _write_json(path: pathlib.Path, value: Any) -> None:
-  def write():
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(jsonl.dumps(value, indent=1) + "\n")  # strict JSON
-    tmp.replace(path)  # atomic: the file doubles as the stage's "done" marker
-  _on_process_zero(write, path)
+  # Strict JSON, atomic (the file doubles as the stage's "done" marker); then the barrier.
+  _on_process_zero(lambda: jsonl.write(path, value, indent=1), path)
 
 
 class _Base:

@@ -32,7 +32,9 @@ def load_predictor(checkpoint: str | os.PathLike, *, top_k: int = 5) -> Predicto
     :class:`~fsnlu_jax.serve.ClassifierPredictor` (intents only, no slots).
 
   Few-shot systems (ProtoNet, ProtoDA) are not served: they classify against
-  the prototypes of a support set, which their workdir does not keep.
+  the prototypes of a support set, which their workdir does not keep; a
+  ``fsnlu fewshot-classifier`` checkpoint is refused with a pointer to
+  :func:`fsnlu_jax.fewshot.load_classifier`.
 
   Raises:
     FileNotFoundError: not a workdir of those jobs (the message says which

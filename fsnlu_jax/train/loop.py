@@ -137,7 +137,7 @@ def train(state: TrainState, train_step: Callable, batch: Callable[[int], Any], 
     best_metric: which evaluation is the best; None: none is tracked.
     summarize: turns the summed step metrics of a log window (every
       ``aux`` sum of the loss, and ``loss_sum``) into the record's values.
-    desc: the progress bar's label.
+    desc: the stage label progress is reported under (:mod:`fsnlu_jax._progress`).
     keep_best: evaluate step 0 too and keep the best state (module docs);
       needs ``evaluate`` and ``best_metric``.
 

@@ -73,7 +73,7 @@ def test_round_trip_with_a_malformed_row_named_by_file_and_line(corpus, tmp_path
   bad = [dict(a) for a in answers]
   bad[2]["slots"] = [{"type": "song", "start": 0, "end": 99}]
   bad_file = _write_lines(tmp_path / "annotated_bad.jsonl", bad)
-  with pytest.raises(annotation.AnnotationError, match=rf"annotated_bad.jsonl:3: slot span"):
+  with pytest.raises(annotation.AnnotationError, match=r"annotated_bad\.jsonl:3: slot span"):
     loop.import_batch(workdir, bad_file)
   assert cli.main(["active", "import", "--workdir", str(workdir), str(bad_file)]) == 2
   assert "annotated_bad.jsonl:3:" in capsys.readouterr().err
