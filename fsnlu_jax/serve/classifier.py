@@ -21,7 +21,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from fsnlu_jax import fewshot
-from fsnlu_jax.serve.errors import InputError
+from fsnlu_jax.serve.errors import InputError, request_text
 from fsnlu_jax.serve.multitask import ROW_BUCKETS, _rows_per_call
 
 
@@ -68,15 +68,7 @@ class ClassifierPredictor:
 
   def parse(self, item: Any, where: str = "text") -> dict[str, Any]:
     """One request (a string, or ``{"text": ...}``) checked; raises :class:`InputError`."""
-    if isinstance(item, Mapping):
-      unknown = sorted(set(item) - {"text"})
-      if unknown:
-        raise InputError("unknown_field", f"{where}: unknown field(s) {unknown}; "
-                         "a classifier takes only 'text'")
-      item = item.get("text")
-    if not isinstance(item, str):
-      raise InputError("wrong_type", f"{where}: text must be a string, got "
-                       f"{type(item).__name__}")
+    item = request_text(item, where, "classifier")
     if not item.strip():
       raise InputError("empty_text", f"{where}: no words in {item[:80]!r}")
     return dict(text=item)

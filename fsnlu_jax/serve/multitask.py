@@ -30,7 +30,7 @@ from fsnlu_jax import models, transfer
 from fsnlu_jax.data import DEFAULT_BUCKETS, LabelVocab, bucket_for, pad_batch
 from fsnlu_jax.data import tokenize_with_offsets
 from fsnlu_jax.data.bio import bio_to_spans
-from fsnlu_jax.serve.errors import InputError
+from fsnlu_jax.serve.errors import InputError, request_text
 from fsnlu_jax.train import map_in_chunks
 
 ROW_BUCKETS = (1, 8, 64)  # rows per jitted call: one utterance, a few, a full batch
@@ -115,15 +115,7 @@ class MultitaskPredictor:
 
   def parse(self, item: Any, where: str = "text") -> dict[str, Any]:
     """One request (a string, or ``{"text": ...}``) checked; raises :class:`InputError`."""
-    if isinstance(item, Mapping):
-      unknown = sorted(set(item) - {"text"})
-      if unknown:
-        raise InputError("unknown_field", f"{where}: unknown field(s) {unknown}; "
-                         "a multitask model takes only 'text'")
-      item = item.get("text")
-    if not isinstance(item, str):
-      raise InputError("wrong_type", f"{where}: text must be a string, got "
-                       f"{type(item).__name__}")
+    item = request_text(item, where, "multitask model")
     tokens = tokenize_with_offsets(item)
     if not tokens:
       raise InputError("empty_text", f"{where}: no words in {item[:80]!r}")
