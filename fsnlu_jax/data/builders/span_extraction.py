@@ -12,7 +12,8 @@ for. One config per sub-dataset, and ``all`` for the five together
   ``homes``; ``rental_cars``: ``dstc8/RentalCars_1/`` -> ``rental_cars``;
   splits ``train``, ``test``, ``train_1of2`` .. ``train_1of32``.
 * ``all``: the five sets' ``train`` and ``test`` together, each turn with its
-  own set's intent and domain.
+  own set's intent and domain (17 slot types: ``date`` is a slot of both
+  restaurant8k and events).
 
 ``train`` is ``train_0.json``, ``test`` is ``test.json`` and ``train_1of<2^i>``
 is ``train_<i>.json``, the authors' nested 1/2^i subsets of ``train`` for
