@@ -1,4 +1,4 @@
-"""Tests of the span-extraction builder (Restaurants-8k, DSTC8): fixtures, malformed rows, real counts."""
+"""Tests of the span-extraction builder: fixtures, malformed rows, the real Restaurants-8k and DSTC8 counts."""
 
 from __future__ import annotations
 
@@ -85,6 +85,18 @@ def test_fixture_builds_and_loads(data_root, cache_dir):
   splits = load("span_extraction/buses", data_dir=data_root, cache_dir=cache_dir, progress=False)
   read, _, _ = _read(data_root)
   assert splits == read
+
+
+def test_fsnlu_data_validate(data_root, tmp_path, capsys):
+  from fsnlu_jax import cli  # pylint: disable=g-import-not-at-top
+
+  argv = ["-q", "data", "validate", "span_extraction/buses", "--data-dir", str(data_root),
+          "--cache-dir", str(tmp_path / "cache")]
+  assert cli.main(argv) == 1  # the fixture's overlap, boundary and trimmed span are repairs
+  out = capsys.readouterr().out
+  assert "repaired overlapping_span_dropped: 1" in out and f"{_BUSES}/train_0.json:" in out
+  assert "ignored_field" not in out.split("dropped rows")[1]  # an observation, not a failure
+  assert cli.main([*argv, "--allow-repairs"]) == 0
 
 
 def test_subset_outside_train_is_counted(data_root):

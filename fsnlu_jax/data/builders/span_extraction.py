@@ -54,7 +54,7 @@ defect again in every subset that repeats the row), kept and counted:
   its ends is trimmed to its value.
 * ``duplicate_span`` (none): the same slot and range twice in one turn; kept once.
 * ``whitespace_normalised`` (restaurant8k 170 + 72) and ``embedded_newline``
-  (2 + 1, a ``\r\n`` inside a turn): collapsed by the base class.
+  (2 + 1, a ``\\r\\n`` inside a turn): collapsed by the base class.
 * ``duplicate_within_split/*``, ``cross_split_duplicate/*``: repeated turns
   (short answers like "13" recur), counted over ``train`` and ``test`` only
   (the ``train_1of*`` splits are copies of ``train`` rows by construction).
