@@ -194,6 +194,26 @@ def test_a_subset_that_loses_every_row_is_left_out_and_counted(data_root):
   assert "train_1of32" not in splits and defects["empty_split/train_1of32"] == 1
 
 
+def test_read_json_list_gives_the_line_each_record_opens_on(tmp_path):
+  from fsnlu_jax.data.builders import _readers  # pylint: disable=g-import-not-at-top
+
+  path = tmp_path / "x.json"
+  cases = {
+      '[{"a": 1}, {"a": 2}]': [(1, {"a": 1}), (1, {"a": 2})],
+      '\n[\n\n  {"a":\n 1}\n  ,\n{"b": [2,\n3]}, 4\n]\n': [(4, {"a": 1}), (7, {"b": [2, 3]}),
+                                                          (8, 4)],
+      " [ ] ": [],
+  }
+  for text, expected in cases.items():
+    path.write_text(text)
+    assert _readers.read_json_list(path) == (expected, None), text
+  for text, reason, line in (("[1,]", "bad_json", 1), ("[1\n2]", "bad_json", 2),
+                             ("[1] 2", "bad_json", 1), ('"a"', "bad_record", 1)):
+    path.write_text(text)
+    items, problem = _readers.read_json_list(path)
+    assert items is None and (problem.reason, problem.line, problem.rows) == (reason, line, None)
+
+
 def test_drop_overlapping_spans_keeps_the_longest_then_the_first():
   from fsnlu_jax.data.tokenize import tokenize_with_offsets  # pylint: disable=g-import-not-at-top
 
