@@ -10,6 +10,7 @@ from fsnlu_jax.data.builders._base import (DATA_DIR_ENV, DataNotFoundError, NLUB
 from fsnlu_jax.data.builders.banking77 import Banking77
 from fsnlu_jax.data.builders.clinc150 import Clinc150
 from fsnlu_jax.data.builders.hwu64 import Hwu64
+from fsnlu_jax.data.builders.pizza import Pizza
 from fsnlu_jax.data.builders.slurp import Slurp
 from fsnlu_jax.data.builders.snips import Snips
 from fsnlu_jax.data.builders.synthetic import Synthetic
@@ -23,4 +24,5 @@ BUILDERS: dict[str, type[NLUBuilder]] = {
     "slurp": Slurp,
     "snips": Snips,
     "synthetic": Synthetic,
+    "pizza": Pizza,  # trees, not intents: its records are ParseExample
 }
