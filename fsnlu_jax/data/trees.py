@@ -106,6 +106,25 @@ class Tree:
     """The words joined by spaces (an entity's value, or a TOP tree's utterance)."""
     return " ".join(self.words)
 
+  def entity_spans(self) -> list[tuple["Tree", int, int]]:
+    """``(node, start, end)`` of every all-word node, pre-order: ``words[start:end]``.
+
+    For a TOP tree the offsets index the utterance's tokens, so
+    ``tokens[start:end] == node.words``.
+    """
+    out: list[tuple[Tree, int, int]] = []
+
+    def visit(node: Tree, start: int) -> int:
+      if node.is_leaf_node:
+        out.append((node, start, start + len(node.children)))
+        return start + len(node.children)
+      for child in node.children:
+        start = visit(child, start) if isinstance(child, Tree) else start + 1
+      return start
+
+    visit(self, 0)
+    return out
+
   def walk(self) -> Iterator["Tree"]:
     """This node and every node below it, pre-order."""
     yield self
