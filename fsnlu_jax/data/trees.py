@@ -167,7 +167,7 @@ def parse_tree(text: str, where: str = "") -> Tree:
   index = 0
   while index < len(tokens):
     token = tokens[index][0]
-    if root is not None:
+    if root is not None and token != ")":
       fail("after_root", index, f"{token!r} after the root's closing bracket")
     if token == "(":
       label = tokens[index + 1][0] if index + 1 < len(tokens) else None
