@@ -35,8 +35,11 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-from typing import Callable, Iterable, Mapping, Sequence
+import itertools
+from typing import Any, Callable, Container, Iterable, Mapping, NamedTuple, Sequence
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 from fsnlu_jax.data.catalogues import Catalogues, TreeSchema
@@ -47,6 +50,7 @@ from fsnlu_jax.kernels import Constraint, TrieArrays
 _START, _DONE, _FINAL = ("start",), ("done",), ("final",)  # _FINAL: after EOS
 # Phases of a grammar state (path, phase).
 _OPENED, _HAS_CHILD, _NEEDS_VALUE, _HAS_VALUE = "opened", "has_child", "needs_value", "has_value"
+_COPYING = "copying"  # an entity value being copied: another utterance piece, or ")"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,12 +63,16 @@ class TreeGrammar:
     values: entity label -> its allowed values (a value may hold spaces:
       ``2 LITER`` is two symbols).
     max_depth: the most nested open labels (bounds a recursive grammar).
+    copy: entity labels whose value may instead be copied from the utterance:
+      one or more of its pieces, in any order (the constraint then needs the
+      utterance's pieces, see :func:`tree_grammar_constraint`).
   """
 
   root: str
   children: Mapping[str, frozenset[str]]
   values: Mapping[str, tuple[str, ...]]
   max_depth: int = 8
+  copy: frozenset[str] = frozenset()
 
   def __post_init__(self):
     both = set(self.children) & set(self.values)
@@ -79,14 +87,18 @@ class TreeGrammar:
     barren = [label for label, kids in self.children.items() if not kids]
     if barren:
       raise ValueError(f"constructors that allow no children: {sorted(barren)}")
-    empty = [label for label, values in self.values.items() if not values]
+    not_entities = sorted(set(self.copy) - set(self.values))
+    if not_entities:
+      raise ValueError(f"copy labels that are not entities: {not_entities}")
+    empty = [label for label, values in self.values.items()
+             if not values and label not in self.copy]
     if empty:
       raise ValueError(f"entities without values: {sorted(empty)}")
 
   @classmethod
   def from_schema(cls, schema: TreeSchema, catalogues: Catalogues, *,
                   extra_children: Mapping[str, Iterable[str]] | None = None,
-                  max_depth: int = 8) -> "TreeGrammar":
+                  copy: Iterable[str] = (), max_depth: int = 8) -> "TreeGrammar":
     """The schema's constructors, with the catalogue values for its entities.
 
     Args:
@@ -96,6 +108,7 @@ class TreeGrammar:
       extra_children: parent -> labels to allow besides the schema's (PIZZA:
         ``{"DRINKORDER": ["VOLUME"]}``, which the catalogues know but the 348
         dev trees never use).
+      copy: entity labels whose value may also be copied from the utterance.
     """
     children = {p: set(c) for p, c in schema.children.items()}
     for parent, labels in (extra_children or {}).items():
@@ -105,7 +118,8 @@ class TreeGrammar:
     if missing:
       raise ValueError(f"entities without catalogue values: {missing}")
     return cls(root=schema.root, children={p: frozenset(c) for p, c in children.items()},
-               values={e: catalogues.values(e) for e in sorted(entities)}, max_depth=max_depth)
+               values={e: catalogues.values(e) for e in sorted(entities)}, max_depth=max_depth,
+               copy=frozenset(copy))
 
 
 @dataclasses.dataclass
@@ -118,12 +132,15 @@ class GrammarAutomaton:
     vocab_size: ``V``.
     eos_id: the token allowed once the root is closed.
     symbol_pieces: symbol -> its piece ids.
+    copy: the copy arrays (:class:`CopyArrays`); all ``-1`` / equal to
+      ``edge_child`` when the grammar copies nothing.
   """
 
   arrays: TrieArrays
   vocab_size: int
   eos_id: int
   symbol_pieces: dict[str, tuple[int, ...]]
+  copy: "CopyArrays"
   _grammar: TreeGrammar = dataclasses.field(repr=False)
   _tables: "_Tables | None" = dataclasses.field(default=None, repr=False)
 
@@ -131,58 +148,89 @@ class GrammarAutomaton:
   def num_states(self) -> int:
     return self.arrays.num_states
 
-  def constraint(self, arrays: TrieArrays | None = None) -> Constraint:
-    """The beam-search constraint; pass ``arrays`` as an argument of the jitted
-    function (device arrays, not a closed-over constant) and build it inside."""
-    return trie_constraint(self.arrays if arrays is None else arrays, vocab_size=self.vocab_size)
+  def constraint(self, arrays: TrieArrays | None = None, copy: "CopyArrays | None" = None,
+                 utterance_mask: Any = None) -> Constraint:
+    """:func:`tree_grammar_constraint` of this automaton (its own arrays by default)."""
+    return tree_grammar_constraint(self.arrays if arrays is None else arrays,
+                                   vocab_size=self.vocab_size,
+                                   copy=(self.copy if copy is None else copy)
+                                   if utterance_mask is not None else None,
+                                   utterance_mask=utterance_mask)
 
-  def step(self, state: int, token: int) -> int:
-    """Host-side advance: the next state, or -1 (NumPy, for filters and tests)."""
+  def step(self, state: int, token: int, utterance: Container[int] = ()) -> int:
+    """Host-side advance: the next state, or -1 (NumPy, for filters and tests).
+
+    ``utterance``: the piece ids that may be copied (a set).
+    """
     if state < 0:
       return -1
     lo, hi = int(self.arrays.offsets[state]), int(self.arrays.offsets[state + 1])
     tokens = self.arrays.edge_tokens[lo:hi]
     at = int(np.searchsorted(tokens, token))
-    return int(self.arrays.edge_child[lo + at]) if at < hi - lo and tokens[at] == token else -1
+    found = at < hi - lo and tokens[at] == token
+    if token in utterance and token != self.eos_id:
+      return int(self.copy.edge_child[lo + at]) if found else int(self.copy.copy_to[state])
+    return int(self.arrays.edge_child[lo + at]) if found else -1
 
-  def allowed(self, state: int) -> np.ndarray:
+  def allowed(self, state: int, utterance: Iterable[int] = ()) -> np.ndarray:
     """Host-side: the token ids allowed after ``state``, ascending."""
     if state < 0:
       return np.zeros(0, np.int32)
-    return np.asarray(self.arrays.edge_tokens[self.arrays.offsets[state]:
-                                              self.arrays.offsets[state + 1]])
+    own = np.asarray(self.arrays.edge_tokens[self.arrays.offsets[state]:
+                                             self.arrays.offsets[state + 1]])
+    if self.copy.copy_to[state] < 0:
+      return own
+    copied = np.asarray([t for t in utterance if t != self.eos_id], np.int32)
+    return np.union1d(own, copied).astype(np.int32)
 
-  def accepts(self, ids: Sequence[int]) -> bool:
+  def accepts(self, ids: Sequence[int], utterance: Container[int] = ()) -> bool:
     """Whether ``ids`` (EOS last) is a sentence of the grammar."""
     state = int(self.arrays.roots[0])
     for token in ids:
-      state = self.step(state, int(token))
+      state = self.step(state, int(token), utterance)
     return state >= 0 and len(ids) > 0 and int(ids[-1]) == self.eos_id
 
-  def decode(self, ids: Sequence[int]) -> str | None:
+  def decode(self, ids: Sequence[int], utterance: Container[int] = (),
+             detokenize: Callable[[list[int]], str] | None = None) -> str | None:
     """The tree string of a piece sequence (up to EOS), or None if it is not a full tree.
 
     Symbols are recovered by re-running the grammar with the symbols read so
     far, so labels and values come back exactly as the grammar writes them
-    (``BANANA_PEPPERS``, not the tokenizer's lower-cased pieces).
+    (``BANANA_PEPPERS``, not the tokenizer's lower-cased pieces). A copied
+    value is written ``detokenize(its pieces)`` (default: the ids, joined by
+    ``_``), with its spaces kept as separate words.
     """
     if self._tables is None:
       self._tables = _Tables(self._grammar, self.symbol_pieces)
     tables = self._tables
-    frontier: dict[tuple, tuple[str, ...]] = {(_START, ()): ()}
+    frontier: dict[tuple, tuple] = {(_START, ()): ()}
     for token in ids:
       token = int(token)
       if token == self.eos_id:
         break
-      nxt: dict[tuple, tuple[str, ...]] = {}
+      copied = token in utterance
+      nxt: dict[tuple, tuple] = {}
       for (state, prefix), symbols in frontier.items():
         for target, symbol in tables.moves(state, prefix).get(token, ()):
           nxt.setdefault(target, symbols + ((symbol,) if symbol is not None else ()))
+        if copied:
+          for target in tables.copy_moves(state, prefix):
+            nxt.setdefault(target, symbols + (token,))
       frontier = nxt
       if not frontier:
         return None
     done = frontier.get((_DONE, ()))
-    return None if done is None else " ".join(done)
+    if done is None:
+      return None
+    words: list[str] = []
+    for is_copy, group in itertools.groupby(done, key=lambda x: isinstance(x, int)):
+      group = list(group)
+      if is_copy:
+        text = detokenize(group) if detokenize else "_".join(map(str, group))
+        words += text.split() or ["_"]
+      else:
+        words += group
+    return " ".join(words)
 
 
 class _Tables:
@@ -209,12 +257,21 @@ class _Tables:
         for child in sorted(g.children[label]):
           out.append((f"({child}", (path + (child,),
                                     _NEEDS_VALUE if child in g.values else _OPENED)))
-      if phase in (_HAS_CHILD, _HAS_VALUE):
+      if phase in (_HAS_CHILD, _HAS_VALUE, _COPYING):
         out.append((")", parent))
       if phase == _NEEDS_VALUE:
         out += [(value, (path, _HAS_VALUE)) for value in g.values[label]]
     self._symbols[state] = out
     return out
+
+  def copy_moves(self, state: tuple, prefix: tuple[int, ...]) -> tuple[tuple, ...]:
+    """The NFA states an utterance piece leads to from ``(state, prefix)`` (empty: none)."""
+    if prefix or state in (_START, _DONE, _FINAL):
+      return ()
+    path, phase = state
+    if phase in (_NEEDS_VALUE, _COPYING) and path[-1] in self.grammar.copy:
+      return (((path, _COPYING), ()),)
+    return ()
 
   def moves(self, state: tuple, prefix: tuple[int, ...]) -> dict[int, list[tuple[tuple, str | None]]]:
     """token -> ``[((grammar state, prefix), completed symbol or None)]`` from one NFA state."""
@@ -279,31 +336,41 @@ def build_tree_grammar(grammar: TreeGrammar, tokenize: Callable[[str], Sequence[
   start = frozenset({(_START, ())})
   ids_of: dict[frozenset, int] = {start: 0}
   order = [start]
-  edges: list[tuple[int, int, int]] = []  # (state, token, next state)
-  final = None
+  # (state, token, next state, next state when the token is also an utterance piece)
+  edges: list[tuple[int, int, int, int]] = []
+  copy_to: list[int] = []  # per state: where an utterance piece that is no edge leads
+
+  def number(subset: frozenset) -> int:
+    if subset not in ids_of:
+      ids_of[subset] = len(order)
+      order.append(subset)
+    return ids_of[subset]
+
+  final = frozenset({(_FINAL, ())})
   index = 0
   while index < len(order):
     subset = order[index]
     targets: dict[int, set] = collections.defaultdict(set)
+    copied: set = set()
     for state, prefix in subset:
       for token, moves in tables.moves(state, prefix).items():
         targets[token].update(target for target, _ in moves)
+      copied.update(tables.copy_moves(state, prefix))
+    copy_to.append(number(frozenset(copied)) if copied else -1)
     if (_DONE, ()) in subset:
-      if final is None:
-        final = frozenset({(_FINAL, ())})
-        ids_of[final] = len(order)
-        order.append(final)
-      targets[eos_id] = set()
+      edges.append((index, eos_id, number(final), number(final)))
     for token in sorted(targets):
-      nxt = final if token == eos_id and not targets[token] else frozenset(targets[token])
-      if nxt not in ids_of:
-        ids_of[nxt] = len(order)
-        order.append(nxt)
-      edges.append((index, token, ids_of[nxt]))
+      with_copy = number(frozenset(targets[token] | copied)) if copied else -1
+      plain = number(frozenset(targets[token]))
+      edges.append((index, token, plain, with_copy if copied else plain))
     index += 1
-  arrays = _as_arrays(edges, len(order), vocab_size=vocab_size, dense_fanout=dense_fanout)
+  edges.sort(key=lambda e: (e[0], e[1]))  # EOS may sort before other tokens
+  arrays = _as_arrays([e[:3] for e in edges], len(order), vocab_size=vocab_size,
+                      dense_fanout=dense_fanout)
+  copy = CopyArrays(copy_to=np.asarray(copy_to, np.int32),
+                    edge_child=np.asarray([e[3] for e in edges], np.int32).reshape(-1))
   return GrammarAutomaton(arrays=arrays, vocab_size=vocab_size, eos_id=eos_id,
-                          symbol_pieces=pieces, _grammar=grammar, _tables=tables)
+                          symbol_pieces=pieces, copy=copy, _grammar=grammar, _tables=tables)
 
 
 def _as_arrays(edges: list[tuple[int, int, int]], num_states: int, *, vocab_size: int,
@@ -322,10 +389,78 @@ def _as_arrays(edges: list[tuple[int, int, int]], num_states: int, *, vocab_size
       roots=np.zeros(1, np.int32), window=np.arange(dense_fanout, dtype=np.int32))
 
 
-def tree_grammar_constraint(arrays: TrieArrays, *, vocab_size: int) -> Constraint:
+class CopyArrays(NamedTuple):
+  """How utterance pieces move the automaton, for grammars that copy (a pytree).
+
+  Attributes:
+    copy_to: int32 ``[S]``: the state an utterance piece that is not an edge
+      of the state leads to; -1 where nothing may be copied.
+    edge_child: int32 ``[A]``: the state an edge leads to when its token is
+      also an utterance piece (both readings stay open); ``arrays.edge_child``
+      when nothing may be copied there.
+  """
+
+  copy_to: Any
+  edge_child: Any
+
+
+def tree_grammar_constraint(arrays: TrieArrays, *, vocab_size: int,
+                            copy: CopyArrays | None = None,
+                            utterance_mask: jax.Array | None = None) -> Constraint:
   """The beam-search constraint of a compiled grammar (see :func:`build_tree_grammar`).
 
-  The same as :func:`~fsnlu_jax.decoding.trie_constraint` on the automaton's
-  arrays: pass them into the jitted decode function as an argument.
+  Without copying, :func:`~fsnlu_jax.decoding.trie_constraint` on the
+  automaton's arrays. Pass the arrays into the jitted decode function as
+  arguments and build the constraint inside it.
+
+  Args:
+    arrays: ``automaton.arrays``.
+    vocab_size: ``V``.
+    copy: ``automaton.copy``, for a grammar with ``copy`` labels.
+    utterance_mask: bool ``[B, V]``, the pieces each batch row may copy (its
+      utterance's pieces; special pieces left out). Needed with ``copy``.
+
+  Returns:
+    A :class:`~fsnlu_jax.kernels.Constraint` whose state is int32 ``[B, W]``.
   """
-  return trie_constraint(arrays, vocab_size=vocab_size)
+  if copy is None:
+    return trie_constraint(arrays, vocab_size=vocab_size)
+  if utterance_mask is None:
+    raise ValueError("a grammar that copies needs the utterance_mask [B, V]")
+  base = trie_constraint(arrays, vocab_size=vocab_size)
+
+  def allowed(states: jax.Array) -> jax.Array:
+    mask = base.allowed(states)  # --> [B, W, V]
+    can_copy = (states >= 0) & (copy.copy_to[jnp.maximum(states, 0)] >= 0)  # --> [B, W]
+    return mask | (can_copy[:, :, None] & utterance_mask[:, None, :])
+
+  def advance(states: jax.Array, tokens: jax.Array) -> jax.Array:
+    plain = base.advance(states, tokens)  # --> [B, W]
+    edge = _edge_index(arrays, states, tokens)  # --> [B, W], -1 when no edge
+    in_utterance = jnp.take_along_axis(utterance_mask, tokens, axis=1)  # --> [B, W]
+    live = states >= 0
+    copied = jnp.where(edge >= 0, copy.edge_child[jnp.maximum(edge, 0)],
+                       copy.copy_to[jnp.maximum(states, 0)])
+    return jnp.where(live & in_utterance, copied, plain)
+
+  return Constraint(init=base.init, allowed=allowed, advance=advance)
+
+
+def _edge_index(arrays: TrieArrays, states: jax.Array, tokens: jax.Array) -> jax.Array:
+  """The edge of each state labelled by its token, or -1 (a binary search, like ``advance``)."""
+  shape = jnp.shape(states)
+  flat = jnp.asarray(states, jnp.int32).reshape(-1)
+  want = jnp.asarray(tokens, jnp.int32).reshape(-1)
+  live = flat >= 0
+  safe = jnp.where(live, flat, 0)
+  start = arrays.offsets[safe]
+  count = jnp.where(live, arrays.offsets[safe + 1] - start, 0)
+  lo, hi = start, start + count
+  last = max(arrays.num_edges - 1, 0)
+  for _ in range((arrays.dense_bits.shape[1] * 32).bit_length()):
+    mid = (lo + hi) // 2
+    right = (lo < hi) & (arrays.edge_tokens[jnp.minimum(mid, last)] < want)
+    lo, hi = jnp.where(right, mid + 1, lo), jnp.where(right, hi, mid)
+  at = jnp.minimum(lo, last)
+  found = live & (lo < start + count) & (arrays.edge_tokens[at] == want)
+  return jnp.where(found, at, -1).reshape(shape)

@@ -167,3 +167,99 @@ def test_pizza_grammar_accepts_every_gold_exr_in_minilm_pieces(real_dataset, min
     pieces = ids[1:]  # drop [CLS]; [SEP] is the EOS
     assert automaton.accepts(pieces), example.source
     assert automaton.decode(pieces) == example.exr
+
+
+# ---- copying entity values from the utterance -----------------------------------
+
+COPY_GRAMMAR = TreeGrammar("R", GRAMMAR.children, GRAMMAR.values, copy=frozenset({"X"}))
+UTTERANCE = {CHARS["a"], CHARS["d"]}  # "a" also begins the catalogue values "ab", "abc"
+
+
+@pytest.fixture(scope="module")
+def copying():
+  return build_tree_grammar(COPY_GRAMMAR, lambda w: [CHARS[c] for c in w], vocab_size=VOCAB,
+                            eos_id=EOS, dense_fanout=2)
+
+
+def _detok(ids) -> str:
+  names = {i: c for c, i in CHARS.items()}
+  return "".join(names[i] for i in ids)
+
+
+def _in_copy_grammar(tree: Tree, utterance_chars: str) -> bool:
+  values = {label: None for label in COPY_GRAMMAR.values}
+
+  def ok(node: Tree) -> bool:
+    if node.label in values:
+      return node.is_leaf_node and (node.text in GRAMMAR.values[node.label]
+                                    or set(node.text) <= set(utterance_chars))
+    return all(c.label in GRAMMAR.children[node.label] and ok(c) for c in node.subtrees)
+
+  return tree.label == "R" and ok(tree)
+
+
+@pytest.mark.parametrize("value, copied", [("ab", False), ("abc", False), ("a", True),
+                                           ("ad", True), ("dda", True), ("abd", None),
+                                           ("c", None)])
+def test_copied_values_need_their_pieces_in_the_utterance(copying, value, copied):
+  text = f"(R (P (N (X {value} ) ) (X b ) ) )"
+  ids = _ids(text)
+  assert copying.accepts(ids, UTTERANCE) is (copied is not None)
+  assert copying.accepts(ids) is (copied is False)  # nothing to copy: catalogue values only
+  if copied is not None:
+    assert copying.decode(ids, UTTERANCE, _detok) == text
+
+
+def test_random_walks_through_the_jax_copy_constraint(copying):
+  """Masks and advances of the JAX constraint, per batch row's own utterance, against the host."""
+  utterances = ["ad", "d", "", "bd"]
+  mask = np.zeros((len(utterances), VOCAB), bool)
+  for row, chars in enumerate(utterances):
+    mask[row, [CHARS[c] for c in chars]] = True
+  batch, steps = 64, 40
+
+  @jax.jit
+  def walk(arrays, copy, utterance_mask, key):
+    constraint = tree_grammar_constraint(arrays, vocab_size=VOCAB, copy=copy,
+                                         utterance_mask=utterance_mask)
+    state = constraint.init(batch, 1)
+
+    def step(carry, k):
+      state, done = carry
+      allowed = constraint.allowed(state)  # --> [B, 1, V]
+      token = jax.random.categorical(k, jnp.where(allowed, 0.0, -jnp.inf))
+      token = jnp.where(done, EOS, token)
+      return (constraint.advance(state, token), done | (token == EOS)), (
+          token[:, 0], allowed[:, 0], state[:, 0])
+
+    _, out = jax.lax.scan(step, (state, jnp.zeros((batch, 1), bool)), jax.random.split(key, steps))
+    return out
+
+  rows = np.arange(batch) % len(utterances)
+  tokens, allowed, states = jax.device_get(walk(jax.device_put(copying.arrays),
+                                                jax.device_put(copying.copy),
+                                                jnp.asarray(mask[rows]), jax.random.key(1)))
+  finished = 0
+  for b in range(batch):
+    utterance = {CHARS[c] for c in utterances[rows[b]]}
+    state = int(copying.arrays.roots[0])
+    for t in range(steps):
+      assert states[t, b] == state  # the JAX advance equals the host's
+      if state == -1 or tokens[t, b] == EOS and t and tokens[t - 1, b] == EOS:
+        break
+      assert set(np.flatnonzero(allowed[t, b])) == set(copying.allowed(state, utterance))
+      state = copying.step(state, int(tokens[t, b]), utterance)
+    ends = np.flatnonzero(tokens[:, b] == EOS)
+    if ends.size:
+      finished += 1
+      ids = tokens[:ends[0] + 1, b]
+      text = copying.decode(ids, utterance, _detok)
+      assert text is not None and _in_copy_grammar(parse_tree(text), utterances[rows[b]]), text
+  assert finished > batch // 4
+
+
+def test_copy_needs_the_utterance_mask_and_entity_labels(copying):
+  with pytest.raises(ValueError, match="utterance_mask"):
+    tree_grammar_constraint(copying.arrays, vocab_size=VOCAB, copy=copying.copy)
+  with pytest.raises(ValueError, match="not entities"):
+    TreeGrammar("R", GRAMMAR.children, GRAMMAR.values, copy=frozenset({"P"}))
