@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import pathlib
+import re
 
 import numpy as np
 import pytest
@@ -79,9 +80,13 @@ def _write_pizza(root: pathlib.Path, dev_lines: list[str] | None = None,
 
 
 @pytest.fixture(scope="module")
-def toy(tmp_path_factory):
-  root = _write_pizza(tmp_path_factory.mktemp("pizza_data"))
-  cache = tmp_path_factory.mktemp("pizza_cache")
+def toy_dirs(tmp_path_factory):
+  return _write_pizza(tmp_path_factory.mktemp("pizza_data")), tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="module")
+def toy(toy_dirs):
+  root, cache = toy_dirs
   builder = prepare("pizza", data_dir=root, cache_dir=cache, progress=False)
   return builder, {s: read_split(builder, s) for s in builder.info.splits}
 
@@ -125,6 +130,17 @@ def test_stats_of_a_dataset_of_trees(toy):
   assert summary["splits"] == {"dev": 3, "test": 1} and summary["pcfg_err"] == {"dev": 1, "test": 0}
   assert summary["node_labels"] == 12  # ORDER PIZZAORDER DRINKORDER NOT COMPLEX_TOPPING + 7 entities
   assert "PCFG_ERR=True in dev" in stats.format_table(summary)
+
+
+def test_cli_validates_trees_and_refuses_episodes(toy, toy_dirs, capsys):
+  from fsnlu_jax import cli  # pylint: disable=g-import-not-at-top
+
+  root, cache = toy_dirs
+  common = ["--data-dir", str(root), "--cache-dir", str(cache)]
+  assert cli.main(["-q", "data", "validate", "pizza", *common]) == 0
+  assert re.search(r"PCFG_ERR=True in dev +1\n", capsys.readouterr().out)
+  assert cli.main(["-q", "data", "episode", "pizza", "--split", "dev", *common]) == 2
+  assert "episodes need intent labels" in capsys.readouterr().err
 
 
 _BAD_ROWS = [
