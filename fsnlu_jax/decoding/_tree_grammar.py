@@ -273,7 +273,8 @@ class _Tables:
       return (((path, _COPYING), ()),)
     return ()
 
-  def moves(self, state: tuple, prefix: tuple[int, ...]) -> dict[int, list[tuple[tuple, str | None]]]:
+  def moves(self, state: tuple,
+            prefix: tuple[int, ...]) -> dict[int, list[tuple[tuple, str | None]]]:
     """token -> ``[((grammar state, prefix), completed symbol or None)]`` from one NFA state."""
     key = (state, prefix)
     if key in self._moves:

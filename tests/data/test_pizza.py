@@ -128,7 +128,8 @@ def test_stats_of_a_dataset_of_trees(toy):
   builder, splits = toy
   summary = stats.summarize("pizza", builder, splits)
   assert summary["splits"] == {"dev": 3, "test": 1} and summary["pcfg_err"] == {"dev": 1, "test": 0}
-  assert summary["node_labels"] == 12  # ORDER PIZZAORDER DRINKORDER NOT COMPLEX_TOPPING + 7 entities
+  # ORDER PIZZAORDER DRINKORDER NOT COMPLEX_TOPPING and 7 entity labels
+  assert summary["node_labels"] == 12
   assert "PCFG_ERR=True in dev" in stats.format_table(summary)
 
 
@@ -164,7 +165,8 @@ _BAD_ROWS = [
 def test_malformed_rows_name_file_and_line_or_are_counted(tmp_path, bad, reason):
   good = [_line("dev", r) for r in _DEV]
   root = _write_pizza(tmp_path / "data", dev_lines=[good[0], bad, good[1], good[2]])
-  with pytest.raises(MalformedRowError, match=rf"pizza/PIZZA_dev.json:2: malformed row \({reason}\)"):
+  where = rf"pizza/PIZZA_dev.json:2: malformed row \({reason}\)"
+  with pytest.raises(MalformedRowError, match=where):
     get_builder("pizza", data_dir=root, cache_dir=tmp_path / "c").read_examples()
   builder = get_builder("pizza", data_dir=root, cache_dir=tmp_path / "c", on_error="skip")
   splits = builder.read_examples()
