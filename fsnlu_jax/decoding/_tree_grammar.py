@@ -114,7 +114,7 @@ class TreeGrammar:
     for parent, labels in (extra_children or {}).items():
       children.setdefault(parent, set()).update(labels)
     entities = {label for kids in children.values() for label in kids if label not in children}
-    missing = sorted(e for e in entities if not catalogues.values(e))
+    missing = sorted(e for e in entities if not catalogues.values(e) and e not in set(copy))
     if missing:
       raise ValueError(f"entities without catalogue values: {missing}")
     return cls(root=schema.root, children={p: frozenset(c) for p, c in children.items()},
@@ -155,7 +155,7 @@ class GrammarAutomaton:
                                    vocab_size=self.vocab_size,
                                    copy=(self.copy if copy is None else copy)
                                    if utterance_mask is not None else None,
-                                   utterance_mask=utterance_mask)
+                                   utterance_mask=utterance_mask, eos_id=self.eos_id)
 
   def step(self, state: int, token: int, utterance: Container[int] = ()) -> int:
     """Host-side advance: the next state, or -1 (NumPy, for filters and tests).
@@ -407,7 +407,8 @@ class CopyArrays(NamedTuple):
 
 def tree_grammar_constraint(arrays: TrieArrays, *, vocab_size: int,
                             copy: CopyArrays | None = None,
-                            utterance_mask: jax.Array | None = None) -> Constraint:
+                            utterance_mask: jax.Array | None = None,
+                            eos_id: int | None = None) -> Constraint:
   """The beam-search constraint of a compiled grammar (see :func:`build_tree_grammar`).
 
   Without copying, :func:`~fsnlu_jax.decoding.trie_constraint` on the
@@ -420,6 +421,8 @@ def tree_grammar_constraint(arrays: TrieArrays, *, vocab_size: int,
     copy: ``automaton.copy``, for a grammar with ``copy`` labels.
     utterance_mask: bool ``[B, V]``, the pieces each batch row may copy (its
       utterance's pieces; special pieces left out). Needed with ``copy``.
+    eos_id: cleared from ``utterance_mask``, so copying can never end a
+      sequence inside an entity.
 
   Returns:
     A :class:`~fsnlu_jax.kernels.Constraint` whose state is int32 ``[B, W]``.
@@ -429,6 +432,8 @@ def tree_grammar_constraint(arrays: TrieArrays, *, vocab_size: int,
   if utterance_mask is None:
     raise ValueError("a grammar that copies needs the utterance_mask [B, V]")
   base = trie_constraint(arrays, vocab_size=vocab_size)
+  if eos_id is not None:
+    utterance_mask = jnp.asarray(utterance_mask).at[:, eos_id].set(False)
 
   def allowed(states: jax.Array) -> jax.Array:
     mask = base.allowed(states)  # --> [B, W, V]

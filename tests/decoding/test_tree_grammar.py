@@ -222,12 +222,13 @@ def test_random_walks_through_the_jax_copy_constraint(copying):
   mask = np.zeros((len(utterances), VOCAB), bool)
   for row, chars in enumerate(utterances):
     mask[row, [CHARS[c] for c in chars]] = True
+  mask[:, EOS] = True  # a careless mask holding EOS: cleared, copying never ends a sequence
   batch, steps = 64, 40
 
   @jax.jit
   def walk(arrays, copy, utterance_mask, key):
     constraint = tree_grammar_constraint(arrays, vocab_size=VOCAB, copy=copy,
-                                         utterance_mask=utterance_mask)
+                                         utterance_mask=utterance_mask, eos_id=EOS)
     state = constraint.init(batch, 1)
 
     def step(carry, k):
