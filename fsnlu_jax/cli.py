@@ -75,8 +75,12 @@ def cmd_data_stats(args) -> int:
 def cmd_data_episode(args) -> int:
   """Prints one sampled episode, to see what the few-shot learner sees."""
   from fsnlu_jax.data import episodes, loading  # pylint: disable=g-import-not-at-top
+  from fsnlu_jax.data import schema as data_schema  # pylint: disable=g-import-not-at-top
 
-  _, splits = _load(args)
+  builder, splits = _load(args)
+  if builder.RECORD is not data_schema.Example:  # e.g. pizza: trees, no intents to sample ways of
+    raise ValueError(f"{args.name}: episodes need intent labels, but its records are"
+                     f" {builder.RECORD.__name__} (trees)")
   if args.split not in splits:
     raise loading.UnknownSplitError(
         f"{args.name}: no split {args.split!r}; splits: {', '.join(splits)}")

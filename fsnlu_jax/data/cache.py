@@ -29,7 +29,8 @@ MANIFEST = "manifest.json"
 
 _DATA_PACKAGE = pathlib.Path(__file__).resolve().parent
 # The code a build depends on: the builders, and what they call to turn rows into examples.
-_CODE = ("builders/*.py", "synthetic/*.py", "bio.py", "defects.py", "schema.py", "tokenize.py")
+_CODE = ("builders/*.py", "synthetic/*.py", "bio.py", "defects.py", "schema.py", "tokenize.py",
+         "parses.py", "trees.py", "catalogues.py")
 _LEGACY_ENTRY = re.compile(r"[0-9a-f]{12}")  # <root>/<sha1[:12]> of the path-keyed cache
 
 

@@ -130,6 +130,9 @@ def _warn_if_dropped(name: str, builder: NLUBuilder) -> None:
 def read_split(builder: NLUBuilder, split: str) -> list[Example]:
   """All examples of one split of a prepared builder, in file order.
 
+  The records are the builder's :attr:`~NLUBuilder.RECORD` (``Example``; for
+  PIZZA, :class:`~fsnlu_jax.data.parses.ParseExample`).
+
   Raises:
     UnknownSplitError: no such split (the message lists the splits there are,
       and says when the split was dropped as empty).
@@ -141,7 +144,8 @@ def read_split(builder: NLUBuilder, split: str) -> list[Example]:
            if dropped else "")
     raise UnknownSplitError(f"{builder.name}: no split {split!r}{why}; splits: {known}")
   source = builder.as_data_source(split=split)
-  return [Example.from_record(source[i]) for i in range(len(source))]
+  record = builder.RECORD  # Example, or ParseExample for a dataset of trees
+  return [record.from_record(source[i]) for i in range(len(source))]
 
 
 def load(name: str, *, splits: list[str] | None = None, **kwargs) -> dict[str, list[Example]]:

@@ -10,6 +10,7 @@ from fsnlu_jax.data.builders._base import (DATA_DIR_ENV, DataNotFoundError, NLUB
 from fsnlu_jax.data.builders.banking77 import Banking77
 from fsnlu_jax.data.builders.clinc150 import Clinc150
 from fsnlu_jax.data.builders.hwu64 import Hwu64
+from fsnlu_jax.data.builders.pizza import Pizza
 from fsnlu_jax.data.builders.slurp import Slurp
 from fsnlu_jax.data.builders.snips import Snips
 from fsnlu_jax.data.builders.span_extraction import SpanExtraction
@@ -25,4 +26,5 @@ BUILDERS: dict[str, type[NLUBuilder]] = {
     "snips": Snips,
     "span_extraction": SpanExtraction,
     "synthetic": Synthetic,
+    "pizza": Pizza,  # trees, not intents: its records are ParseExample
 }

@@ -97,6 +97,9 @@ class NLUBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
   CITATION = ""
   DESCRIPTION = ""
   OUT_OF_SCOPE: str | None = None  # the label of out-of-scope queries, if any
+  # The record type of the splits (its ``to_record``/``from_record`` and TFDS
+  # features): Example for intents and slots; ParseExample for trees (PIZZA).
+  RECORD: type = Example
 
   def __init__(self, *, source_dir: str | os.PathLike | None = None,
                on_error: OnError = "raise", **kwargs):
@@ -134,13 +137,21 @@ class NLUBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     """The closed label set, when the dataset publishes one."""
     return None
 
+  def _features(self):
+    """The TFDS features of :attr:`RECORD`."""
+    return tfds_features()
+
+  def _duplicate_label(self, example) -> str:
+    """The label that tells a same-label duplicate from a conflicting one."""
+    return example.intent
+
   # ---- TFDS plumbing -------------------------------------------------------
 
   def _info(self) -> tfds.core.DatasetInfo:
     return tfds.core.DatasetInfo(
         builder=self,
         description=self.DESCRIPTION or (self.__doc__ or "").strip(),
-        features=tfds_features(),
+        features=self._features(),
         homepage=self.HOMEPAGE,
         citation=self.CITATION,
         disable_shuffling=True,  # keep file order, so `source` lines read in order
@@ -311,7 +322,8 @@ class NLUBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
       if repeats:
         self.defects.add(f"duplicate_within_split/{split}", n=repeats)
       for example in examples:
-        seen[normalise_text(example.text)].setdefault(split, set()).add(example.intent)
+        seen[normalise_text(example.text)].setdefault(split, set()).add(
+            self._duplicate_label(example))
     for text, by_split in seen.items():
       if len(by_split) > 1:
         labels = set().union(*by_split.values())

@@ -2,7 +2,8 @@
 
 Intent accuracy and macro-F1, slot micro-F1 over BIO spans (conlleval rules),
 semantic error rate (SemER), episode means with t-distribution confidence
-intervals, and relative error reduction. Arrays may be NumPy or JAX: everything
+intervals, relative error reduction, and exact match of semantic trees up to
+the order of siblings (PIZZA). Arrays may be NumPy or JAX: everything
 goes through ``np.asarray`` first, so no device work happens here.
 """
 
@@ -12,6 +13,8 @@ from fsnlu_jax.train.metrics._intervals import (EpisodeStats, mean_confidence_in
 from fsnlu_jax.train.metrics._semer import (SemanticErrors, corpus_semantic_errors,
                                             semantic_error_rate, semantic_errors, slot_items)
 from fsnlu_jax.train.metrics._slots import SlotScores, SpanCounts, slot_f1
+from fsnlu_jax.train.metrics._trees import (semantics_only, tree_exact_match, trees_match,
+                                            unordered_key)
 
 __all__ = [
     "EpisodeStats",
@@ -25,7 +28,11 @@ __all__ = [
     "relative_error_reduction",
     "semantic_error_rate",
     "semantic_errors",
+    "semantics_only",
     "slot_f1",
     "slot_items",
     "student_t_quantile",
+    "tree_exact_match",
+    "trees_match",
+    "unordered_key",
 ]
