@@ -72,10 +72,10 @@ def filter_logits(logits: jax.Array, *, temperature: float | jax.Array = 1.0, to
 
   Args:
     logits: ``[B, V]`` float32, ``-inf`` on tokens already excluded (constraint).
-    temperature: > 0; divides the logits.
+    temperature: > 0; divides the logits (a scalar or ``[B, 1]``).
     top_k: keep the ``k`` largest (and ties with the k-th); 0: all.
     top_p: keep the most likely tokens until their probability reaches
-      ``top_p`` (the first always); 1: all.
+      ``top_p`` (the first always); 1: all (a scalar or ``[B, 1]``).
 
   Returns:
     ``[B, V]``: kept tokens' tempered logits, ``-inf`` elsewhere.
@@ -142,9 +142,11 @@ def sample(tokens_to_logits: Callable[[jax.Array, PyTree, jax.Array], tuple[jax.
     vocab_size: ``V``.
     bos_id: the first input token.
     eos_id: the token that finishes a sequence.
-    temperature: > 0; below 1 sharpens, above 1 flattens (may be traced).
+    temperature: > 0; below 1 sharpens, above 1 flattens. A scalar or one per
+      row (``[B, 1]``); may be traced (no recompilation for new values).
     top_k: static; 0: off.
-    top_p: in (0, 1]; 1: off (may be traced; a Python 1.0 skips the sort).
+    top_p: in (0, 1]; 1: off. A scalar or ``[B, 1]``; may be traced (a Python
+      1.0 skips the sort).
     constraint: masks the tokens each row may draw (``init(B, 1)``); None: none.
 
   Returns:

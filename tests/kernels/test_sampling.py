@@ -172,37 +172,38 @@ def test_every_sample_is_a_trie_path_scored_by_the_untempered_model(many):
 
 
 def test_near_zero_temperature_and_top_k_1_are_greedy_as_beam_search_of_one(many):
+  """Also: rows of an empty trie (no allowed token) and of a trie whose only
+  path is longer than L stop unfinished."""
   table, drawn, _ = many
   best = greedy(table, PATHS)
   assert set(drawn[3 * N:]) == {best}  # temperature 1e-3
-  trie = forest([PATHS])
-  out = draw(jnp.asarray(table), trie, jnp.zeros(2, jnp.int32), jax.random.key(1),
+  trie = forest([PATHS, [], [(2, 3, 4, 5, 2)]])
+  out = draw(jnp.asarray(table), trie, jnp.array([0, 1, 2, 0], jnp.int32), jax.random.key(1),
              1.0, 1.0, top_k=1)
-  assert sequences(out) == [best, best]
+  assert sequences(out) == [best, None, None, best]
+  assert out.lengths[1] == out.lengths[2] == 0 and not out.sequences[1:3].any()
+  assert (np.asarray(out.logprobs[1:3]) == NEG_INF).all()
   beam = beam_search(lambda tokens, cache, i: (jnp.asarray(table)[tokens], cache), None,
                      batch_size=1, beam_size=1, max_length=L, vocab_size=V, bos_id=BOS,
                      eos_id=EOS, alpha=0.0, constraint=trie_constraint(trie, vocab_size=V))
   assert tuple(beam.sequences[0, 0, :int(beam.lengths[0, 0])].tolist()) == best
 
 
-def test_dead_and_too_long_rows_stop_unfinished_and_jit_equals_eager():
-  """Rows of an empty trie (no allowed token) and of a trie whose only path is
-  longer than L stop unfinished; the others sample; eager gives the same."""
-  table = jnp.asarray(chain(1))
-  trie = forest([PATHS, [], [(2, 3, 4, 5, 2)]])
-  ids = jnp.array([0, 1, 2, 0, 0, 0], jnp.int32)
-  args = (table, trie, ids, jax.random.key(7), 1.0, 0.9)
-  out = draw(*args, top_k=3)
-  assert out.finished.tolist() == [True, False, False, True, True, True]
-  assert out.lengths[1] == out.lengths[2] == 0 and not out.sequences[1:3].any()
-  assert (np.asarray(out.logprobs[1:3]) == NEG_INF).all()
-  eager = _sample(*args, top_k=3)
-  for a, b in zip(out, eager):
+def test_jit_equals_eager_and_settings_are_checked(many):
+  table, _, result = many
+  temperature, top_p = per_row(SETTINGS, N)
+  args = (jnp.asarray(table), forest([PATHS]), jnp.zeros(len(SETTINGS) * N, jnp.int32),
+          jax.random.key(0))
+  eager = _sample(*args, temperature, top_p, top_k=3)
+  for a, b in zip(result, eager):
     np.testing.assert_array_equal(a, b)
   with pytest.raises(ValueError, match="temperature"):
-    _sample(*args[:4], 0.0, 0.9, top_k=3)
+    _sample(*args, 0.0, 0.9, top_k=3)
   with pytest.raises(ValueError, match="top_p"):
-    _sample(*args[:4], 1.0, 0.0, top_k=3)
+    _sample(*args, 1.0, 0.0, top_k=3)
+  with pytest.raises(ValueError, match="leading dim must be B"):
+    sample(lambda tokens, cache, i: (tokens, cache), jnp.zeros(3), rng=jax.random.key(0),
+           batch_size=2, max_length=L, vocab_size=V, bos_id=BOS, eos_id=EOS)
 
 
 def test_filter_logits_keeps_the_documented_tokens():
