@@ -8,3 +8,5 @@ no JAX) because its product is the kernels' :class:`~fsnlu_jax.kernels.TrieArray
 
 from fsnlu_jax.decoding._constraints import trie_constraint
 from fsnlu_jax.decoding._tries import DEFAULT_DENSE_FANOUT, build_forest, build_trie
+from fsnlu_jax.decoding._annotation_grammar import (GrammarState, PieceClasses, SlotArrays,
+                                                    annotation_constraint, min_length)
