@@ -188,12 +188,14 @@ def render_prompt(prompt: Prompt) -> str:
   """
   if prompt.slots is None:
     include = WILDCARD
+  elif not prompt.slots:
+    include = "none"
   else:
     include = " ".join(
         f"{_OPEN}{prompt.numbers[s.label]}="
         f"{WILDCARD if s.value is None else ' '.join(s.value)}{_CLOSE}" for s in prompt.slots)
   labels = " ".join(f"{_OPEN}{n}={humanize(label)}{_CLOSE}"
-                    for n, label in sorted(prompt.labels.items()))
+                    for n, label in sorted(prompt.labels.items())) or "none"
   examples = f" {SEPARATOR} ".join(render_example(e, prompt.numbers) for e in prompt.examples)
   return (f"<language> {prompt.language} <intent> {humanize(prompt.intent)} <include> {include} "
           f"<labels> {labels} <examples> {examples}").rstrip()
