@@ -55,6 +55,32 @@ def char_spans_to_bio(
   return tags, partial
 
 
+def drop_overlapping_spans(
+    tokens: Sequence[Token], spans: Sequence[tuple[int, int, str]]
+) -> tuple[list[tuple[int, int, str]], list[tuple[int, int, str]]]:
+  """Splits character spans into those BIO tags can hold together and the rest.
+
+  BIO gives a token one tag, so two spans that share a token (nested, crossing
+  or identical ranges, e.g. "in an hour" labelled both ``date`` and ``time``)
+  cannot both be written. The longest span (in characters) is kept first, ties
+  in the given order; a span sharing a token with a kept one is set aside.
+
+  Returns:
+    ``(kept, dropped)``, each in the given order; ``kept`` can go to
+    :func:`char_spans_to_bio` without an overlap error.
+  """
+  covered = [{i for i, t in enumerate(tokens) if t.start < end and t.end > start}
+             for start, end, _ in spans]
+  taken: set[int] = set()
+  keep = set()
+  for k in sorted(range(len(spans)), key=lambda k: (spans[k][0] - spans[k][1], k)):
+    if not covered[k] & taken:
+      keep.add(k)
+      taken |= covered[k]
+  return ([s for k, s in enumerate(spans) if k in keep],
+          [s for k, s in enumerate(spans) if k not in keep])
+
+
 def token_spans_to_bio(n_tokens: int, spans: Iterable[Span]) -> list[str]:
   """BIO tags from token spans ``(type, first, one past last)``.
 

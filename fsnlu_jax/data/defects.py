@@ -27,8 +27,10 @@ OnError = Literal["raise", "skip"]
 ON_ERROR_POLICIES = ("raise", "skip")
 
 # Defect kinds that record data kept exactly as published (duplicates, overlap
-# with another dataset): worth knowing, neither a drop nor a repair.
-_OBSERVATIONS = ("duplicate_within_split/", "cross_split_duplicate/", "hwu64_overlap/")
+# with another dataset, a field the schema has no place for, a subset row not
+# in its full split): worth knowing, neither a drop nor a repair.
+_OBSERVATIONS = ("duplicate_within_split/", "cross_split_duplicate/", "hwu64_overlap/",
+                 "ignored_field/", "subset_not_in_train/")
 
 # How many example locations to remember per defect kind.
 _MAX_WHERE = 5

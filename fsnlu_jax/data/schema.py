@@ -28,7 +28,8 @@ class Example:
       intent-only datasets.
     domain: the domain or scenario the intent belongs to.
     source: where the record came from, ``folder/relative/path:line`` with a
-      1-based line for line-based files (CSV, JSON lines, text), or
+      1-based line for line-based files (CSV, JSON lines, text) and for the
+      records of a top-level JSON list (the line each record opens on), or
       ``folder/path:key[index]`` (0-based index into the list under ``key``)
       for a JSON document, so any figure can be traced back to the raw file.
   """

@@ -26,6 +26,7 @@ from fsnlu_jax.data import loading
 from fsnlu_jax.data.defects import MalformedRowError
 
 _RAW = "snips/raw_2017-06-custom-intent-engines"
+_SPANS = "span_extraction/dstc8/Buses_1"
 # name -> (folder copied, line-based (errors in its non-JSON files name the exact
 # line; a JSON parser may notice a cut a line later), label pattern)
 _BUILDERS = {
@@ -36,6 +37,7 @@ _BUILDERS = {
     "slurp": ("slurp", True, r'"intent": "([^"]*)"'),
     "snips/bio": ("snips", True, r"^([A-Za-z]+)$"),
     "snips/raw": ("snips", False, r'^  "(\w+)": \['),
+    "span_extraction/buses": ("span_extraction", False, r'"slot": "([^"]*)"'),
 }
 _LABEL_FILES = ("label", ".csv", ".json", ".jsonl")
 
@@ -82,6 +84,8 @@ def tiny_root(shared_data, tmp_path_factory) -> pathlib.Path:
     _head_lines(shared_data / "slurp" / f"{split}.jsonl", root / "slurp" / f"{split}.jsonl", 4)
   for path in (shared_data / _RAW).glob("*/*.json"):
     _head_json(path, root / _RAW / path.parent.name / path.name, 2, 2)
+  for path in (shared_data / _SPANS).glob("*.json"):
+    _head_json(path, root / _SPANS / path.name, 3, 4)
   return root
 
 

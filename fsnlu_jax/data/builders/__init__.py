@@ -12,6 +12,7 @@ from fsnlu_jax.data.builders.clinc150 import Clinc150
 from fsnlu_jax.data.builders.hwu64 import Hwu64
 from fsnlu_jax.data.builders.slurp import Slurp
 from fsnlu_jax.data.builders.snips import Snips
+from fsnlu_jax.data.builders.span_extraction import SpanExtraction
 from fsnlu_jax.data.builders.synthetic import Synthetic
 
 # NAME (as typed at the CLI) -> builder class. A config is chosen with
@@ -22,5 +23,6 @@ BUILDERS: dict[str, type[NLUBuilder]] = {
     "hwu64": Hwu64,
     "slurp": Slurp,
     "snips": Snips,
+    "span_extraction": SpanExtraction,
     "synthetic": Synthetic,
 }

@@ -89,22 +89,88 @@ def read_json(path: pathlib.Path, *, errors: str = "strict") -> tuple[Any, Probl
   Every problem here loses the whole file (``rows=None``): an empty file, a
   byte that is not UTF-8, or JSON that does not parse, each located by line.
   """
+  text, problem = _json_text(path, errors)
+  if problem is not None:
+    return None, problem
+  try:
+    return json.loads(text), None
+  except json.JSONDecodeError as error:
+    return None, _bad_json(error)
+
+
+def read_json_list(path: pathlib.Path) -> tuple[list[tuple[int, Any]] | None, Problem | None]:
+  """The items of a JSON document that is one list, each with the line it starts on.
+
+  Returns ``([(line, item), ...], None)``, or ``(None, problem)`` when the file
+  cannot be read (as :func:`read_json`) or is not a list (``bad_record``);
+  every problem loses the whole file (``rows=None``): a record cannot be
+  told from the next once the JSON around it is broken. For ``[\n {"a": 1},\n
+  {"a": 2}\n]`` the items are ``[(2, {"a": 1}), (3, {"a": 2})]``.
+  """
+  text, problem = _json_text(path, "strict")
+  if problem is not None:
+    return None, problem
+  decoder = json.JSONDecoder()
+  at = _skip_space(text, 0)
+  if not text.startswith("[", at):
+    try:  # a document that parses but is not a list, or one that does not parse
+      kind = type(json.loads(text)).__name__
+    except json.JSONDecodeError as error:
+      return None, _bad_json(error)
+    return None, Problem(1, "bad_record", f"the document is a JSON {kind}, not a list",
+                         rows=None)
+  items: list[tuple[int, Any]] = []
+  line, counted = 1, 0  # the line of offset `counted`
+  at = _skip_space(text, at + 1)
+  try:
+    if text.startswith("]", at):
+      at += 1
+    else:
+      while True:
+        line += text.count("\n", counted, at)
+        counted = at
+        item, at = decoder.raw_decode(text, at)
+        items.append((line, item))
+        at = _skip_space(text, at)
+        if text.startswith(",", at):
+          at = _skip_space(text, at + 1)
+        elif text.startswith("]", at):
+          at += 1
+          break
+        else:
+          raise json.JSONDecodeError("Expecting ',' delimiter", text, at)
+    rest = _skip_space(text, at)
+    if rest != len(text):
+      raise json.JSONDecodeError("Extra data", text, rest)
+  except json.JSONDecodeError as error:
+    return None, _bad_json(error)
+  return items, None
+
+
+def _skip_space(text: str, at: int) -> int:
+  """The offset of the first non-whitespace character from ``at`` (JSON's whitespace)."""
+  while at < len(text) and text[at] in " \t\n\r":
+    at += 1
+  return at
+
+
+def _json_text(path: pathlib.Path, errors: str) -> tuple[str | None, Problem | None]:
+  """A JSON file's text, or the problem (empty file, bytes not UTF-8) that loses it."""
   raw = path.read_bytes()
   if not raw.strip():
     return None, Problem(1, "empty_file", f"{len(raw)} bytes, no JSON document", rows=None)
   try:
-    text = raw.decode("utf-8")
+    return raw.decode("utf-8"), None
   except UnicodeDecodeError as strict_error:
     try:
-      text = raw.decode("utf-8", errors)
+      return raw.decode("utf-8", errors), None
     except UnicodeDecodeError:
       line = raw.count(b"\n", 0, strict_error.start) + 1
       return None, Problem(line, "bad_encoding", _bad_byte(raw, strict_error), rows=None)
-  try:
-    return json.loads(text), None
-  except json.JSONDecodeError as error:
-    return None, Problem(error.lineno, "bad_json", f"{error.msg} (column {error.colno})",
-                         rows=None)
+
+
+def _bad_json(error: json.JSONDecodeError) -> Problem:
+  return Problem(error.lineno, "bad_json", f"{error.msg} (column {error.colno})", rows=None)
 
 
 def read_csv(path: pathlib.Path, ends_a_row: Callable[[str], bool]) -> list[Row | Problem]:
