@@ -19,6 +19,8 @@ class TeachDataConfig(InstructionConfig):
     max_target_len: most output pieces, EOS included (longer targets are dropped, counted).
     validation_pairs: pairs held out (seeded) for validation.
     max_pairs: keep a seeded subset of the training pairs; None: all.
+    max_per_dataset: keep a seeded subset of each dataset's examples, so one
+      large corpus does not drown the others; None: all.
   """
 
   datasets: tuple[str, ...] = ("hwu64", "slurp", "synthetic")
@@ -27,6 +29,7 @@ class TeachDataConfig(InstructionConfig):
   max_target_len: int = 40
   validation_pairs: int = 500
   max_pairs: int | None = None
+  max_per_dataset: int | None = None
 
   def instructions(self) -> InstructionConfig:
     """The fields :func:`fsnlu_jax.teach.instructions.build_instructions` reads."""
@@ -41,10 +44,17 @@ class TeacherModelConfig:
   Attributes:
     checkpoint: a BERT-family model folder or name (``$FSNLU_MODELS_DIR`` is searched).
     decoder_layers: decoder blocks (the checkpoint's first n); None: as many as the encoder.
+    train_encoder_layers: the encoder's top n blocks are trained, the rest
+      frozen (None: all). On a CPU the encoder's backward pass over long
+      prompts is most of a step's cost; the decoder is always trained.
+    train_embeddings: train the word / position / segment tables (shared by
+      the encoder, the decoder and the tied output projection).
   """
 
   checkpoint: str = "all-MiniLM-L6-v2"
   decoder_layers: int | None = None
+  train_encoder_layers: int | None = None
+  train_embeddings: bool = True
 
 
 @dataclasses.dataclass(frozen=True)

@@ -24,6 +24,7 @@ from fsnlu_jax.teach.instructions import Instruction, InstructionStats, build_in
 
 _log = logging.getLogger(__name__)
 SOURCE_BUCKETS = (64, 96, 128, 160, 256, 512)
+TARGET_BUCKETS = (24, 40, 64, 128)
 BATCH_KEYS = ("src_ids", "src_mask", "tgt_in", "tgt_out", "tgt_mask")
 
 
@@ -54,6 +55,10 @@ def load_examples(config: TeachDataConfig, *, data_dir=None, cache_dir=None
     examples = [e for split in sorted(splits) for e in splits[split]]
     kept = [e for e in examples if e.intent not in excluded]
     counts[name] = dict(examples=len(examples), excluded=len(examples) - len(kept))
+    if config.max_per_dataset is not None and len(kept) > config.max_per_dataset:
+      keep = np.sort(np.random.default_rng(13).permutation(len(kept))[:config.max_per_dataset])
+      counts[name]["not_sampled"] = len(kept) - len(keep)
+      kept = [kept[i] for i in keep]
     out += kept
   if not out:
     raise ValueError(f"no teacher data left in {config.datasets} after excluding "
@@ -126,7 +131,7 @@ def _stats_dict(stats: InstructionStats) -> dict:
 
 def batch(arrays: Mapping[str, np.ndarray], rows: np.ndarray, batch_size: int
           ) -> dict[str, np.ndarray]:
-  """Rows as a ``[B, ...]`` batch padded to the source bucket of its longest prompt.
+  """Rows as a ``[B, ...]`` batch padded to the buckets of its longest prompt and target.
 
   Filler rows (to reach ``B``) repeat row 0 with no target tokens, so losses
   and evaluation sums skip them.
@@ -137,8 +142,12 @@ def batch(arrays: Mapping[str, np.ndarray], rows: np.ndarray, batch_size: int
   length = next(b for b in SOURCE_BUCKETS + (arrays["src_ids"].shape[1],) if b >= longest)
   length = min(length, arrays["src_ids"].shape[1])
   src = arrays["src_ids"][take, :length]
+  # Targets too: most are far shorter than the longest allowed.
+  width = arrays["tgt_mask"].shape[1]
+  longest_target = int(arrays["tgt_mask"][take].sum(1).max())
+  target = min(next((b for b in TARGET_BUCKETS if b >= longest_target), width), width)
   out = dict(src_ids=src, src_mask=np.arange(length)[None, :] < arrays["src_len"][take][:, None],
-             tgt_in=arrays["tgt_in"][take], tgt_out=arrays["tgt_out"][take],
-             tgt_mask=arrays["tgt_mask"][take].copy())
+             tgt_in=arrays["tgt_in"][take, :target], tgt_out=arrays["tgt_out"][take, :target],
+             tgt_mask=arrays["tgt_mask"][take, :target].copy())
   out["tgt_mask"][len(rows):] = False
   return out

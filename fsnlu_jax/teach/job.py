@@ -39,7 +39,7 @@ from fsnlu_jax.data.subword import SubwordTokenizer
 from fsnlu_jax.models import resolve_model_dir, seq2seq_loss, warm_start_seq2seq
 from fsnlu_jax.parallel import make_data_mesh
 from fsnlu_jax.teach import data as data_lib
-from fsnlu_jax.teach.config import TeachConfig, TeachOptimConfig
+from fsnlu_jax.teach.config import TeachConfig, TeacherModelConfig, TeachOptimConfig
 from fsnlu_jax.train import (BestMetric, chunks, epoch_rows, init_train_state, jsonl,
                              make_eval_step, make_train_step, to_global, train)
 
@@ -47,13 +47,35 @@ TEACHER_FILE = "teacher.json"
 TOKENIZER_FILE = "tokenizer.json"
 
 
-def make_optimizer(optim: TeachOptimConfig, steps: int) -> optax.GradientTransformation:
-  """AdamW with linear warm-up then cosine decay to ``end_factor`` of the peak, and clipping."""
+def trainable_labels(params: nnx.State, model: TeacherModelConfig, encoder_layers: int):
+  """``"train"`` or ``"freeze"`` for every parameter leaf (the config's frozen parts)."""
+  first_trained = 0 if model.train_encoder_layers is None else max(
+      encoder_layers - model.train_encoder_layers, 0)
+
+  def label(path, _):
+    keys = [getattr(k, "key", getattr(k, "idx", k)) for k in path]
+    if keys[:2] == ["encoder", "layers"]:
+      return "train" if int(keys[2]) >= first_trained else "freeze"
+    if keys[:2] == ["encoder", "embeddings"] and keys[2] != "norm":
+      return "train" if model.train_embeddings else "freeze"
+    return "train"
+
+  return jax.tree_util.tree_map_with_path(label, params)
+
+
+def make_optimizer(optim: TeachOptimConfig, steps: int, labels=None
+                   ) -> optax.GradientTransformation:
+  """AdamW with linear warm-up then cosine decay to ``end_factor`` of the peak, and
+  clipping; parameters labelled ``"freeze"`` (:func:`trainable_labels`) are not updated
+  (and, unused, their gradients are never computed in the jitted step)."""
   schedule = optax.warmup_cosine_decay_schedule(
       0.0, optim.learning_rate, min(optim.warmup_steps, max(steps - 1, 1)), max(steps, 2),
       end_value=optim.learning_rate * optim.end_factor)
-  return optax.chain(optax.clip_by_global_norm(optim.clip_norm),
-                     optax.adamw(schedule, weight_decay=optim.weight_decay))
+  adamw = optax.chain(optax.clip_by_global_norm(optim.clip_norm),
+                      optax.adamw(schedule, weight_decay=optim.weight_decay))
+  if labels is None:
+    return adamw
+  return optax.multi_transform(dict(train=adamw, freeze=optax.set_to_zero()), labels)
 
 
 def _summarize(sums: Mapping[str, float]) -> dict[str, float]:
@@ -98,7 +120,8 @@ def run_teach(config: Mapping[str, Any] | TeachConfig, workdir: str | os.PathLik
   t = config.train
   if t.batch_size % mesh.size:
     raise ValueError(f"batch_size {t.batch_size} must divide by the {mesh.size} devices")
-  optimizer = make_optimizer(config.optim, t.steps)
+  optimizer = make_optimizer(config.optim, t.steps, trainable_labels(
+      nnx.state(model, nnx.Param), config.model, c.encoder.num_hidden_layers))
   graphdef, state = init_train_state(model, optimizer, jax.random.key(config.seed), mesh)
   step = make_train_step(graphdef, seq2seq_loss, optimizer, mesh)
   eval_step = make_eval_step(graphdef, seq2seq_loss, mesh)
@@ -126,10 +149,12 @@ def teacher_config(workdir: str | os.PathLike) -> dict:
   return json.loads(path.read_text())
 
 
-def optimizer_for(workdir: str | os.PathLike) -> optax.GradientTransformation:
+def optimizer_for(workdir: str | os.PathLike, model: nnx.Module) -> optax.GradientTransformation:
   """The optimizer a workdir's checkpoints were saved with (their state's structure)."""
   config = job_config(TeachConfig, json.loads((pathlib.Path(workdir) / "config.json").read_text()),
                       jobs=("teach",))
-  return make_optimizer(config.optim, config.train.steps)
+  labels = trainable_labels(nnx.state(model, nnx.Param), config.model,
+                            model.config.encoder.num_hidden_layers)
+  return make_optimizer(config.optim, config.train.steps, labels)
 
 

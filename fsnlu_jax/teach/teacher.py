@@ -61,11 +61,12 @@ class Generated:
 
 @dataclasses.dataclass
 class GenerationStats:
-  """Outputs drawn, finished within the length, parsed."""
+  """Outputs drawn, finished within the length, parsed; prompt examples dropped to fit."""
 
   outputs: int = 0
   finished: int = 0
   parsed: int = 0
+  examples_dropped_to_fit: int = 0
 
 
 class Teacher:
@@ -93,26 +94,28 @@ class Teacher:
     folder = workdir / "best"
     if not folder.is_dir():
       folder = workdir / "checkpoints"
-    model, _ = restore_model(folder, template, optimizer_for(workdir))
+    model, _ = restore_model(folder, template, optimizer_for(workdir, template))
     job = json.loads((workdir / "config.json").read_text())
     max_source = job["data"]["max_source_len"]
     tokenizer = SubwordTokenizer(workdir / TOKENIZER_FILE, max_length=max_source)
     return cls(model, tokenizer, max_source_len=max_source)
 
-  def encode_prompts(self, prompts: Sequence[Prompt]) -> list[list[int]]:
-    """Piece ids of each rendered prompt (``[CLS] ... [SEP]``).
+  def fit_prompt(self, prompt: Prompt) -> tuple[Prompt, list[int]]:
+    """``prompt`` with examples removed from the end until it fits ``max_source_len``
+    (counted in :attr:`stats`), and its piece ids (``[CLS] ... [SEP]``).
 
     Raises:
-      ValueError: a prompt longer than ``max_source_len`` pieces (drop examples).
+      ValueError: a prompt too long even without examples.
     """
-    out = []
-    for i, prompt in enumerate(prompts):
+    while True:
       ids = self.tokenizer.pieces(render_prompt(prompt))
-      if len(ids) + 2 > self.max_source_len:
-        raise ValueError(f"prompt {i} has {len(ids) + 2} pieces; the teacher reads at most "
-                         f"{self.max_source_len} (give fewer examples)")
-      out.append([self.model.config.bos_id] + ids + [self.model.config.eos_id])
-    return out
+      if len(ids) + 2 <= self.max_source_len:
+        return prompt, [self.model.config.bos_id] + ids + [self.model.config.eos_id]
+      if not prompt.examples:
+        raise ValueError(f"a prompt of {len(ids) + 2} pieces without examples; the teacher "
+                         f"reads at most {self.max_source_len}")
+      prompt = dataclasses.replace(prompt, examples=prompt.examples[:-1])
+      self.stats.examples_dropped_to_fit += 1
 
   def generate(self, prompts: Sequence[Prompt], n: int, *, seed: int,
                sampling: SamplingConfig = SamplingConfig(), constrained: bool = True
@@ -129,7 +132,7 @@ class Teacher:
     """
     c = self.model.config
     max_length = sampling.max_length
-    sources = self.encode_prompts(prompts)
+    prompts, sources = zip(*(self.fit_prompt(p) for p in prompts)) if prompts else ((), ())
     slots = grammar.slot_arrays(prompts, self.tokenizer, max_length=max_length)
     per_batch = max(1, sampling.batch_size // n)
     run = _sampler(nnx.graphdef(self.model), n=n, max_length=max_length,
