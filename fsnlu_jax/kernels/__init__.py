@@ -1,6 +1,7 @@
 """Pure, jit-able array functions (no Flax): ProtoNet prototypes and loss, CRF
-forward/Viterbi, LSTM scan, trie masks, beam search, integrated gradients,
-acquisition scores. Private ``_x.py`` modules are re-exported here.
+forward/Viterbi, LSTM scan, trie masks, beam search, constrained sampling,
+integrated gradients, acquisition scores. Private ``_x.py`` modules are
+re-exported here.
 
 Imports flow one way: kernels <- nn <- models <- decoding/explain/active <-
 train <- cli; ``fsnlu_jax.data`` is host-side NumPy and needs none of them.
@@ -23,3 +24,4 @@ from fsnlu_jax.kernels._acquisition import (LOSSES, crf_marginal_confidence, crf
 from fsnlu_jax.kernels._trie import (TrieArrays, advance, allowed_tokens, pad_trie, root_states)
 from fsnlu_jax.kernels._beam_search import (BeamResult, BeamState, Constraint, beam_search,
                                             expand_to_beams, length_penalty)
+from fsnlu_jax.kernels._sampling import SampleResult, SampleState, filter_logits, sample

@@ -52,6 +52,24 @@ def bert_names(config: BertConfig) -> Names:
     yield from _layer_names(i, dense, norms)
 
 
+def bert2bert_names(config: BertConfig, decoder_layers: int) -> Names:
+  """The warm-started parameters of a :class:`~fsnlu_jax.models.BertSeq2Seq`
+  and the ``BertModel`` tensor each comes from (Rothe et al. 2020).
+
+  The encoder's under ``("encoder", ...)`` as :func:`bert_names`; decoder
+  layer ``i``'s self-attention, its norm and its feed-forward from checkpoint
+  layer ``i`` (``i < decoder_layers``). The cross-attention, its norm and the
+  output bias are new: they have no name here.
+  """
+  if decoder_layers > config.num_hidden_layers:
+    raise ValueError(f"decoder_layers {decoder_layers} exceeds the checkpoint's "
+                     f"{config.num_hidden_layers} layers")
+  for path, name, transpose in bert_names(config):
+    yield ("encoder", *path), name, transpose
+    if path[0] == "layers" and path[1] < decoder_layers:
+      yield ("decoder", *path[1:]), name, transpose
+
+
 def mpnet_names(config: MPNetConfig) -> Names:
   """Every parameter of :class:`MPNetEncoder` as ``MPNetModel`` names it."""
   yield from _embedding_names({"word": "word_embeddings", "position": "position_embeddings"})

@@ -20,7 +20,7 @@ References:
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import jax
 import jax.numpy as jnp
@@ -106,38 +106,62 @@ class BertEmbeddings(nnx.Module):
     self.segment = nnx.Embed(c.type_vocab_size, c.hidden_size, rngs=rngs)
     self.norm = nnx.LayerNorm(c.hidden_size, epsilon=c.layer_norm_eps, rngs=rngs)
 
-  def __call__(self, token_ids: jax.Array, segment_ids: jax.Array) -> jax.Array:
-    positions = jnp.arange(token_ids.shape[1])[None, :]  # --> [1, L]
+  def __call__(self, token_ids: jax.Array, segment_ids: jax.Array,
+               positions: jax.Array | None = None) -> jax.Array:
+    """``[B, L, D]`` of ``token_ids`` and ``segment_ids`` ``[B, L]`` at ``positions``
+    (broadcastable to ``[B, L]``; default ``0 .. L-1``: a decoder step passes its own)."""
+    if positions is None:
+      positions = jnp.arange(token_ids.shape[1])[None, :]  # --> [1, L]
     return self.norm(self.word(token_ids) + self.position(positions) + self.segment(segment_ids))
 
 
 class BertSelfAttention(nnx.Module):
   """Multi-head self-attention whose keys exclude padding, with an optional
-  additive bias on the logits (MPNet's relative positions)."""
+  additive bias on the logits (MPNet's relative positions).
 
-  def __init__(self, c: BertConfig, *, rngs: nnx.Rngs):
+  :meth:`project_kv` and :meth:`attend` split it for a decoder: keys and values
+  from another sequence (cross-attention) or from a cache, and any mask
+  (causal).
+  """
+
+  def __init__(self, c: BertConfig, *, rngs: nnx.Rngs,
+               kernel_init: nnx.Initializer | None = None):
     self.heads = c.num_attention_heads
-    self.query = nnx.Linear(c.hidden_size, c.hidden_size, rngs=rngs)
-    self.key = nnx.Linear(c.hidden_size, c.hidden_size, rngs=rngs)
-    self.value = nnx.Linear(c.hidden_size, c.hidden_size, rngs=rngs)
-    self.out = nnx.Linear(c.hidden_size, c.hidden_size, rngs=rngs)
+    dense = lambda: nnx.Linear(c.hidden_size, c.hidden_size, rngs=rngs, **(
+        {} if kernel_init is None else {"kernel_init": kernel_init}))
+    self.query, self.key, self.value, self.out = dense(), dense(), dense(), dense()
     self.dropout = nnx.Dropout(c.attention_probs_dropout_prob)
+
+  def _split(self, t: jax.Array) -> jax.Array:
+    b, length, d = t.shape
+    return t.reshape(b, length, self.heads, d // self.heads)  # --> [B, L, Nh, D/Nh]
+
+  def project_kv(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Keys and values of ``x [B, Lk, D]``: two ``[B, Lk, Nh, D/Nh]``."""
+    return self._split(self.key(x)), self._split(self.value(x))
+
+  def attend(self, x: jax.Array, key: jax.Array, value: jax.Array, mask: jax.Array, *,
+             deterministic: bool, rngs: nnx.Rngs | None,
+             bias: jax.Array | None = None) -> jax.Array:
+    """Queries from ``x [B, Lq, D]`` over ``key``/``value`` ``[B, Lk, Nh, D/Nh]``;
+    ``mask`` (True: attend) and ``bias`` broadcastable to ``[B, Nh, Lq, Lk]``."""
+    b, length, d = x.shape
+    q = self._split(self.query(x))
+    logits = jnp.einsum("bqhd,bkhd->bhqk", q, key) / jnp.sqrt(d // self.heads).astype(x.dtype)
+    if bias is not None:
+      logits = logits + bias
+    # The finite minimum (as in Hugging Face) keeps an all-padding row finite.
+    logits = jnp.where(mask, logits, jnp.finfo(logits.dtype).min)
+    weights = self.dropout(jax.nn.softmax(logits, axis=-1), deterministic=deterministic,
+                           rngs=rngs)  # --> [B, Nh, Lq, Lk]
+    context = jnp.einsum("bhqk,bkhd->bqhd", weights, value).reshape(b, length, d)
+    return self.out(context)
 
   def __call__(self, x: jax.Array, mask: jax.Array, *, deterministic: bool,
                rngs: nnx.Rngs | None, bias: jax.Array | None = None) -> jax.Array:
     """``x [B, L, D]``, ``mask [B, L]``, ``bias`` broadcastable to ``[B, Nh, L, L]``."""
-    b, length, d = x.shape
-    split = lambda t: t.reshape(b, length, self.heads, d // self.heads)  # --> [B, L, Nh, D/Nh]
-    q, k, v = split(self.query(x)), split(self.key(x)), split(self.value(x))
-    logits = jnp.einsum("bqhd,bkhd->bhqk", q, k) / jnp.sqrt(d // self.heads).astype(x.dtype)
-    if bias is not None:
-      logits = logits + bias
-    # The finite minimum (as in Hugging Face) keeps an all-padding row finite.
-    logits = jnp.where(mask[:, None, None, :], logits, jnp.finfo(logits.dtype).min)
-    weights = self.dropout(jax.nn.softmax(logits, axis=-1), deterministic=deterministic,
-                           rngs=rngs)  # --> [B, Nh, L, L]
-    context = jnp.einsum("bhqk,bkhd->bqhd", weights, v).reshape(b, length, d)
-    return self.out(context)
+    return self.attend(x, *self.project_kv(x), mask[:, None, None, :],
+                       deterministic=deterministic, rngs=rngs, bias=bias)
 
 
 class BertLayer(nnx.Module):
@@ -160,6 +184,10 @@ class BertLayer(nnx.Module):
     drop = lambda t: self.dropout(t, deterministic=deterministic, rngs=rngs)
     x = self.attention_norm(x + drop(self.attention(x, mask, deterministic=deterministic,
                                                     rngs=rngs, bias=bias)))
+    return self.feed_forward(x, drop)
+
+  def feed_forward(self, x: jax.Array, drop: Callable[[jax.Array], jax.Array]) -> jax.Array:
+    """The GELU feed-forward sub-layer with its residual and norm (``drop``: dropout)."""
     hidden = jax.nn.gelu(self.intermediate(x), approximate=self.approximate_gelu)
     return self.output_norm(x + drop(self.output(hidden)))
 

@@ -22,7 +22,7 @@ import json
 import logging
 import os
 import pathlib
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -31,7 +31,8 @@ from flax import nnx
 
 from fsnlu_jax._progress import progress
 from fsnlu_jax.data.subword import SubwordTokenizer
-from fsnlu_jax.models._architectures import ARCHITECTURES, Encoder, architecture
+from fsnlu_jax.models._architectures import (ARCHITECTURES, Architecture, Encoder, Names,
+                                             architecture)
 
 _log = logging.getLogger(__name__)
 
@@ -104,6 +105,53 @@ def _sentence_transformers_settings(folder: pathlib.Path) -> tuple[bool, int | N
   return normalize, max_length
 
 
+def checkpoint_config(path_or_name: str | os.PathLike) -> tuple[pathlib.Path, Architecture, Any]:
+  """``(folder, architecture, config)`` of a checkpoint, from its ``config.json``."""
+  folder = resolve_model_dir(path_or_name)
+  raw = _read_json(_required(folder, "config.json"))
+  arch = architecture(raw, folder)
+  return folder, arch, arch.config.from_dict(raw)
+
+
+def copy_checkpoint(model: nnx.Module, folder: pathlib.Path, arch: Architecture,
+                    names: Names) -> set[tuple]:
+  """Copies the checkpoint tensors ``names`` lists into ``model``'s parameters.
+
+  Every tensor is checked by name and shape before it is copied; checkpoint
+  tensors left unused (besides ``arch.ignored``) are named in a warning. One
+  tensor may fill several parameters (each gets its own copy).
+
+  Args:
+    model: built from the checkpoint's config (concrete or ``nnx.eval_shape``).
+    folder: the model folder.
+    arch: its :class:`Architecture`.
+    names: ``(parameter path, tensor name, transpose)`` triples (``arch.names``
+      or a model's own, e.g. :func:`bert2bert_names`).
+
+  Returns:
+    The parameter paths filled; the caller decides what the rest may be.
+  """
+  tensors = _read_tensors(folder, arch.prefix)
+  flat = dict(nnx.to_flat_state(nnx.state(model, nnx.Param)))
+  used = {}
+  for path, name, transpose in names:
+    if name not in tensors:
+      raise ValueError(f"{folder / 'model.safetensors'}: missing tensor {name}")
+    value = tensors[name]
+    expected = flat[path].shape[::-1] if transpose else flat[path].shape
+    if value.shape != expected:  # both in the checkpoint's layout
+      raise ValueError(f"{folder / 'model.safetensors'}: {name} has shape {value.shape}, "
+                       f"config.json implies {expected}")
+    flat[path].set_value(jnp.asarray(value.T if transpose else value, jnp.float32))
+    used.setdefault(name, []).append(path)
+  unused = sorted(k for k in tensors if k not in used and not k.startswith(arch.ignored))
+  if unused:
+    _log.warning("%s: %d checkpoint tensors not used: %s", folder, len(unused),
+                 ", ".join(unused[:10]) + (", ..." if len(unused) > 10 else ""))
+  nnx.update(model, nnx.from_flat_state(flat))
+  return {path for paths in used.values() for path in paths}
+
+
 def load_encoder(path_or_name: str | os.PathLike, *, normalize: bool | None = None) -> Encoder:
   """An encoder with the weights of a Hugging Face checkpoint, built as
   ``config.json``'s ``model_type`` says (``bert`` or ``mpnet``).
@@ -119,33 +167,14 @@ def load_encoder(path_or_name: str | os.PathLike, *, normalize: bool | None = No
       file, a missing tensor, or a tensor whose shape does not match
       ``config.json``.
   """
-  folder = resolve_model_dir(path_or_name)
-  raw = _read_json(_required(folder, "config.json"))
-  arch = architecture(raw, folder)
-  config = arch.config.from_dict(raw)
+  folder, arch, config = checkpoint_config(path_or_name)
   st_normalize, _ = _sentence_transformers_settings(folder)
   # Shapes only: no random initialisation of weights about to be replaced.
   model = nnx.eval_shape(lambda: arch.model(
       config, normalize=st_normalize if normalize is None else normalize, rngs=nnx.Rngs(0)))
-  tensors = _read_tensors(folder, arch.prefix)
-  flat = dict(nnx.to_flat_state(nnx.state(model, nnx.Param)))
-  used = {}
-  for path, name, transpose in arch.names(config):
-    if name not in tensors:
-      raise ValueError(f"{folder / 'model.safetensors'}: missing tensor {name}")
-    value = tensors[name]
-    expected = flat[path].shape[::-1] if transpose else flat[path].shape
-    if value.shape != expected:  # both in the checkpoint's layout
-      raise ValueError(f"{folder / 'model.safetensors'}: {name} has shape {value.shape}, "
-                       f"config.json implies {expected}")
-    flat[path].set_value(jnp.asarray(value.T if transpose else value, jnp.float32))
-    used[name] = path
-  assert len(used) == len(flat), "every parameter has a checkpoint name"
-  unused = sorted(k for k in tensors if k not in used and not k.startswith(arch.ignored))
-  if unused:
-    _log.warning("%s: %d checkpoint tensors not used: %s", folder, len(unused),
-                 ", ".join(unused[:10]) + (", ..." if len(unused) > 10 else ""))
-  nnx.update(model, nnx.from_flat_state(flat))
+  filled = copy_checkpoint(model, folder, arch, arch.names(config))
+  assert len(filled) == len(nnx.to_flat_state(nnx.state(model, nnx.Param))), \
+      "every parameter has a checkpoint name"
   return model
 
 
