@@ -37,13 +37,14 @@ def get_config(arg: str = "") -> dict:
       # (a step costs ~40% of training everything; measured on 2 busy cores).
       model=dict(checkpoint="all-MiniLM-L6-v2", decoder_layers=3, train_encoder_layers=2,
                  train_embeddings=False),
-      optim=dict(learning_rate=1.5e-4, warmup_steps=100, end_factor=0.05, weight_decay=0.01,
+      optim=dict(learning_rate=2e-4, warmup_steps=60, end_factor=0.05, weight_decay=0.01,
                  clip_norm=1.0, label_smoothing=0.1),
-      train=dict(steps=1500, batch_size=16, log_every=50, eval_every=250, checkpoint_every=250),
+      train=dict(steps=600, batch_size=16, log_every=25, eval_every=150, checkpoint_every=50),
       sampling=dict(temperature=1.0, top_k=0, top_p=0.9, max_length=40, batch_size=64))
   if arg == "tiny":
     config["data"].update(datasets=["synthetic"], exclude_intents=[], max_source_len=96,
-                          max_target_len=32, validation_pairs=16, max_pairs=64, max_examples=3)
+                          max_target_len=32, validation_pairs=16, max_pairs=64, max_examples=3,
+                          max_per_dataset=200)
     config["train"].update(steps=4, batch_size=8, log_every=2, eval_every=4, checkpoint_every=2)
     config["model"].update(decoder_layers=1)
     config["optim"].update(warmup_steps=1)

@@ -37,7 +37,8 @@ def _spans(example: Example) -> list[str]:
 
 def generation_prompts(intent: str, seeds: Sequence[Example], count: int, *, mode: Mode,
                        seed: int, catalogue: Mapping[str, Sequence[tuple[str, ...]]] | None = None,
-                       wildcard_rate: float = 0.5, labels: Sequence[str] = ()) -> list[Prompt]:
+                       wildcard_rate: float = 0.5, labels: Sequence[str] = (),
+                       max_examples: int = MAX_EXAMPLES) -> list[Prompt]:
   """``count`` prompts for ``intent`` (see the module docstring).
 
   Args:
@@ -50,6 +51,7 @@ def generation_prompts(intent: str, seeds: Sequence[Example], count: int, *, mod
       None: every requested slot is a wildcard.
     wildcard_rate: chance a requested slot is a wildcard when a catalogue is given.
     labels: the intent's slot types (``"zero_shot"``; default: the seeds').
+    max_examples: most seed examples shown in a prompt.
 
   Raises:
     ValueError: an unknown mode, or ``"linguist"`` / ``"extrapolate"`` without seeds.
@@ -72,9 +74,9 @@ def generation_prompts(intent: str, seeds: Sequence[Example], count: int, *, mod
       continue
     anchor = usable[i % len(usable)]
     others = [s for s in seeds if s is not anchor]
-    shown = [others[j] for j in rng.permutation(len(others))[:MAX_EXAMPLES]]
+    shown = [others[j] for j in rng.permutation(len(others))[:max_examples]]
     if mode == "extrapolate":
-      shown = [seeds[j] for j in rng.permutation(len(seeds))[:MAX_EXAMPLES]]
+      shown = [seeds[j] for j in rng.permutation(len(seeds))[:max_examples]]
       out.append(make_prompt(intent, shown, None, rng))
       continue
     requests = []
