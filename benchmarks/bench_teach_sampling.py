@@ -1,4 +1,4 @@
-"""Teaching-data generation speed: our jitted constrained sampling against transformers' ``generate``.
+"""Teaching-data generation speed: our jitted constrained sampling against transformers' generate.
 
 SKELETON (issue: teaching via data). The grammar both sides enforce is a
 stand-in until the LINGUIST output grammar exists: a trie over the word-piece
@@ -236,7 +236,8 @@ def main():
                            vocab_size=c.encoder.vocab_size, eos_id=c.eos_id)
     src, mask = pad_rows(rows, c.pad_id)
     src_j, mask_j = jnp.asarray(src, jnp.int32), jnp.asarray(mask)
-    src_t, mask_t = torch.as_tensor(src).to(device), torch.as_tensor(mask.astype(np.int64)).to(device)
+    src_t = torch.as_tensor(src).to(device)
+    mask_t = torch.as_tensor(mask.astype(np.int64)).to(device)
     key = jax.random.key(0)
     contenders = {
         "fsnlu_jax": lambda: ours(src_j, mask_j, grammar, key, args.temperature, args.top_p),

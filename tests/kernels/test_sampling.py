@@ -10,7 +10,6 @@ deterministic.
 
 from __future__ import annotations
 
-import functools
 
 import hypothesis
 import hypothesis.strategies as st

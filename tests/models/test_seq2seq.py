@@ -1,4 +1,4 @@
-"""Tests for the BERT2BERT encoder-decoder: incremental decoding, masks, warm start, search, training.
+"""Tests for the BERT2BERT encoder-decoder: incremental decoding, masks, warm start, search, loss.
 
 Tiny configs, everything jitted with few distinct shapes (on CPU each eager op
 and each new shape costs a compile); one test reads the real MiniLM.
@@ -62,7 +62,8 @@ def _write_tiny_bert(folder):
     tensors[name] = ((path[-1] == "scale") + 0.3 * rng.standard_normal(shape)).astype(np.float32)
   folder.mkdir()
   save_file(tensors, str(folder / "model.safetensors"))
-  (folder / "config.json").write_text(json.dumps({**dataclasses.asdict(BERT), "model_type": "bert"}))
+  config = {**dataclasses.asdict(BERT), "model_type": "bert"}
+  (folder / "config.json").write_text(json.dumps(config))
   return folder
 
 
