@@ -10,7 +10,6 @@ deterministic.
 
 from __future__ import annotations
 
-
 import hypothesis
 import hypothesis.strategies as st
 import jax
