@@ -67,6 +67,8 @@ def main(argv=None) -> int:
   parser.add_argument("--n", type=int, default=10, help="samples per prompt")
   parser.add_argument("--max-examples", type=int, default=6, help="seed examples per prompt")
   parser.add_argument("--top-p", type=float)
+  parser.add_argument("--top-k", type=int, help="also bounds top-p's sort (a full sort of "
+                      "the vocabulary per step is most of the sampling time on a CPU)")
   parser.add_argument("--temperature", type=float)
   parser.add_argument("--data-dir", default=os.environ.get("FSNLU_DATA_DIR"))
   parser.add_argument("--out", type=pathlib.Path,
@@ -79,7 +81,7 @@ def main(argv=None) -> int:
 
   from fsnlu_jax import teach  # pylint: disable=g-import-not-at-top
   teacher = teach.Teacher.load(args.teacher)
-  sampling = teach.sampling_config(args.teacher, args.temperature, args.top_p)
+  sampling = teach.sampling_config(args.teacher, args.temperature, args.top_p, args.top_k)
   splits = teach.protocol_splits(args.dataset, data_dir=args.data_dir)
   intents = args.intents or teach.target_intents(splits)[0]
   summary = json.loads(args.summary.read_text()) if args.summary.is_file() else {}
