@@ -40,8 +40,8 @@ from fsnlu_jax.models import resolve_model_dir, seq2seq_loss, warm_start_seq2seq
 from fsnlu_jax.parallel import make_data_mesh
 from fsnlu_jax.teach import data as data_lib
 from fsnlu_jax.teach.config import TeachConfig, TeacherModelConfig, TeachOptimConfig
-from fsnlu_jax.train import (BestMetric, chunks, epoch_rows, init_train_state, jsonl,
-                             make_eval_step, make_train_step, to_global, train)
+from fsnlu_jax.train import (BestMetric, epoch_rows, init_train_state, jsonl, make_eval_step,
+                             make_train_step, summed_metrics, train, warmup_cosine_adamw)
 
 TEACHER_FILE = "teacher.json"
 TOKENIZER_FILE = "tokenizer.json"
@@ -68,11 +68,10 @@ def make_optimizer(optim: TeachOptimConfig, steps: int, labels=None
   """AdamW with linear warm-up then cosine decay to ``end_factor`` of the peak, and
   clipping; parameters labelled ``"freeze"`` (:func:`trainable_labels`) are not updated
   (and, unused, their gradients are never computed in the jitted step)."""
-  schedule = optax.warmup_cosine_decay_schedule(
-      0.0, optim.learning_rate, min(optim.warmup_steps, max(steps - 1, 1)), max(steps, 2),
-      end_value=optim.learning_rate * optim.end_factor)
-  adamw = optax.chain(optax.clip_by_global_norm(optim.clip_norm),
-                      optax.adamw(schedule, weight_decay=optim.weight_decay))
+  adamw = warmup_cosine_adamw(learning_rate=optim.learning_rate,
+                              warmup_steps=optim.warmup_steps, end_factor=optim.end_factor,
+                              weight_decay=optim.weight_decay, clip_norm=optim.clip_norm,
+                              steps=steps)
   if labels is None:
     return adamw
   return optax.multi_transform(dict(train=adamw, freeze=optax.set_to_zero()), labels)
@@ -85,14 +84,11 @@ def _summarize(sums: Mapping[str, float]) -> dict[str, float]:
 
 def _evaluate(eval_step, state, arrays, batch_size: int, mesh) -> dict[str, float]:
   """Validation token NLL, token accuracy and teacher-forced exact match."""
-  n, total = len(arrays["src_len"]), None
-  for chunk in chunks(n, batch_size):
-    m = eval_step(state, to_global(data_lib.batch(arrays, chunk.rows[:chunk.real], batch_size),
-                                   mesh))
-    total = m if total is None else jax.tree.map(lambda x, y: x + y, total, m)
-  t = jax.device_get(total)
-  return dict(nll=float(t["nll_sum"] / t["count"]), token_acc=float(t["correct"] / t["count"]),
-              exact_teacher_forced=float(t["exact"]) / n)
+  n = len(arrays["src_len"])
+  t = summed_metrics(eval_step, state, n, lambda rows: data_lib.batch(arrays, rows, batch_size),
+                     batch_size, mesh)
+  return dict(nll=t["nll_sum"] / t["count"], token_acc=t["correct"] / t["count"],
+              exact_teacher_forced=t["exact"] / n)
 
 
 def run_teach(config: Mapping[str, Any] | TeachConfig, workdir: str | os.PathLike, *,
