@@ -116,7 +116,9 @@ class SubwordTokenizer:
 
   def pieces(self, text: str) -> list[int]:
     """Piece ids of ``text`` without special pieces (as they appear inside a longer input)."""
-    return list(self._tokenizer.encode(text, add_special_tokens=False).ids)
+    enc = self._tokenizer.encode(text, add_special_tokens=False)
+    self.stats.truncated += bool(enc.overflowing)  # cut at max_length: counted, as encode does
+    return list(enc.ids)
 
   def bucket(self, length: int) -> int:
     """The smallest bucket that holds ``length`` pieces."""

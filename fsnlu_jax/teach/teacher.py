@@ -67,6 +67,7 @@ class GenerationStats:
   finished: int = 0
   parsed: int = 0
   examples_dropped_to_fit: int = 0
+  prompts_longer_than_trained: int = 0
 
 
 class Teacher:
@@ -97,23 +98,30 @@ class Teacher:
     model, _ = restore_model(folder, template, optimizer_for(workdir, template))
     job = json.loads((workdir / "config.json").read_text())
     max_source = job["data"]["max_source_len"]
-    tokenizer = SubwordTokenizer(workdir / TOKENIZER_FILE, max_length=max_source)
+    # Pieces are cut at the encoder's positions, not at the trained length (fit_prompt decides).
+    tokenizer = SubwordTokenizer(workdir / TOKENIZER_FILE,
+                                 max_length=config.encoder.max_position_embeddings)
     return cls(model, tokenizer, max_source_len=max_source)
 
   def fit_prompt(self, prompt: Prompt) -> tuple[Prompt, list[int]]:
     """``prompt`` with examples removed from the end until it fits ``max_source_len``
-    (counted in :attr:`stats`), and its piece ids (``[CLS] ... [SEP]``).
+    (the longest prompt the teacher was trained on), and its piece ids (``[CLS] ... [SEP]``).
+
+    A prompt still longer without examples (many labels, long fixed values) is
+    read whole up to the encoder's positions, and counted in :attr:`stats`.
 
     Raises:
-      ValueError: a prompt too long even without examples.
+      ValueError: a prompt longer than the encoder's positions even without examples.
     """
+    limit = self.model.config.encoder.max_position_embeddings
     while True:
       ids = self.tokenizer.pieces(render_prompt(prompt))
-      if len(ids) + 2 <= self.max_source_len:
+      if len(ids) + 2 <= self.max_source_len or (not prompt.examples and len(ids) + 2 <= limit):
+        self.stats.prompts_longer_than_trained += len(ids) + 2 > self.max_source_len
         return prompt, [self.model.config.bos_id] + ids + [self.model.config.eos_id]
       if not prompt.examples:
-        raise ValueError(f"a prompt of {len(ids) + 2} pieces without examples; the teacher "
-                         f"reads at most {self.max_source_len}")
+        raise ValueError(f"a prompt of {len(ids) + 2} pieces without examples; the encoder "
+                         f"reads at most {limit}")
       prompt = dataclasses.replace(prompt, examples=prompt.examples[:-1])
       self.stats.examples_dropped_to_fit += 1
 
