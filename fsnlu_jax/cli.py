@@ -14,6 +14,8 @@
   fsnlu explain --checkpoint WORKDIR [--target intent|slot] [--html F] [--png F] "text"
   fsnlu rewrite --config configs/rewrite.py[:tiny] --workdir DIR [--data-dir D]
   fsnlu rewrite --checkpoint WORKDIR [--previous TEXT] [--user ID] "play alien bridges"
+  fsnlu teach --config teach[:tiny] --workdir DIR     (train a LINGUIST teacher)
+  fsnlu generate --teacher DIR --intent NAME (--examples FILE.jsonl | --labels a,b) [--n N]
   fsnlu predict --checkpoint WORKDIR [--input FILE|-] [--output FILE]   (JSON lines out)
   fsnlu serve --checkpoint WORKDIR [--host H] [--port P]               (HTTP: /health, /predict)
   fsnlu active select --workdir DIR --seed-data SEED.jsonl --pool POOL.jsonl [--k K --strategy S]
@@ -294,6 +296,63 @@ def cmd_serve(args) -> int:
   return 0
 
 
+def cmd_teach(args) -> int:
+  """Trains (resuming) a LINGUIST teacher; prints its validation record."""
+  from fsnlu_jax import teach  # pylint: disable=g-import-not-at-top
+
+  out = teach.run_teach(_config(args), args.workdir, data_dir=args.data_dir,
+                        cache_dir=args.cache_dir)
+  print(json.dumps(dict(steps=out["steps"], best_step=out["best_step"], best=out["best"])))
+  return 0
+
+
+def cmd_generate(args) -> int:
+  """Writes labelled utterances for an intent, from seed examples or label names alone."""
+  from fsnlu_jax import teach  # pylint: disable=g-import-not-at-top
+
+  seeds = teach.read_generated(args.examples, intent=args.intent) if args.examples else []
+  labels = [x for x in (args.labels or "").split(",") if x]
+  mode = args.mode or ("linguist" if seeds else "zero_shot")
+  teacher = teach.Teacher.load(args.teacher)
+  prompts = teach.generation_prompts(args.intent, seeds, args.prompts, mode=mode, seed=args.seed,
+                                     catalogue=teach.slot_catalogue(seeds), labels=labels)
+  outputs = teacher.generate(prompts, args.n, seed=args.seed,
+                             sampling=teach.sampling_config(args.teacher, args.temperature,
+                                                            args.top_p, args.top_k))
+  with contextlib.ExitStack() as stack:
+    out = sys.stdout if args.output == "-" else stack.enter_context(open(args.output, "w"))
+    for g in outputs:
+      record = dict(g.example.to_record(), annotated=g.text, logprob=round(g.logprob, 4)) \
+          if g.example is not None else dict(annotated=g.text, error=g.error)
+      out.write(json.dumps(record, ensure_ascii=False) + "\n")
+  s = teacher.stats
+  print(f"fsnlu: {s.parsed} of {s.outputs} outputs parsed ({mode}, {len(prompts)} prompts)",
+        file=sys.stderr)
+  return 0
+
+
+def _add_teach_parsers(commands) -> None:
+  _add_train_parser(commands, "teach", "train a LINGUIST teacher (annotated-utterance writer)",
+                    func=cmd_teach)
+  parser = commands.add_parser("generate", help="write labelled utterances for an intent "
+                               "with a trained teacher (JSON lines in the dataset schema)")
+  parser.add_argument("--teacher", required=True, help="workdir of a `fsnlu teach` run")
+  parser.add_argument("--intent", required=True, help="the intent to write utterances for")
+  parser.add_argument("--examples", help="JSON lines of seed examples (text, tokens, slots, "
+                      "intent; as `fsnlu data` and `fsnlu generate` write them)")
+  parser.add_argument("--labels", help="comma-separated slot labels (zero-shot: no examples)")
+  parser.add_argument("--mode", choices=["linguist", "extrapolate", "zero_shot"],
+                      help="default: linguist with --examples, zero_shot without")
+  parser.add_argument("--prompts", type=int, default=10, help="prompts to sample from")
+  parser.add_argument("--n", type=int, default=10, help="samples per prompt")
+  parser.add_argument("--seed", type=int, default=0)
+  parser.add_argument("--temperature", type=float)
+  parser.add_argument("--top-p", type=float)
+  parser.add_argument("--top-k", type=int)
+  parser.add_argument("--output", default="-", help="JSON lines out; - is stdout")
+  parser.set_defaults(func=cmd_generate)
+
+
 def _add_predict_parsers(commands) -> None:
   for name, help_text in (("predict", "answer utterances from a file or stdin (JSON lines)"),
                           ("serve", "serve a trained model over HTTP with request batching")):
@@ -453,17 +512,19 @@ def build_parser() -> argparse.ArgumentParser:
                     func=cmd_select)
   _add_explain_parser(commands)
   _add_rewrite_parser(commands)
+  _add_teach_parsers(commands)
   _add_predict_parsers(commands)
   _add_active_parser(commands)
   return parser
 
 
 # Commands that run a job: they join a multi-process run when one is configured.
-_JOBS = ("pretrain", "finetune", "scratch", "fewshot", "fewshot-classifier", "select", "rewrite")
+_JOBS = ("pretrain", "finetune", "scratch", "fewshot", "fewshot-classifier", "select", "rewrite",
+         "teach")
 # Commands that answer from a trained model: their compiled functions are kept
 # on disk, so the next run of the same model loads them instead of compiling
 # (`fsnlu explain`: 11 s of its IG compilation on a busy 2-core CPU).
-_MODEL_USERS = ("explain", "predict", "serve")
+_MODEL_USERS = ("explain", "predict", "serve", "generate")
 
 
 def _compilation_cache() -> None:

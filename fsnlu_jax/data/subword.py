@@ -94,6 +94,32 @@ class SubwordTokenizer:
     found = self._tokenizer.token_to_id(piece)
     return default if found is None else found
 
+  @property
+  def vocab_size(self) -> int:
+    """``V``, special pieces included."""
+    return self._tokenizer.get_vocab_size()
+
+  def id_to_piece(self, piece_id: int) -> str:
+    """The piece string of an id (``"##ing"``, ``"[SEP]"``)."""
+    return self._tokenizer.id_to_token(piece_id)
+
+  def piece_id(self, piece: str) -> int:
+    """The id of a piece string.
+
+    Raises:
+      KeyError: a piece not in the vocabulary.
+    """
+    found = self._tokenizer.token_to_id(piece)
+    if found is None:
+      raise KeyError(f"{piece!r} is not a piece of {self.path}")
+    return found
+
+  def pieces(self, text: str) -> list[int]:
+    """Piece ids of ``text`` without special pieces (as they appear inside a longer input)."""
+    enc = self._tokenizer.encode(text, add_special_tokens=False)
+    self.stats.truncated += bool(enc.overflowing)  # cut at max_length: counted, as encode does
+    return list(enc.ids)
+
   def bucket(self, length: int) -> int:
     """The smallest bucket that holds ``length`` pieces."""
     return next(b for b in self.buckets if b >= length)

@@ -75,23 +75,26 @@ def filter_logits(logits: jax.Array, *, temperature: float | jax.Array = 1.0, to
     temperature: > 0; divides the logits (a scalar or ``[B, 1]``).
     top_k: keep the ``k`` largest (and ties with the k-th); 0: all.
     top_p: keep the most likely tokens until their probability reaches
-      ``top_p`` (the first always); 1: all (a scalar or ``[B, 1]``).
+      ``top_p`` (the first always; with ``top_k``, the probabilities of the
+      ``k`` largest); 1: all (a scalar or ``[B, 1]``).
 
   Returns:
     ``[B, V]``: kept tokens' tempered logits, ``-inf`` elsewhere.
   """
   x = logits / temperature
   vocab = x.shape[-1]
-  if top_k and top_k < vocab:
-    kth = lax.top_k(x, top_k)[0][:, -1:]  # --> [B, 1]
-    x = jnp.where(x >= kth, x, -jnp.inf)
-  if not (isinstance(top_p, numbers.Real) and top_p >= 1.0):
-    # Only the top-k can survive: sort those, not the whole vocabulary.
-    ranked = lax.top_k(x, top_k if top_k and top_k < vocab else vocab)[0]  # --> [B, K] descending
+  k = top_k if 0 < top_k < vocab else 0
+  nucleus = not (isinstance(top_p, numbers.Real) and top_p >= 1.0)
+  if not (k or nucleus):
+    return x
+  # Only the top-k can survive: one partial sort serves both filters.
+  ranked = lax.top_k(x, k or vocab)[0]  # --> [B, K] descending
+  if k:
+    x = jnp.where(x >= ranked[:, -1:], x, -jnp.inf)
+  if nucleus:
     probs = jax.nn.softmax(ranked, axis=-1)
     before = jnp.cumsum(probs, axis=-1) - probs  # mass of the more likely ones
-    kept = (before < top_p) & (ranked > -jnp.inf)
-    kept = kept.at[:, 0].set(True)
+    kept = ((before < top_p) & (ranked > -jnp.inf)).at[:, 0].set(True)
     threshold = jnp.min(jnp.where(kept, ranked, jnp.inf), axis=-1, keepdims=True)  # --> [B, 1]
     x = jnp.where(x >= threshold, x, -jnp.inf)
   return x

@@ -1,5 +1,5 @@
 """Task models: multitask bi-LSTM, ProtoNet and generator, rewriter, transformer encoders
-(BERT family, MPNet)."""
+(BERT family, MPNet), and the BERT2BERT encoder-decoder warm-started from a BERT checkpoint."""
 
 from fsnlu_jax.models._multitask import (NEW_ROWS, MultitaskBiLSTM, MultitaskConfig,
                                          MultitaskOutput, decode_output, extend_vocabulary,

@@ -38,7 +38,8 @@ _log = logging.getLogger(__name__)
 
 
 def resolve_model_dir(path_or_name: str | os.PathLike) -> pathlib.Path:
-  """A local model folder, downloading a hub name if the folder does not exist."""
+  """A local model folder: the path itself, else ``$FSNLU_MODELS_DIR/<name>``, else a
+  hub name downloaded (needs ``huggingface_hub`` and a network)."""
   path = pathlib.Path(path_or_name)
   if path.is_dir():
     if (path / "model_config.json").is_file() and (path / "checkpoints").is_dir():
@@ -49,6 +50,10 @@ def resolve_model_dir(path_or_name: str | os.PathLike) -> pathlib.Path:
     return path
   if path.exists() or str(path_or_name).startswith((".", "/")):
     raise FileNotFoundError(f"no model folder: {path}")
+  # A bare name: the local models folder first (no network), then the hub.
+  local = pathlib.Path(os.environ.get("FSNLU_MODELS_DIR", "")) / path
+  if os.environ.get("FSNLU_MODELS_DIR") and local.is_dir():
+    return resolve_model_dir(local)
   try:
     import huggingface_hub  # pylint: disable=import-outside-toplevel
   except ImportError as e:

@@ -35,9 +35,9 @@ from typing import Callable, Literal, Mapping, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 from flax import nnx
 
+from fsnlu_jax.models._sequence_loss import token_cross_entropy
 from fsnlu_jax.nn import Embedder
 
 Positions = Literal["learned", "sinusoidal"]
@@ -366,14 +366,5 @@ def rewriter_loss(model: Rewriter, batch: Mapping[str, jax.Array], rngs: nnx.Rng
   """
   logits = model(batch["source_ids"], batch["source_mask"], batch["target_in"],
                  deterministic=rngs is None, rngs=rngs)  # --> [B, Lt, V]
-  labels, mask = batch["target_out"], jnp.asarray(batch["target_mask"], bool)
-  nll = optax.softmax_cross_entropy_with_integer_labels(logits, labels)  # --> [B, Lt]
-  if label_smoothing:
-    smooth = -jax.nn.log_softmax(logits).mean(axis=-1)
-    loss = (1.0 - label_smoothing) * nll + label_smoothing * smooth
-  else:
-    loss = nll
-  hit = (jnp.argmax(logits, -1) == labels) | ~mask
-  aux = dict(count=mask.sum(), nll_sum=jnp.where(mask, nll, 0.0).sum(),
-             correct=(hit & mask).sum(), exact=(hit.all(axis=1) & mask.any(axis=1)).sum())
-  return jnp.where(mask, loss, 0.0).sum(), aux
+  return token_cross_entropy(logits, batch["target_out"], batch["target_mask"],
+                             label_smoothing=label_smoothing)

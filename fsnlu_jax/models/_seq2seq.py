@@ -41,10 +41,10 @@ from typing import Callable, Mapping, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import optax
 from flax import nnx
 
 from fsnlu_jax.models._architectures import bert2bert_names
+from fsnlu_jax.models._sequence_loss import token_cross_entropy
 from fsnlu_jax.models._bert import BertConfig, BertEncoder, BertLayer, BertSelfAttention
 from fsnlu_jax.models._pretrained import checkpoint_config, copy_checkpoint
 from fsnlu_jax.models._rewriter import KVCache
@@ -315,16 +315,8 @@ def seq2seq_loss(model: BertSeq2Seq, batch: Mapping[str, jax.Array],
   mask = jnp.asarray(batch["tgt_mask"], bool)
   logits = model(batch["src_ids"], batch["src_mask"], batch["tgt_in"], tgt_mask=mask,
                  deterministic=rngs is None, rngs=rngs)  # --> [B, Lt, V]
-  labels = batch["tgt_out"]
-  nll = optax.softmax_cross_entropy_with_integer_labels(logits, labels)  # --> [B, Lt]
-  smoothing = model.config.label_smoothing
-  loss = nll
-  if smoothing:
-    loss = (1.0 - smoothing) * nll - smoothing * jax.nn.log_softmax(logits).mean(axis=-1)
-  hit = (jnp.argmax(logits, -1) == labels) | ~mask
-  aux = dict(count=mask.sum(), nll_sum=jnp.where(mask, nll, 0.0).sum(),
-             correct=(hit & mask).sum(), exact=(hit.all(axis=1) & mask.any(axis=1)).sum())
-  return jnp.where(mask, loss, 0.0).sum(), aux
+  return token_cross_entropy(logits, batch["tgt_out"], mask,
+                             label_smoothing=model.config.label_smoothing)
 
 
 def _special_id(folder, piece: str) -> int | None:

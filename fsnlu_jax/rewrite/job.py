@@ -47,8 +47,8 @@ from fsnlu_jax.rewrite import data as data_lib
 from fsnlu_jax.rewrite import plots
 from fsnlu_jax.rewrite import systems
 from fsnlu_jax.rewrite.config import RewriteConfig, RewriteOptimConfig
-from fsnlu_jax.train import (BestMetric, chunks, epoch_rows, init_train_state, jsonl,
-                             make_eval_step, make_train_step, to_global, train)
+from fsnlu_jax.train import (BestMetric, epoch_rows, init_train_state, jsonl, make_eval_step,
+                             make_train_step, summed_metrics, train, warmup_cosine_adamw)
 
 
 def model_config(config: RewriteConfig, vocab_size: int) -> RewriterConfig:
@@ -63,11 +63,10 @@ def model_config(config: RewriteConfig, vocab_size: int) -> RewriterConfig:
 
 def make_optimizer(optim: RewriteOptimConfig, steps: int) -> optax.GradientTransformation:
   """AdamW with linear warm-up then cosine decay to ``end_factor`` of the peak, and clipping."""
-  schedule = optax.warmup_cosine_decay_schedule(
-      0.0, optim.learning_rate, min(optim.warmup_steps, max(steps - 1, 1)), max(steps, 2),
-      end_value=optim.learning_rate * optim.end_factor)
-  return optax.chain(optax.clip_by_global_norm(optim.clip_norm),
-                     optax.adamw(schedule, weight_decay=optim.weight_decay))
+  return warmup_cosine_adamw(learning_rate=optim.learning_rate,
+                             warmup_steps=optim.warmup_steps, end_factor=optim.end_factor,
+                             weight_decay=optim.weight_decay, clip_norm=optim.clip_norm,
+                             steps=steps)
 
 
 def new_model(config: RewriteConfig, vocab_size: int) -> tuple[Rewriter, optax.GradientTransformation]:
@@ -117,15 +116,12 @@ def _teacher_forced(eval_step, state, data: data_lib.RewriteJobData, batch_size:
                     ) -> dict[str, float]:
   """Validation token NLL, token accuracy and teacher-forced exact match."""
   arrays = data.arrays["validation"]
-  n, total = len(arrays["source_ids"]), None
-  for chunk in chunks(n, batch_size):
-    # Its real rows only: the batch's filler rows carry no target tokens.
-    m = eval_step(state, to_global(data_lib.batch(arrays, chunk.rows[:chunk.real], batch_size),
-                                   mesh))
-    total = m if total is None else jax.tree.map(lambda x, y: x + y, total, m)
-  t = jax.device_get(total)
-  return dict(nll=float(t["nll_sum"] / t["count"]), token_acc=float(t["correct"] / t["count"]),
-              exact_teacher_forced=float(t["exact"]) / n)
+  n = len(arrays["source_ids"])
+  # Its real rows only: the batch's filler rows carry no target tokens.
+  t = summed_metrics(eval_step, state, n,
+                     lambda rows: data_lib.batch(arrays, rows, batch_size), batch_size, mesh)
+  return dict(nll=t["nll_sum"] / t["count"], token_acc=t["correct"] / t["count"],
+              exact_teacher_forced=t["exact"] / n)
 
 
 def _write_artefacts(workdir: pathlib.Path, data: data_lib.RewriteJobData) -> None:

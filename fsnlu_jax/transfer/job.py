@@ -51,11 +51,14 @@ _log = logging.getLogger(__name__)
 
 def train_model(model: models.MultitaskBiLSTM, data: data_lib.TransferData, *,
                 optim: OptimConfig, loop: TrainConfig, seed: int, workdir: pathlib.Path,
-                mesh: jax.sharding.Mesh | None = None, desc: str = "train") -> LoopResult:
+                mesh: jax.sharding.Mesh | None = None, desc: str = "train",
+                keep_best: bool = False) -> LoopResult:
   """Trains ``model`` on ``data.train`` (resuming from ``workdir``), evaluating on ``data.eval``.
 
   The state kept is the last step's; the result also holds the best
-  evaluation by SemER.
+  evaluation by SemER, and with ``keep_best`` the state that scored it
+  (``LoopResult.best_state``; step 0 is a candidate, see
+  :func:`fsnlu_jax.train.train`).
   """
   mesh = make_data_mesh() if mesh is None else mesh
   if loop.batch_size % mesh.size:
@@ -76,7 +79,7 @@ def train_model(model: models.MultitaskBiLSTM, data: data_lib.TransferData, *,
   result = train(state, step, batch, mesh=mesh, config=loop, workdir=workdir,
                  data_order=dict(order="epoch_permutation", seed=seed, n_train=n),
                  evaluate=evaluate, best_metric=BestMetric("semer", "min"),
-                 summarize=model_lib.summarize, desc=desc)
+                 summarize=model_lib.summarize, desc=desc, keep_best=keep_best)
   plot_learning_curve(workdir / "metrics.jsonl", workdir / "learning_curve.png")
   return result
 

@@ -10,8 +10,6 @@ deterministic.
 
 from __future__ import annotations
 
-import functools
-
 import hypothesis
 import hypothesis.strategies as st
 import jax
@@ -183,9 +181,10 @@ def test_near_zero_temperature_and_top_k_1_are_greedy_as_beam_search_of_one(many
   assert sequences(out) == [best, None, None, best]
   assert out.lengths[1] == out.lengths[2] == 0 and not out.sequences[1:3].any()
   assert (np.asarray(out.logprobs[1:3]) == NEG_INF).all()
-  beam = beam_search(lambda tokens, cache, i: (jnp.asarray(table)[tokens], cache), None,
-                     batch_size=1, beam_size=1, max_length=L, vocab_size=V, bos_id=BOS,
-                     eos_id=EOS, alpha=0.0, constraint=trie_constraint(trie, vocab_size=V))
+  beam = jax.jit(lambda table, trie: beam_search(
+      lambda tokens, cache, i: (table[tokens], cache), None, batch_size=1, beam_size=1,
+      max_length=L, vocab_size=V, bos_id=BOS, eos_id=EOS, alpha=0.0,
+      constraint=trie_constraint(trie, vocab_size=V)))(jnp.asarray(table), trie)
   assert tuple(beam.sequences[0, 0, :int(beam.lengths[0, 0])].tolist()) == best
 
 
@@ -207,13 +206,16 @@ def test_jit_equals_eager_and_settings_are_checked(many):
 
 
 def test_filter_logits_keeps_the_documented_tokens():
+  cases = [dict(top_k=2), dict(top_p=0.7), dict(top_p=0.71), dict(top_p=0.01),
+           dict(top_k=3, top_p=0.9)]
   logits = jnp.log(jnp.array([[0.5, 0.2, 0.15, 0.1, 0.05, 0.0]]))
-  kept = lambda **kw: np.isfinite(np.asarray(filter_logits(logits, **kw)[0])).tolist()
-  assert kept(top_k=2) == [True, True, False, False, False, False]
-  assert kept(top_p=0.7) == [True, True, False, False, False, False]  # 0.5 + 0.2 reaches 0.7
-  assert kept(top_p=0.71) == [True, True, True, False, False, False]
-  assert kept(top_p=0.01) == [True, False, False, False, False, False]  # the top token stays
-  assert kept(top_k=3, top_p=0.9) == [True, True, True, False, False, False]
+  kept = jax.jit(lambda x: [jnp.isfinite(filter_logits(x, **kw)[0]) for kw in cases])(logits)
+  assert [np.flatnonzero(k).tolist() for k in kept] == [
+      [0, 1],  # top-k 2
+      [0, 1],  # 0.5 + 0.2 reaches 0.7
+      [0, 1, 2],  # ... but not 0.71
+      [0],  # the top token always stays
+      [0, 1, 2]]  # top-p over the top 3
 
 
 trie_paths = st.lists(st.lists(st.integers(2, 5), min_size=1, max_size=L - 1), min_size=1,

@@ -1,4 +1,4 @@
-"""Tests for the BERT2BERT encoder-decoder: incremental decoding, masks, warm start, search, training.
+"""Tests for the BERT2BERT encoder-decoder: incremental decoding, masks, warm start, search, loss.
 
 Tiny configs, everything jitted with few distinct shapes (on CPU each eager op
 and each new shape costs a compile); one test reads the real MiniLM.
@@ -39,6 +39,7 @@ def _batch(rows: int = ROWS, seed: int = 0) -> dict[str, jnp.ndarray]:
   rng = np.random.default_rng(seed)
   src_mask = np.arange(LS)[None] < rng.integers(2, LS + 1, rows)[:, None]
   tgt_len = rng.integers(1, LT, rows)  # target tokens; + EOS fits in LT
+  tgt_len[:2] = LT - 1  # two rows without target padding
   words = rng.integers(5, V, (rows, LT))
   tgt_mask = np.arange(LT)[None] < (tgt_len + 1)[:, None]
   tgt_in = np.where(tgt_mask, np.concatenate([np.full((rows, 1), BOS), words[:, :-1]], 1), PAD)
@@ -61,7 +62,8 @@ def _write_tiny_bert(folder):
     tensors[name] = ((path[-1] == "scale") + 0.3 * rng.standard_normal(shape)).astype(np.float32)
   folder.mkdir()
   save_file(tensors, str(folder / "model.safetensors"))
-  (folder / "config.json").write_text(json.dumps({**dataclasses.asdict(BERT), "model_type": "bert"}))
+  config = {**dataclasses.asdict(BERT), "model_type": "bert"}
+  (folder / "config.json").write_text(json.dumps(config))
   return folder
 
 
@@ -82,10 +84,15 @@ def model(folder) -> BertSeq2Seq:
 
 @functools.partial(jax.jit, static_argnums=0)
 def _forward(graphdef, state, batch):
-  """``(encoded [B, LS, D], logits [B, LT, V], (loss_sum, aux))``, deterministic."""
+  """``(encoded [B, LS, D], logits [B, LT, V], (loss_sum, aux))``, deterministic.
+
+  The logits under the target mask, as the loss computes them: XLA then
+  compiles one encoder-decoder, not two.
+  """
   m = nnx.merge(graphdef, state)
   return (m.encode(batch["src_ids"], batch["src_mask"]),
-          m(batch["src_ids"], batch["src_mask"], batch["tgt_in"]), seq2seq_loss(m, batch))
+          m(batch["src_ids"], batch["src_mask"], batch["tgt_in"], tgt_mask=batch["tgt_mask"]),
+          seq2seq_loss(m, batch))
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -124,7 +131,12 @@ def test_incremental_decoding_equals_teacher_forcing(model, forward):
   for t in range(LT):
     out, cache = _step(graphdef, state, batch["tgt_in"][:, t], cache, jnp.int32(t))
     steps.append(out)
-  np.testing.assert_allclose(jnp.stack(steps, 1), full, atol=1e-5, rtol=0)
+  # Padding only follows real tokens: the causal steps agree wherever the target is real
+  # (every position of rows 0 and 1).
+  real = np.asarray(batch["tgt_mask"])
+  np.testing.assert_allclose(np.asarray(jnp.stack(steps, 1))[real], np.asarray(full)[real],
+                             atol=1e-5, rtol=0)
+  assert real[:2].all()
   assert _step._cache_size() == compiles + 1  # pylint: disable=protected-access
   assert float(jnp.abs(cache.self_kv[1].key[:, -1]).min()) > 0  # every step written
   with pytest.raises(ValueError, match="max_target_len"):
@@ -134,9 +146,10 @@ def test_incremental_decoding_equals_teacher_forcing(model, forward):
 def test_decoder_is_causal_and_cross_attention_ignores_source_padding(forward):
   _, _, (_, logits, _) = forward
   base, later, padded, other = (logits[k * ROWS:(k + 1) * ROWS] for k in range(4))
-  # A later target token changes only its own and later positions' logits.
+  # A later target token changes only its own and later positions' logits (all of them
+  # in rows 0 and 1, which have no target padding).
   np.testing.assert_array_equal(later[:, :4], base[:, :4])
-  assert float(jnp.abs(later[:, 4:] - base[:, 4:]).max(axis=-1).min()) > 0
+  assert float(jnp.abs(later[:2, 4:] - base[:2, 4:]).max(axis=-1).min()) > 0
   np.testing.assert_allclose(padded, base, atol=1e-6, rtol=0)
   assert float(jnp.abs(other - base).max(axis=(1, 2)).min()) > 1e-5  # float noise: ~1e-7
 
@@ -146,7 +159,6 @@ def test_loss_is_token_cross_entropy_with_label_smoothing(forward):
   lp = np.asarray(jax.nn.log_softmax(logits), np.float64)
   real = np.asarray(batch["tgt_mask"])
   nll = -np.take_along_axis(lp, np.asarray(batch["tgt_out"])[..., None], -1)[..., 0]
-  # The loss masks target padding (tgt_mask): the causal-only logits agree at real tokens.
   np.testing.assert_allclose(aux["nll_sum"], nll[real].sum(), rtol=1e-5)
   np.testing.assert_allclose(loss_sum, (0.9 * nll - 0.1 * lp.mean(-1))[real].sum(), rtol=1e-5)
   assert int(aux["count"]) == real.sum()
@@ -188,7 +200,8 @@ def test_beam_search_over_the_cache_scores_its_outputs_as_teacher_forcing(model,
   # Re-scored in a batch of the forward fixture's shape (no new compile).
   tgt_in = np.concatenate([np.full((ROWS, 1), BOS), best[:, :-1]], axis=1)
   _, rows, _ = forward
-  again = dict(rows, tgt_in=jnp.asarray(np.tile(tgt_in, (4, 1)), jnp.int32))
+  again = dict(rows, tgt_in=jnp.asarray(np.tile(tgt_in, (4, 1)), jnp.int32),
+               tgt_mask=jnp.ones_like(rows["tgt_mask"]))
   _, logits, _ = _forward(graphdef, state, again)
   lp = np.take_along_axis(np.asarray(jax.nn.log_softmax(logits[:ROWS])), best[..., None], -1)
   for b in np.flatnonzero(finished):

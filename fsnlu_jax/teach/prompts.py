@@ -1,0 +1,90 @@
+"""Generation prompts for a new intent: LINGUIST, example extrapolation, label names alone.
+
+Three ways to ask the teacher for utterances of an intent that has ``k`` seed
+examples (or none):
+
+* ``"linguist"`` (slot control): prompt ``i`` requests the slot types of seed
+  ``i mod k``, each a wildcard or (with chance ``1 - wildcard_rate``) a value
+  drawn from the slot catalogue (values of that type seen anywhere in the
+  training data), and shows the other seeds as examples;
+* ``"extrapolate"`` (example extrapolation, Lee et al. 2021): the seeds as
+  examples and no slot control (``slots=None``);
+* ``"zero_shot"``: no examples; slot control over label names alone, each
+  prompt requesting a random non-empty subset (possibly empty when the intent
+  has no slots) of the given labels as wildcards.
+
+The numbering of labels is random per prompt, as in training.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Mapping, Sequence
+
+import numpy as np
+
+from fsnlu_jax.data.schema import Example
+from fsnlu_jax.teach.format import MAX_EXAMPLES, Prompt, SlotRequest
+from fsnlu_jax.teach.instructions import make_prompt, usable_as_target
+
+Mode = Literal["linguist", "extrapolate", "zero_shot"]
+MODES = ("linguist", "extrapolate", "zero_shot")
+
+
+def _spans(example: Example) -> list[str]:
+  """The slot types of ``example``'s spans, in order."""
+  return [t[2:] for t in example.slots if t.startswith("B-")]
+
+
+def generation_prompts(intent: str, seeds: Sequence[Example], count: int, *, mode: Mode,
+                       seed: int, catalogue: Mapping[str, Sequence[tuple[str, ...]]] | None = None,
+                       wildcard_rate: float = 0.5, labels: Sequence[str] = (),
+                       max_examples: int = MAX_EXAMPLES) -> list[Prompt]:
+  """``count`` prompts for ``intent`` (see the module docstring).
+
+  Args:
+    intent: the new intent's name.
+    seeds: its labelled examples (ignored by ``"zero_shot"``).
+    count: prompts to make.
+    mode: ``"linguist"``, ``"extrapolate"`` or ``"zero_shot"``.
+    seed: the draws' seed.
+    catalogue: slot type -> values (word tuples) for fixed values (``"linguist"``);
+      None: every requested slot is a wildcard.
+    wildcard_rate: chance a requested slot is a wildcard when a catalogue is given.
+    labels: the intent's slot types (``"zero_shot"``; default: the seeds').
+    max_examples: most seed examples shown in a prompt.
+
+  Raises:
+    ValueError: an unknown mode, or ``"linguist"`` / ``"extrapolate"`` without seeds.
+  """
+  if mode not in MODES:
+    raise ValueError(f"unknown mode {mode!r}; use one of {MODES}")
+  rng = np.random.default_rng(seed)
+  usable = [s for s in seeds if usable_as_target(s)]
+  if mode != "zero_shot" and not usable:
+    raise ValueError(f"mode {mode!r} needs seed examples of {intent!r}")
+  names = sorted(set(labels) or {t for s in seeds for t in s.slot_types})
+  out = []
+  for i in range(count):
+    if mode == "zero_shot":
+      chosen = [n for n in names if rng.random() < 0.5]
+      if names and not chosen:
+        chosen = [names[int(rng.integers(len(names)))]]
+      out.append(make_prompt(intent, (), tuple(SlotRequest(n) for n in chosen), rng,
+                             extra_labels=names))
+      continue
+    anchor = usable[i % len(usable)]
+    others = [s for s in seeds if s is not anchor]
+    shown = [others[j] for j in rng.permutation(len(others))[:max_examples]]
+    if mode == "extrapolate":
+      shown = [seeds[j] for j in rng.permutation(len(seeds))[:max_examples]]
+      out.append(make_prompt(intent, shown, None, rng))
+      continue
+    requests = []
+    for label in _spans(anchor):
+      values = (catalogue or {}).get(label, ())
+      if values and rng.random() >= wildcard_rate:
+        requests.append(SlotRequest(label, tuple(values[int(rng.integers(len(values)))])))
+      else:
+        requests.append(SlotRequest(label))
+    out.append(make_prompt(intent, shown, tuple(requests), rng))
+  return out

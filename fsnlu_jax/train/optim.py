@@ -1,0 +1,40 @@
+"""The optimizers and the evaluation sweep the jobs share.
+
+Shapes: ``B`` batch.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping
+
+import jax
+import optax
+
+from fsnlu_jax.train.batching import chunks, to_global
+
+
+def warmup_cosine_adamw(*, learning_rate: float, warmup_steps: int, end_factor: float,
+                        weight_decay: float, clip_norm: float, steps: int
+                        ) -> optax.GradientTransformation:
+  """AdamW with linear warm-up to ``learning_rate``, cosine decay to ``end_factor`` of it
+  at ``steps``, and global-norm clipping (the encoder-decoders' recipe)."""
+  schedule = optax.warmup_cosine_decay_schedule(
+      0.0, learning_rate, min(warmup_steps, max(steps - 1, 1)), max(steps, 2),
+      end_value=learning_rate * end_factor)
+  return optax.chain(optax.clip_by_global_norm(clip_norm),
+                     optax.adamw(schedule, weight_decay=weight_decay))
+
+
+def summed_metrics(eval_step: Callable, state: Any, n: int,
+                   batch_of: Callable[[Any], Mapping[str, Any]], batch_size: int,
+                   mesh: jax.sharding.Mesh) -> dict[str, float]:
+  """The sums an ``eval_step`` returns, over ``n`` rows in batches of ``B`` (host floats).
+
+  ``batch_of(rows)`` builds the host batch of the real rows of one chunk (it
+  pads to ``B`` with rows that count for nothing).
+  """
+  total = None
+  for chunk in chunks(n, batch_size):
+    m = eval_step(state, to_global(batch_of(chunk.rows[:chunk.real]), mesh))
+    total = m if total is None else jax.tree.map(lambda x, y: x + y, total, m)
+  return {k: float(v) for k, v in jax.device_get(total).items()}

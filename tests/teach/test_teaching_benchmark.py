@@ -1,0 +1,47 @@
+"""benchmarks/teaching.py's summary: intervals per system and paired differences (no training)."""
+
+from __future__ import annotations
+
+import importlib.util
+import pathlib
+
+import numpy as np
+import pytest
+
+_PATH = pathlib.Path(__file__).resolve().parents[2] / "benchmarks" / "teaching.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+  spec = importlib.util.spec_from_file_location("teaching_benchmark", _PATH)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+def _run(recall, f1):
+  return dict(target_recall=recall, target_slot_f1=f1, intent_acc=0.9, semer=0.2,
+              target_semer=0.5, wall_s=1.0)
+
+
+def test_paired_differences_against_the_best_baseline(bench):
+  rng = np.random.default_rng(0)
+  runs = {}
+  for intent in ("a", "b"):
+    for seed in (0, 1, 2):
+      base = rng.uniform(0.3, 0.6)
+      runs[f"{intent}/{seed}/none"] = _run(0.0, base)
+      runs[f"{intent}/{seed}/upsample"] = _run(0.5, base + 0.1)
+      runs[f"{intent}/{seed}/linguist"] = _run(0.6, base + 0.12)
+  s = bench.summarize(runs)
+  for metric, best, diff in (("target_recall", "upsample", 0.1),
+                             ("target_slot_f1", "upsample", 0.02)):
+    entry = s["paired"][metric]["linguist"]
+    assert entry["best_baseline"] == best and entry["runs"] == 6
+    assert entry["difference"]["mean"] == pytest.approx(diff)
+    assert entry["difference"]["sd"] == pytest.approx(0, abs=1e-9)  # paired: base cancels
+  assert s["systems"]["none"]["target_slot_f1"]["n"] == 6
+  assert s["systems"]["none"]["target_slot_f1"]["seeds"] == 3
+  assert set(s["per_intent"]) == {"a", "b"}
+  table = bench.markdown_table(dict(datasets=dict(snips=dict(summary=s))))
+  assert "| snips | linguist | 6 | 0.600 ± 0.000 |" in table
