@@ -269,7 +269,7 @@ def cmd_parse(args) -> int:
     raise ValueError("parse needs --config and --workdir (train) or --checkpoint (parse)")
   out = parse.run_parser(_config(args), args.workdir, data_dir=args.data_dir,
                          cache_dir=args.cache_dir)
-  print(json.dumps(out["test"]))
+  print(json.dumps(out.get("test", dict(best=out["best"]))))
   return 0
 
 

@@ -13,9 +13,15 @@ places, entity values from the catalogues or copied from the utterance)::
 Modules: :mod:`~fsnlu_jax.parse.config` (typed config), :mod:`~fsnlu_jax.parse.data`
 (subset, piece arrays, the grammar), :mod:`~fsnlu_jax.parse.optim`,
 :mod:`~fsnlu_jax.parse.parser` (:class:`Parser`: load and parse),
-:mod:`~fsnlu_jax.parse.job` (:func:`run_parser`: train and evaluate).
+:mod:`~fsnlu_jax.parse.job` (:func:`run_parser`: train and evaluate),
+:mod:`~fsnlu_jax.parse.mention` (every entity said), :mod:`~fsnlu_jax.parse.generator`
+(the teacher, tree -> utterance), :mod:`~fsnlu_jax.parse.clasp` (CLASP-RS, CLASP-GB,
+round trip, de-duplication).
 """
 
 from fsnlu_jax.parse.config import ParseConfig
 from fsnlu_jax.parse.job import evaluate_parser, run_parser
 from fsnlu_jax.parse.parser import Parser
+from fsnlu_jax.parse.clasp import (Request, dedupe, gb_requests, round_trip, rs_requests,
+                                   write_utterances)
+from fsnlu_jax.parse.generator import Generator

@@ -29,8 +29,11 @@ class ParseDataConfig:
     copy_labels: entity labels whose value may also be copied from the
       utterance (PIZZA EXR: none needed, every value is in a catalogue).
     max_source_len: most utterance pieces (longer utterances are an error).
-    max_target_len: most tree pieces, EOS included (longer trees are dropped
-      from training, counted).
+    max_target_len: most target pieces, EOS included (longer targets are
+      dropped from training, counted).
+    direction: ``"parse"`` (utterance -> tree: the student) or ``"generate"``
+      (tree -> utterance: the CLASP teacher, :class:`fsnlu_jax.parse.Generator`;
+      its source is the tree, so ``max_source_len`` must hold trees).
   """
 
   dataset: str = "pizza"
@@ -44,6 +47,11 @@ class ParseDataConfig:
   copy_labels: tuple[str, ...] = ()
   max_source_len: int = 64
   max_target_len: int = 128
+  direction: str = "parse"
+
+  def __post_init__(self):
+    if self.direction not in ("parse", "generate"):
+      raise ValueError(f"data.direction is 'parse' or 'generate', got {self.direction!r}")
 
 
 @dataclasses.dataclass(frozen=True)

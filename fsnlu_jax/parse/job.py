@@ -90,7 +90,12 @@ def evaluate_parser(parser: Parser, examples, workdir: pathlib.Path | None = Non
 
 def run_parser(config: Mapping[str, Any] | ParseConfig, workdir: str | os.PathLike, *,
                data_dir=None, cache_dir=None) -> dict[str, Any]:
-  """Trains (resuming) the parser on the configured subset, then scores the test split."""
+  """Trains (resuming) the parser on the configured subset, then scores the test split.
+
+  With ``data.direction="generate"`` the same model learns tree -> utterance
+  (the CLASP teacher, loaded by :meth:`fsnlu_jax.parse.Generator.load`) and
+  no test parsing is done.
+  """
   config = job_config(ParseConfig, config, jobs=("parse",))
   workdir = pathlib.Path(workdir)
   record_config(workdir, config)
@@ -108,7 +113,7 @@ def run_parser(config: Mapping[str, Any] | ParseConfig, workdir: str | os.PathLi
   grammar = data_lib.tree_grammar(data, d, config.decode.max_depth)
   encode = lambda examples: data_lib.encode_parses(
       examples, tokenizer, max_source_len=d.max_source_len, max_target_len=d.max_target_len,
-      bos_id=c.bos_id, eos_id=c.eos_id, pad_id=c.pad_id)
+      bos_id=c.bos_id, eos_id=c.eos_id, pad_id=c.pad_id, reverse=d.direction == "generate")
   arrays, kept, dropped = {}, {}, {}
   for split in ("train", "validation"):
     arrays[split], kept[split], dropped[split] = encode(data.examples[split])
@@ -117,7 +122,8 @@ def run_parser(config: Mapping[str, Any] | ParseConfig, workdir: str | os.PathLi
   stats = dict(data.stats, target_too_long=dropped)
   if jax.process_index() == 0:
     saved = dict(model=to_dict(c), grammar=data_lib.grammar_to_dict(grammar),
-                 decode=to_dict(config.decode), max_source_len=d.max_source_len)
+                 decode=to_dict(config.decode), max_source_len=d.max_source_len,
+                 direction=d.direction)
     (workdir / PARSER_FILE).write_text(json.dumps(saved, indent=1))
     shutil.copyfile(tokenizer.path, workdir / TOKENIZER_FILE)
     (workdir / "data.json").write_text(json.dumps(stats, indent=1))
@@ -141,10 +147,12 @@ def run_parser(config: Mapping[str, Any] | ParseConfig, workdir: str | os.PathLi
       if validate else None,
       best_metric=BestMetric("nll", "min") if validate else None, summarize=_summarize,
       desc="parse", keep_best=validate)
-  parser = Parser.load(workdir)
-  test = evaluate_parser(parser, data.examples["test"], workdir)
-  out = dict(test=test, steps=int(result.state.step), best_step=result.best_step,
-             best=result.best, final=result.final, data=stats,
-             grammar_states=parser.automaton.num_states, seconds=round(time.time() - began, 1))
+  out = dict(steps=int(result.state.step), best_step=result.best_step, best=result.best,
+             final=result.final, data=stats, direction=d.direction)
+  if d.direction == "parse":
+    parser = Parser.load(workdir)
+    out.update(test=evaluate_parser(parser, data.examples["test"], workdir),
+               grammar_states=parser.automaton.num_states)
+  out["seconds"] = round(time.time() - began, 1)
   jsonl.write(workdir / "results.json", out)
   return out

@@ -29,7 +29,7 @@ from flax import nnx
 
 from fsnlu_jax.data.subword import SubwordTokenizer
 from fsnlu_jax.decoding import GrammarAutomaton, build_tree_grammar, tree_grammar_constraint
-from fsnlu_jax.kernels import beam_search, expand_to_beams
+from fsnlu_jax.kernels import beam_search, expand_to_beams, sample
 from fsnlu_jax.models import BertSeq2Seq, Seq2SeqConfig, seq2seq_tokens_to_logits
 from fsnlu_jax.parse import data as data_lib
 from fsnlu_jax.parse.config import ParserDecodeConfig
@@ -73,6 +73,8 @@ class Parser:
     if not path.is_file():
       raise FileNotFoundError(f"{path}: not a parser workdir (run `fsnlu parse --config` first)")
     saved = json.loads(path.read_text())
+    if saved.get("direction", "parse") != "parse":
+      raise ValueError(f"{workdir} holds a {saved['direction']!r} model, not a parser")
     config = Seq2SeqConfig(**saved["model"])
     template = nnx.eval_shape(lambda: BertSeq2Seq(config, rngs=nnx.Rngs(0)))
     folder = workdir / "best"
@@ -115,6 +117,66 @@ class Parser:
         tree = self.automaton.decode(ids, set(encoded[r][0][1:-1]), detokenize)
         out.append((tree, float(result.scores[i, 0])))
     return out
+
+  def sample_trees(self, texts: Sequence[str], n: int, *, seed: int, temperature: float = 1.0,
+                   top_p: float = 1.0) -> list[list[str | None]]:
+    """``n`` trees sampled per utterance under the grammar (CLASP-GB's new parses).
+
+    Every finished sample is a tree of the grammar; a sample that runs past
+    ``max_length`` is None. The same seed and texts give the same trees.
+    """
+    c, d = self.model.config, self.decode
+    encoded = self.tokenizer.encode(list(texts))
+    per_batch = max(1, d.batch_size // n)
+    run = _tree_sampler(nnx.graphdef(self.model), n=n, max_length=d.max_length,
+                        vocab_size=c.encoder.vocab_size, bos_id=c.bos_id, eos_id=c.eos_id)
+    state = nnx.state(self.model)
+    key = jax.random.key(seed)
+    detokenize = lambda ids: self.tokenizer._tokenizer.decode(ids)  # pylint: disable=protected-access
+    out: list[list[str | None]] = []
+    for start in range(0, len(encoded), per_batch):
+      rows = list(range(start, min(start + per_batch, len(encoded))))
+      fill = rows + [rows[0]] * (per_batch - len(rows))
+      length = self.tokenizer.bucket(max(len(encoded[r][0]) for r in rows))
+      src = np.full((per_batch, length), c.pad_id, np.int32)
+      mask = np.zeros((per_batch, c.encoder.vocab_size), bool)
+      for i, r in enumerate(fill):
+        ids = encoded[r][0]
+        src[i, :len(ids)] = ids
+        mask[i, ids[1:-1]] = True
+      result = jax.device_get(run(state, jnp.asarray(src), jnp.asarray(src != c.pad_id),
+                                  self._arrays, self._copy, jnp.asarray(mask),
+                                  jax.random.fold_in(key, start), jnp.float32(temperature),
+                                  jnp.float32(top_p)))
+      for i, r in enumerate(rows):
+        trees = []
+        for j in range(i * n, (i + 1) * n):
+          ids = result.sequences[j, :int(result.lengths[j])]
+          trees.append(self.automaton.decode(ids, set(encoded[r][0][1:-1]), detokenize)
+                       if result.finished[j] else None)
+        out.append(trees)
+    return out
+
+
+@functools.lru_cache(maxsize=16)
+def _tree_sampler(graphdef, *, n, max_length, vocab_size, bos_id, eos_id):
+  """The jitted ``run(state, src_ids [P, Ls], src_mask, arrays, copy, utterance_mask [P, V],
+  key, temperature, top_p)``: ``n`` samples per row."""
+
+  @jax.jit
+  def run(state, src_ids, src_mask, arrays, copy, utterance_mask, key, temperature, top_p):
+    model = nnx.merge(graphdef, state)
+    encoded = model.encode(src_ids, src_mask)  # --> [P, Ls, D]
+    repeat = lambda x: jnp.repeat(x, n, axis=0)
+    cache = jax.tree.map(repeat, model.init_cache(encoded, src_mask, max_length))
+    constraint = tree_grammar_constraint(arrays, vocab_size=vocab_size, copy=copy,
+                                         utterance_mask=repeat(utterance_mask), eos_id=eos_id)
+    return sample(seq2seq_tokens_to_logits(model), cache, rng=key,
+                  batch_size=src_ids.shape[0] * n, max_length=max_length, vocab_size=vocab_size,
+                  bos_id=bos_id, eos_id=eos_id, temperature=temperature, top_p=top_p,
+                  constraint=constraint)
+
+  return run
 
 
 @functools.lru_cache(maxsize=16)

@@ -15,7 +15,8 @@ from flax import nnx
 
 from fsnlu_jax import cli, models
 from fsnlu_jax.config import load_config
-from fsnlu_jax.data import parse_tree
+from fsnlu_jax import parse as parse_lib
+from fsnlu_jax.data import ParseExample, parse_tree
 from fsnlu_jax.data.subword import SubwordTokenizer
 from fsnlu_jax.parse import Parser, data as data_lib
 from fsnlu_jax.parse.config import ParseDataConfig
@@ -177,3 +178,64 @@ def test_the_config_names_its_job():
   assert load_config(f"{CONFIG}")["data"]["train_size"] == 16
   with pytest.raises(ValueError, match="unknown arg"):
     load_config(f"{CONFIG}:big")
+
+
+# ---- CLASP: the teacher's requests, its mention-bound utterances, the filters ------
+
+
+def _catalogues():
+  from fsnlu_jax.data.catalogues import Catalogues  # pylint: disable=g-import-not-at-top
+  return Catalogues.from_lines({f"catalogs/{n}": lines for n, lines in _CATALOGUES.items()})
+
+
+def _seeds():
+  return [ParseExample(src, tuple(src.split()), top, exr, False, f"dev:{i + 1}")
+          for i, (src, top, exr) in enumerate(_ROWS)]
+
+
+def test_clasp_rs_and_gb_requests_become_utterances_that_say_every_entity(trained):
+  from fsnlu_jax.data.catalogues import TreeSchema  # pylint: disable=g-import-not-at-top
+  parser = Parser.load(trained)
+  seeds, catalogues = _seeds(), _catalogues()
+  schema = TreeSchema.from_trees(e.exr_tree() for e in seeds)
+  rs = parse_lib.rs_requests(seeds, catalogues, schema, 4, np.random.default_rng(0))
+  assert len(rs) == 4 and len({r.exr for r in rs}) == 4
+  for request in rs:  # the phrases are the new tree's values, said by catalogue forms
+    values = sorted(n.text for n in parse_tree(request.exr).walk() if n.is_leaf_node)
+    said = sorted(catalogues.resolve(label, p) for p in request.phrases
+                  for label in catalogues.labels if catalogues.resolve(label, p) is not None)
+    assert said == values, request
+  gb = parse_lib.gb_requests(parser, seeds[:2], catalogues, 4, seed=0, samples_per_seed=2)
+  seed_trees = {e.exr for e in seeds}
+  for request in gb:
+    assert parse_tree(request.exr) and request.exr not in seed_trees
+  # The teacher: any encoder-decoder of the right shape shows the constraint (here the parser's).
+  teacher = parse_lib.Generator(parser.model, parser.tokenizer, max_source_len=64)
+  requests = rs + gb
+  examples, unfinished = parse_lib.write_utterances(teacher, requests, n=2, seed=0, max_length=24,
+                                                    batch_size=8)
+  assert unfinished == 0 and len(examples) == 2 * len(requests)
+  by_tree = {r.exr: r for r in requests}
+  for example in examples:
+    for phrase in by_tree[example.exr].phrases:
+      assert phrase in example.text, (phrase, example.text)
+  again, _ = parse_lib.write_utterances(teacher, requests, n=2, seed=0, max_length=24,
+                                        batch_size=8)
+  assert [e.text for e in again] == [e.text for e in examples]
+
+
+def test_dedupe_and_round_trip_keep_only_new_recovered_pairs():
+  seeds = _seeds()
+  made = [ParseExample(t, tuple(t.split()), "", exr, False, f"gen:{i}")
+          for i, (t, exr) in enumerate([(seeds[0].text, seeds[0].exr), ("x y", seeds[1].exr),
+                                        ("x y", seeds[2].exr), ("z", seeds[3].exr)])]
+  kept, dropped = parse_lib.dedupe(made, seeds)
+  assert [e.source for e in kept] == ["gen:1", "gen:3"] and dropped == 2
+
+  class Stub:  # a parser that recovers the first tree only (siblings reordered)
+    def parse(self, texts):
+      first = "(ORDER (PIZZAORDER (TOPPING PEPPERONI ) (TOPPING ONIONS ) (SIZE SMALL ) (NUMBER 2 ) ) )"
+      return [(first, -1.0), (None, float("-inf"))][:len(texts)]
+
+  kept, dropped = parse_lib.round_trip(Stub(), kept)
+  assert [e.source for e in kept] == ["gen:1"] and dropped == 1
