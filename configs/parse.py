@@ -36,9 +36,9 @@ def get_config(arg: str = "") -> dict:
       decode=dict(beam_size=4, alpha=0.6, max_length=128, batch_size=32, max_depth=6))
   if arg == "tiny":
     config["data"].update(train_size=4, validation_size=2, test_size=None,
-                          max_source_len=32, max_target_len=64)
+                          max_source_len=32, max_target_len=32)
     config["model"].update(decoder_layers=1, train_encoder_layers=None, train_embeddings=True)
     config["optim"].update(warmup_steps=1)
-    config["train"].update(steps=4, batch_size=8, log_every=2, eval_every=4, checkpoint_every=2)
+    config["train"].update(steps=3, batch_size=8, log_every=1, eval_every=3, checkpoint_every=3)
     config["decode"].update(beam_size=2, max_length=48, batch_size=4)
   return config
