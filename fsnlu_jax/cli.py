@@ -256,6 +256,40 @@ def _add_rewrite_parser(commands) -> None:
   parser.set_defaults(func=cmd_rewrite)
 
 
+def cmd_parse(args) -> int:
+  """Trains and evaluates the semantic parser (``--config``), or parses utterances (JSON out)."""
+  from fsnlu_jax import parse  # pylint: disable=g-import-not-at-top
+
+  if args.checkpoint:
+    if not args.text:
+      raise ValueError("parse --checkpoint needs at least one utterance")
+    parser = parse.Parser.load(args.checkpoint)
+    for text, (tree, score) in zip(args.text, parser.parse(args.text)):
+      print(json.dumps(dict(text=text, tree=tree, score=score if tree is not None else None)))
+    return 0
+  if not (args.config and args.workdir):
+    raise ValueError("parse needs --config and --workdir (train) or --checkpoint (parse)")
+  out = parse.run_parser(_config(args), args.workdir, data_dir=args.data_dir,
+                         cache_dir=args.cache_dir)
+  print(json.dumps(out.get("test", dict(best=out["best"]))))
+  return 0
+
+
+def _add_parse_parser(commands) -> None:
+  parser = commands.add_parser("parse", help="semantic parsing into trees (PIZZA): train+evaluate,"
+                               " or parse utterances")
+  parser.add_argument("--config", help="parse[:tiny] or a config file (train and evaluate)")
+  _add_set_argument(parser)
+  parser.add_argument("--workdir", help="checkpoints, metrics, results.json; resumes")
+  _add_on_change_arguments(parser)
+  parser.add_argument("--data-dir", help="raw dataset folders (as for `fsnlu data`)")
+  parser.add_argument("--cache-dir", help="built dataset cache (as for `fsnlu data`)")
+  parser.add_argument("--checkpoint", help="workdir of a finished `fsnlu parse --config` run")
+  parser.add_argument("text", nargs="*", help="utterances to parse (with --checkpoint): one JSON"
+                      " line each, {text, tree, score}")
+  parser.set_defaults(func=cmd_parse)
+
+
 def cmd_predict(args) -> int:
   """Answers utterances (text or JSON lines) from a file or stdin with JSON lines."""
   from fsnlu_jax import serve  # pylint: disable=g-import-not-at-top
@@ -513,6 +547,7 @@ def build_parser() -> argparse.ArgumentParser:
   _add_explain_parser(commands)
   _add_rewrite_parser(commands)
   _add_teach_parsers(commands)
+  _add_parse_parser(commands)
   _add_predict_parsers(commands)
   _add_active_parser(commands)
   return parser
@@ -520,7 +555,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Commands that run a job: they join a multi-process run when one is configured.
 _JOBS = ("pretrain", "finetune", "scratch", "fewshot", "fewshot-classifier", "select", "rewrite",
-         "teach")
+         "teach", "parse")
 # Commands that answer from a trained model: their compiled functions are kept
 # on disk, so the next run of the same model loads them instead of compiling
 # (`fsnlu explain`: 11 s of its IG compilation on a busy 2-core CPU).

@@ -25,13 +25,13 @@ RANKS = {
     "nn": 1,
     "models": 2, "train": 2, "decoding": 2,
     "explain": 3,
-    "transfer": 4, "rewrite": 4, "active": 4,
+    "transfer": 4, "rewrite": 4, "active": 4, "parse": 4,
     "fewshot": 5, "selection": 5,  # they train their encoder / base model through `transfer`
     "teach": 5,  # its student is the multitask model, trained through `transfer`
     "serve": 6,  # a trained model of any capability, through their public APIs
     "configs": 7, "cli": 7,
 }
-CAPABILITIES = {"transfer", "rewrite", "active", "teach", "fewshot", "selection"}
+CAPABILITIES = {"transfer", "rewrite", "active", "teach", "parse", "fewshot", "selection"}
 # The only capability-to-capability edges (DESIGN.md: through the public API).
 CAPABILITY_EDGES = {("fewshot", "transfer"), ("selection", "transfer"), ("teach", "transfer")}
 NO_JAX = ("jax", "jaxlib", "flax", "optax", "orbax")

@@ -1,0 +1,158 @@
+"""CLASP's strategies on top of the teacher and the student: RS, GB, round trip, de-duplication.
+
+Rosenbaum et al. (AACL 2022) ask a teacher to write (parse, utterance) pairs:
+
+* **CLASP-RS** (:func:`rs_requests`): a seed's entity values are replaced by
+  other catalogue values (:func:`fsnlu_jax.data.tree_augment.substitute_slots`
+  on its TOP tree, so each new value comes with a surface form), and the
+  teacher writes an utterance for the new EXR tree that must say each new
+  surface form;
+* **CLASP-GB** (:func:`gb_requests`): new parses are sampled under the tree
+  grammar from the parser conditioned on seed utterances
+  (:meth:`fsnlu_jax.parse.Parser.sample_trees`), each entity gets a surface
+  form from the catalogues, then the teacher writes the utterance;
+* (CLASP-TS/TB translate into other languages: PIZZA is English only, out of scope.)
+
+:func:`write_utterances` runs the teacher (:class:`fsnlu_jax.parse.Generator`)
+on the requests; :func:`dedupe` drops repeats (of a seed's utterance or an
+earlier one); :func:`round_trip` keeps a pair only when a parser trained on
+the seeds recovers its tree (exact match up to sibling order).
+Generated rows have no TOP tree (``top=""``): the teacher writes words, not
+brackets; the parser learns EXR.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Sequence
+
+import numpy as np
+
+from fsnlu_jax.data import ParseExample, parse_tree
+from fsnlu_jax.data.catalogues import Catalogues, TreeSchema
+from fsnlu_jax.data.tree_augment import RS_LABELS, substitute_slots
+from fsnlu_jax.data.trees import Tree
+from fsnlu_jax.train.metrics import trees_match, unordered_key
+
+# EXR gives an order without a spoken number (NUMBER 1 ): nothing to require.
+_SILENT = {("NUMBER", "1")}
+
+
+@dataclasses.dataclass(frozen=True)
+class Request:
+  """A parse for the teacher to put into words.
+
+  Attributes:
+    exr: the tree (EXR string).
+    phrases: the words the utterance must contain (its entities' surface forms).
+    source: where it came from (``rs:<seed source>``, ``gb:<seed source>``).
+  """
+
+  exr: str
+  phrases: tuple[str, ...]
+  source: str
+
+
+def top_phrases(top: Tree) -> tuple[str, ...]:
+  """The words of every entity of a TOP tree, in order (what an utterance must say)."""
+  return tuple(node.text for node, _, _ in top.entity_spans())
+
+
+def exr_phrases(exr: Tree, catalogues: Catalogues, rng: np.random.Generator
+                ) -> tuple[str, ...] | None:
+  """A surface form per entity of an EXR tree (one that resolves back to its value),
+  leaving out the silent ``(NUMBER 1 )``; None when a value has no such form."""
+  out = []
+  for node in exr.walk():
+    if not node.is_leaf_node or (node.label, node.text) in _SILENT:
+      continue
+    forms = [s for s in catalogues.surfaces(node.label, node.text)
+             if catalogues.resolve(node.label, s) == node.text]
+    if not forms:
+      return None
+    out.append(forms[int(rng.integers(len(forms)))])
+  return tuple(out)
+
+
+def rs_requests(seeds: Sequence[ParseExample], catalogues: Catalogues, schema: TreeSchema,
+                n: int, rng: np.random.Generator, *, labels: Sequence[str] = RS_LABELS
+                ) -> list[Request]:
+  """Up to ``n`` CLASP-RS requests: seeds (in a shuffled cycle) with substituted values.
+
+  At most ``20 n`` draws; a seed that cannot be substituted gives nothing.
+  """
+  if not seeds:
+    raise ValueError("CLASP-RS needs seed examples")
+  order = rng.permutation(len(seeds))
+  out, seen = [], set()
+  for draw in range(20 * n):
+    if len(out) == n:
+      break
+    seed = seeds[int(order[draw % len(seeds)])]
+    new = substitute_slots(seed, catalogues, schema, rng, labels=labels)
+    if new is None or new.exr in seen:
+      continue
+    seen.add(new.exr)
+    out.append(Request(new.exr, top_phrases(parse_tree(new.top)), f"rs:{seed.source}"))
+  return out
+
+
+def gb_requests(parser, seeds: Sequence[ParseExample], catalogues: Catalogues, n: int, *,
+                seed: int, samples_per_seed: int = 4, temperature: float = 1.0
+                ) -> list[Request]:
+  """Up to ``n`` CLASP-GB requests: trees sampled under the grammar from the parser
+  given the seed utterances, new ones only (not a seed's tree, not a repeat)."""
+  rng = np.random.default_rng([seed, 7])
+  known = {unordered_key(e.exr_tree()) for e in seeds}
+  trees = parser.sample_trees([e.text for e in seeds], samples_per_seed, seed=seed,
+                              temperature=temperature)
+  out = []
+  for example, drawn in zip(seeds, trees):
+    for tree in drawn:
+      if tree is None or len(out) == n:
+        continue
+      node = parse_tree(tree)
+      if unordered_key(node) in known:
+        continue
+      phrases = exr_phrases(node, catalogues, rng)
+      if phrases is None:
+        continue
+      known.add(unordered_key(node))
+      out.append(Request(tree, phrases, f"gb:{example.source}"))
+  return out
+
+
+def write_utterances(generator, requests: Sequence[Request], *, n: int = 1, seed: int,
+                     **sampling) -> tuple[list[ParseExample], int]:
+  """The teacher's utterances for the requests as examples; ``(examples, unfinished)``."""
+  outputs = generator.generate([r.exr for r in requests], [r.phrases for r in requests], n,
+                               seed=seed, **sampling)
+  out, unfinished = [], 0
+  for request, samples in zip(requests, outputs):
+    for i, (text, _) in enumerate(samples):
+      if text is None or not text.split():
+        unfinished += 1
+        continue
+      out.append(ParseExample(text=text, tokens=tuple(text.split()), top="", exr=request.exr,
+                              pcfg_err=False, source=f"{request.source}:{i}"))
+  return out, unfinished
+
+
+def dedupe(examples: Sequence[ParseExample], seeds: Sequence[ParseExample] = ()
+           ) -> tuple[list[ParseExample], int]:
+  """The examples whose utterance no seed and no earlier example has; ``(kept, dropped)``."""
+  seen = {e.text for e in seeds}
+  kept = []
+  for example in examples:
+    if example.text not in seen:
+      seen.add(example.text)
+      kept.append(example)
+  return kept, len(examples) - len(kept)
+
+
+def round_trip(parser, examples: Sequence[ParseExample]) -> tuple[list[ParseExample], int]:
+  """The examples whose tree the parser recovers from the utterance; ``(kept, dropped)``."""
+  parsed = parser.parse([e.text for e in examples]) if examples else []
+  kept = [e for e, (tree, _) in zip(examples, parsed)
+          if tree is not None and trees_match(tree, e.exr)]
+  return kept, len(examples) - len(kept)

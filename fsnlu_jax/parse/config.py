@@ -1,0 +1,122 @@
+"""The typed config of the semantic-parsing job (``configs/parse.py``)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from fsnlu_jax.train.loop import LoopConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class ParseDataConfig:
+  """Which parses to learn from and to score on.
+
+  Attributes:
+    dataset: a loader name whose records are :class:`~fsnlu_jax.data.ParseExample`
+      (``pizza``).
+    train_split: where the real training examples come from (PIZZA: ``dev``, the
+      348 CLASP training utterances).
+    test_split: the evaluation split (PIZZA: ``test``, 1357).
+    train_size: keep a seeded subset of this many training examples (CLASP: 16);
+      None: all.
+    subset_seed: the subset's seed (one subset per seed; >= 3 for figures).
+    validation_size: rows of ``train_split`` outside the subset held out to pick
+      the best checkpoint (0: the last checkpoint is kept).
+    test_size: score only the first n test rows (None: all; ``:tiny`` only).
+    schema_from_split: learn the tree grammar's constructors from every tree of
+      ``train_split`` (labels and nesting only, no utterance) rather than from
+      the subset alone; the entity values always come from the catalogues.
+    copy_labels: entity labels whose value may also be copied from the
+      utterance (PIZZA EXR: none needed, every value is in a catalogue).
+    max_source_len: most utterance pieces (longer utterances are an error).
+    max_target_len: most target pieces, EOS included (longer targets are
+      dropped from training, counted).
+    direction: ``"parse"`` (utterance -> tree: the student) or ``"generate"``
+      (tree -> utterance: the CLASP teacher, :class:`fsnlu_jax.parse.Generator`;
+      its source is the tree, so ``max_source_len`` must hold trees).
+  """
+
+  dataset: str = "pizza"
+  train_split: str = "dev"
+  test_split: str = "test"
+  train_size: int | None = None
+  subset_seed: int = 0
+  validation_size: int = 32
+  test_size: int | None = None
+  schema_from_split: bool = True
+  copy_labels: tuple[str, ...] = ()
+  max_source_len: int = 64
+  max_target_len: int = 128
+  direction: str = "parse"
+
+  def __post_init__(self):
+    if self.direction not in ("parse", "generate"):
+      raise ValueError(f"data.direction is 'parse' or 'generate', got {self.direction!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class ParserModelConfig:
+  """The warm-started encoder-decoder (as the teacher's).
+
+  Attributes:
+    checkpoint: a BERT-family model folder or name (``$FSNLU_MODELS_DIR`` is searched).
+    decoder_layers: decoder blocks (the checkpoint's first n); None: as many as the encoder.
+    train_encoder_layers: the encoder's top n blocks are trained, the rest frozen (None: all).
+    train_embeddings: train the word / position / segment tables.
+  """
+
+  checkpoint: str = "all-MiniLM-L6-v2"
+  decoder_layers: int | None = None
+  train_encoder_layers: int | None = None
+  train_embeddings: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class ParserOptimConfig:
+  """AdamW with warm-up and cosine decay to ``end_factor`` of the peak, clipping, smoothing."""
+
+  learning_rate: float = 1e-4
+  warmup_steps: int = 50
+  end_factor: float = 0.05
+  weight_decay: float = 0.01
+  clip_norm: float = 1.0
+  label_smoothing: float = 0.1
+
+
+@dataclasses.dataclass(frozen=True)
+class ParserTrainConfig(LoopConfig):
+  """The loop's lengths plus the global batch."""
+
+  batch_size: int = 16
+
+
+@dataclasses.dataclass(frozen=True)
+class ParserDecodeConfig:
+  """Beam search under the tree grammar.
+
+  Attributes:
+    beam_size: ``W``.
+    alpha: GNMT length-penalty exponent.
+    max_length: most tree pieces, EOS included.
+    batch_size: utterances decoded together (a static shape: one compile).
+    max_depth: the grammar's most nested open labels.
+  """
+
+  beam_size: int = 4
+  alpha: float = 0.6
+  max_length: int = 128
+  batch_size: int = 32
+  max_depth: int = 6
+
+
+@dataclasses.dataclass(frozen=True)
+class ParseConfig:
+  """The parser's training and evaluation job."""
+
+  job: str
+  seed: int
+  data: ParseDataConfig
+  model: ParserModelConfig
+  optim: ParserOptimConfig
+  train: ParserTrainConfig
+  decode: ParserDecodeConfig = ParserDecodeConfig()

@@ -1,0 +1,189 @@
+"""The parser's data: PIZZA-style parses -> a seeded subset, word-piece arrays, the tree grammar.
+
+Sources are utterances (``[CLS] pieces [SEP]``); targets are EXR trees
+tokenized exactly as :func:`fsnlu_jax.decoding.build_tree_grammar` tokenizes
+them, chunk by chunk (:func:`tree_pieces`), so the decoder is trained on the
+very piece sequences the grammar constraint allows.
+
+Shapes: ``N`` rows, ``Ls`` source pieces, ``Lt`` target pieces (EOS included),
+``B`` batch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+
+from fsnlu_jax.data import ParseExample, loading, parse_tree
+from fsnlu_jax.data.builders.pizza import catalogues_of
+from fsnlu_jax.data.catalogues import CATALOGUE_PARENTS, Catalogues, TreeSchema
+from fsnlu_jax.data.subword import SubwordTokenizer
+from fsnlu_jax.decoding import TreeGrammar
+from fsnlu_jax.parse.config import ParseDataConfig
+
+_log = logging.getLogger(__name__)
+SOURCE_BUCKETS = (32, 64, 128, 256, 512)
+TARGET_BUCKETS = (32, 64, 96, 128, 192, 256)
+
+
+def chunk_tokenizer(tokenizer: SubwordTokenizer) -> Callable[[str], list[int]]:
+  """One whitespace-free chunk -> its pieces without ``[CLS]``/``[SEP]`` (the grammar's), memoised."""
+  memo: dict[str, list[int]] = {}
+
+  def pieces(word: str) -> list[int]:
+    if word not in memo:
+      memo[word] = list(tokenizer.encode([word])[0][0][1:-1])
+    return memo[word]
+
+  return pieces
+
+
+def tree_pieces(tree: str, tokenizer: SubwordTokenizer,
+                piece: Callable[[str], list[int]] | None = None) -> list[int]:
+  """The pieces of a tree string, chunk by chunk, as the grammar writes it."""
+  piece = piece or chunk_tokenizer(tokenizer)
+  return [i for word in tree.split() for i in piece(word)]
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class ParseData:
+  """The examples of each split, and what the grammar needs.
+
+  Attributes:
+    examples: ``train`` (the subset), ``validation``, ``test``.
+    catalogues: the entity catalogues of the build.
+    schema: the constructors the grammar allows (see ``schema_from_split``).
+    stats: counts (rows per split, subset, targets too long).
+  """
+
+  examples: dict[str, list[ParseExample]]
+  catalogues: Catalogues
+  schema: TreeSchema
+  stats: dict
+
+
+def load_parse_data(config: ParseDataConfig, *, data_dir=None, cache_dir=None) -> ParseData:
+  """The configured splits, the seeded training subset and its validation rows."""
+  builder = loading.prepare(config.dataset, data_dir=data_dir, cache_dir=cache_dir)
+  pool = loading.read_split(builder, config.train_split)
+  test = loading.read_split(builder, config.test_split)
+  if not all(isinstance(e, ParseExample) for e in pool[:1] + test[:1]):
+    raise ValueError(f"{config.dataset}: its records are not parses (ParseExample)")
+  if config.test_size is not None:
+    test = test[:config.test_size]
+  order = np.random.default_rng([config.subset_seed, 21]).permutation(len(pool))
+  size = len(pool) if config.train_size is None else config.train_size
+  if size > len(pool):
+    raise ValueError(f"data.train_size {size} > the {len(pool)} rows of {config.train_split}")
+  train = [pool[i] for i in sorted(order[:size])]
+  rest = order[size:]
+  validation = [pool[i] for i in sorted(rest[:config.validation_size])]
+  if not train or not test:
+    raise ValueError(f"{config.dataset}: an empty {'train' if not train else 'test'} split")
+  schema_trees = pool if config.schema_from_split else train
+  schema = TreeSchema.from_trees(e.exr_tree() for e in schema_trees)
+  stats = dict(pool=len(pool), train=len(train), validation=len(validation), test=len(test),
+               subset_seed=config.subset_seed)
+  return ParseData(dict(train=train, validation=validation, test=test), catalogues_of(builder),
+                   schema, stats)
+
+
+def tree_grammar(data: ParseData, config: ParseDataConfig, max_depth: int) -> TreeGrammar:
+  """The grammar of the data's schema and catalogues (plus the catalogues' drink volumes)."""
+  extra = {p: c for p, c in CATALOGUE_PARENTS.items() if p in data.schema.children}
+  return TreeGrammar.from_schema(data.schema, data.catalogues, extra_children=extra,
+                                 copy=config.copy_labels, max_depth=max_depth)
+
+
+def grammar_to_dict(grammar: TreeGrammar) -> dict:
+  """A JSON form of a :class:`TreeGrammar` (``parser.json``)."""
+  return dict(root=grammar.root, children={k: sorted(v) for k, v in grammar.children.items()},
+              values={k: list(v) for k, v in grammar.values.items()},
+              max_depth=grammar.max_depth, copy=sorted(grammar.copy))
+
+
+def grammar_from_dict(d: Mapping) -> TreeGrammar:
+  return TreeGrammar(root=d["root"], children={k: frozenset(v) for k, v in d["children"].items()},
+                     values={k: tuple(v) for k, v in d["values"].items()},
+                     max_depth=d["max_depth"], copy=frozenset(d["copy"]))
+
+
+def encode_parses(examples: Sequence[ParseExample], tokenizer: SubwordTokenizer, *,
+                  max_source_len: int, max_target_len: int, bos_id: int, eos_id: int,
+                  pad_id: int, reverse: bool = False
+                  ) -> tuple[dict[str, np.ndarray], list[ParseExample], int]:
+  """Arrays of the examples whose target fits; ``(arrays, kept, dropped)``.
+
+  ``reverse``: the tree is the source and the utterance the target (the
+  teacher's direction, parse -> utterance). A target longer than
+  ``max_target_len`` (EOS included) is dropped, not cut; a source longer than
+  ``max_source_len`` is an error naming the row.
+
+  Returns ``src_ids [N, Ls]``, ``src_len [N]``, ``tgt_in``, ``tgt_out [N, Lt]``
+  int32, ``tgt_mask [N, Lt]`` bool.
+  """
+  kept, src, tgt = [], [], []
+  piece = chunk_tokenizer(tokenizer)
+  for example in examples:
+    tree = tree_pieces(example.exr, tokenizer, piece)
+    text = list(tokenizer.encode([example.text])[0][0][1:-1])
+    source, target = (tree, text) if reverse else (text, tree)
+    source = [bos_id] + source + [eos_id]
+    if len(source) > max_source_len:
+      raise ValueError(f"{example.source}: {len(source)} source pieces; data.max_source_len is "
+                       f"{max_source_len}")
+    if len(target) + 1 > max_target_len:
+      continue
+    kept.append(example)
+    src.append(source)
+    tgt.append(target)
+  n = len(kept)
+  arrays = dict(src_ids=np.full((n, max_source_len), pad_id, np.int32),
+                src_len=np.array([len(s) for s in src], np.int32).reshape(n),
+                tgt_in=np.full((n, max_target_len), pad_id, np.int32),
+                tgt_out=np.full((n, max_target_len), pad_id, np.int32),
+                tgt_mask=np.zeros((n, max_target_len), bool))
+  for i, (s, t) in enumerate(zip(src, tgt)):
+    arrays["src_ids"][i, :len(s)] = s
+    arrays["tgt_in"][i, :len(t) + 1] = [bos_id] + t
+    arrays["tgt_out"][i, :len(t) + 1] = t + [eos_id]
+    arrays["tgt_mask"][i, :len(t) + 1] = True
+  return arrays, kept, len(examples) - n
+
+
+def _bucket(length: int, buckets: Sequence[int], width: int) -> int:
+  return min(next((b for b in buckets if b >= length), width), width)
+
+
+def batch(arrays: Mapping[str, np.ndarray], rows: np.ndarray, batch_size: int
+          ) -> dict[str, np.ndarray]:
+  """Rows as a ``[B, ...]`` batch padded to the buckets of its longest source and target.
+
+  Filler rows (to reach ``B``) repeat row 0 with no target tokens, so losses
+  and evaluation sums skip them.
+  """
+  pad = batch_size - len(rows)
+  take = np.concatenate([rows, np.full(pad, rows[0])]) if pad else np.asarray(rows)
+  length = _bucket(int(arrays["src_len"][take].max()), SOURCE_BUCKETS, arrays["src_ids"].shape[1])
+  target = _bucket(int(arrays["tgt_mask"][take].sum(1).max()), TARGET_BUCKETS,
+                   arrays["tgt_mask"].shape[1])
+  out = dict(src_ids=arrays["src_ids"][take, :length],
+             src_mask=np.arange(length)[None, :] < arrays["src_len"][take][:, None],
+             tgt_in=arrays["tgt_in"][take, :target], tgt_out=arrays["tgt_out"][take, :target],
+             tgt_mask=arrays["tgt_mask"][take, :target].copy())
+  out["tgt_mask"][len(rows):] = False
+  return out
+
+
+def well_formed(tree: str | None) -> bool:
+  """Whether a parser output is one bracketed tree."""
+  if tree is None:
+    return False
+  try:
+    parse_tree(tree)
+  except ValueError:
+    return False
+  return True

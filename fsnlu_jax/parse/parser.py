@@ -1,0 +1,197 @@
+"""A trained parser: utterances in, EXR trees out, by beam search under the tree grammar.
+
+:class:`Parser` holds the encoder-decoder of a ``fsnlu parse`` workdir, its
+word pieces and the compiled tree grammar
+(:func:`fsnlu_jax.decoding.build_tree_grammar`). :meth:`Parser.parse` encodes
+a batch of utterances, runs one jitted :func:`fsnlu_jax.kernels.beam_search`
+under :meth:`~fsnlu_jax.decoding.GrammarAutomaton.constraint` (each row's
+utterance pieces as its copy mask), and reads the best finished beam back as a
+tree string. Under the constraint every finished beam is a tree of the grammar;
+a row whose beams all run past ``max_length`` gives ``(None, -inf)`` (counted
+as ill-formed by the evaluation, never seen in practice).
+
+Shapes: ``B`` utterances per batch, ``W`` beam, ``Ls`` utterance pieces (a
+bucket), ``L`` output pieces, ``V`` vocabulary.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import pathlib
+from typing import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from fsnlu_jax.data.subword import SubwordTokenizer
+from fsnlu_jax.decoding import GrammarAutomaton, build_tree_grammar, tree_grammar_constraint
+from fsnlu_jax.kernels import beam_search, expand_to_beams, sample
+from fsnlu_jax.models import BertSeq2Seq, Seq2SeqConfig, seq2seq_tokens_to_logits
+from fsnlu_jax.parse import data as data_lib
+from fsnlu_jax.parse.config import ParserDecodeConfig
+from fsnlu_jax.parse.optim import optimizer_for
+from fsnlu_jax.train import restore_model
+
+PARSER_FILE = "parser.json"
+TOKENIZER_FILE = "tokenizer.json"
+
+
+def compile_grammar(grammar, tokenizer: SubwordTokenizer, config: Seq2SeqConfig
+                    ) -> GrammarAutomaton:
+  """The grammar over the tokenizer's pieces (host-side; seconds for PIZZA's)."""
+  return build_tree_grammar(grammar, data_lib.chunk_tokenizer(tokenizer),
+                            vocab_size=config.encoder.vocab_size, eos_id=config.eos_id)
+
+
+class Parser:
+  """A trained encoder-decoder parser, its word pieces and its grammar.
+
+  Args:
+    model: the :class:`~fsnlu_jax.models.BertSeq2Seq`.
+    tokenizer: its word pieces.
+    automaton: the compiled tree grammar.
+    decode: beam size, length penalty, output length, batch.
+    max_source_len: most utterance pieces (longer utterances are cut).
+  """
+
+  def __init__(self, model: BertSeq2Seq, tokenizer: SubwordTokenizer,
+               automaton: GrammarAutomaton, decode: ParserDecodeConfig, *, max_source_len: int):
+    self.model, self.tokenizer, self.automaton = model, tokenizer, automaton
+    self.decode, self.max_source_len = decode, max_source_len
+    self._arrays = jax.device_put(automaton.arrays)
+    self._copy = jax.device_put(automaton.copy)
+
+  @classmethod
+  def load(cls, workdir: str | os.PathLike) -> "Parser":
+    """The best-validation parser of a ``fsnlu parse`` workdir."""
+    workdir = pathlib.Path(workdir)
+    path = workdir / PARSER_FILE
+    if not path.is_file():
+      raise FileNotFoundError(f"{path}: not a parser workdir (run `fsnlu parse --config` first)")
+    saved = json.loads(path.read_text())
+    if saved.get("direction", "parse") != "parse":
+      raise ValueError(f"{workdir} holds a {saved['direction']!r} model, not a parser")
+    config = Seq2SeqConfig(**saved["model"])
+    template = nnx.eval_shape(lambda: BertSeq2Seq(config, rngs=nnx.Rngs(0)))
+    folder = workdir / "best"
+    if not folder.is_dir():
+      folder = workdir / "checkpoints"
+    model, _ = restore_model(folder, template, optimizer_for(workdir, template))
+    tokenizer = SubwordTokenizer(workdir / TOKENIZER_FILE, max_length=saved["max_source_len"])
+    automaton = compile_grammar(data_lib.grammar_from_dict(saved["grammar"]), tokenizer, config)
+    return cls(model, tokenizer, automaton, ParserDecodeConfig(**saved["decode"]),
+               max_source_len=saved["max_source_len"])
+
+  def parse(self, texts: Sequence[str]) -> list[tuple[str | None, float]]:
+    """``(tree string, score)`` per utterance, in order: the best beam's tree and its
+    length-penalised log-probability (``(None, -inf)`` if no beam finished)."""
+    c, d = self.model.config, self.decode
+    encoded = self.tokenizer.encode(list(texts))
+    run = _searcher(nnx.graphdef(self.model), beam_size=d.beam_size, max_length=d.max_length,
+                    vocab_size=c.encoder.vocab_size, bos_id=c.bos_id, eos_id=c.eos_id,
+                    alpha=d.alpha)
+    state = nnx.state(self.model)
+    out: list[tuple[str | None, float]] = []
+    detokenize = lambda ids: self.tokenizer._tokenizer.decode(ids)  # pylint: disable=protected-access
+    for start in range(0, len(encoded), d.batch_size):
+      rows = list(range(start, min(start + d.batch_size, len(encoded))))
+      fill = rows + [rows[0]] * (d.batch_size - len(rows))  # a static B: one compile
+      length = self.tokenizer.bucket(max(len(encoded[r][0]) for r in rows))
+      src = np.full((d.batch_size, length), c.pad_id, np.int32)
+      mask = np.zeros((d.batch_size, c.encoder.vocab_size), bool)
+      for i, r in enumerate(fill):
+        ids = encoded[r][0]
+        src[i, :len(ids)] = ids
+        mask[i, ids[1:-1]] = True  # the utterance's own pieces, specials left out
+      result = jax.device_get(run(state, jnp.asarray(src), jnp.asarray(src != c.pad_id),
+                                  self._arrays, self._copy, jnp.asarray(mask)))
+      for i, r in enumerate(rows):
+        if not result.finished[i, 0]:
+          out.append((None, float("-inf")))
+          continue
+        ids = result.sequences[i, 0, :int(result.lengths[i, 0])]
+        tree = self.automaton.decode(ids, set(encoded[r][0][1:-1]), detokenize)
+        out.append((tree, float(result.scores[i, 0])))
+    return out
+
+  def sample_trees(self, texts: Sequence[str], n: int, *, seed: int, temperature: float = 1.0,
+                   top_p: float = 1.0) -> list[list[str | None]]:
+    """``n`` trees sampled per utterance under the grammar (CLASP-GB's new parses).
+
+    Every finished sample is a tree of the grammar; a sample that runs past
+    ``max_length`` is None. The same seed and texts give the same trees.
+    """
+    c, d = self.model.config, self.decode
+    encoded = self.tokenizer.encode(list(texts))
+    per_batch = max(1, d.batch_size // n)
+    run = _tree_sampler(nnx.graphdef(self.model), n=n, max_length=d.max_length,
+                        vocab_size=c.encoder.vocab_size, bos_id=c.bos_id, eos_id=c.eos_id)
+    state = nnx.state(self.model)
+    key = jax.random.key(seed)
+    detokenize = lambda ids: self.tokenizer._tokenizer.decode(ids)  # pylint: disable=protected-access
+    out: list[list[str | None]] = []
+    for start in range(0, len(encoded), per_batch):
+      rows = list(range(start, min(start + per_batch, len(encoded))))
+      fill = rows + [rows[0]] * (per_batch - len(rows))
+      length = self.tokenizer.bucket(max(len(encoded[r][0]) for r in rows))
+      src = np.full((per_batch, length), c.pad_id, np.int32)
+      mask = np.zeros((per_batch, c.encoder.vocab_size), bool)
+      for i, r in enumerate(fill):
+        ids = encoded[r][0]
+        src[i, :len(ids)] = ids
+        mask[i, ids[1:-1]] = True
+      result = jax.device_get(run(state, jnp.asarray(src), jnp.asarray(src != c.pad_id),
+                                  self._arrays, self._copy, jnp.asarray(mask),
+                                  jax.random.fold_in(key, start), jnp.float32(temperature),
+                                  jnp.float32(top_p)))
+      for i, r in enumerate(rows):
+        trees = []
+        for j in range(i * n, (i + 1) * n):
+          ids = result.sequences[j, :int(result.lengths[j])]
+          trees.append(self.automaton.decode(ids, set(encoded[r][0][1:-1]), detokenize)
+                       if result.finished[j] else None)
+        out.append(trees)
+    return out
+
+
+@functools.lru_cache(maxsize=16)
+def _tree_sampler(graphdef, *, n, max_length, vocab_size, bos_id, eos_id):
+  """The jitted ``run(state, src_ids [P, Ls], src_mask, arrays, copy, utterance_mask [P, V],
+  key, temperature, top_p)``: ``n`` samples per row."""
+
+  @jax.jit
+  def run(state, src_ids, src_mask, arrays, copy, utterance_mask, key, temperature, top_p):
+    model = nnx.merge(graphdef, state)
+    encoded = model.encode(src_ids, src_mask)  # --> [P, Ls, D]
+    repeat = lambda x: jnp.repeat(x, n, axis=0)
+    cache = jax.tree.map(repeat, model.init_cache(encoded, src_mask, max_length))
+    constraint = tree_grammar_constraint(arrays, vocab_size=vocab_size, copy=copy,
+                                         utterance_mask=repeat(utterance_mask), eos_id=eos_id)
+    return sample(seq2seq_tokens_to_logits(model), cache, rng=key,
+                  batch_size=src_ids.shape[0] * n, max_length=max_length, vocab_size=vocab_size,
+                  bos_id=bos_id, eos_id=eos_id, temperature=temperature, top_p=top_p,
+                  constraint=constraint)
+
+  return run
+
+
+@functools.lru_cache(maxsize=16)
+def _searcher(graphdef, *, beam_size, max_length, vocab_size, bos_id, eos_id, alpha):
+  """The jitted ``run(state, src_ids [B, Ls], src_mask, arrays, copy, utterance_mask [B, V])``."""
+
+  @jax.jit
+  def run(state, src_ids, src_mask, arrays, copy, utterance_mask):
+    model = nnx.merge(graphdef, state)
+    encoded = model.encode(src_ids, src_mask)  # --> [B, Ls, D]
+    cache = expand_to_beams(model.init_cache(encoded, src_mask, max_length), beam_size)
+    constraint = tree_grammar_constraint(arrays, vocab_size=vocab_size, copy=copy,
+                                         utterance_mask=utterance_mask, eos_id=eos_id)
+    return beam_search(seq2seq_tokens_to_logits(model), cache, batch_size=src_ids.shape[0],
+                       beam_size=beam_size, max_length=max_length, vocab_size=vocab_size,
+                       bos_id=bos_id, eos_id=eos_id, alpha=alpha, constraint=constraint)
+
+  return run

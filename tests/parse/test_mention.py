@@ -1,0 +1,51 @@
+"""The mention constraint against a brute-force check: every finished sample holds every phrase."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from fsnlu_jax.kernels import sample
+from fsnlu_jax.parse.mention import mention_constraint, phrase_arrays
+
+V, EOS, BOS = 12, 1, 0
+
+
+def _contains(seq: list[int], phrase: list[int]) -> bool:
+  return any(seq[i:i + len(phrase)] == phrase for i in range(len(seq) - len(phrase) + 1))
+
+
+def test_every_finished_sample_mentions_every_phrase_and_rows_that_fit_finish():
+  rng = np.random.default_rng(0)
+  rows = [[[3, 4], [5]], [[6, 6, 7]], [], [[3, 4, 3], [4, 3]], [[2], [8, 9, 10]]] * 8
+  pieces, lengths = phrase_arrays(rows)
+  assert pieces.shape == (40, 2, 3) and lengths[2].tolist() == [0, 0]
+  # A model that loves EOS and the tokens no phrase uses: left alone it would never mention.
+  table = np.log(rng.dirichlet(np.ones(V), size=V)).astype(np.float32)
+  table[:, EOS] += 3.0
+  step = lambda tokens, cache, i: (jnp.asarray(table)[tokens], cache)
+  max_length = 9
+
+  @jax.jit
+  def run(pieces, lengths, key):
+    return sample(step, None, rng=key, batch_size=len(rows), max_length=max_length,
+                  vocab_size=V, bos_id=BOS, eos_id=EOS, temperature=1.5,
+                  constraint=mention_constraint(pieces, lengths, vocab_size=V, eos_id=EOS,
+                                                max_length=max_length))
+
+  for seed in range(3):
+    out = jax.device_get(run(pieces, lengths, jax.random.key(seed)))
+    assert out.finished.all()  # every row's phrases fit in 9 tokens
+    for b, row in enumerate(rows):
+      seq = out.sequences[b, :out.lengths[b]].tolist()
+      assert seq[-1] == EOS and EOS not in seq[:-1]
+      assert all(_contains(seq, phrase) for phrase in row), (row, seq)
+
+
+def test_phrase_arrays_refuse_empty_or_too_many():
+  with pytest.raises(ValueError, match="pieces"):
+    phrase_arrays([[[]]])
+  with pytest.raises(ValueError, match="phrases"):
+    phrase_arrays([[[1], [2]]], max_phrases=1)

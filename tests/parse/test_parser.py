@@ -1,0 +1,260 @@
+"""The semantic parser: hand-made PIZZA-format files, a tiny random BERT, training, grammar-bound beams.
+
+The rows below are written here by hand (the real PIZZA files are CC BY-NC:
+evaluation only, read from ../shared in the skipped-without-data test).
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+
+import numpy as np
+import pytest
+from flax import nnx
+
+from fsnlu_jax import cli, models
+from fsnlu_jax.config import load_config
+from fsnlu_jax import parse as parse_lib
+from fsnlu_jax.data import ParseExample, parse_tree
+from fsnlu_jax.data.subword import SubwordTokenizer
+from fsnlu_jax.parse import Parser, data as data_lib
+from fsnlu_jax.parse.config import ParseDataConfig
+
+CONFIG = pathlib.Path(__file__).resolve().parents[2] / "configs" / "parse.py"
+
+_CATALOGUES = {
+    "topping.txt": ["ham\ttopping(HAM)", "pepperoni\ttopping(PEPPERONI)", "onions\ttopping(ONIONS)",
+                    "cheese\ttopping(CHEESE)", "green peppers\ttopping(GREEN_PEPPERS)"],
+    "style.txt": ["thin crust\tstyle(THIN_CRUST)", "deep dish\tstyle(DEEP_DISH)"],
+    "size.txt": ["large\tsize(LARGE)", "small\tsize(SMALL)", "medium\tsize(MEDIUM)"],
+    "number.txt": ["a\tnumber(1)", "one\tnumber(1)", "two\tnumber(2)", "three\tnumber(3)"],
+    "quant_qualifier.txt": ["extra\tquantity(EXTRA)", "light\tquantity(LIGHT)"],
+    "drinks.txt": ["coke\tdrinkType(COKE)", "cokes\tdrinkType(COKE)", "water\tdrinkType(WATER)"],
+    "drink_volume.txt": ["two liter\tvolume(2,LITER)"],
+    "container.txt": ["cans of\tcontainerType(CAN)", "bottles of\tcontainerType(BOTTLE)"],
+}
+# (utterance, TOP, EXR): orders made up for this test.
+_ROWS = [
+    ("a large pizza with ham",
+     "(ORDER (PIZZAORDER (NUMBER a ) (SIZE large ) pizza with (TOPPING ham ) ) )",
+     "(ORDER (PIZZAORDER (NUMBER 1 ) (SIZE LARGE ) (TOPPING HAM ) ) )"),
+    ("two small pizzas with pepperoni and onions",
+     "(ORDER (PIZZAORDER (NUMBER two ) (SIZE small ) pizzas with (TOPPING pepperoni ) and"
+     " (TOPPING onions ) ) )",
+     "(ORDER (PIZZAORDER (NUMBER 2 ) (SIZE SMALL ) (TOPPING ONIONS ) (TOPPING PEPPERONI ) ) )"),
+    ("one thin crust pizza with extra cheese",
+     "(ORDER (PIZZAORDER (NUMBER one ) (STYLE thin crust ) pizza with (COMPLEX_TOPPING"
+     " (QUANTITY extra ) (TOPPING cheese ) ) ) )",
+     "(ORDER (PIZZAORDER (NUMBER 1 ) (STYLE THIN_CRUST ) (COMPLEX_TOPPING (QUANTITY EXTRA )"
+     " (TOPPING CHEESE ) ) ) )"),
+    ("three cans of coke",
+     "(ORDER (DRINKORDER (NUMBER three ) (CONTAINERTYPE cans of ) (DRINKTYPE coke ) ) )",
+     "(ORDER (DRINKORDER (CONTAINERTYPE CAN ) (DRINKTYPE COKE ) (NUMBER 3 ) ) )"),
+    ("a medium pizza without onions",
+     "(ORDER (PIZZAORDER (NUMBER a ) (SIZE medium ) pizza without (NOT (TOPPING onions ) ) ) )",
+     "(ORDER (PIZZAORDER (NOT (TOPPING ONIONS ) ) (NUMBER 1 ) (SIZE MEDIUM ) ) )"),
+    ("two deep dish pizzas with green peppers",
+     "(ORDER (PIZZAORDER (NUMBER two ) (STYLE deep dish ) pizzas with (TOPPING green peppers ) ) )",
+     "(ORDER (PIZZAORDER (NUMBER 2 ) (STYLE DEEP_DISH ) (TOPPING GREEN_PEPPERS ) ) )"),
+]
+_TEST = [
+    ("a small pizza with cheese and two bottles of water",
+     "(ORDER (PIZZAORDER (NUMBER a ) (SIZE small ) pizza with (TOPPING cheese ) ) and"
+     " (DRINKORDER (NUMBER two ) (CONTAINERTYPE bottles of ) (DRINKTYPE water ) ) )",
+     "(ORDER (DRINKORDER (CONTAINERTYPE BOTTLE ) (DRINKTYPE WATER ) (NUMBER 2 ) ) (PIZZAORDER"
+     " (NUMBER 1 ) (SIZE SMALL ) (TOPPING CHEESE ) ) )"),
+    ("a large pizza with ham",
+     "(ORDER (PIZZAORDER (NUMBER a ) (SIZE large ) pizza with (TOPPING ham ) ) )",
+     "(ORDER (PIZZAORDER (NUMBER 1 ) (SIZE LARGE ) (TOPPING HAM ) ) )"),
+]
+
+
+def _lines(split: str, rows) -> str:
+  return "".join(json.dumps({f"{split}.SRC": src, f"{split}.TOP": top, f"{split}.EXR": exr,
+                             f"{split}.PCFG_ERR": "False"}) + "\n" for src, top, exr in rows)
+
+
+@pytest.fixture(scope="module")
+def pizza_dir(tmp_path_factory) -> pathlib.Path:
+  root = tmp_path_factory.mktemp("parse_data")
+  folder = root / "pizza"
+  (folder / "catalogs").mkdir(parents=True)
+  for name, lines in _CATALOGUES.items():
+    (folder / "catalogs" / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+  (folder / "PIZZA_dev.json").write_text(_lines("dev", _ROWS), encoding="utf-8")
+  (folder / "PIZZA_test.json").write_text(_lines("test", _TEST), encoding="utf-8")
+  return root
+
+
+@pytest.fixture(scope="module")
+def tiny_bert(tmp_path_factory, minilm_dir) -> pathlib.Path:
+  """A random one-layer BERT with MiniLM's word pieces (all a checkpoint folder needs)."""
+  cfg = models.BertConfig(vocab_size=30522, hidden_size=16, num_hidden_layers=1,
+                          num_attention_heads=2, intermediate_size=32, max_position_embeddings=64)
+  folder = models.save_bert(models.BertEncoder(cfg, rngs=nnx.Rngs(0)),
+                            tmp_path_factory.mktemp("tiny") / "bert")
+  (folder / "tokenizer.json").symlink_to(minilm_dir / "tokenizer.json")
+  return folder
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, pizza_dir, tiny_bert) -> pathlib.Path:
+  workdir = tmp_path_factory.mktemp("parser")
+  assert cli.main(["parse", "--config", f"{CONFIG}:tiny", "--set",
+                   f"model.checkpoint={tiny_bert}", "--workdir", str(workdir), "--data-dir",
+                   str(pizza_dir), "--cache-dir", str(tmp_path_factory.mktemp("cache"))]) == 0
+  return workdir
+
+
+def test_training_keeps_the_best_and_scores_every_test_row_with_a_well_formed_tree(trained):
+  results = json.loads((trained / "results.json").read_text())
+  assert results["steps"] == 3 and results["best_step"] == 3
+  assert results["data"]["train"] == 4 and results["data"]["validation"] == 2
+  assert results["test"]["n"] == 2 and results["test"]["well_formed"] == 1.0
+  assert 0.0 <= results["test"]["exact_match"] <= 1.0
+  assert (trained / "best").is_dir()
+  rows = [json.loads(line) for line in (trained / "predictions.jsonl").read_text().splitlines()]
+  assert [r["gold"] for r in rows] == [exr for _, _, exr in _TEST]
+  assert results["test"]["exact_match"] == np.mean([r["match"] for r in rows])
+
+
+def test_every_beam_output_is_a_tree_of_the_grammar_and_load_parse_is_the_jobs(trained):
+  parser = Parser.load(trained)
+  grammar = parser.automaton._grammar  # pylint: disable=protected-access
+  texts = [t for t, _, _ in _ROWS + _TEST] + ["", "hello there", "pizza pizza pizza"]
+  outputs = parser.parse(texts)
+  assert len(outputs) == len(texts)
+  for tree, score in outputs:
+    assert tree is not None and np.isfinite(score) and score <= 0.0
+    node = parse_tree(tree)
+    assert node.label == grammar.root
+    for sub in node.walk():  # constructors under allowed parents, values from the catalogues
+      for kid in sub.subtrees:
+        assert kid.label in grammar.children[sub.label], tree
+      if sub.label in grammar.values:
+        assert sub.text in grammar.values[sub.label], tree
+  rows = [json.loads(line) for line in (trained / "predictions.jsonl").read_text().splitlines()]
+  again = parser.parse([r["text"] for r in rows])
+  assert [t for t, _ in again] == [r["tree"] for r in rows]
+  np.testing.assert_allclose([s for _, s in again], [r["score"] for r in rows], rtol=1e-5)
+
+
+def test_training_targets_are_sentences_of_the_grammar(pizza_dir, tiny_bert, tmp_path):
+  config = ParseDataConfig(**load_config(f"{CONFIG}:tiny")["data"])
+  data = data_lib.load_parse_data(config, data_dir=pizza_dir, cache_dir=tmp_path)
+  assert [len(data.examples[s]) for s in ("train", "validation", "test")] == [4, 2, 2]
+  assert not {e.text for e in data.examples["train"]} & {e.text for e in data.examples["validation"]}
+  tokenizer = SubwordTokenizer(tiny_bert)
+  arrays, kept, dropped = data_lib.encode_parses(
+      data.examples["train"] + data.examples["test"], tokenizer, max_source_len=32,
+      max_target_len=64, bos_id=101, eos_id=102, pad_id=0)
+  assert dropped == 0 and len(kept) == 6
+  from fsnlu_jax.models import Seq2SeqConfig  # pylint: disable=g-import-not-at-top
+  from fsnlu_jax.parse.parser import compile_grammar  # pylint: disable=g-import-not-at-top
+  automaton = compile_grammar(data_lib.tree_grammar(data, config, 6), tokenizer,
+                              Seq2SeqConfig(models.BertConfig(vocab_size=30522)))
+  for row, example in enumerate(kept):
+    ids = arrays["tgt_out"][row][arrays["tgt_mask"][row]]
+    assert automaton.accepts(ids), example.exr
+    assert automaton.decode(ids) == example.exr
+  _, _, dropped = data_lib.encode_parses(kept, tokenizer, max_source_len=32, max_target_len=24,
+                                         bos_id=101, eos_id=102, pad_id=0)
+  assert dropped > 0
+
+
+def test_the_cli_parses_utterances_to_json_lines(trained, capsys):
+  texts = ["large pizza with ham", "two cokes"]
+  assert cli.main(["parse", "--checkpoint", str(trained), *texts]) == 0
+  lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+  expected = Parser.load(trained).parse(texts)
+  assert [(d["text"], d["tree"]) for d in lines] == [(t, e[0]) for t, e in zip(texts, expected)]
+  assert all(isinstance(d["score"], float) for d in lines)
+  assert cli.main(["parse", "--checkpoint", str(trained)]) == 2
+  assert "needs at least one utterance" in capsys.readouterr().err
+
+
+def test_the_config_names_its_job():
+  assert load_config(f"{CONFIG}")["data"]["train_size"] == 16
+  with pytest.raises(ValueError, match="unknown arg"):
+    load_config(f"{CONFIG}:big")
+
+
+# ---- CLASP: the teacher's requests, its mention-bound utterances, the filters ------
+
+
+def _catalogues():
+  from fsnlu_jax.data.catalogues import Catalogues  # pylint: disable=g-import-not-at-top
+  return Catalogues.from_lines({f"catalogs/{n}": lines for n, lines in _CATALOGUES.items()})
+
+
+def _seeds():
+  return [ParseExample(src, tuple(src.split()), top, exr, False, f"dev:{i + 1}")
+          for i, (src, top, exr) in enumerate(_ROWS)]
+
+
+def test_clasp_rs_and_gb_requests_become_utterances_that_say_every_entity(trained):
+  from fsnlu_jax.data.catalogues import TreeSchema  # pylint: disable=g-import-not-at-top
+  parser = Parser.load(trained)
+  seeds, catalogues = _seeds(), _catalogues()
+  seeds = seeds[:2] + seeds[3:]  # the COMPLEX_TOPPING tree is longer than one source bucket
+  schema = TreeSchema.from_trees(e.exr_tree() for e in seeds)
+  rs = parse_lib.rs_requests(seeds, catalogues, schema, 4, np.random.default_rng(0))
+  assert len(rs) == 4 and len({r.exr for r in rs}) == 4
+  for request in rs:  # the phrases are the new tree's values, said by catalogue forms
+    values = sorted(n.text for n in parse_tree(request.exr).walk() if n.is_leaf_node)
+    said = sorted(catalogues.resolve(label, p) for p in request.phrases
+                  for label in catalogues.labels if catalogues.resolve(label, p) is not None)
+    assert said == values, request
+  gb = parse_lib.gb_requests(parser, seeds[:2], catalogues, 4, seed=0, samples_per_seed=2)
+  seed_trees = {e.exr for e in seeds}
+  for request in gb:
+    assert parse_tree(request.exr) and request.exr not in seed_trees
+  # The teacher: any encoder-decoder of the right shape shows the constraint (here the parser's).
+  # Trees of at most 32 pieces (one source bucket: one compilation).
+  teacher = parse_lib.Generator(parser.model, parser.tokenizer, max_source_len=32)
+  examples, unfinished = parse_lib.write_utterances(teacher, rs, n=2, seed=0, max_length=24,
+                                                    batch_size=8)
+  assert unfinished == 0 and len(examples) == 2 * len(rs)
+  by_tree = {r.exr: r for r in rs}
+  for example in examples:
+    for phrase in by_tree[example.exr].phrases:
+      assert phrase in example.text, (phrase, example.text)
+  again, _ = parse_lib.write_utterances(teacher, rs, n=2, seed=0, max_length=24, batch_size=8)
+  assert [e.text for e in again] == [e.text for e in examples]
+
+
+def test_dedupe_and_round_trip_keep_only_new_recovered_pairs():
+  seeds = _seeds()
+  made = [ParseExample(t, tuple(t.split()), "", exr, False, f"gen:{i}")
+          for i, (t, exr) in enumerate([(seeds[0].text, seeds[0].exr), ("x y", seeds[1].exr),
+                                        ("x y", seeds[2].exr), ("z", seeds[3].exr)])]
+  kept, dropped = parse_lib.dedupe(made, seeds)
+  assert [e.source for e in kept] == ["gen:1", "gen:3"] and dropped == 2
+
+  class Stub:  # a parser that recovers the first tree only (siblings reordered)
+    def parse(self, texts):
+      first = "(ORDER (PIZZAORDER (TOPPING PEPPERONI ) (TOPPING ONIONS ) (SIZE SMALL ) (NUMBER 2 ) ) )"
+      return [(first, -1.0), (None, float("-inf"))][:len(texts)]
+
+  kept, dropped = parse_lib.round_trip(Stub(), kept)
+  assert [e.source for e in kept] == ["gen:1"] and dropped == 1
+
+
+def test_the_real_pizza_subset_is_seeded_and_disjoint_from_its_validation(shared_data, cache_dir):
+  """PIZZA itself (CC BY-NC: read from ../shared, skipped without it)."""
+  config = ParseDataConfig(train_size=16, subset_seed=0)
+  data = data_lib.load_parse_data(config, data_dir=shared_data, cache_dir=cache_dir)
+  assert data.stats == dict(pool=348, train=16, validation=32, test=1357, subset_seed=0)
+  train = {e.source for e in data.examples["train"]}
+  assert not train & {e.source for e in data.examples["validation"]}
+  other = data_lib.load_parse_data(ParseDataConfig(train_size=16, subset_seed=1),
+                                   data_dir=shared_data, cache_dir=cache_dir)
+  assert {e.source for e in other.examples["train"]} != train
+  grammar = data_lib.tree_grammar(data, config, 6)  # the dev schema holds every dev tree
+  for example in data.examples["train"] + data.examples["validation"]:
+    for node in example.exr_tree().walk():
+      for kid in node.subtrees:
+        assert kid.label in grammar.children[node.label]
+      if node.is_leaf_node:
+        assert node.text in grammar.values[node.label]
