@@ -294,6 +294,33 @@ def seq2seq_tokens_to_logits(model: BertSeq2Seq) -> Callable[
   return model.decode_step
 
 
+def seq2seq_trainable_labels(model: BertSeq2Seq, *, train_encoder_layers: int | None,
+                             train_embeddings: bool):
+  """``"train"`` or ``"freeze"`` for every parameter leaf of ``model`` (for an optimizer's mask).
+
+  Args:
+    model: the encoder-decoder (concrete or abstract).
+    train_encoder_layers: the encoder's top n blocks train, the lower ones are
+      frozen; None: all train. On a CPU the encoder's backward pass over long
+      inputs is most of a step; the decoder always trains.
+    train_embeddings: train the word / position / segment tables (shared by
+      the encoder, the decoder and the tied output projection); their layer
+      norm always trains.
+  """
+  layers = model.config.encoder.num_hidden_layers
+  first = 0 if train_encoder_layers is None else max(layers - train_encoder_layers, 0)
+
+  def label(path, _):
+    keys = [getattr(k, "key", getattr(k, "idx", k)) for k in path]
+    if keys[:2] == ["encoder", "layers"]:
+      return "train" if int(keys[2]) >= first else "freeze"
+    if keys[:2] == ["encoder", "embeddings"] and keys[2] != "norm":
+      return "train" if train_embeddings else "freeze"
+    return "train"
+
+  return jax.tree_util.tree_map_with_path(label, nnx.state(model, nnx.Param))
+
+
 def seq2seq_loss(model: BertSeq2Seq, batch: Mapping[str, jax.Array],
                  rngs: nnx.Rngs | None = None) -> tuple[jax.Array, dict[str, jax.Array]]:
   """Token cross-entropy in the trainer's loss contract (:mod:`fsnlu_jax.train.step`).

@@ -36,10 +36,11 @@ from flax import nnx
 
 from fsnlu_jax.config import job_config, record_config, to_dict
 from fsnlu_jax.data.subword import SubwordTokenizer
-from fsnlu_jax.models import resolve_model_dir, seq2seq_loss, warm_start_seq2seq
+from fsnlu_jax.models import (resolve_model_dir, seq2seq_loss, seq2seq_trainable_labels,
+                              warm_start_seq2seq)
 from fsnlu_jax.parallel import make_data_mesh
 from fsnlu_jax.teach import data as data_lib
-from fsnlu_jax.teach.config import TeachConfig, TeacherModelConfig, TeachOptimConfig
+from fsnlu_jax.teach.config import TeachConfig
 from fsnlu_jax.train import (BestMetric, epoch_rows, init_train_state, jsonl, make_eval_step,
                              make_train_step, summed_metrics, train, warmup_cosine_adamw)
 
@@ -47,34 +48,14 @@ TEACHER_FILE = "teacher.json"
 TOKENIZER_FILE = "tokenizer.json"
 
 
-def trainable_labels(params: nnx.State, model: TeacherModelConfig, encoder_layers: int):
-  """``"train"`` or ``"freeze"`` for every parameter leaf (the config's frozen parts)."""
-  first_trained = 0 if model.train_encoder_layers is None else max(
-      encoder_layers - model.train_encoder_layers, 0)
-
-  def label(path, _):
-    keys = [getattr(k, "key", getattr(k, "idx", k)) for k in path]
-    if keys[:2] == ["encoder", "layers"]:
-      return "train" if int(keys[2]) >= first_trained else "freeze"
-    if keys[:2] == ["encoder", "embeddings"] and keys[2] != "norm":
-      return "train" if model.train_embeddings else "freeze"
-    return "train"
-
-  return jax.tree_util.tree_map_with_path(label, params)
-
-
-def make_optimizer(optim: TeachOptimConfig, steps: int, labels=None
-                   ) -> optax.GradientTransformation:
-  """AdamW with linear warm-up then cosine decay to ``end_factor`` of the peak, and
-  clipping; parameters labelled ``"freeze"`` (:func:`trainable_labels`) are not updated
-  (and, unused, their gradients are never computed in the jitted step)."""
-  adamw = warmup_cosine_adamw(learning_rate=optim.learning_rate,
-                              warmup_steps=optim.warmup_steps, end_factor=optim.end_factor,
-                              weight_decay=optim.weight_decay, clip_norm=optim.clip_norm,
-                              steps=steps)
-  if labels is None:
-    return adamw
-  return optax.multi_transform(dict(train=adamw, freeze=optax.set_to_zero()), labels)
+def make_optimizer(config: TeachConfig, model: nnx.Module) -> optax.GradientTransformation:
+  """The teacher's AdamW (warm-up, cosine decay, clipping) over its trainable parts."""
+  o = config.optim
+  labels = seq2seq_trainable_labels(model, train_encoder_layers=config.model.train_encoder_layers,
+                                    train_embeddings=config.model.train_embeddings)
+  return warmup_cosine_adamw(learning_rate=o.learning_rate, warmup_steps=o.warmup_steps,
+                             end_factor=o.end_factor, weight_decay=o.weight_decay,
+                             clip_norm=o.clip_norm, steps=config.train.steps, labels=labels)
 
 
 def _summarize(sums: Mapping[str, float]) -> dict[str, float]:
@@ -116,8 +97,7 @@ def run_teach(config: Mapping[str, Any] | TeachConfig, workdir: str | os.PathLik
   t = config.train
   if t.batch_size % mesh.size:
     raise ValueError(f"batch_size {t.batch_size} must divide by the {mesh.size} devices")
-  optimizer = make_optimizer(config.optim, t.steps, trainable_labels(
-      nnx.state(model, nnx.Param), config.model, c.encoder.num_hidden_layers))
+  optimizer = make_optimizer(config, model)
   graphdef, state = init_train_state(model, optimizer, jax.random.key(config.seed), mesh)
   step = make_train_step(graphdef, seq2seq_loss, optimizer, mesh)
   eval_step = make_eval_step(graphdef, seq2seq_loss, mesh)
@@ -149,8 +129,4 @@ def optimizer_for(workdir: str | os.PathLike, model: nnx.Module) -> optax.Gradie
   """The optimizer a workdir's checkpoints were saved with (their state's structure)."""
   config = job_config(TeachConfig, json.loads((pathlib.Path(workdir) / "config.json").read_text()),
                       jobs=("teach",))
-  labels = trainable_labels(nnx.state(model, nnx.Param), config.model,
-                            model.config.encoder.num_hidden_layers)
-  return make_optimizer(config.optim, config.train.steps, labels)
-
-
+  return make_optimizer(config, model)

@@ -14,15 +14,24 @@ from fsnlu_jax.train.batching import chunks, to_global
 
 
 def warmup_cosine_adamw(*, learning_rate: float, warmup_steps: int, end_factor: float,
-                        weight_decay: float, clip_norm: float, steps: int
+                        weight_decay: float, clip_norm: float, steps: int, labels: Any = None
                         ) -> optax.GradientTransformation:
   """AdamW with linear warm-up to ``learning_rate``, cosine decay to ``end_factor`` of it
-  at ``steps``, and global-norm clipping (the encoder-decoders' recipe)."""
+  at ``steps``, and global-norm clipping (the encoder-decoders' recipe).
+
+  ``labels``: a pytree like the parameters of ``"train"`` / ``"freeze"``
+  (e.g. :func:`fsnlu_jax.models.seq2seq_trainable_labels`); frozen leaves are
+  never updated, and in a jitted step their unused gradients are never
+  computed. None: every parameter trains.
+  """
   schedule = optax.warmup_cosine_decay_schedule(
       0.0, learning_rate, min(warmup_steps, max(steps - 1, 1)), max(steps, 2),
       end_value=learning_rate * end_factor)
-  return optax.chain(optax.clip_by_global_norm(clip_norm),
-                     optax.adamw(schedule, weight_decay=weight_decay))
+  adamw = optax.chain(optax.clip_by_global_norm(clip_norm),
+                      optax.adamw(schedule, weight_decay=weight_decay))
+  if labels is None:
+    return adamw
+  return optax.multi_transform(dict(train=adamw, freeze=optax.set_to_zero()), labels)
 
 
 def summed_metrics(eval_step: Callable, state: Any, n: int,
