@@ -11,7 +11,8 @@ from fsnlu_jax.train.loop import LoopConfig
 
 @dataclasses.dataclass(frozen=True)
 class RewriteJobDataConfig(RewriteDataConfig):
-  """The simulation's settings (:class:`~fsnlu_jax.data.rewrite.RewriteDataConfig`) plus:
+  """The simulation's settings (:class:`~fsnlu_jax.data.rewrite.RewriteDataConfig`, whose
+  ``simulation`` picks ``"independent"`` or ``"contextual"`` sessions) plus:
 
   Attributes:
     datasets: the corpora the utterances come from.
@@ -24,7 +25,7 @@ class RewriteJobDataConfig(RewriteDataConfig):
   max_target_len: int = 20
   max_eval_pairs: int | None = None
 
-  def simulation(self) -> RewriteDataConfig:
+  def simulation_config(self) -> RewriteDataConfig:
     """The fields :func:`fsnlu_jax.data.rewrite.build_rewrite_dataset` reads."""
     return RewriteDataConfig(**{f.name: getattr(self, f.name)
                                 for f in dataclasses.fields(RewriteDataConfig)})
