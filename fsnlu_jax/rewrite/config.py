@@ -65,13 +65,24 @@ class RewriteTrainConfig(LoopConfig):
 
 @dataclasses.dataclass(frozen=True)
 class DecodeConfig:
-  """Beam search and the threshold objective (:mod:`fsnlu_jax.rewrite.scoring`)."""
+  """Beam search, the threshold objective (:mod:`fsnlu_jax.rewrite.scoring`), and:
+
+  Attributes:
+    combined_k: retrieval candidates the rewriter scores beside its beam
+      (the ``combined_*`` systems, :mod:`fsnlu_jax.rewrite.combined`).
+    context_k, context_weight: retrieval that reads the previous turn
+      re-ranks the ``context_k`` nearest by ``sim(heard) + context_weight *
+      sim(previous)`` (the ``retrieval_context_*`` systems).
+  """
 
   beam_size: int = 4
   alpha: float = 0.6
   batch_size: int = 100
   objective: Literal["f1", "precision_at_recall"] = "f1"
   recall_floor: float = 0.5
+  combined_k: int = 5
+  context_k: int = 10
+  context_weight: float = 0.5
 
 
 @dataclasses.dataclass(frozen=True)
