@@ -72,7 +72,10 @@ class DecodeConfig:
       (the ``combined_*`` systems, :mod:`fsnlu_jax.rewrite.combined`).
     context_k, context_weight: retrieval that reads the previous turn
       re-ranks the ``context_k`` nearest by ``sim(heard) + context_weight *
-      sim(previous)`` (the ``retrieval_context_*`` systems).
+      sim(previous)`` (the ``retrieval_context_*`` systems). The defaults
+      were the best top-1 accuracy in the global trie on the contextual
+      simulation's validation pairs (SNIPS + HWU64, k in {3, 10}, weight in
+      {0.25, 0.5, 1}: 0.410 vs 0.405 without the previous turn).
   """
 
   beam_size: int = 4
@@ -81,8 +84,8 @@ class DecodeConfig:
   objective: Literal["f1", "precision_at_recall"] = "f1"
   recall_floor: float = 0.5
   combined_k: int = 5
-  context_k: int = 10
-  context_weight: float = 0.5
+  context_k: int = 3
+  context_weight: float = 0.25
 
 
 @dataclasses.dataclass(frozen=True)

@@ -196,12 +196,13 @@ def _on_one_device(params, rest):
 def candidate_arrays(candidates: Sequence[Sequence[Words]], vocab, *, k: int, max_length: int,
                      eos_id: int = 3) -> np.ndarray:
   """``[B, k, max_length]`` ids of each pair's first ``k`` candidates (words), EOS last,
-  0 after; all 0 past a pair's list and for a candidate too long for
-  ``max_length`` with its EOS (as the tries drop it: the search cannot reach it)."""
+  0 after; all 0 (no candidate) past a pair's list, for an empty one, and for
+  one too long for ``max_length`` with its EOS (as the tries drop it: the
+  search cannot reach it)."""
   out = np.zeros((len(candidates), k, max_length), np.int32)
   for i, cands in enumerate(candidates):
     for j, words in enumerate(cands[:k]):
-      if len(words) + 1 <= max_length:
+      if 0 < len(words) < max_length:
         out[i, j, :len(words) + 1] = list(vocab.encode(words)) + [eos_id]
   return out
 
