@@ -67,8 +67,7 @@ def _decode_split(decoder, state, arrays, pairs, tries, vocab, dataset, d: Decod
                   ) -> _Split:
   src, mask = arrays["source_ids"], arrays["source_mask"]
   users = arrays["user"]
-  split = _retrieval_split(pairs, tries["index"], dataset, d)
-  cands, scores = split.cands, split.scores
+  cands, scores = {}, {}
   for name, trie, ids in (("global", tries["global"], None),
                           ("personal", tries["personal"], users),
                           ("unconstrained", None, None)):
@@ -76,19 +75,22 @@ def _decode_split(decoder, state, arrays, pairs, tries, vocab, dataset, d: Decod
     c = decoder.decode(state.params, state.rest, src, mask, trie=trie, trie_ids=ids)
     cands[name], scores[name] = c.words(vocab, EOS_ID), c.scores
     _log.info("decoded %d pairs %s in %.1fs", len(pairs), name, time.time() - began)
+  retrieved = _retrieval_split(pairs, tries["index"], dataset, d)
+  cands.update(retrieved.cands)
+  scores.update(retrieved.scores)
   # Retrieval and generation together: the rewriter scores retrieval's top k too.
   sources = [p.source for p in pairs]
-  retrieved = {"global": retrieval.candidates(tries["index"], sources, d.combined_k)[0],
-               "personal": retrieval.personal_candidates(
-                   dataset.personal_trie, users, sources, tries["index"].idf, d.combined_k)[0]}
+  top_k = {"global": retrieval.candidates(tries["index"], sources, d.combined_k)[0],
+           "personal": retrieval.personal_candidates(
+               dataset.personal_trie, users, sources, tries["index"].idf, d.combined_k)[0]}
   for name in ("global", "personal"):
     began = time.time()
     cands[f"combined_{name}"], scores[f"combined_{name}"] = combined.generate_and_retrieve(
         decoder, state.params, state.rest, src, mask, cands[name], scores[name],
-        retrieved[name], vocab)
+        top_k[name], vocab)
     _log.info("scored %d pairs' retrieved candidates (%s) in %.1fs", len(pairs), name,
               time.time() - began)
-  return split
+  return _Split(pairs, cands, scores)
 
 
 def _thresholds(val: _Split, d: DecodeConfig) -> dict[str, Any]:
