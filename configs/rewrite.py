@@ -11,7 +11,10 @@ character n-gram retrieval baseline; thresholds are chosen on validation::
   fsnlu rewrite --checkpoint /tmp/rewrite --user 3 "play alien bridges"
 
 ``:tiny`` uses the embedded ``synthetic`` corpus, 20 users and 6 training
-steps (seconds; for tests): its numbers mean nothing.
+steps (seconds; for tests): its numbers mean nothing. ``:contextual`` (or
+``:tiny,contextual``) draws the previous turn from the request (the
+contextual simulation of :mod:`fsnlu_jax.data.rewrite`); the figures below
+are of the independent one.
 
 Expected (default; 20 min of training + 1 min of evaluation on 2 busy CPU cores,
 measured): on 1000 test pairs of held-out users, no constrained output outside
@@ -24,14 +27,20 @@ rewriting".
 
 
 def get_config(arg: str = "") -> dict:
-  """The job config; ``arg`` is ``""`` (SNIPS + HWU64, CPU scale) or ``"tiny"``."""
-  if arg not in ("", "tiny"):
-    raise ValueError(f"rewrite: unknown arg {arg!r}; use '' or 'tiny'")
+  """The job config; ``arg`` is ``""`` (SNIPS + HWU64, CPU scale) or ``"tiny"``, and
+  ``",contextual"`` after either (or ``"contextual"`` alone) for the contextual
+  simulation (``data.simulation``; the default is the independent one)."""
+  size, _, simulation = arg.partition(",")
+  if size == "contextual" and not simulation:
+    size, simulation = "", "contextual"
+  if size not in ("", "tiny") or simulation not in ("", "contextual"):
+    raise ValueError(f"rewrite: unknown arg {arg!r}; use '', 'tiny', 'contextual' or "
+                     "'tiny,contextual'")
   config = dict(
       job="rewrite", seed=0,
       data=dict(datasets=["snips", "hwu64"], n_users=1000, pairs_per_user=40,
                 history_size=40, max_source_len=40, max_target_len=20,
-                max_eval_pairs=1000, seed=0),
+                max_eval_pairs=1000, simulation=simulation or "independent", seed=0),
       model=dict(d_model=128, n_heads=4, n_encoder_layers=2, n_decoder_layers=2, d_ff=512,
                  dropout=0.1),
       optim=dict(learning_rate=2e-3, warmup_steps=150, end_factor=0.05, weight_decay=0.01,
@@ -39,7 +48,7 @@ def get_config(arg: str = "") -> dict:
       train=dict(steps=1800, batch_size=64, log_every=50, eval_every=1000,
                  checkpoint_every=500),
       decode=dict(beam_size=4, alpha=0.6, batch_size=100, objective="f1", recall_floor=0.5))
-  if arg == "tiny":
+  if size == "tiny":
     config["data"].update(datasets=["synthetic"], n_users=20, pairs_per_user=8, history_size=10,
                           max_source_len=32, max_target_len=16, max_eval_pairs=16)
     config["model"].update(d_model=16, n_heads=2, n_encoder_layers=1, n_decoder_layers=1, d_ff=32)

@@ -74,7 +74,7 @@ def phonetic_key(word: str) -> str:
   return re.sub(r"(.)\1+", r"\1", w)
 
 
-def _one_edit(a: str, b: str) -> bool:
+def one_edit_apart(a: str, b: str) -> bool:
   """True when keys ``a`` and ``b`` are one insertion, deletion or substitution apart,
   not at the first sound (which recognisers rarely miss) unless it is a leading vowel."""
   if abs(len(a) - len(b)) > 1 or a == b:
@@ -130,7 +130,7 @@ class SoundAlikeTable:
       near = set()
       if len(key) >= self.min_edit_key:
         near = {k for d in _deletions(key) for k in self._by_deletion.get(d, ())
-                if _one_edit(k, key)}
+                if one_edit_apart(k, key)}
       close = sorted((w for k in near for w in self.by_key[k] if w != word), key=self._rank)
       self._neighbours[word] = tuple(same + close)
     return self._neighbours[word]
@@ -257,18 +257,21 @@ class CorruptionModel:
     return np.array([swap, c.split_rate, c.merge_rate, c.drop_rate])
 
   def corrupt(self, words: Sequence[str], entity: Sequence[bool] | None = None,
-              rng: np.random.Generator | None = None) -> tuple[Words, tuple[str, ...]]:
+              rng: np.random.Generator | None = None, *, force: bool = False
+              ) -> tuple[Words, tuple[str, ...]]:
     """``(heard words, kinds applied in order)``; ``kinds == ()``: left clean.
 
     Args:
       words: the intended utterance.
       entity: per word, True inside a slot value (swapped more often).
       rng: the generator to draw from (default: the model's own).
+      force: never left clean (no ``clean_rate`` draw): a request known to
+        have been misheard (``kinds == ()`` only where no edit applies).
     """
     rng = rng or self.rng
     words = tuple(words)
     entity = list(entity) if entity is not None else [False] * len(words)
-    if rng.random() < self.config.clean_rate:
+    if not force and rng.random() < self.config.clean_rate:
       return words, ()
     kinds, i = [], 0
     while i < len(words):

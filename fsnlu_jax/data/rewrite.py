@@ -20,8 +20,32 @@ least ``global_min_users`` users (popular requests).
 Targets come from the user's history (in their personal trie), from the corpus
 (an intent the user likes, then a real utterance of it: in the global trie),
 or are fresh draws from the user's preferences (often in neither trie; kept,
-flagged, to measure abstention). The **previous turn** is the user's previous
-successful request (a history utterance), or empty for a session's first turn.
+flagged, to measure abstention).
+
+The **previous turn** comes from one of two simulations (``simulation``):
+
+* ``"independent"`` (the first one, kept for comparison): a random history
+  utterance of the user, drawn independently of the request, or empty for a
+  session's first turn (``first_turn_rate``). It carries no information about
+  the request (it equals the target in under 1% of test pairs).
+* ``"contextual"``: sessions as in real assistants (:class:`ContextConfig`,
+  shares by name in ``relation_probs``): a **rephrase** (another template of
+  the same intent, carrying the request's slot values over where slot types
+  match: the same entity or intent asked differently), a **follow-up** (a
+  template of another intent sharing one of the request's slot values: the
+  same entity, e.g. ``what's the weather in paris`` -> ``is it raining in
+  paris``), a **repeat** (a failed attempt: the same request, itself misheard,
+  never clean), **unrelated** (a random history utterance, as in the
+  independent simulation) or **first** (empty). A relation that cannot be
+  made for a request falls back (follow-up -> rephrase -> unrelated); each
+  pair records the relation made (``RewritePair.relation``). Recognition
+  errors are those of :class:`~fsnlu_jax.data.asr_noise.CorruptionModel`,
+  plus **confusables**: with ``confusable_rate``, a corrupted request is
+  instead heard as a *different frequent utterance* (one in the global trie)
+  one sound-alike word away (``play leon bridges`` -> ``play lion bridges``
+  where both are known-good requests), kind ``"confusable"``. Spelling cannot
+  undo those: the nearest known-good utterance of the heard words is the heard
+  words; only the context or the user's history decides.
 
 Splits: users are split train/validation/test (all of a user's pairs in one
 split), and ``heldout_template_rate`` of the templates are held out: train
@@ -46,7 +70,8 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 
 from fsnlu_jax.data.arrays import pad_batch
-from fsnlu_jax.data.asr_noise import CorruptionConfig, CorruptionModel, Words
+from fsnlu_jax.data.asr_noise import (CorruptionConfig, CorruptionModel, Words, one_edit_apart,
+                                      phonetic_key)
 from fsnlu_jax.data.bio import bio_to_spans
 from fsnlu_jax.data.schema import Example
 from fsnlu_jax.data.vocab import BOS_ID, EOS_ID, SPECIAL_TOKENS, UNK_ID, Vocab
@@ -54,6 +79,9 @@ from fsnlu_jax.data.vocab import BOS_ID, EOS_ID, SPECIAL_TOKENS, UNK_ID, Vocab
 SEP = "<sep>"  # between the previous turn and the current request; id 4 in build_vocab's vocab
 ORIGINS = ("history", "corpus", "fresh")
 SPLITS = ("train", "validation", "test")
+SIMULATIONS = ("independent", "contextual")  # how the previous turn is drawn (module docs)
+RELATIONS = ("rephrase", "follow_up", "repeat", "unrelated", "first")  # contextual's relations
+CONFUSABLE = "confusable"  # the kind of a request heard as another frequent utterance
 
 # ---- corpus: utterances, templates, slot values ----------------------------
 
@@ -91,11 +119,12 @@ class Template:
 
 @dataclasses.dataclass(frozen=True)
 class Utterance:
-  """A normalised utterance, its template, and which words are slot values."""
+  """A normalised utterance, its template, which words are slot values, and the values."""
 
   words: Words
   template: int  # index into RewriteCorpus.templates
   entity: tuple[bool, ...]  # per word, True inside a slot value
+  values: tuple[Words, ...] = ()  # the slot values, in the template's slot order
 
 
 def _template_of(dataset: str, example: Example) -> tuple[Template, tuple[Words, ...]]:
@@ -167,7 +196,7 @@ def build_corpus(examples: Mapping[str, Iterable[Example]]) -> RewriteCorpus:
       for slot_type, value in zip(template.slot_types, values):
         value_counts[slot_type][value] += 1
       words, entity = fill(template, values)
-      utterances.append(Utterance(words=words, template=t, entity=entity))
+      utterances.append(Utterance(words=words, template=t, entity=entity, values=values))
   words = collections.Counter(w for u in utterances for w in u.words)
   sorted_values = {k: tuple(sorted(c)) for k, c in sorted(value_counts.items())}
   return RewriteCorpus(
@@ -196,6 +225,31 @@ def load_corpus(names: Sequence[str] = ("snips", "hwu64"), **load_kwargs) -> Rew
 
 
 @dataclasses.dataclass(frozen=True)
+class ContextConfig:
+  """How the previous turn relates to the request in the ``"contextual"`` simulation.
+
+  Attributes:
+    relation_probs: chances of each relation, in ``RELATIONS`` order:
+      rephrase, follow-up, repeat (a failed attempt), unrelated, first turn
+      (module docs). Default: 60% of turns related to the request, 25%
+      unrelated, 15% first turns.
+    confusable_rate: chance that a corrupted request is heard as a different
+      frequent utterance one sound-alike word away instead, where one exists.
+  """
+
+  relation_probs: tuple[float, float, float, float, float] = (0.2, 0.2, 0.2, 0.25, 0.15)
+  confusable_rate: float = 0.8
+
+  def __post_init__(self):
+    probs = np.asarray(self.relation_probs, float)
+    if probs.shape != (len(RELATIONS),) or (probs < 0).any() or probs.sum() <= 0:
+      raise ValueError(f"relation_probs: {len(RELATIONS)} chances {RELATIONS}, "
+                       f"got {self.relation_probs}")
+    if not 0 <= self.confusable_rate <= 1:
+      raise ValueError(f"confusable_rate must be in [0, 1], got {self.confusable_rate}")
+
+
+@dataclasses.dataclass(frozen=True)
 class RewriteDataConfig:
   """How users, tries and pairs are drawn (see the module docs).
 
@@ -217,6 +271,8 @@ class RewriteDataConfig:
     user_split: train/validation/test shares of users.
     global_min_users: a history utterance of this many users is global.
     corruption: the recognition-error rates.
+    simulation: how the previous turn is drawn (``SIMULATIONS``, module docs).
+    context: the ``"contextual"`` simulation's shares (unused by the other).
     seed: every draw derives from it.
   """
 
@@ -233,7 +289,13 @@ class RewriteDataConfig:
   user_split: tuple[float, float, float] = (0.8, 0.1, 0.1)
   global_min_users: int = 2
   corruption: CorruptionConfig = CorruptionConfig()
+  simulation: str = "independent"
+  context: ContextConfig = ContextConfig()
   seed: int = 0
+
+  def __post_init__(self):
+    if self.simulation not in SIMULATIONS:
+      raise ValueError(f"simulation must be one of {SIMULATIONS}, got {self.simulation!r}")
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -266,7 +328,8 @@ class _Sampler:
   def __init__(self, corpus: RewriteCorpus, config: RewriteDataConfig, seen: np.ndarray):
     self.corpus, self.config = corpus, config
     self.intent_ids = {name: i for i, name in enumerate(corpus.intents)}
-    intent_of = np.array([self.intent_ids[t.intent] for t in corpus.templates])
+    self.intent_of = intent_of = np.array([self.intent_ids[t.intent] for t in corpus.templates])
+    self._related: dict[tuple[int, str], tuple[str, np.ndarray]] = {}
     utt_template = np.array([u.template for u in corpus.utterances])
     self.freq = np.bincount(intent_of, corpus.template_counts, len(self.intent_ids))
     self.freq = self.freq / self.freq.sum()
@@ -314,13 +377,60 @@ class _Sampler:
     weights = self.corpus.template_counts[candidates].astype(float)
     t = int(candidates[rng.choice(len(candidates), p=weights / weights.sum())])
     template = self.corpus.templates[t]
-    words, entity = fill(template, [self.value(user, s, rng) for s in template.slot_types])
-    return Utterance(words=words, template=t, entity=entity)
+    values = tuple(self.value(user, s, rng) for s in template.slot_types)
+    words, entity = fill(template, values)
+    return Utterance(words=words, template=t, entity=entity, values=values)
 
   def real(self, user: SimulatedUser, rng, only_seen: bool) -> Utterance:
     """A real corpus utterance of an intent ``user`` likes."""
     candidates = self.utterances[only_seen][self.intent(user, rng, only_seen)]
     return self.corpus.utterances[int(candidates[rng.integers(len(candidates))])]
+
+  def related(self, user: SimulatedUser, target: Utterance, relation: str, rng
+              ) -> tuple[Utterance | None, str]:
+    """A previous turn sharing ``target``'s intent (``"rephrase"``) or one of its
+    slot values (``"follow_up"``), and the relation made; ``(None, "unrelated")``
+    when neither can be made (module docs: the fallbacks)."""
+    templates = self.corpus.templates
+    relation, options = self._related_templates(target.template, relation)
+    if not options.size:
+      return None, "unrelated"
+    weights = self.corpus.template_counts[options].astype(float)
+    t = int(options[rng.choice(len(options), p=weights / weights.sum())])
+    # The request's values go where the slot types match (each once), others the user's.
+    pool = collections.defaultdict(list)
+    for slot_type, value in zip(templates[target.template].slot_types, target.values):
+      pool[slot_type].append(value)
+    values = tuple(pool[s].pop(0) if pool[s] else self.value(user, s, rng)
+                   for s in templates[t].slot_types)
+    words, entity = fill(templates[t], values)
+    return Utterance(words=words, template=t, entity=entity, values=values), relation
+
+  def _related_templates(self, template: int, relation: str) -> tuple[str, np.ndarray]:
+    """``(relation made, candidate templates)`` for a previous turn of ``relation``
+    to a request of ``template`` (memoised: it depends on the template alone)."""
+    key = (template, relation)
+    if key not in self._related:
+      if not hasattr(self, "_by_type"):
+        self._by_type = collections.defaultdict(list)
+        for t, tmpl in enumerate(self.corpus.templates):
+          for slot_type in set(tmpl.slot_types):
+            self._by_type[slot_type].append(t)
+      shares = np.zeros(len(self.intent_of), bool)  # a template with a slot type of the request's
+      for slot_type in self.corpus.templates[template].slot_types:
+        shares[self._by_type[slot_type]] = True
+      same = self.intent_of == self.intent_of[template]
+      same[template] = shares[template] = False
+      options = np.zeros(0, int)
+      if relation == "follow_up":  # another intent's template sharing a slot type, else its own's
+        options = np.flatnonzero(shares & ~same)
+        options = options if options.size else np.flatnonzero(shares & same)
+      if not options.size:
+        relation = "rephrase"
+        options = np.flatnonzero(shares & same)
+        options = options if options.size else np.flatnonzero(same)
+      self._related[key] = relation, options
+    return self._related[key]
 
 
 # ---- pairs and the dataset -------------------------------------------------
@@ -340,6 +450,9 @@ class RewritePair:
     template: the target's template (index into the corpus's templates).
     template_seen: the template may be a train target (not held out).
     target_in_global, target_in_personal: trie membership of the target.
+    relation: how the previous turn relates to the request (``RELATIONS``),
+      ``"independent"`` in the independent simulation.
+    target_entity: per target word, True inside a slot value.
   """
 
   user: int
@@ -352,6 +465,8 @@ class RewritePair:
   template_seen: bool
   target_in_global: bool = False
   target_in_personal: bool = False
+  relation: str = "independent"
+  target_entity: tuple[bool, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -390,8 +505,36 @@ class RewriteDataset:
           "in_global": sum(p.target_in_global for p in pairs) / n,
           "in_personal": sum(p.target_in_personal for p in pairs) / n,
           "in_neither": sum(not (p.target_in_global or p.target_in_personal) for p in pairs) / n,
-          "template_seen": sum(p.template_seen for p in pairs) / n}
+          "template_seen": sum(p.template_seen for p in pairs) / n,
+          "context": context_stats(pairs, self.global_trie)}
     return out
+
+
+def context_stats(pairs: Sequence[RewritePair], global_trie: frozenset[Words]) -> dict:
+  """How much the previous turns say about the requests (shares of ``pairs``).
+
+  ``relation``: the share of each relation made; ``previous_equals_target``;
+  ``previous_shares_entity``: the previous turn holds a slot-value word of the
+  target (of all pairs; ``target_has_entity`` says how many targets have one);
+  ``previous_shares_word``: any word in common; ``heard_other_frequent``: the
+  heard request is a *different* global-trie utterance than the one meant (of
+  all pairs, and ``of_corrupted`` of the corrupted ones): no spelling-based
+  rewrite can undo it.
+  """
+  n = max(len(pairs), 1)
+  entity_words = [{w for w, e in zip(p.target, p.target_entity) if e} for p in pairs]
+  corrupted = [p for p in pairs if p.source != p.target]
+  other = [p for p in corrupted if p.source in global_trie]
+  relations = collections.Counter(p.relation for p in pairs)
+  return {
+      "relation": {r: relations[r] / n for r in sorted(relations)},
+      "previous_equals_target": sum(p.previous == p.target for p in pairs) / n,
+      "previous_shares_entity": sum(bool(e & set(p.previous))
+                                    for e, p in zip(entity_words, pairs)) / n,
+      "target_has_entity": sum(bool(e) for e in entity_words) / n,
+      "previous_shares_word": sum(bool(set(p.target) & set(p.previous)) for p in pairs) / n,
+      "heard_other_frequent": len(other) / n,
+      "heard_other_frequent_of_corrupted": len(other) / max(len(corrupted), 1)}
 
 
 def _rng(seed: int, *stream: int) -> np.random.Generator:
@@ -416,25 +559,114 @@ def _global_trie(corpus: RewriteCorpus, users: Sequence[SimulatedUser], min_user
                    | {w for w, n in owners.items() if n >= min_users})
 
 
+def _target(sampler: _Sampler, user: SimulatedUser, usable: Sequence[Utterance],
+            only_seen: bool, rng) -> tuple[str, Utterance]:
+  """``(origin, target)`` of one pair (module docs)."""
+  c = sampler.config
+  origin = ORIGINS[rng.choice(len(ORIGINS), p=np.asarray(c.origin_probs) / sum(c.origin_probs))]
+  if origin == "history" and usable:
+    return origin, usable[rng.integers(len(usable))]
+  if origin == "corpus":
+    return origin, sampler.real(user, rng, only_seen)
+  return "fresh", sampler.fresh(user, rng, only_seen)
+
+
 def _user_pairs(sampler: _Sampler, user: SimulatedUser, seen: np.ndarray,
                 corruption: CorruptionModel, rng: np.random.Generator) -> list[RewritePair]:
+  """The independent simulation's pairs of ``user``: the previous turn ignores the target."""
   c = sampler.config
   only_seen = user.split == "train"  # train targets never use a held-out template
   usable = [u for u in user.history if seen[u.template] or not only_seen]
   pairs = []
   for _ in range(c.pairs_per_user):
-    origin = ORIGINS[rng.choice(len(ORIGINS), p=np.asarray(c.origin_probs) / sum(c.origin_probs))]
-    if origin == "history" and usable:
-      target = usable[rng.integers(len(usable))]
-    elif origin == "corpus":
-      target = sampler.real(user, rng, only_seen)
-    else:
-      origin, target = "fresh", sampler.fresh(user, rng, only_seen)
+    origin, target = _target(sampler, user, usable, only_seen, rng)
     previous = () if rng.random() < c.first_turn_rate else (
         user.history[rng.integers(len(user.history))].words)
     source, kinds = corruption.corrupt(target.words, target.entity, rng)
     pairs.append(RewritePair(user.user_id, previous, source, target.words, kinds, origin,
-                             target.template, bool(seen[target.template])))
+                             target.template, bool(seen[target.template]),
+                             target_entity=target.entity))
+  return pairs
+
+
+def utterance_key(words: Sequence[str]) -> str:
+  """The phonetic keys of the words run together (word breaks are not heard).
+
+  >>> utterance_key(("play", "list")) == utterance_key(("playlist",))
+  True
+  """
+  return "".join(phonetic_key(w) or w for w in words)
+
+
+class _Hearing:
+  """The contextual simulation's recognition errors: the corruption model, and
+  confusables (another frequent utterance that sounds nearly the same)."""
+
+  def __init__(self, corruption: CorruptionModel, frequent: frozenset[Words], rate: float,
+               *, min_key: int = 4):
+    self.corruption, self.frequent, self.rate, self.min_key = corruption, frequent, rate, min_key
+    self._confusables: dict[Words, tuple[Words, ...]] = {}
+    # Utterance keys by themselves and their one-sound deletions: near keys share one.
+    self._by_deletion: dict[str, list[Words]] = collections.defaultdict(list)
+    for words in sorted(frequent):
+      key = utterance_key(words)
+      if len(key) >= min_key:
+        for d in {key} | {key[:i] + key[i + 1:] for i in range(len(key))}:
+          self._by_deletion[d].append(words)
+
+  def confusables(self, words: Words) -> tuple[Words, ...]:
+    """The frequent utterances other than ``words`` that differ from it in one word,
+    a sound-alike of it, or whose :func:`utterance_key` is ``words``' or one sound
+    away (not the first; keys of ``min_key``+ sounds)."""
+    if words not in self._confusables:
+      found = {words[:i] + (n,) + words[i + 1:] for i, w in enumerate(words)
+               for n in self.corruption.table.neighbours(w)} & self.frequent
+      key = utterance_key(words)
+      if len(key) >= self.min_key:
+        near = {u for d in {key} | {key[:i] + key[i + 1:] for i in range(len(key))}
+                for u in self._by_deletion.get(d, ())}
+        found |= {u for u in near if (k := utterance_key(u)) == key or one_edit_apart(k, key)}
+      found.discard(words)
+      self._confusables[words] = tuple(sorted(found))
+    return self._confusables[words]
+
+  def __call__(self, target: Utterance, rng, *, force: bool = False
+               ) -> tuple[Words, tuple[str, ...]]:
+    """``(heard, kinds)``: :meth:`CorruptionModel.corrupt`; a corrupted one becomes
+    a confusable with ``rate`` where one exists."""
+    heard, kinds = self.corruption.corrupt(target.words, target.entity, rng, force=force)
+    if kinds and rng.random() < self.rate:
+      options = self.confusables(target.words)
+      if options:
+        return options[rng.integers(len(options))], (CONFUSABLE,)
+    return heard, kinds
+
+
+def _contextual_pairs(sampler: _Sampler, user: SimulatedUser, seen: np.ndarray,
+                      hear: _Hearing, rng: np.random.Generator) -> list[RewritePair]:
+  """The contextual simulation's pairs of ``user``: the previous turn is drawn
+  from the target by a relation (module docs)."""
+  c = sampler.config
+  only_seen = user.split == "train"
+  usable = [u for u in user.history if seen[u.template] or not only_seen]
+  probs = np.asarray(c.context.relation_probs, float)
+  pairs = []
+  for _ in range(c.pairs_per_user):
+    origin, target = _target(sampler, user, usable, only_seen, rng)
+    relation = RELATIONS[rng.choice(len(RELATIONS), p=probs / probs.sum())]
+    if relation in ("rephrase", "follow_up"):
+      made, relation = sampler.related(user, target, relation, rng)
+      previous = made.words if made is not None else ()
+    if relation == "repeat":
+      previous = hear(target, rng, force=True)[0]
+    elif relation == "unrelated":
+      previous = user.history[rng.integers(len(user.history))].words
+    elif relation == "first":
+      previous = ()
+    source, kinds = hear(target, rng)
+    pairs.append(RewritePair(user.user_id, previous, source, target.words, kinds, origin,
+                             target.template, bool(seen[target.template]), relation=relation,
+                             target_entity=target.entity))
   return pairs
 
 
@@ -451,10 +683,15 @@ def build_rewrite_dataset(corpus: RewriteCorpus,
                 for i, split in enumerate(_split_users(config)))
   global_trie = _global_trie(corpus, users, config.global_min_users)
   corruption = CorruptionModel(corpus.word_counts, config.corruption, seed=config.seed)
+  if config.simulation == "contextual":
+    hear = _Hearing(corruption, global_trie, config.context.confusable_rate)
+    make_pairs = lambda user, rng: _contextual_pairs(sampler, user, seen, hear, rng)
+  else:
+    make_pairs = lambda user, rng: _user_pairs(sampler, user, seen, corruption, rng)
   splits = {name: [] for name in SPLITS}
   for user in users:
     personal = user.personal_trie
-    for pair in _user_pairs(sampler, user, seen, corruption, _rng(config.seed, 3, user.user_id)):
+    for pair in make_pairs(user, _rng(config.seed, 3, user.user_id)):
       splits[user.split].append(dataclasses.replace(
           pair, target_in_global=pair.target in global_trie,
           target_in_personal=pair.target in personal))

@@ -11,11 +11,13 @@ from fsnlu_jax.rewrite.config import (DecodeConfig, RewriteConfig, RewriteJobDat
 from fsnlu_jax.rewrite.scoring import (ABSTAIN, GLOBAL, NEG_INF_SCORE, PERSONAL, apply_threshold,
                                        choose_threshold, choose_thresholds, combine,
                                        rewrite_metrics)
-from fsnlu_jax.rewrite.retrieval import NgramIndex, char_ngrams, retrieve, retrieve_personal
-from fsnlu_jax.rewrite.decoder import (Candidates, RewriteDecoder, global_trie_arrays,
-                                       personal_forest_arrays)
+from fsnlu_jax.rewrite.retrieval import (NgramIndex, candidates, char_ngrams, personal_candidates,
+                                         retrieve, retrieve_personal)
+from fsnlu_jax.rewrite.decoder import (Candidates, RewriteDecoder, candidate_arrays,
+                                       global_trie_arrays, personal_forest_arrays)
+from fsnlu_jax.rewrite.combined import best_of, generate_and_retrieve
 from fsnlu_jax.rewrite.data import RewriteJobData, build_data
-from fsnlu_jax.rewrite.systems import evaluate, format_table
+from fsnlu_jax.rewrite.systems import evaluate, evaluate_retrieval, format_table
 from fsnlu_jax.rewrite.job import make_optimizer, model_config, new_model, run_rewrite
 from fsnlu_jax.rewrite.query import describe as describe_rewrite
 from fsnlu_jax.rewrite.query import rewrite_query

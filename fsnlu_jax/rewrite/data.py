@@ -33,7 +33,7 @@ def build_data(config: RewriteConfig, *, data_dir=None, cache_dir=None) -> Rewri
   to ``data.max_eval_pairs`` pairs when set."""
   d = config.data
   corpus = rw.load_corpus(d.datasets, data_dir=data_dir, cache_dir=cache_dir)
-  dataset = rw.build_rewrite_dataset(corpus, d.simulation())
+  dataset = rw.build_rewrite_dataset(corpus, d.simulation_config())
   vocab = rw.build_vocab(dataset)
   pairs, arrays = {}, {}
   for split, items in dataset.splits.items():

@@ -11,10 +11,11 @@ succeeded, so every output is a known-good request (Ahmadvand et al. 2022):
 Scores are the model's length-penalised log-probabilities of the output (the
 beam search does not renormalise over the allowed tokens), so personal and
 global candidates and a threshold are on one scale
-(:mod:`fsnlu_jax.rewrite.scoring`).
+(:mod:`fsnlu_jax.rewrite.scoring`). :meth:`RewriteDecoder.score` gives given
+candidates (e.g. retrieval's) the same score, teacher-forced.
 
 Shapes: ``B`` pairs, ``W`` beam, ``L`` output length, ``Ls`` source length,
-``V`` vocabulary, ``R`` tries of a forest.
+``V`` vocabulary, ``R`` tries of a forest, ``K`` given candidates per pair.
 
 References:
   Ahmadvand et al., "Constrained generation framework for query rewriting in
@@ -27,13 +28,14 @@ import dataclasses
 from typing import Iterable, Sequence
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
 from fsnlu_jax.decoding import build_forest, build_trie
 from fsnlu_jax.decoding import trie_constraint
-from fsnlu_jax.kernels import TrieArrays, beam_search, expand_to_beams
-from fsnlu_jax.rewrite.scoring import Words
+from fsnlu_jax.kernels import TrieArrays, beam_search, expand_to_beams, length_penalty
+from fsnlu_jax.rewrite.scoring import NEG_INF_SCORE, Words
 from fsnlu_jax.train import map_in_chunks
 
 @dataclasses.dataclass(frozen=True)
@@ -87,6 +89,7 @@ class RewriteDecoder:
     self.bos_id, self.eos_id = bos_id, eos_id
     self._constrained = jax.jit(self._search_constrained)
     self._free = jax.jit(self._search_free)
+    self._teacher_forced = jax.jit(self._score)
 
   def _search(self, params, rest, source_ids, source_mask, constraint):
     model = nnx.merge(self.graphdef, params, rest)
@@ -109,6 +112,41 @@ class RewriteDecoder:
   def _search_free(self, params, rest, source_ids, source_mask):
     return self._search(params, rest, source_ids, source_mask, None)
 
+  def _score(self, params, rest, source_ids, source_mask, candidates):
+    model = nnx.merge(self.graphdef, params, rest)
+    b, k, length = candidates.shape
+    flat = candidates.reshape(b * k, length)  # --> [B*K, L]
+    tokens_in = jnp.concatenate([jnp.full((b * k, 1), self.bos_id, flat.dtype), flat[:, :-1]], 1)
+    logits = model(jnp.repeat(source_ids, k, 0), jnp.repeat(source_mask, k, 0), tokens_in)
+    logprobs = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)  # --> [B*K, L, V]
+    token_lp = jnp.take_along_axis(logprobs, flat[..., None], -1)[..., 0]
+    real = flat != 0
+    n = real.sum(1)
+    scores = jnp.where(real, token_lp, 0.0).sum(1) / length_penalty(n, self.alpha)
+    return jnp.where(n > 0, scores, NEG_INF_SCORE).reshape(b, k)
+
+  def score(self, params, rest, source_ids: np.ndarray, source_mask: np.ndarray,
+            candidates: np.ndarray) -> np.ndarray:
+    """The beam search's score of given candidates, teacher-forced.
+
+    Args:
+      params, rest, source_ids, source_mask: as :meth:`decode`.
+      candidates: ``[B, K, L]`` int token ids, EOS last, 0 after; all 0 for
+        no candidate (:func:`candidate_arrays`).
+
+    Returns:
+      ``[B, K]`` float32: ``log p(candidate | source) / ((5 + n) / 6) **
+      alpha`` with ``n`` its tokens, EOS included (the beam search's score
+      of the same output); ``-1e9`` where there is none.
+    """
+    params, rest = _on_one_device(params, rest)
+    if candidates.shape[1] == 0:
+      return np.zeros((len(source_ids), 0), np.float32)
+    rows = (source_ids, np.asarray(source_mask, bool), np.asarray(candidates, np.int32))
+    scores = map_in_chunks(lambda chunk: self._teacher_forced(params, rest, *chunk), rows,
+                           self.batch_size)
+    return scores.astype(np.float32)
+
   def decode(self, params, rest, source_ids: np.ndarray, source_mask: np.ndarray, *,
              trie: TrieArrays | None = None, trie_ids: np.ndarray | None = None) -> Candidates:
     """The best rewrite of every pair.
@@ -126,14 +164,7 @@ class RewriteDecoder:
       :class:`Candidates` of the ``B`` pairs.
     """
     n = source_ids.shape[0]
-    # Decoding runs on one device: a train state replicated over an explicit
-    # data mesh would carry its mesh typing into the cache updates. A bare
-    # device keeps that typing; a SingleDeviceSharding drops it (no host copy).
-    # Replicated over other processes' devices too: this process's copy is the
-    # whole value (device_put refuses cross-host transfers).
-    local = lambda x: x.addressable_data(0) if isinstance(x, jax.Array) else x
-    params, rest = jax.device_put(jax.tree.map(local, (params, rest)),
-                                  jax.sharding.SingleDeviceSharding(jax.local_devices()[0]))
+    params, rest = _on_one_device(params, rest)
     if trie is not None:
       trie_ids = np.zeros(n, np.int32) if trie_ids is None else np.asarray(trie_ids, np.int32)
     rows = (source_ids, np.asarray(source_mask, bool))
@@ -146,6 +177,34 @@ class RewriteDecoder:
     ids, scores, found = map_in_chunks(search, rows, self.batch_size,
                                        desc="beam search" if n > self.batch_size else None)
     return Candidates(ids.astype(np.int32), scores.astype(np.float32), found.astype(bool))
+
+
+def _on_one_device(params, rest):
+  """The variables on this process's first device.
+
+  Decoding runs on one device: a train state replicated over an explicit data
+  mesh would carry its mesh typing into the cache updates. A bare device keeps
+  that typing; a SingleDeviceSharding drops it (no host copy). Replicated over
+  other processes' devices too: this process's copy is the whole value
+  (device_put refuses cross-host transfers).
+  """
+  local = lambda x: x.addressable_data(0) if isinstance(x, jax.Array) else x
+  return jax.device_put(jax.tree.map(local, (params, rest)),
+                        jax.sharding.SingleDeviceSharding(jax.local_devices()[0]))
+
+
+def candidate_arrays(candidates: Sequence[Sequence[Words]], vocab, *, k: int, max_length: int,
+                     eos_id: int = 3) -> np.ndarray:
+  """``[B, k, max_length]`` ids of each pair's first ``k`` candidates (words), EOS last,
+  0 after; all 0 (no candidate) past a pair's list, for an empty one, and for
+  one too long for ``max_length`` with its EOS (as the tries drop it: the
+  search cannot reach it)."""
+  out = np.zeros((len(candidates), k, max_length), np.int32)
+  for i, cands in enumerate(candidates):
+    for j, words in enumerate(cands[:k]):
+      if 0 < len(words) < max_length:
+        out[i, j, :len(words) + 1] = list(vocab.encode(words)) + [eos_id]
+  return out
 
 
 def global_trie_arrays(utterances: Iterable[Words], vocab, *, max_length: int,

@@ -3,10 +3,16 @@
 Systems: the rewriter decoded in the global trie, in the user's personal trie,
 in both (personal wins when its score passes its threshold, else global, else
 no rewrite), and unconstrained; the character n-gram retrieval baseline in the
-same three settings; and ``copy`` (output the request as heard). Thresholds
-are chosen on validation pairs to maximise F1 (``decode.objective``; see
+same three settings (``retrieval_*``); retrieval that also reads the previous
+turn (``retrieval_context_*``: a sanity check that the simulation gives the
+context value, :mod:`fsnlu_jax.rewrite.retrieval`); retrieval and generation
+together (``combined_*``: the rewriter scores retrieval's ``decode.combined_k``
+nearest candidates beside its own beam, :mod:`fsnlu_jax.rewrite.combined`);
+and ``copy`` (output the request as heard). Thresholds are chosen on
+validation pairs to maximise F1 (``decode.objective``; see
 :mod:`fsnlu_jax.rewrite.scoring` for the metrics). Each system is also scored
-with no abstention (``*_all`` entries).
+with no abstention (``*_all`` entries). :func:`evaluate_retrieval` scores the
+retrieval systems alone (no model).
 
 Shapes: ``B`` pairs.
 """
@@ -22,7 +28,7 @@ import numpy as np
 
 from fsnlu_jax.data import rewrite as rw
 from fsnlu_jax.data.vocab import EOS_ID
-from fsnlu_jax.rewrite import retrieval, scoring
+from fsnlu_jax.rewrite import combined, retrieval, scoring
 from fsnlu_jax.rewrite.config import DecodeConfig, RewriteConfig
 from fsnlu_jax.rewrite.data import RewriteJobData
 from fsnlu_jax.rewrite.decoder import RewriteDecoder, global_trie_arrays, personal_forest_arrays
@@ -43,7 +49,22 @@ class _Split:
                      for c, p in zip(self.cands[system], self.pairs)])
 
 
-def _decode_split(decoder, state, arrays, pairs, tries, vocab, idf, dataset) -> _Split:
+def _retrieval_split(pairs, index: retrieval.NgramIndex, dataset, d: DecodeConfig) -> _Split:
+  """The retrieval systems' candidates: heard request alone, and with the previous turn."""
+  users = [p.user for p in pairs]
+  sources, previous = [p.source for p in pairs], [p.previous for p in pairs]
+  cands, scores = {}, {}
+  for prefix, kw in (("retrieval_", {}),
+                     ("retrieval_context_", dict(previous=previous, k=d.context_k,
+                                                 context_weight=d.context_weight))):
+    cands[prefix + "global"], scores[prefix + "global"] = retrieval.retrieve(index, sources, **kw)
+    cands[prefix + "personal"], scores[prefix + "personal"] = retrieval.retrieve_personal(
+        dataset.personal_trie, users, sources, index.idf, **kw)
+  return _Split(pairs, cands, scores)
+
+
+def _decode_split(decoder, state, arrays, pairs, tries, vocab, dataset, d: DecodeConfig
+                  ) -> _Split:
   src, mask = arrays["source_ids"], arrays["source_mask"]
   users = arrays["user"]
   cands, scores = {}, {}
@@ -54,23 +75,33 @@ def _decode_split(decoder, state, arrays, pairs, tries, vocab, idf, dataset) -> 
     c = decoder.decode(state.params, state.rest, src, mask, trie=trie, trie_ids=ids)
     cands[name], scores[name] = c.words(vocab, EOS_ID), c.scores
     _log.info("decoded %d pairs %s in %.1fs", len(pairs), name, time.time() - began)
+  retrieved = _retrieval_split(pairs, tries["index"], dataset, d)
+  cands.update(retrieved.cands)
+  scores.update(retrieved.scores)
+  # Retrieval and generation together: the rewriter scores retrieval's top k too.
   sources = [p.source for p in pairs]
-  cands["retrieval_global"], scores["retrieval_global"] = retrieval.retrieve(
-      tries["index"], sources)
-  cands["retrieval_personal"], scores["retrieval_personal"] = retrieval.retrieve_personal(
-      dataset.personal_trie, users, sources, idf)
+  top_k = {"global": retrieval.candidates(tries["index"], sources, d.combined_k)[0],
+           "personal": retrieval.personal_candidates(
+               dataset.personal_trie, users, sources, tries["index"].idf, d.combined_k)[0]}
+  for name in ("global", "personal"):
+    began = time.time()
+    cands[f"combined_{name}"], scores[f"combined_{name}"] = combined.generate_and_retrieve(
+        decoder, state.params, state.rest, src, mask, cands[name], scores[name],
+        top_k[name], vocab)
+    _log.info("scored %d pairs' retrieved candidates (%s) in %.1fs", len(pairs), name,
+              time.time() - began)
   return _Split(pairs, cands, scores)
 
 
 def _thresholds(val: _Split, d: DecodeConfig) -> dict[str, Any]:
+  """Each system's threshold; ``PREFIXboth`` for every system with a personal and a global."""
   kw = dict(objective=d.objective, recall_floor=d.recall_floor)
-  out = {s: scoring.choose_threshold(val.scores[s], val.correct(s), **kw)
-         for s in ("global", "personal", "unconstrained", "retrieval_global",
-                   "retrieval_personal")}
-  for prefix in ("", "retrieval_"):
-    out[f"{prefix}both"] = scoring.choose_thresholds(
-        val.scores[f"{prefix}personal"], val.correct(f"{prefix}personal"),
-        val.scores[f"{prefix}global"], val.correct(f"{prefix}global"), **kw)
+  out = {s: scoring.choose_threshold(val.scores[s], val.correct(s), **kw) for s in val.cands}
+  for prefix in sorted(s[:-len("personal")] for s in val.cands if s.endswith("personal")):
+    if f"{prefix}global" in val.cands:
+      out[f"{prefix}both"] = scoring.choose_thresholds(
+          val.scores[f"{prefix}personal"], val.correct(f"{prefix}personal"),
+          val.scores[f"{prefix}global"], val.correct(f"{prefix}global"), **kw)
   return out
 
 
@@ -137,16 +168,29 @@ def evaluate(graphdef, state, data: RewriteJobData, config: RewriteConfig
            "personal": personal_forest_arrays(
                [u.personal_trie for u in dataset.users], vocab, max_length=d.max_target_len),
            "index": retrieval.NgramIndex(dataset.global_trie)}
-  idf = tries["index"].idf
-  splits = {s: _decode_split(decoder, state, data.arrays[s], data.pairs[s], tries, vocab, idf,
-                             dataset) for s in ("validation", "test")}
+  splits = {s: _decode_split(decoder, state, data.arrays[s], data.pairs[s], tries, vocab,
+                             dataset, dc) for s in ("validation", "test")}
+  return _report(splits, dataset, dc)
+
+
+def evaluate_retrieval(dataset: rw.RewriteDataset, pairs: Mapping[str, Sequence[rw.RewritePair]],
+                       decode: DecodeConfig = DecodeConfig()) -> dict[str, Any]:
+  """The retrieval systems alone (no rewriter): thresholds on ``pairs["validation"]``,
+  scores on ``pairs["test"]``, as :func:`evaluate` reports them."""
+  index = retrieval.NgramIndex(dataset.global_trie)
+  splits = {s: _retrieval_split(pairs[s], index, dataset, decode) for s in ("validation", "test")}
+  return _report(splits, dataset, decode)
+
+
+def _report(splits: Mapping[str, _Split], dataset: rw.RewriteDataset, dc: DecodeConfig
+            ) -> dict[str, Any]:
   thresholds = _thresholds(splits["validation"], dc)
   test = splits["test"]
   systems = _score(_outputs(test, thresholds, True), test.pairs, dataset)
   no_abstain = _score(_outputs(test, thresholds, False), test.pairs, dataset)
   systems.update({f"{k}_all": v for k, v in no_abstain.items() if k != "copy"})
   return dict(thresholds=thresholds, test=systems,
-              validation_pairs=len(data.pairs["validation"]), test_pairs=len(test.pairs),
+              validation_pairs=len(splits["validation"].pairs), test_pairs=len(test.pairs),
               data_stats=dataset.stats())
 
 

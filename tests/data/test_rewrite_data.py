@@ -228,3 +228,67 @@ def test_real_snips_through_the_pipeline(real_dataset):
   arrays, enc = rw.encode_pairs(dataset.splits["test"], vocab, max_source_len=64,
                                 max_target_len=32)
   assert enc.truncated_source == 0 and arrays["target_mask"].any(1).all()
+
+
+def test_contextual_simulation_draws_the_previous_turn_from_the_request(corpus):
+  config = rw.RewriteDataConfig(n_users=20, history_size=10, pairs_per_user=15,
+                                simulation="contextual", seed=5)
+  dataset = rw.build_rewrite_dataset(corpus, config)
+  assert dataset.splits == rw.build_rewrite_dataset(corpus, config).splits  # seeded
+  pairs = [p for s in rw.SPLITS for p in dataset.splits[s]]
+  by = collections.defaultdict(list)
+  for p in pairs:
+    by[p.relation].append(p)
+  assert set(by) <= set(rw.RELATIONS) and len(by["repeat"]) > 20 and len(by["first"]) > 10
+  histories = {u.user_id: u.personal_trie for u in dataset.users}
+  templates = corpus.templates
+  for p in by["rephrase"] + by["follow_up"]:
+    # Another template; the request's slot values carried over (toy: a city).
+    entity = [w for w, e in zip(p.target, p.target_entity) if e]
+    assert p.previous != p.target and set(entity) <= set(p.previous), p
+  # Toy "play" and "alarm" have one template each: a rephrase falls back to unrelated.
+  assert all(templates[p.template].intent == "toy:weather" for p in by["rephrase"] + by["follow_up"])
+  assert all(p.previous != p.target for p in by["repeat"])  # a failed attempt: misheard
+  assert all(p.previous in histories[p.user] for p in by["unrelated"])
+  assert all(p.previous == () for p in by["first"])
+  for p in pairs:
+    assert (p.source == p.target) == (p.kinds == ())
+  context = dataset.stats()["train"]["context"]
+  independent = rw.build_rewrite_dataset(corpus, dataclasses.replace(
+      config, simulation="independent")).stats()["train"]["context"]
+  assert independent["relation"] == {"independent": 1.0}
+  assert context["previous_shares_entity"] > independent["previous_shares_entity"] + 0.1
+  with pytest.raises(ValueError, match="simulation"):
+    rw.RewriteDataConfig(simulation="other")
+  with pytest.raises(ValueError, match="relation_probs"):
+    rw.ContextConfig(relation_probs=(1.0, 0.0))
+
+
+def test_confusables_are_other_known_good_requests_that_sound_alike():
+  # "leon" / "lion" / "alien" sound alike, and each fills the same template:
+  # a request heard as another known-good request that spelling cannot undo.
+  names = ["leon", "lion", "alien", "adele", "sting"]
+  examples = [_example(["play", "music", "by", n], ["O", "O", "O", "B-artist"], "play")
+              for n in names for _ in range(2)]
+  examples += [_example(["play", "list", "of", "hits"], ["O"] * 4, "list"),
+               _example(["playlist", "of", "hits"], ["O"] * 3, "list")]
+  corpus = rw.build_corpus({"toy": examples})
+  config = rw.RewriteDataConfig(
+      n_users=10, history_size=5, pairs_per_user=20, simulation="contextual",
+      context=rw.ContextConfig(confusable_rate=1.0),
+      corruption=noise.CorruptionConfig(clean_rate=0.0))
+  dataset = rw.build_rewrite_dataset(corpus, config)
+  pairs = [p for s in rw.SPLITS for p in dataset.splits[s]]
+  confused = [p for p in pairs if p.kinds == (rw.CONFUSABLE,)]
+  assert len(confused) > len(pairs) // 2  # every corrupted request that has one
+  for p in confused:
+    assert p.source != p.target and p.source in dataset.global_trie
+  heard = {(p.target, p.source) for p in confused}
+  assert (("play", "music", "by", "leon"), ("play", "music", "by", "lion")) in heard
+  assert (("play", "list", "of", "hits"), ("playlist", "of", "hits")) in heard  # run together
+  assert ("play", "music", "by", "sting") not in {p.source for p in confused}  # no sound-alike
+  assert rw.utterance_key(("play", "list")) == rw.utterance_key(("playlist",))
+  stats = dataset.stats()["train"]["context"]
+  assert stats["heard_other_frequent"] == pytest.approx(
+      np.mean([p.source != p.target and p.source in dataset.global_trie
+               for p in dataset.splits["train"]]))

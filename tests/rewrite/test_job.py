@@ -25,10 +25,11 @@ def test_job_writes_results_with_every_system(workdir):
   results = json.loads((workdir / "results.json").read_text())
   systems = results["test"]
   for name in ("global", "personal", "both", "unconstrained", "retrieval_global",
-               "retrieval_personal", "retrieval_both", "copy", "both_all"):
+               "retrieval_personal", "retrieval_both", "retrieval_context_both", "combined_global",
+               "combined_personal", "combined_both", "copy", "both_all"):
     assert {"precision", "recall", "f1", "output_rate", "by_target"} <= set(systems[name])
   for name in ("global", "personal", "both", "global_all", "personal_all", "both_all",
-               "retrieval_both"):
+               "retrieval_both", "combined_both", "combined_both_all"):
     assert systems[name]["outside_trie"] == 0.0  # constrained: never outside the tries
   assert set(systems["both"]["by_target"]) >= {"in_personal", "in_global_only", "in_neither"}
   assert len(results["thresholds"]["both"]) == 2
@@ -42,11 +43,12 @@ def test_constrained_systems_output_inside_the_tries(workdir):
   # its utterances (longer ones are not in it), so every pair gets an output.
   systems = json.loads((workdir / "results.json").read_text())["test"]
   for name in ("global_all", "personal_all", "both_all", "retrieval_global_all",
-               "retrieval_personal_all", "retrieval_both_all"):
+               "retrieval_personal_all", "retrieval_both_all", "combined_global_all",
+               "combined_personal_all", "combined_both_all", "retrieval_context_both_all"):
     assert systems[name]["outputs"] == systems[name]["pairs"] > 0, name
     assert systems[name]["outside_trie"] == 0.0, name
   # The preference rule with no thresholds: the personal candidate always wins.
-  for prefix in ("", "retrieval_"):
+  for prefix in ("", "retrieval_", "retrieval_context_", "combined_"):
     assert systems[f"{prefix}both_all"] == systems[f"{prefix}personal_all"], prefix
 
 

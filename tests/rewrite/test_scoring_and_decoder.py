@@ -111,3 +111,57 @@ def test_metrics_definitions():
   assert (m["outputs"], m["correct"]) == (3, 2)
   assert m["precision"] == pytest.approx(2 / 3) and m["recall"] == pytest.approx(0.5)
   assert m["outside_trie"] == pytest.approx(1 / 3) and m["output_rate"] == 0.75
+
+
+def test_teacher_forced_score_is_the_beam_search_score(setup):
+  # RewriteDecoder.score puts given candidates on the beam search's scale: the
+  # search's own outputs, rescored teacher-forced, get the search's scores.
+  vocab, decoder, params, rest, src, mask = setup
+  trie = decoding.global_trie_arrays(UTTERANCES, vocab, max_length=7)
+  cands = decoder.decode(params, rest, src, mask, trie=trie)
+  words = cands.words(vocab, 3)
+  # k = 3 as in the next test: one compilation of the scorer for both.
+  ids = decoding.candidate_arrays([[w] for w in words], vocab, k=3, max_length=7)
+  assert (ids[:, 1:] == 0).all() and (ids[:, 0] == cands.ids).all()
+  scores = decoder.score(params, rest, src, mask, ids)
+  np.testing.assert_allclose(scores[:, 0], cands.scores, rtol=1e-5, atol=1e-5)
+  assert (scores[:, 1:] <= -1e9).all()  # no candidate
+  # Too long for max_length with its EOS: not scored, as the trie cannot reach it.
+  assert not decoding.candidate_arrays([[("a",) * 7]], vocab, k=1, max_length=7).any()
+
+
+def test_combined_outputs_a_beam_or_a_retrieved_candidate(setup):
+  vocab, decoder, params, rest, src, mask = setup
+  trie = decoding.global_trie_arrays(UTTERANCES, vocab, max_length=7)
+  beam = decoder.decode(params, rest, src, mask, trie=trie)
+  beam_words = beam.words(vocab, 3)
+  heard = [tuple(vocab.decode(row[m])) for row, m in zip(src, mask)]
+  retrieved, _ = decoding.candidates(decoding.NgramIndex(UTTERANCES), heard, 3)
+  words, scores = decoding.generate_and_retrieve(decoder, params, rest, src, mask, beam_words,
+                                                 beam.scores, retrieved, vocab)
+  rescored = decoder.score(params, rest, src, mask,
+                           decoding.candidate_arrays(retrieved, vocab, k=3, max_length=7))
+  for i, w in enumerate(words):
+    assert w == beam_words[i] or w in retrieved[i]  # so never outside the tries
+    assert scores[i] == pytest.approx(max(beam.scores[i], rescored[i].max()), abs=1e-6)
+  # k = 0: generation alone.
+  alone, alone_scores = decoding.generate_and_retrieve(
+      decoder, params, rest, src, mask, beam_words, beam.scores, [[] for _ in heard], vocab)
+  assert alone == beam_words and (alone_scores == beam.scores).all()
+
+
+def test_retrieval_reading_the_previous_turn():
+  index = decoding.NgramIndex([("play", "leon", "bridges"), ("play", "lion", "bridges"),
+                               ("set", "an", "alarm")])
+  heard, previous = [("play", "lion", "bridges")] * 2, [("who", "is", "leon"), ()]
+  best, sims = index.top_k(heard, 4)
+  assert best[0, :3].tolist() == [1, 0, 2] and best[0, 3] == -1 and sims[0, 3] <= -1e9
+  np.testing.assert_allclose(index.cosine(heard, best[:, :3]), sims[:, :3], atol=1e-6)
+  # Spelling alone keeps the heard (known-good) request; the previous turn decides.
+  assert decoding.retrieve(index, heard)[0] == [("play", "lion", "bridges")] * 2
+  words, scores = decoding.retrieve(index, heard, previous=previous, context_weight=1.0, k=3)
+  assert words == [("play", "leon", "bridges"), ("play", "lion", "bridges")]
+  assert scores[1] == pytest.approx(1.0)  # an empty previous turn adds nothing
+  personal, _ = decoding.retrieve_personal(
+      lambda u: index.utterances, [0, 1], heard, index.idf, previous=previous, context_weight=1.0)
+  assert personal == words
