@@ -88,14 +88,20 @@ class RewriteDecoder:
     self._constrained = jax.jit(self._search_constrained)
     self._free = jax.jit(self._search_free)
 
-  def _search(self, params, rest, source_ids, source_mask, constraint):
-    model = nnx.merge(self.graphdef, params, rest)
+  def _start(self, model, source_ids, source_mask):
+    """``(tokens_to_logits, cache)`` of the beam search over ``B * W`` rows (a
+    subclass decodes another model: :mod:`fsnlu_jax.rewrite.subword`)."""
     w = self.beam_size
     encoded = model.encode(source_ids, source_mask)  # --> [B, Ls, D]
     encoded, mask = expand_to_beams((encoded, source_mask), w)  # --> [B*W, Ls, D]
+    return (lambda tokens, cache, step: model.decode_step(tokens, cache, step, encoded, mask),
+            model.init_cache(source_ids.shape[0] * w, self.max_length))
+
+  def _search(self, params, rest, source_ids, source_mask, constraint):
+    model = nnx.merge(self.graphdef, params, rest)
+    w = self.beam_size
     result = beam_search(
-        lambda tokens, cache, step: model.decode_step(tokens, cache, step, encoded, mask),
-        model.init_cache(source_ids.shape[0] * w, self.max_length),
+        *self._start(model, source_ids, source_mask),
         batch_size=source_ids.shape[0], beam_size=w, max_length=self.max_length,
         vocab_size=self.vocab_size, bos_id=self.bos_id, eos_id=self.eos_id, alpha=self.alpha,
         constraint=constraint)
