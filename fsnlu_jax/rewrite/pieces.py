@@ -226,7 +226,7 @@ def encode_pairs(pairs: Sequence[rw.RewritePair], vocab: PieceVocab, *, max_sour
   return arrays, stats
 
 
-def trim(batch: dict[str, np.ndarray], buckets: Sequence[int] = (16, 24, 32, 48)
+def trim(batch: dict[str, np.ndarray], buckets: Sequence[int] = (16, 32, 48, 64, 96, 128)
          ) -> dict[str, np.ndarray]:
   """``batch`` with its source and target columns cut to the smallest bucket (or the
   full width) holding its longest row: most utterances are far shorter than the
