@@ -72,4 +72,6 @@ def get_config(arg: str = "") -> dict:
                            checkpoint_every=3)
     config["optim"].update(warmup_steps=2)
     config["decode"].update(beam_size=2, batch_size=16)
+    if "subword" in flags:  # one checkpoint: orbax saves cost more than these steps
+      config["train"].update(checkpoint_every=6)
   return config
