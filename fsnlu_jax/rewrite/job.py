@@ -10,6 +10,10 @@ sizes, the optimizer and the decoding. :func:`run_rewrite` writes into its
   user's personal trie, as text): what :func:`fsnlu_jax.rewrite.rewrite_query`
   needs;
 * ``checkpoints/``: orbax checkpoints; a rerun resumes from the latest one;
+* the sub-word rewriter (``model.kind = "subword"``, :mod:`fsnlu_jax.rewrite.subword`)
+  writes ``seq2seq.json``, ``tokenizer.json`` and ``pieces.json`` instead of
+  ``vocab.json``, and ``best/``: the state of the best validation NLL, the one
+  evaluated (``results.json``'s ``steps`` is its step);
 * ``metrics.jsonl``: the loop's records (train, validation ``"eval"``) and the
   final test results (``"test"``);
 * ``results.json``: thresholds chosen on validation (``null``: the system

@@ -11,7 +11,6 @@ import pytest
 from flax import nnx
 
 from fsnlu_jax import cli, rewrite
-from fsnlu_jax.data import rewrite as rw
 from fsnlu_jax.decoding import build_forest
 from fsnlu_jax.kernels import TrieArrays
 from fsnlu_jax.models import BertConfig, BertEncoder, seq2seq_trainable_labels
@@ -119,8 +118,8 @@ def test_the_trie_over_pieces_holds_the_utterances_of_the_trie_over_words(vocab)
 def test_frozen_parts_are_the_lower_encoder_blocks_and_the_tables():
   from fsnlu_jax.models import BertSeq2Seq, Seq2SeqConfig  # pylint: disable=g-import-not-at-top
   bert = dataclasses.replace(TINY, num_hidden_layers=2)
-  model = nnx.eval_shape(lambda: BertSeq2Seq(Seq2SeqConfig(bert, decoder_layers=1, max_target_len=16),
-                                             rngs=nnx.Rngs(0)))
+  config = Seq2SeqConfig(bert, decoder_layers=1, max_target_len=16)
+  model = nnx.eval_shape(lambda: BertSeq2Seq(config, rngs=nnx.Rngs(0)))
   labels = seq2seq_trainable_labels(nnx.state(model, nnx.Param), encoder_layers=2,
                                     train_encoder_layers=1, train_embeddings=False)
   flat = {"/".join(map(str, p)): v for p, v in nnx.to_flat_state(labels)}
