@@ -22,7 +22,7 @@ _SHIPPED = [
     ("multitask_finetune", TransferConfig, ["", "tiny", "snips"]),
     ("multitask_scratch", TransferConfig, ["", "tiny", "snips"]),
     ("select", SelectionConfig, ["", "hwu64", "snips", "tiny"]),
-    ("rewrite", RewriteConfig, ["", "tiny"]),
+    ("rewrite", RewriteConfig, ["", "tiny", "subword", "tiny,subword"]),
     ("fewshot_classifier", ClassifierConfig, ["my.csv", "tiny:my.jsonl", "banking77:train.csv",
                                               "slurp:train.jsonl"]),
 ]

@@ -294,33 +294,6 @@ def seq2seq_tokens_to_logits(model: BertSeq2Seq) -> Callable[
   return model.decode_step
 
 
-def seq2seq_trainable_labels(model: BertSeq2Seq, *, train_encoder_layers: int | None,
-                             train_embeddings: bool):
-  """``"train"`` or ``"freeze"`` for every parameter leaf of ``model`` (for an optimizer's mask).
-
-  Args:
-    model: the encoder-decoder (concrete or abstract).
-    train_encoder_layers: the encoder's top n blocks train, the lower ones are
-      frozen; None: all train. On a CPU the encoder's backward pass over long
-      inputs is most of a step; the decoder always trains.
-    train_embeddings: train the word / position / segment tables (shared by
-      the encoder, the decoder and the tied output projection); their layer
-      norm always trains.
-  """
-  layers = model.config.encoder.num_hidden_layers
-  first = 0 if train_encoder_layers is None else max(layers - train_encoder_layers, 0)
-
-  def label(path, _):
-    keys = [getattr(k, "key", getattr(k, "idx", k)) for k in path]
-    if keys[:2] == ["encoder", "layers"]:
-      return "train" if int(keys[2]) >= first else "freeze"
-    if keys[:2] == ["encoder", "embeddings"] and keys[2] != "norm":
-      return "train" if train_embeddings else "freeze"
-    return "train"
-
-  return jax.tree_util.tree_map_with_path(label, nnx.state(model, nnx.Param))
-
-
 def seq2seq_loss(model: BertSeq2Seq, batch: Mapping[str, jax.Array],
                  rngs: nnx.Rngs | None = None) -> tuple[jax.Array, dict[str, jax.Array]]:
   """Token cross-entropy in the trainer's loss contract (:mod:`fsnlu_jax.train.step`).
@@ -403,3 +376,34 @@ def warm_start_seq2seq(path_or_name: str | os.PathLike, *, decoder_layers: int |
   new = {path for path, _ in nnx.to_flat_state(nnx.state(model, nnx.Param))} - filled
   assert all(p[0] == "output_bias" or p[2].startswith("cross_attention") for p in new), new
   return model
+
+
+def seq2seq_trainable_labels(params: nnx.State, *, encoder_layers: int,
+                             train_encoder_layers: int | None, train_embeddings: bool):
+  """``"train"`` or ``"freeze"`` for every parameter leaf of a :class:`BertSeq2Seq`.
+
+  For ``optax.multi_transform(dict(train=..., freeze=optax.set_to_zero()), labels)``:
+  on a CPU the encoder's backward pass is most of a step's cost, so its lower
+  blocks (and the shared tables) can stay as the checkpoint has them.
+
+  Args:
+    params: ``nnx.state(model, nnx.Param)``.
+    encoder_layers: the encoder's blocks.
+    train_encoder_layers: the encoder's top n blocks are trained, the rest
+      frozen (None: all).
+    train_embeddings: train the word / position / segment tables (shared by
+      the encoder, the decoder and the tied output projection); their layer
+      norm is always trained, as is the decoder.
+  """
+  first_trained = 0 if train_encoder_layers is None else max(
+      encoder_layers - train_encoder_layers, 0)
+
+  def label(path, _):
+    keys = [getattr(k, "key", getattr(k, "idx", k)) for k in path]
+    if keys[:2] == ["encoder", "layers"]:
+      return "train" if int(keys[2]) >= first_trained else "freeze"
+    if keys[:2] == ["encoder", "embeddings"] and keys[2] != "norm":
+      return "train" if train_embeddings else "freeze"
+    return "train"
+
+  return jax.tree_util.tree_map_with_path(label, params)

@@ -21,3 +21,6 @@ from fsnlu_jax.rewrite.systems import evaluate, evaluate_retrieval, format_table
 from fsnlu_jax.rewrite.job import make_optimizer, model_config, new_model, run_rewrite
 from fsnlu_jax.rewrite.query import describe as describe_rewrite
 from fsnlu_jax.rewrite.query import rewrite_query
+from fsnlu_jax.rewrite.pieces import PieceVocab, detokenize, round_trip_failures
+from fsnlu_jax.rewrite.subword import Seq2SeqRewriteDecoder, make_decoder
+from fsnlu_jax.rewrite.loading import LoadedRewriter, load_rewriter

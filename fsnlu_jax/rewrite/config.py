@@ -33,8 +33,25 @@ class RewriteJobDataConfig(RewriteDataConfig):
 
 @dataclasses.dataclass(frozen=True)
 class RewriterModelConfig:
-  """The rewriter's sizes (:class:`fsnlu_jax.models.RewriterConfig`; lengths come from ``data``)."""
+  """The rewriter: its kind, and its sizes (lengths come from ``data``).
 
+  Attributes:
+    kind: ``"word"``: a transformer over the simulation's words, trained from
+      scratch (:class:`fsnlu_jax.models.RewriterConfig`: ``d_model`` to
+      ``positions``); ``"subword"``: word pieces, an encoder-decoder
+      warm-started from ``checkpoint`` (:mod:`fsnlu_jax.rewrite.subword`;
+      ``data`` lengths then count pieces).
+    checkpoint: (subword) a BERT model folder or name.
+    n_decoder_layers: decoder blocks (subword: the checkpoint's first n).
+    train_encoder_layers: (subword) the encoder's top n blocks are trained,
+      the rest frozen (None: all).
+    train_embeddings: (subword) train the shared word / position / segment tables.
+  """
+
+  kind: Literal["word", "subword"] = "word"
+  checkpoint: str = "all-MiniLM-L6-v2"
+  train_encoder_layers: int | None = 2
+  train_embeddings: bool = False
   d_model: int = 256
   n_heads: int = 4
   n_encoder_layers: int = 3

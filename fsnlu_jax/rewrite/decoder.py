@@ -91,14 +91,20 @@ class RewriteDecoder:
     self._free = jax.jit(self._search_free)
     self._teacher_forced = jax.jit(self._score)
 
-  def _search(self, params, rest, source_ids, source_mask, constraint):
-    model = nnx.merge(self.graphdef, params, rest)
+  def _start(self, model, source_ids, source_mask):
+    """``(tokens_to_logits, cache)`` of the beam search over ``B * W`` rows (a
+    subclass decodes another model: :mod:`fsnlu_jax.rewrite.subword`)."""
     w = self.beam_size
     encoded = model.encode(source_ids, source_mask)  # --> [B, Ls, D]
     encoded, mask = expand_to_beams((encoded, source_mask), w)  # --> [B*W, Ls, D]
+    return (lambda tokens, cache, step: model.decode_step(tokens, cache, step, encoded, mask),
+            model.init_cache(source_ids.shape[0] * w, self.max_length))
+
+  def _search(self, params, rest, source_ids, source_mask, constraint):
+    model = nnx.merge(self.graphdef, params, rest)
+    w = self.beam_size
     result = beam_search(
-        lambda tokens, cache, step: model.decode_step(tokens, cache, step, encoded, mask),
-        model.init_cache(source_ids.shape[0] * w, self.max_length),
+        *self._start(model, source_ids, source_mask),
         batch_size=source_ids.shape[0], beam_size=w, max_length=self.max_length,
         vocab_size=self.vocab_size, bos_id=self.bos_id, eos_id=self.eos_id, alpha=self.alpha,
         constraint=constraint)
@@ -202,8 +208,9 @@ def candidate_arrays(candidates: Sequence[Sequence[Words]], vocab, *, k: int, ma
   out = np.zeros((len(candidates), k, max_length), np.int32)
   for i, cands in enumerate(candidates):
     for j, words in enumerate(cands[:k]):
-      if 0 < len(words) < max_length:
-        out[i, j, :len(words) + 1] = list(vocab.encode(words)) + [eos_id]
+      ids = list(vocab.encode(words)) if words else []  # words, or word pieces
+      if 0 < len(ids) < max_length:
+        out[i, j, :len(ids) + 1] = ids + [eos_id]
   return out
 
 

@@ -10,6 +10,10 @@ sizes, the optimizer and the decoding. :func:`run_rewrite` writes into its
   user's personal trie, as text): what :func:`fsnlu_jax.rewrite.rewrite_query`
   needs;
 * ``checkpoints/``: orbax checkpoints; a rerun resumes from the latest one;
+* the sub-word rewriter (``model.kind = "subword"``, :mod:`fsnlu_jax.rewrite.subword`)
+  writes ``seq2seq.json``, ``tokenizer.json`` and ``pieces.json`` instead of
+  ``vocab.json``, and ``best/``: the state of the best validation NLL, the one
+  evaluated (``results.json``'s ``steps`` is its step);
 * ``metrics.jsonl``: the loop's records (train, validation ``"eval"``) and the
   final test results (``"test"``);
 * ``results.json``: thresholds chosen on validation (``null``: the system
@@ -41,10 +45,13 @@ import optax
 from flax import nnx
 
 from fsnlu_jax.config import job_config, record_config
+from fsnlu_jax.data.vocab import Vocab
 from fsnlu_jax.models import Rewriter, RewriterConfig, rewriter_loss
 from fsnlu_jax.parallel import make_data_mesh
 from fsnlu_jax.rewrite import data as data_lib
+from fsnlu_jax.rewrite import pieces
 from fsnlu_jax.rewrite import plots
+from fsnlu_jax.rewrite import subword
 from fsnlu_jax.rewrite import systems
 from fsnlu_jax.rewrite.config import RewriteConfig, RewriteOptimConfig
 from fsnlu_jax.train import (BestMetric, epoch_rows, init_train_state, jsonl, make_eval_step,
@@ -61,21 +68,33 @@ def model_config(config: RewriteConfig, vocab_size: int) -> RewriterConfig:
                         positions=m.positions)
 
 
-def make_optimizer(optim: RewriteOptimConfig, steps: int) -> optax.GradientTransformation:
-  """AdamW with linear warm-up then cosine decay to ``end_factor`` of the peak, and clipping."""
+def make_optimizer(optim: RewriteOptimConfig, steps: int, labels=None
+                   ) -> optax.GradientTransformation:
+  """AdamW with linear warm-up then cosine decay to ``end_factor`` of the peak, and clipping;
+  with ``labels`` (``"train"`` / ``"freeze"`` per parameter), the frozen ones are not updated."""
   return warmup_cosine_adamw(learning_rate=optim.learning_rate,
                              warmup_steps=optim.warmup_steps, end_factor=optim.end_factor,
                              weight_decay=optim.weight_decay, clip_norm=optim.clip_norm,
-                             steps=steps)
+                             steps=steps, labels=labels)
 
 
-def new_model(config: RewriteConfig, vocab_size: int) -> tuple[Rewriter, optax.GradientTransformation]:
-  """A randomly initialised rewriter and its optimizer (the template a checkpoint restores into)."""
+def new_model(config: RewriteConfig, vocab_size: int) -> tuple[nnx.Module,
+                                                               optax.GradientTransformation]:
+  """The rewriter before training and its optimizer: a randomly initialised
+  :class:`~fsnlu_jax.models.Rewriter` (``model.kind = "word"``), or the
+  encoder-decoder warm-started from ``model.checkpoint`` with its frozen parts
+  (``"subword"``, :mod:`fsnlu_jax.rewrite.subword`)."""
+  if config.model.kind == "subword":
+    model = subword.warm_start(config)
+    return model, make_optimizer(config.optim, config.train.steps,
+                                 subword.trainable_labels(model, config))
   return (Rewriter(model_config(config, vocab_size), rngs=nnx.Rngs(config.seed)),
           make_optimizer(config.optim, config.train.steps))
 
 
-def _loss(label_smoothing: float):
+def _loss(config: RewriteConfig, label_smoothing: float):
+  if config.model.kind == "subword":  # smoothing is the model's config (warm_start)
+    return subword.loss
   return lambda model, batch, rngs: rewriter_loss(model, batch, rngs,
                                                   label_smoothing=label_smoothing)
 
@@ -96,20 +115,27 @@ def train_rewriter(data: data_lib.RewriteJobData, config: RewriteConfig, workdir
   if t.batch_size % mesh.size:
     raise ValueError(f"batch_size {t.batch_size} must divide by the {mesh.size} devices")
   model, optimizer = new_model(config, len(data.vocab))
+  if config.model.kind == "subword" and jax.process_index() == 0:
+    subword.write_artefacts(workdir, model, data.vocab)
   graphdef, state = init_train_state(model, optimizer, jax.random.key(config.seed), mesh)
-  step = make_train_step(graphdef, _loss(config.optim.label_smoothing), optimizer, mesh)
-  eval_step = make_eval_step(graphdef, _loss(0.0), mesh)
+  step = make_train_step(graphdef, _loss(config, config.optim.label_smoothing), optimizer, mesh)
+  eval_step = make_eval_step(graphdef, _loss(config, 0.0), mesh)
   arrays = data.arrays["train"]
   n = len(arrays["source_ids"])
+  # Word pieces: most batches are far shorter than the longest allowed.
+  fit = pieces.trim if config.model.kind == "subword" else (lambda b: b)
 
   def batch(s: int):
-    return data_lib.batch(arrays, epoch_rows(s, n, t.batch_size, config.seed), t.batch_size)
+    return fit(data_lib.batch(arrays, epoch_rows(s, n, t.batch_size, config.seed), t.batch_size))
 
   result = train(state, step, batch, mesh=mesh, config=t, workdir=workdir,
                  data_order=dict(order="epoch_permutation", seed=config.seed, n_train=n),
                  evaluate=lambda s: _teacher_forced(eval_step, s, data, t.batch_size, mesh),
-                 best_metric=BestMetric("nll", "min"), summarize=_summarize, desc="rewrite")
-  return graphdef, result.state
+                 best_metric=BestMetric("nll", "min"), summarize=_summarize, desc="rewrite",
+                 keep_best=config.model.kind == "subword")
+  # The sub-word rewriter is evaluated at its best validation NLL (the word-level
+  # one, as before, at its last step).
+  return graphdef, result.best_state if result.best_state is not None else result.state
 
 
 def _teacher_forced(eval_step, state, data: data_lib.RewriteJobData, batch_size: int, mesh
@@ -127,7 +153,8 @@ def _teacher_forced(eval_step, state, data: data_lib.RewriteJobData, batch_size:
 def _write_artefacts(workdir: pathlib.Path, data: data_lib.RewriteJobData) -> None:
   if jax.process_index() != 0:  # one writer: the processes share the folder
     return
-  data.vocab.save(workdir / "vocab.json")
+  if isinstance(data.vocab, Vocab):  # word pieces: subword.write_artefacts
+    data.vocab.save(workdir / "vocab.json")
   tries = dict(global_trie=sorted(" ".join(w) for w in data.dataset.global_trie),
                personal={str(u.user_id): sorted(" ".join(w) for w in u.personal_trie)
                          for u in data.dataset.users})

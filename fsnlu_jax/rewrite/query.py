@@ -8,18 +8,11 @@ import pathlib
 from typing import Any
 
 import numpy as np
-from flax import nnx
 
-from fsnlu_jax.config import from_dict
 from fsnlu_jax.data import rewrite as rw
-from fsnlu_jax.data.arrays import pad_batch
-from fsnlu_jax.data.vocab import EOS_ID, Vocab
-from fsnlu_jax.models import Rewriter
 from fsnlu_jax.rewrite import scoring
-from fsnlu_jax.rewrite.config import RewriteConfig
-from fsnlu_jax.rewrite.decoder import RewriteDecoder, personal_forest_arrays
-from fsnlu_jax.rewrite.job import make_optimizer, model_config
-from fsnlu_jax.train import restore_model
+from fsnlu_jax.rewrite.decoder import personal_forest_arrays
+from fsnlu_jax.rewrite.loading import load_rewriter
 
 
 def rewrite_query(checkpoint_dir: str | os.PathLike, text: str, previous: str = "",
@@ -46,33 +39,25 @@ def rewrite_query(checkpoint_dir: str | os.PathLike, text: str, previous: str = 
       where they are listed).
   """
   workdir = pathlib.Path(checkpoint_dir)
-  config = from_dict(RewriteConfig, json.loads((workdir / "config.json").read_text()))
   thresholds = json.loads((workdir / "results.json").read_text())["thresholds"]
-  vocab = Vocab.load(workdir / "vocab.json")
   tries = json.loads((workdir / "tries.json").read_text())
   if user is not None and str(user) not in tries["personal"]:
     raise ValueError(f"unknown user {user}: {workdir} has {len(tries['personal'])} users "
                      f"({_id_ranges(tries['personal'])}); they are the keys of \"personal\" "
                      f"in {workdir / 'tries.json'}")
-  # Abstract template: nothing to initialise before the restore (restore_model's docs).
-  template = nnx.eval_shape(lambda: Rewriter(model_config(config, len(vocab)), rngs=nnx.Rngs(0)))
-  model, _ = restore_model(workdir / "checkpoints", template,
-                           make_optimizer(config.optim, config.train.steps))
-  graphdef, params, rest = nnx.split(model, nnx.Param, ...)
-  d, dc = config.data, config.decode
+  loaded = load_rewriter(workdir, batch_size=2)
   words, prev = tuple(rw.normalise(text.split())[0]), tuple(rw.normalise(previous.split())[0])
-  ids, _ = rw.source_ids(prev, words, vocab, d.max_source_len)
-  src, mask = pad_batch([ids, ids], d.max_source_len)
-  decoder = RewriteDecoder(graphdef, vocab_size=len(vocab), max_length=d.max_target_len,
-                           beam_size=dc.beam_size, alpha=dc.alpha, batch_size=2)
+  src, mask = loaded.sources([(prev, words), (prev, words)])
   # One search of two rows: row 0 in the global trie, row 1 in the user's (a forest of two).
   mine = tries["personal"].get(str(user), []) if user is not None else []
   forest = personal_forest_arrays(
-      [[tuple(u.split()) for u in group] for group in (tries["global_trie"], mine)], vocab,
-      max_length=d.max_target_len)
-  c = decoder.decode(params, rest, src, mask, trie=forest, trie_ids=np.array([0, 1]))
+      [[tuple(u.split()) for u in group] for group in (tries["global_trie"], mine)],
+      loaded.vocab, max_length=loaded.config.data.max_target_len,
+      eos_id=loaded.decoder.eos_id)
+  c = loaded.decoder.decode(loaded.params, loaded.rest, src, mask, trie=forest,
+                            trie_ids=np.array([0, 1]))
   found = [None if w is None else (" ".join(w), float(x))
-           for w, x in zip(c.words(vocab, EOS_ID), c.scores)]
+           for w, x in zip(loaded.words(c), c.scores)]
   glob, personal = found
   # results.json writes an infinite threshold (never output) as null: strict JSON.
   both = [np.inf if t is None else t for t in thresholds["both"]]

@@ -27,11 +27,11 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from fsnlu_jax.data import rewrite as rw
-from fsnlu_jax.data.vocab import EOS_ID
 from fsnlu_jax.rewrite import combined, retrieval, scoring
 from fsnlu_jax.rewrite.config import DecodeConfig, RewriteConfig
 from fsnlu_jax.rewrite.data import RewriteJobData
-from fsnlu_jax.rewrite.decoder import RewriteDecoder, global_trie_arrays, personal_forest_arrays
+from fsnlu_jax.rewrite.decoder import global_trie_arrays, personal_forest_arrays
+from fsnlu_jax.rewrite.subword import make_decoder
 
 _log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def _decode_split(decoder, state, arrays, pairs, tries, vocab, dataset, d: Decod
                           ("unconstrained", None, None)):
     began = time.time()
     c = decoder.decode(state.params, state.rest, src, mask, trie=trie, trie_ids=ids)
-    cands[name], scores[name] = c.words(vocab, EOS_ID), c.scores
+    cands[name], scores[name] = c.words(vocab, decoder.eos_id), c.scores
     _log.info("decoded %d pairs %s in %.1fs", len(pairs), name, time.time() - began)
   retrieved = _retrieval_split(pairs, tries["index"], dataset, d)
   cands.update(retrieved.cands)
@@ -160,13 +160,13 @@ def evaluate(graphdef, state, data: RewriteJobData, config: RewriteConfig
   """Thresholds on validation, then every system on test (module docs)."""
   d, dc = config.data, config.decode
   vocab, dataset = data.vocab, data.dataset
-  decoder = RewriteDecoder(graphdef, vocab_size=len(vocab),
-                                    max_length=d.max_target_len, beam_size=dc.beam_size, alpha=dc.alpha,
-                           batch_size=dc.batch_size)
+  decoder = make_decoder(graphdef, config, vocab)  # words or word pieces (model.kind)
+  eos = decoder.eos_id
   tries = {"global": global_trie_arrays(dataset.global_trie, vocab,
-                                                max_length=d.max_target_len),
+                                        max_length=d.max_target_len, eos_id=eos),
            "personal": personal_forest_arrays(
-               [u.personal_trie for u in dataset.users], vocab, max_length=d.max_target_len),
+               [u.personal_trie for u in dataset.users], vocab, max_length=d.max_target_len,
+               eos_id=eos),
            "index": retrieval.NgramIndex(dataset.global_trie)}
   splits = {s: _decode_split(decoder, state, data.arrays[s], data.pairs[s], tries, vocab,
                              dataset, dc) for s in ("validation", "test")}

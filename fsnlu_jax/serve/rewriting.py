@@ -22,15 +22,11 @@ import pathlib
 from typing import Any, Mapping, Sequence
 
 import numpy as np
-from flax import nnx
 
-from fsnlu_jax import models, rewrite
+from fsnlu_jax import rewrite
 from fsnlu_jax.config import from_dict
 from fsnlu_jax.data import rewrite as rw
-from fsnlu_jax.data import pad_batch
-from fsnlu_jax.data.vocab import EOS_ID, Vocab
 from fsnlu_jax.serve.errors import InputError
-from fsnlu_jax.train import restore_model
 
 _FIELDS = {"text", "previous", "user"}
 
@@ -66,7 +62,9 @@ class RewritePredictor:
     thresholds = json.loads(results.read_text())["thresholds"]
     self.threshold_both = tuple(_threshold(x) for x in thresholds["both"])
     self.threshold_global = _threshold(thresholds["global"])
-    self.vocab = Vocab.load(root / "vocab.json")
+    # Either kind of rewriter (words, or word pieces: model.kind).
+    self._loaded = rewrite.load_rewriter(root, batch_size=rows_per_call)
+    self.vocab = self._loaded.vocab
     tries = json.loads((root / "tries.json").read_text())
     self.users = sorted(int(u) for u in tries["personal"])
     self._trie_of = {u: 1 + k for k, u in enumerate(self.users)}
@@ -74,17 +72,9 @@ class RewritePredictor:
     groups = [tries["global_trie"]] + [tries["personal"][str(u)] for u in self.users]
     self._forest = rewrite.personal_forest_arrays(
         [[tuple(t.split()) for t in group] for group in groups], self.vocab,
-        max_length=d.max_target_len)
-    # Abstract template: nothing to initialise before the restore (restore_model's docs).
-    template = nnx.eval_shape(lambda: models.Rewriter(
-        rewrite.model_config(self.config, len(self.vocab)), rngs=nnx.Rngs(0)))
-    model, _ = restore_model(root / "checkpoints", template, rewrite.make_optimizer(
-        self.config.optim, self.config.train.steps))
-    graphdef, self._params, self._rest = nnx.split(model, nnx.Param, ...)
-    dc = self.config.decode
-    self._decoder = rewrite.RewriteDecoder(graphdef, vocab_size=len(self.vocab),
-                                           max_length=d.max_target_len, beam_size=dc.beam_size,
-                                           alpha=dc.alpha, batch_size=rows_per_call)
+        max_length=d.max_target_len, eos_id=self._loaded.decoder.eos_id)
+    self._decoder, self._params, self._rest = (self._loaded.decoder, self._loaded.params,
+                                               self._loaded.rest)
 
   @classmethod
   def load(cls, workdir: str | os.PathLike) -> RewritePredictor:
@@ -155,18 +145,16 @@ class RewritePredictor:
                 for i, r in enumerate(items)]
     if not requests:
       return []
-    d = self.config.data
-    sources, trie_ids, owner = [], [], []
+    turns, trie_ids, owner = [], [], []
     for i, r in enumerate(requests):
-      ids, _ = rw.source_ids(r["previous_words"], r["words"], self.vocab, d.max_source_len)
       for trie in [0] + ([self._trie_of[r["user"]]] if r["user"] is not None else []):
-        sources.append(ids)
+        turns.append((r["previous_words"], r["words"]))
         trie_ids.append(trie)
         owner.append((i, "global" if trie == 0 else "personal"))
-    src, mask = pad_batch(sources, d.max_source_len)
+    src, mask = self._loaded.sources(turns)
     found = self._decoder.decode(self._params, self._rest, src, mask, trie=self._forest,
                                  trie_ids=np.array(trie_ids))
-    words = found.words(self.vocab, EOS_ID)
+    words = self._loaded.words(found)
     candidates = [dict(personal=None, **{"global": None}) for _ in requests]
     for (i, name), w, score in zip(owner, words, found.scores):
       if w is not None:
