@@ -20,6 +20,7 @@ import numpy as np
 from fsnlu_jax.data import ParseExample, loading, parse_tree
 from fsnlu_jax.data.builders.pizza import catalogues_of
 from fsnlu_jax.data.catalogues import CATALOGUE_PARENTS, Catalogues, TreeSchema
+from fsnlu_jax.data.seq2seq_arrays import pack_pairs, padded_batch
 from fsnlu_jax.data.subword import SubwordTokenizer
 from fsnlu_jax.decoding import TreeGrammar
 from fsnlu_jax.parse.config import ParseDataConfig
@@ -140,42 +141,17 @@ def encode_parses(examples: Sequence[ParseExample], tokenizer: SubwordTokenizer,
     kept.append(example)
     src.append(source)
     tgt.append(target)
-  n = len(kept)
-  arrays = dict(src_ids=np.full((n, max_source_len), pad_id, np.int32),
-                src_len=np.array([len(s) for s in src], np.int32).reshape(n),
-                tgt_in=np.full((n, max_target_len), pad_id, np.int32),
-                tgt_out=np.full((n, max_target_len), pad_id, np.int32),
-                tgt_mask=np.zeros((n, max_target_len), bool))
-  for i, (s, t) in enumerate(zip(src, tgt)):
-    arrays["src_ids"][i, :len(s)] = s
-    arrays["tgt_in"][i, :len(t) + 1] = [bos_id] + t
-    arrays["tgt_out"][i, :len(t) + 1] = t + [eos_id]
-    arrays["tgt_mask"][i, :len(t) + 1] = True
-  return arrays, kept, len(examples) - n
-
-
-def _bucket(length: int, buckets: Sequence[int], width: int) -> int:
-  return min(next((b for b in buckets if b >= length), width), width)
+  arrays = pack_pairs(src, tgt, max_source_len=max_source_len, max_target_len=max_target_len,
+                      bos_id=bos_id, eos_id=eos_id, pad_id=pad_id)
+  return arrays, kept, len(examples) - len(kept)
 
 
 def batch(arrays: Mapping[str, np.ndarray], rows: np.ndarray, batch_size: int
           ) -> dict[str, np.ndarray]:
-  """Rows as a ``[B, ...]`` batch padded to the buckets of its longest source and target.
-
-  Filler rows (to reach ``B``) repeat row 0 with no target tokens, so losses
-  and evaluation sums skip them.
-  """
-  pad = batch_size - len(rows)
-  take = np.concatenate([rows, np.full(pad, rows[0])]) if pad else np.asarray(rows)
-  length = _bucket(int(arrays["src_len"][take].max()), SOURCE_BUCKETS, arrays["src_ids"].shape[1])
-  target = _bucket(int(arrays["tgt_mask"][take].sum(1).max()), TARGET_BUCKETS,
-                   arrays["tgt_mask"].shape[1])
-  out = dict(src_ids=arrays["src_ids"][take, :length],
-             src_mask=np.arange(length)[None, :] < arrays["src_len"][take][:, None],
-             tgt_in=arrays["tgt_in"][take, :target], tgt_out=arrays["tgt_out"][take, :target],
-             tgt_mask=arrays["tgt_mask"][take, :target].copy())
-  out["tgt_mask"][len(rows):] = False
-  return out
+  """Rows as a ``[B, ...]`` batch cut to the parser's buckets
+  (:func:`fsnlu_jax.data.seq2seq_arrays.padded_batch`)."""
+  return padded_batch(arrays, rows, batch_size, source_buckets=SOURCE_BUCKETS,
+                      target_buckets=TARGET_BUCKETS)
 
 
 def well_formed(tree: str | None) -> bool:

@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from fsnlu_jax.data.seq2seq_arrays import bucket
 from fsnlu_jax.data.subword import SubwordTokenizer
 from fsnlu_jax.kernels import sample
 from fsnlu_jax.models import BertSeq2Seq, Seq2SeqConfig, seq2seq_tokens_to_logits
@@ -97,8 +98,8 @@ class Generator:
     for start in range(0, len(sources), per_batch):
       rows = list(range(start, min(start + per_batch, len(sources))))
       fill = rows + [rows[0]] * (per_batch - len(rows))
-      length = data_lib._bucket(max(len(sources[r]) for r in rows),  # pylint: disable=protected-access
-                                data_lib.SOURCE_BUCKETS, self.max_source_len)
+      length = bucket(max(len(sources[r]) for r in rows), data_lib.SOURCE_BUCKETS,
+                      self.max_source_len)
       src = np.full((per_batch, length), c.pad_id, np.int32)
       for i, r in enumerate(fill):
         src[i, :len(sources[r])] = sources[r]

@@ -18,6 +18,7 @@ import numpy as np
 
 from fsnlu_jax.data import loading
 from fsnlu_jax.data.schema import Example
+from fsnlu_jax.data.seq2seq_arrays import pack_pairs, padded_batch
 from fsnlu_jax.data.subword import SubwordTokenizer
 from fsnlu_jax.teach.config import TeachDataConfig
 from fsnlu_jax.teach.instructions import Instruction, InstructionStats, build_instructions
@@ -83,18 +84,9 @@ def encode_pairs(pairs: Sequence[Instruction], tokenizer: SubwordTokenizer, *, m
     kept.append(pair)
     src.append(ids)
     tgt.append(target)
-  n = len(kept)
-  arrays = dict(src_ids=np.full((n, max_source_len), pad_id, np.int32),
-                src_len=np.array([len(s) for s in src], np.int32),
-                tgt_in=np.full((n, max_target_len), pad_id, np.int32),
-                tgt_out=np.full((n, max_target_len), pad_id, np.int32),
-                tgt_mask=np.zeros((n, max_target_len), bool))
-  for i, (s, t) in enumerate(zip(src, tgt)):
-    arrays["src_ids"][i, :len(s)] = s
-    arrays["tgt_in"][i, :len(t) + 1] = [bos_id] + t
-    arrays["tgt_out"][i, :len(t) + 1] = t + [eos_id]
-    arrays["tgt_mask"][i, :len(t) + 1] = True
-  return arrays, kept, len(pairs) - n
+  arrays = pack_pairs(src, tgt, max_source_len=max_source_len, max_target_len=max_target_len,
+                      bos_id=bos_id, eos_id=eos_id, pad_id=pad_id)
+  return arrays, kept, len(pairs) - len(kept)
 
 
 def build_teacher_data(config: TeachDataConfig, tokenizer: SubwordTokenizer, *, seed: int,
@@ -131,23 +123,7 @@ def _stats_dict(stats: InstructionStats) -> dict:
 
 def batch(arrays: Mapping[str, np.ndarray], rows: np.ndarray, batch_size: int
           ) -> dict[str, np.ndarray]:
-  """Rows as a ``[B, ...]`` batch padded to the buckets of its longest prompt and target.
-
-  Filler rows (to reach ``B``) repeat row 0 with no target tokens, so losses
-  and evaluation sums skip them.
-  """
-  pad = batch_size - len(rows)
-  take = np.concatenate([rows, np.full(pad, rows[0])]) if pad else np.asarray(rows)
-  longest = int(arrays["src_len"][take].max())
-  length = next(b for b in SOURCE_BUCKETS + (arrays["src_ids"].shape[1],) if b >= longest)
-  length = min(length, arrays["src_ids"].shape[1])
-  src = arrays["src_ids"][take, :length]
-  # Targets too: most are far shorter than the longest allowed.
-  width = arrays["tgt_mask"].shape[1]
-  longest_target = int(arrays["tgt_mask"][take].sum(1).max())
-  target = min(next((b for b in TARGET_BUCKETS if b >= longest_target), width), width)
-  out = dict(src_ids=src, src_mask=np.arange(length)[None, :] < arrays["src_len"][take][:, None],
-             tgt_in=arrays["tgt_in"][take, :target], tgt_out=arrays["tgt_out"][take, :target],
-             tgt_mask=arrays["tgt_mask"][take, :target].copy())
-  out["tgt_mask"][len(rows):] = False
-  return out
+  """Rows as a ``[B, ...]`` batch cut to the teacher's buckets
+  (:func:`fsnlu_jax.data.seq2seq_arrays.padded_batch`)."""
+  return padded_batch(arrays, rows, batch_size, source_buckets=SOURCE_BUCKETS,
+                      target_buckets=TARGET_BUCKETS)
