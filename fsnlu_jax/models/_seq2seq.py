@@ -107,8 +107,8 @@ class Seq2SeqCache(NamedTuple):
   :func:`fsnlu_jax.kernels.expand_to_beams`; every leaf has the rows first.
   """
 
-  self_kv: tuple[KVCache, ...]  # per layer, [Bw, L, Nh, Dh] keys/values of the tokens fed so far
-  cross_kv: tuple[KVCache, ...]  # per layer, [Bw, Ls, Nh, Dh] of the encoder output (fixed)
+  self_kv: tuple[KVCache, ...]  # per layer, [Bw, Nh, L, Dh] keys/values of the tokens fed so far
+  cross_kv: tuple[KVCache, ...]  # per layer, [Bw, Nh, Ls, Dh] of the encoder output (fixed)
   src_mask: jax.Array  # [Bw, Ls] bool, True on real source tokens
 
 
@@ -159,7 +159,7 @@ class BertSeq2Seq(nnx.Module):
   >>> cache = model.init_cache(model.encode(src, mask), mask, 6)
   >>> logits, cache = model.decode_step(jnp.array([2]), cache, jnp.int32(0))
   >>> logits.shape, cache.self_kv[0].key.shape, cache.cross_kv[0].key.shape
-  ((1, 30), (1, 6, 2, 4), (1, 5, 2, 4))
+  ((1, 30), (1, 2, 6, 4), (1, 2, 5, 4))
 
   Attributes:
     config: the :class:`Seq2SeqConfig`.
@@ -239,7 +239,7 @@ class BertSeq2Seq(nnx.Module):
   def init_cache(self, encoded: jax.Array, src_mask: jax.Array, max_length: int) -> Seq2SeqCache:
     """A cache for decoding ``max_length`` tokens from ``encoded [B, Ls, D]``.
 
-    Self-attention keys and values are zeros ``[B, L, Nh, Dh]``; the
+    Self-attention keys and values are zeros ``[B, Nh, L, Dh]``; the
     cross-attention ones are projected here, once for the whole search.
     """
     c = self.config
@@ -247,7 +247,7 @@ class BertSeq2Seq(nnx.Module):
       raise ValueError(f"max_length {max_length} must be in [1, max_target_len="
                        f"{c.max_target_len}]")
     heads = c.encoder.num_attention_heads
-    shape = (encoded.shape[0], max_length, heads, c.encoder.hidden_size // heads)
+    shape = (encoded.shape[0], heads, max_length, c.encoder.hidden_size // heads)
     zeros = lambda: jnp.zeros(shape, encoded.dtype)
     return Seq2SeqCache(self_kv=tuple(KVCache(zeros(), zeros()) for _ in self.decoder),
                         cross_kv=self.cross_kv(encoded), src_mask=jnp.asarray(src_mask, bool))
@@ -266,14 +266,14 @@ class BertSeq2Seq(nnx.Module):
       and the cache with ``step``'s keys and values written.
     """
     step = jnp.asarray(step, jnp.int32)
-    max_length = cache.self_kv[0].key.shape[1]
+    max_length = cache.self_kv[0].key.shape[2]
     x = self._embed(tokens[:, None], step[None, None])  # --> [Bw, 1, D]
     seen = (jnp.arange(max_length) <= step)[None, None, None, :]  # --> [1, 1, 1, L]
     cross_mask = cache.src_mask[:, None, None, :]  # --> [Bw, 1, 1, Ls]
     written = []
     for layer, kv, cross in zip(self.decoder, cache.self_kv, cache.cross_kv):
-      new = layer.attention.project_kv(x)  # two [Bw, 1, Nh, Dh]
-      kv = KVCache(*(jax.lax.dynamic_update_slice(old, n.astype(old.dtype), (0, step, 0, 0))
+      new = layer.attention.project_kv(x)  # two [Bw, Nh, 1, Dh]
+      kv = KVCache(*(jax.lax.dynamic_update_slice(old, n.astype(old.dtype), (0, 0, step, 0))
                      for old, n in zip(kv, new)))
       x = layer(x, kv, seen, cross, cross_mask, deterministic=True, rngs=None)
       written.append(kv)

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from fsnlu_jax.decoding import build_forest, trie_constraint
-from fsnlu_jax.kernels import beam_search, filter_logits, pad_trie, sample
+from fsnlu_jax.kernels import _sampling, beam_search, filter_logits, pad_trie, sample
 from fsnlu_jax.kernels._beam_search import NEG_INF
 
 BOS, EOS, V, L = 0, 1, 6, 4
@@ -216,6 +216,67 @@ def test_filter_logits_keeps_the_documented_tokens():
       [0, 1, 2],  # ... but not 0.71
       [0],  # the top token always stays
       [0, 1, 2]]  # top-p over the top 3
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_bisection_thresholds_equal_a_sort(seed):
+  """k-th largest and the top-p cut against sorting, with ties, -inf, signed zeros."""
+  rng = np.random.default_rng(seed)
+  x = rng.choice(np.float32([-np.inf, -3.5, -1.0, -0.0, 0.0, 0.25, 2.0, 7.5]), (5, 37))
+  x = np.where(rng.random(x.shape) < 0.5, rng.standard_normal(x.shape) * 10, x).astype(np.float32)
+  x[0] = -np.inf
+  x[0, 3] = 1.0  # one finite value
+  for k in (1, 2, 5, 36, 37):
+    assert np.array_equal(np.asarray(_sampling.kth_largest(jnp.asarray(x), k)),
+                          np.sort(x, axis=-1)[:, ::-1][:, k - 1:k])
+  # A traced top_p of 1 keeps all when the float32 total rounds below 1 (0.99999994 here).
+  row = jnp.asarray([[0.18859532, -0.1981573, 0.960634, -np.inf]], jnp.float32)
+  assert (row >= _sampling.nucleus_threshold(row, jnp.ones((1, 1))))[:, :3].all()
+  for top_p in (0.05, 0.5, 0.9, 0.999):
+    got = np.asarray(_sampling.nucleus_threshold(jnp.asarray(x), jnp.full((5, 1), top_p)))[:, 0]
+    for row, t in zip(x.astype(np.float64), got):
+      ranked = np.sort(row)[::-1]
+      probs = softmax(ranked)
+      keep = (np.cumsum(probs) - probs < top_p) & np.isfinite(ranked)
+      keep[0] = True
+      kept = np.isfinite(row) & (row >= ranked[keep].min())
+      assert np.array_equal(np.isfinite(row) & (row >= t), kept), (top_p, row, t)
+
+
+def test_filter_logits_through_the_chunk_pool_equals_a_sort():
+  """V = 1000, k = 5: the pre-selected chunks hold the whole answer (ties, -inf, top-p)."""
+  rng = np.random.default_rng(0)
+  x = rng.standard_normal((6, 1000)).astype(np.float32) * 3
+  x[:, rng.integers(0, 1000, 300)] = -np.inf
+  x[0, [10, 400, 900]] = x[0].max() - 1.0  # ties at the k-th value, in different chunks
+  x[1, 200:] = -np.inf  # the answer in the first chunks only
+  for top_k, top_p in ((5, 1.0), (40, 1.0), (5, 0.6), (40, 0.8)):
+    got = np.isfinite(np.asarray(filter_logits(jnp.asarray(x), top_k=top_k, top_p=top_p)))
+    for row, kept in zip(x.astype(np.float64), got):
+      want = row >= np.sort(row)[::-1][top_k - 1]
+      if top_p < 1:
+        ranked = np.sort(np.where(want, row, -np.inf))[::-1]
+        probs = softmax(ranked)
+        keep = (np.cumsum(probs) - probs < top_p) & np.isfinite(ranked)
+        keep[0] = True
+        want &= row >= ranked[keep].min()
+      assert np.array_equal(kept, want & np.isfinite(row)), (top_k, top_p)
+
+
+def test_categorical_draws_each_token_with_its_probability():
+  """Two-level inverse CDF against the exact softmax, -inf tokens and empty chunks included."""
+  logits = np.random.default_rng(1).standard_normal(100).astype(np.float32)
+  logits[[0, 31, 32, 33, 63, 64, 99]] = -np.inf  # chunk ends and a whole chunk (64..95)
+  logits[64:96] = -np.inf
+  rows = 40_000
+  drawn = np.asarray(_sampling.categorical(jax.random.key(0),
+                                           jnp.broadcast_to(jnp.asarray(logits), (rows, 100))))
+  freq = np.bincount(drawn, minlength=100) / rows
+  exact = softmax(logits.astype(np.float64))
+  assert freq[~np.isfinite(logits)].sum() == 0
+  tolerance = 4 * np.sqrt(exact * (1 - exact) / rows) + 1e-9  # 4 sd of each frequency
+  assert np.all(np.abs(freq - exact) <= tolerance), np.abs(freq - exact) / tolerance
+  assert _sampling.categorical(jax.random.key(0), jnp.full((2, 5), -jnp.inf)).tolist() == [0, 0]
 
 
 trie_paths = st.lists(st.lists(st.integers(2, 5), min_size=1, max_size=L - 1), min_size=1,

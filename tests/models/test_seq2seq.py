@@ -124,8 +124,8 @@ def test_incremental_decoding_equals_teacher_forcing(model, forward):
   assert full.dtype == jnp.float32
   graphdef, state = nnx.split(model)
   cache = model.init_cache(encoded[:ROWS], batch["src_mask"], LT)
-  assert cache.self_kv[0].key.shape == (ROWS, LT, 2, D // 2)
-  assert cache.cross_kv[1].value.shape == (ROWS, LS, 2, D // 2)
+  assert cache.self_kv[0].key.shape == (ROWS, 2, LT, D // 2)  # heads first
+  assert cache.cross_kv[1].value.shape == (ROWS, 2, LS, D // 2)
   compiles = _step._cache_size()  # pylint: disable=protected-access
   steps = []
   for t in range(LT):
@@ -138,7 +138,7 @@ def test_incremental_decoding_equals_teacher_forcing(model, forward):
                              atol=1e-5, rtol=0)
   assert real[:2].all()
   assert _step._cache_size() == compiles + 1  # pylint: disable=protected-access
-  assert float(jnp.abs(cache.self_kv[1].key[:, -1]).min()) > 0  # every step written
+  assert float(jnp.abs(cache.self_kv[1].key[:, :, -1]).min()) > 0  # every step written
   with pytest.raises(ValueError, match="max_target_len"):
     model.init_cache(encoded, batch["src_mask"], LT + 1)
 
