@@ -103,6 +103,16 @@ class SubwordTokenizer:
     """The piece string of an id (``"##ing"``, ``"[SEP]"``)."""
     return self._tokenizer.id_to_token(piece_id)
 
+  def text_pieces(self) -> np.ndarray:
+    """``[V]`` bool: the pieces text is made of; False on specials (``[PAD]``,
+    ``[unused7]``: a bracketed name) and on a bare ``##``."""
+    mask = np.zeros(self.vocab_size, bool)
+    for i in range(self.vocab_size):
+      piece = self.id_to_piece(i)
+      mask[i] = piece is not None and piece != "##" and not (
+          len(piece) > 2 and piece[0] == "[" and piece[-1] == "]")
+    return mask
+
   def piece_id(self, piece: str) -> int:
     """The id of a piece string.
 

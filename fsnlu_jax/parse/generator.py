@@ -92,6 +92,7 @@ class Generator:
     per_batch = max(1, batch_size // n)
     run = _sampler(nnx.graphdef(self.model), n=n, max_length=max_length,
                    vocab_size=c.encoder.vocab_size, bos_id=c.bos_id, eos_id=c.eos_id)
+    usable = jnp.asarray(self.tokenizer.text_pieces())  # no [PAD], [unused7], ... in the text
     state = nnx.state(self.model)
     key = jax.random.key(seed)
     out: list[list[tuple[str | None, float]]] = []
@@ -105,7 +106,7 @@ class Generator:
         src[i, :len(sources[r])] = sources[r]
       pieces, lengths = phrase_arrays([wanted[r] for r in fill], max_phrases=k, max_pieces=width)
       result = jax.device_get(run(state, jnp.asarray(src), jnp.asarray(src != c.pad_id),
-                                  jnp.asarray(pieces), jnp.asarray(lengths),
+                                  jnp.asarray(pieces), jnp.asarray(lengths), usable,
                                   jax.random.fold_in(key, start), jnp.float32(temperature),
                                   jnp.float32(top_p)))
       for i, _ in enumerate(rows):
@@ -123,17 +124,17 @@ class Generator:
 
 @functools.lru_cache(maxsize=16)
 def _sampler(graphdef, *, n, max_length, vocab_size, bos_id, eos_id):
-  """The jitted ``run(state, src_ids [P, Ls], src_mask, pieces [P, K, W], lengths [P, K], key,
-  temperature, top_p)``: ``n`` samples per tree."""
+  """The jitted ``run(state, src_ids [P, Ls], src_mask, pieces [P, K, W], lengths [P, K],
+  usable [V], key, temperature, top_p)``: ``n`` samples per tree."""
 
   @jax.jit
-  def run(state, src_ids, src_mask, pieces, lengths, key, temperature, top_p):
+  def run(state, src_ids, src_mask, pieces, lengths, usable, key, temperature, top_p):
     model = nnx.merge(graphdef, state)
     encoded = model.encode(src_ids, src_mask)  # --> [P, Ls, D]
     repeat = lambda x: jnp.repeat(x, n, axis=0)
     cache = jax.tree.map(repeat, model.init_cache(encoded, src_mask, max_length))
     constraint = mention_constraint(repeat(pieces), repeat(lengths), vocab_size=vocab_size,
-                                    eos_id=eos_id, max_length=max_length)
+                                    eos_id=eos_id, max_length=max_length, usable=usable)
     return sample(seq2seq_tokens_to_logits(model), cache, rng=key,
                   batch_size=src_ids.shape[0] * n, max_length=max_length, vocab_size=vocab_size,
                   bos_id=bos_id, eos_id=eos_id, temperature=temperature, top_p=top_p,

@@ -55,7 +55,7 @@ def phrase_arrays(phrases: Sequence[Sequence[Sequence[int]]], *, max_phrases: in
 
 
 def mention_constraint(pieces: jax.Array, lengths: jax.Array, *, vocab_size: int, eos_id: int,
-                       max_length: int) -> Constraint:
+                       max_length: int, usable: jax.Array | None = None) -> Constraint:
   """The constraint of the module docstring (build it inside the jitted function).
 
   Args:
@@ -64,8 +64,13 @@ def mention_constraint(pieces: jax.Array, lengths: jax.Array, *, vocab_size: int
     vocab_size: ``V``.
     eos_id: the token that ends a sequence.
     max_length: ``L``, the search's most tokens (EOS included).
+    usable: bool ``[V]``, the pieces free text may use (e.g.
+      :meth:`~fsnlu_jax.data.subword.SubwordTokenizer.text_pieces`: no ``[PAD]``
+      or ``[unused7]``); None: every piece. The phrases' own pieces are always
+      allowed when due.
   """
   pieces, lengths = jnp.asarray(pieces, jnp.int32), jnp.asarray(lengths, jnp.int32)
+  usable = jnp.ones(vocab_size, bool) if usable is None else jnp.asarray(usable, bool)
 
   def init(batch_size: int, beam_size: int) -> MentionState:
     shape = (batch_size, beam_size, pieces.shape[1])
@@ -92,7 +97,7 @@ def mention_constraint(pieces: jax.Array, lengths: jax.Array, *, vocab_size: int
     next_piece = jnp.take_along_axis(phrase, jnp.minimum(best, pieces.shape[2] - 1)[..., None],
                                      -1)[..., 0]  # --> [B, W]
     vocab = jnp.arange(vocab_size)
-    free = (vocab != eos_id) | all_done[..., None]  # --> [B, W, V]
+    free = (usable & (vocab != eos_id)) | (all_done[..., None] & (vocab == eos_id))  # --> [B, W, V]
     only = jnp.where(all_done, eos_id, next_piece)[..., None] == vocab
     return jnp.where(forced[..., None], only, free)
 

@@ -28,20 +28,26 @@ def test_every_finished_sample_mentions_every_phrase_and_rows_that_fit_finish():
   step = lambda tokens, cache, i: (jnp.asarray(table)[tokens], cache)
   max_length = 9
 
+  # Free text may not use 2 or 11 (a tokenizer's specials); 2 still comes when a phrase needs it.
+  usable = np.ones(V, bool)
+  usable[[2, 11]] = False
+  table[:, 11] += 3.0
+
   @jax.jit
-  def run(pieces, lengths, key):
+  def run(pieces, lengths, key, usable):
     return sample(step, None, rng=key, batch_size=len(rows), max_length=max_length,
                   vocab_size=V, bos_id=BOS, eos_id=EOS, temperature=1.5,
                   constraint=mention_constraint(pieces, lengths, vocab_size=V, eos_id=EOS,
-                                                max_length=max_length))
+                                                max_length=max_length, usable=usable))
 
   for seed in range(3):
-    out = jax.device_get(run(pieces, lengths, jax.random.key(seed)))
+    out = jax.device_get(run(pieces, lengths, jax.random.key(seed), usable))
     assert out.finished.all()  # every row's phrases fit in 9 tokens
     for b, row in enumerate(rows):
       seq = out.sequences[b, :out.lengths[b]].tolist()
       assert seq[-1] == EOS and EOS not in seq[:-1]
       assert all(_contains(seq, phrase) for phrase in row), (row, seq)
+      assert 11 not in seq and seq.count(2) == sum(p.count(2) for p in row), (row, seq)
 
 
 def test_phrase_arrays_refuse_empty_or_too_many():
