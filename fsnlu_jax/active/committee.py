@@ -120,22 +120,22 @@ def train_committee(rows: HashedRows, positive: np.ndarray,
   return Committee(weights, bias, tuple(config.losses))
 
 
-@jax.jit
-def _score_chunk(weights, bias, ids, mask):
-  return kernels.hashed_scores(weights, bias, ids, mask)
+@functools.partial(jax.jit, static_argnames=("num_rows",))
+def _score_chunk(weights, bias, ids, rows, *, num_rows):
+  return kernels.packed_hashed_scores(weights, bias, ids, rows, num_rows)
 
 
 def committee_scores(committee: Committee, rows: HashedRows, *, chunk: int = 8192) -> np.ndarray:
-  """``[P, M]`` scores of the pool, in fixed-size chunks (one compile, bounded memory)."""
+  """``[P, M]`` scores of the pool, in chunks of ``chunk`` rows whose packed features are
+  padded to a power of two (a few compiles, bounded memory)."""
   out = np.zeros((len(rows), committee.weights.shape[0]), np.float32)
-  for begin in range(0, len(rows), chunk):
-    ids, mask = rows.ids[begin:begin + chunk], rows.mask[begin:begin + chunk]
-    real = ids.shape[0]
-    if real < chunk and len(rows) > chunk:  # pad the last chunk to the common shape
-      ids = np.pad(ids, ((0, chunk - real), (0, 0)))
-      mask = np.pad(mask, ((0, chunk - real), (0, 0)))
-    out[begin:begin + real] = np.asarray(_score_chunk(committee.weights, committee.bias,
-                                                      ids, mask))[:real]
+  size = min(chunk, len(rows))
+  for begin in range(0, len(rows), size):
+    part = rows.take(np.arange(begin, min(begin + size, len(rows))))
+    capacity = 1 << max(10, int(part.mask.sum()).bit_length())
+    ids, row_of = part.packed(capacity)
+    out[begin:begin + len(part)] = np.asarray(_score_chunk(
+        committee.weights, committee.bias, ids, row_of, num_rows=size))[:len(part)]
   return out
 
 

@@ -43,6 +43,18 @@ class HashedRows:
   def take(self, index: np.ndarray) -> "HashedRows":
     return HashedRows(self.ids[index], self.mask[index], self.num_buckets)
 
+  def packed(self, capacity: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``(ids [N], rows [N])`` int32: the real features only, row after row
+    (:func:`fsnlu_jax.kernels.packed_hashed_scores`), padded to ``capacity``
+    with id 0 in row ``P`` (counted nowhere); None: ``N`` = the real ones."""
+    rows, _ = np.nonzero(self.mask)  # row-major: rows non-decreasing
+    ids = self.ids[self.mask]
+    pad = 0 if capacity is None else capacity - len(ids)
+    if pad < 0:
+      raise ValueError(f"{len(ids)} features do not fit capacity={capacity}")
+    return (np.pad(ids, (0, pad)).astype(np.int32),
+            np.pad(rows, (0, pad), constant_values=len(self)).astype(np.int32))
+
 
 def bucket(feature: str, num_buckets: int) -> int:
   """The bucket of one feature string."""

@@ -20,7 +20,8 @@ from fsnlu_jax.kernels._integrated_gradients import (IG_METHODS, IGMethod, IGRes
 from fsnlu_jax.kernels._acquisition import (LOSSES, crf_marginal_confidence, crf_viterbi_confidence,
                                             entropy, hashed_scores, least_confidence, loss_indices,
                                             majority_positive, margin, margin_loss,
-                                            summed_score_magnitude, vote_entropy)
+                                            packed_hashed_scores, summed_score_magnitude,
+                                            vote_entropy)
 from fsnlu_jax.kernels._trie import (TrieArrays, advance, allowed_tokens, pad_trie, root_states)
 from fsnlu_jax.kernels._beam_search import (BeamResult, BeamState, Constraint, beam_search,
                                             expand_to_beams, length_penalty)

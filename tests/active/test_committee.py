@@ -57,3 +57,9 @@ def test_scoring_in_chunks_equals_one_dense_product(problem):
   expected = dense @ np.asarray(committee.weights).T + np.asarray(committee.bias)
   np.testing.assert_allclose(committee_scores(committee, rows, chunk=10), expected,
                              rtol=1e-4, atol=1e-4)
+  ids, row_of = rows.packed(int(rows.mask.sum()) + 3)  # the layout the chunks are scored in
+  assert np.array_equal(ids[:-3], rows.ids[rows.mask]) and (row_of[-3:] == len(rows)).all()
+  assert (np.diff(row_of) >= 0).all() and np.bincount(row_of[:-3], minlength=len(rows)).tolist() \
+      == rows.mask.sum(1).tolist()
+  with pytest.raises(ValueError, match="capacity"):
+    rows.packed(int(rows.mask.sum()) - 1)

@@ -36,6 +36,14 @@ def test_hashed_scores_equal_the_dense_product():
   np.testing.assert_allclose(jitted(weights, bias, ids, mask), got, rtol=1e-6, atol=1e-6)
   jitted(weights * 2, bias, ids, mask)
   assert jitted._cache_size() == 1  # pylint: disable=protected-access
+  # Packed: the same scores from the real features alone; padding entries (row P) count nowhere.
+  row_of = np.nonzero(mask)[0]
+  packed = jax.jit(kernels.packed_hashed_scores, static_argnames="num_rows")
+  for pad in (0, 7):
+    np.testing.assert_allclose(
+        packed(weights, bias, np.pad(ids[mask], (0, pad)),
+               np.pad(row_of, (0, pad), constant_values=len(ids)), num_rows=len(ids)),
+        expected, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("name", kernels.LOSSES)
