@@ -10,7 +10,8 @@ fastest input scikit-learn takes; nobody builds a dense ``[P, H]`` matrix).
 
 The unit of work, one query of query-by-committee with vote entropy, top ``k``:
 
-* ours: :func:`fsnlu_jax.kernels.hashed_scores` (gather-and-sum), votes,
+* ours: :func:`fsnlu_jax.kernels.packed_hashed_scores` (gather of the real
+  features, sorted segment sum; the pool packed once, as the peers' CSR), votes,
   :func:`~fsnlu_jax.kernels.vote_entropy`, ``lax.top_k``; plus the
   majority-positive filter and ``|sum|`` of Majority-|Sigma| (extra work);
   one jitted call over the pool in fixed chunks;
@@ -26,7 +27,7 @@ Before timing, the scores (ours vs each member's ``decision_function``) and the
 vote entropies (ours vs modAL's ``vote_entropy``) are asserted equal. Timing: :func:`_harness.compare` (first call apart,
 alternating rounds, median ratios). Run::
 
-  nice -n 10 python benchmarks/bench_active.py --sizes 10000 100000 1000000
+  nice -n 10 python benchmarks/bench_active.py --sizes 10000 100000 1000000 --cpus 1
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import _harness  # pylint: disable=wrong-import-position
+
+CPUS = _harness.pin_cpus(_harness.cpus_from_argv(sys.argv))  # before JAX starts its threads
 
 LOSSES = ("hinge", "squared_error", "log_loss", "modified_huber")
 BUCKETS = 1 << 18
@@ -58,6 +61,8 @@ def main(argv=None) -> int:
   parser.add_argument("--rounds", type=int, default=5)
   parser.add_argument("--chunk", type=int, default=65536)
   parser.add_argument("--out", default="active_speed.json")
+  parser.add_argument("--cpus", type=int, default=None,
+                      help="pin to the N most idle CPUs (1: one core for every contender)")
   args = parser.parse_args(argv)
   try:
     import sklearn.linear_model  # pylint: disable=import-outside-toplevel
@@ -87,9 +92,9 @@ def main(argv=None) -> int:
   modal = Committee([ActiveLearner(estimator=m) for m in members])
   # ActiveLearner refits only when given data; it keeps the fitted member.
 
-  @functools.partial(jax.jit, static_argnames=("k",))
-  def ours_chunk(weights, bias, ids, mask, *, k):
-    scores = kernels.hashed_scores(weights, bias, ids, mask)  # --> [P, M]
+  @functools.partial(jax.jit, static_argnames=("k", "num_rows"))
+  def ours_chunk(weights, bias, ids, rows, *, k, num_rows):
+    scores = kernels.packed_hashed_scores(weights, bias, ids, rows, num_rows)  # --> [P, M]
     entropy = kernels.vote_entropy((scores > 0).astype(jnp.int32), 2)
     keep = kernels.majority_positive(scores)
     sigma = kernels.summed_score_magnitude(scores)
@@ -103,14 +108,19 @@ def main(argv=None) -> int:
   for size in args.sizes:
     pool = rows.take(rng.integers(0, len(rows), size))
     x_pool = _csr(pool)
-    chunk = min(args.chunk, size)
+    # Equal chunks of at most --chunk rows (a multiple of 1024): little padding in the last.
+    chunks = -(-size // args.chunk)
+    chunk = -(-size // chunks // 1024) * 1024
     pad = -size % chunk
-    ids = np.pad(pool.ids, ((0, pad), (0, 0)))
-    mask = np.pad(pool.mask, ((0, pad), (0, 0)))
+    # The pool's features packed once, as the peers get their CSR matrix once: per chunk of
+    # rows, the real features and their rows, padded to one capacity (one compile).
+    parts = [pool.take(np.arange(b, min(b + chunk, size))) for b in range(0, size + pad, chunk)]
+    capacity = max(int(p.mask.sum()) for p in parts)
+    packed = [jax.device_put(p.packed(capacity)) for p in parts]
 
     def ours(full=False):
-      outs = [ours_chunk(committee.weights, committee.bias, ids[b:b + chunk], mask[b:b + chunk],
-                         k=args.k) for b in range(0, size + pad, chunk)]
+      outs = [ours_chunk(committee.weights, committee.bias, ids, rows, k=args.k, num_rows=chunk)
+              for ids, rows in packed]
       entropy = jnp.concatenate([o[1] for o in outs])[:size]
       best = jax.lax.top_k(entropy, args.k)[1]
       if full:
@@ -130,7 +140,7 @@ def main(argv=None) -> int:
     results[str(size)] = {**result, "ours_speedup_vs": ratios}
     print(size, {n: f"{1e3 * s:.1f}ms" for n, s in result["median_s"].items()},
           {n: f"{r:.1f}x" for n, r in ratios.items()}, flush=True)
-  path = _harness.write_result(args.out, {"config": vars(args), "results": results,
+  path = _harness.write_result(args.out, {"config": vars(args), "cpus": CPUS, "results": results,
                                                     "skipped": skipped})
   print(f"wrote {path}")
   return 0
