@@ -15,7 +15,7 @@ the logits are divided by ``temperature``; all but the ``top_k`` largest get
 ``-inf`` (ties with the k-th are kept); all but the smallest set of the most
 likely tokens whose probability (under the masked, tempered, top-k
 distribution) reaches ``top_p`` get ``-inf`` (the most likely token is always
-kept); then ``jax.random.categorical`` draws the token. A row stops when it
+kept); then :func:`categorical` draws the token. A row stops when it
 draws ``eos_id`` (finished), when nothing is left to draw (no allowed token,
 or only tokens the model gives log-probability below
 :data:`~fsnlu_jax.kernels._beam_search.DEAD_BELOW`: dead, unfinished) or at
