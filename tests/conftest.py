@@ -25,8 +25,6 @@ jax.config.update("jax_num_cpu_devices", 8)
 # run (made by the first process; xdist workers and subprocesses inherit it
 # through the environment), so no test sees another run's programs. The size
 # bound turns on JAX's file lock: two workers reading and writing it at once.
-# Every compilation is kept, however short: a model built eagerly compiles
-# dozens of small ops (3.3 s for a tiny bi-LSTM; 0.8 s from the cache).
 # FSNLU_TEST_XLA_CACHE=off: every compilation done afresh.
 if not os.environ.get("FSNLU_TEST_XLA_CACHE"):
   os.environ["FSNLU_TEST_XLA_CACHE"] = tempfile.mkdtemp(prefix="fsnlu-test-xla-")
@@ -34,7 +32,7 @@ if not os.environ.get("FSNLU_TEST_XLA_CACHE"):
 if os.environ["FSNLU_TEST_XLA_CACHE"] != "off":
   for _name, _value in (("jax_compilation_cache_dir", os.environ["FSNLU_TEST_XLA_CACHE"]),
                         ("jax_compilation_cache_max_size", 4 << 30),
-                        ("jax_persistent_cache_min_compile_time_secs", 0.0)):
+                        ("jax_persistent_cache_min_compile_time_secs", 0.2)):
     os.environ[_name.upper()] = str(_value)  # for subprocesses
     jax.config.update(_name, _value)
 # `fsnlu explain/predict/serve` keep compilations on disk; not the suite's.
