@@ -8,13 +8,33 @@ on a developer's machine, but fail under CI (``$CI`` set, as CI services do):
 there a missing folder is a broken setup, and a skip would pass it silently.
 """
 
+import atexit
 import os
 import pathlib
+import shutil
+import tempfile
 
 import jax
 import pytest
 
 jax.config.update("jax_num_cpu_devices", 8)
+# One persistent compilation cache for the session, so a program compiled once
+# is loaded, not compiled again, by the next test, fixture or subprocess that
+# builds it (resumed runs, notebooks, CLI children, the other xdist worker):
+# most of the suite's time is XLA compiling tiny models. A fresh folder each
+# run (made by the first process; xdist workers and subprocesses inherit it
+# through the environment), so no test sees another run's programs. The size
+# bound turns on JAX's file lock: two workers reading and writing it at once.
+# FSNLU_TEST_XLA_CACHE=off: every compilation done afresh.
+if not os.environ.get("FSNLU_TEST_XLA_CACHE"):
+  os.environ["FSNLU_TEST_XLA_CACHE"] = tempfile.mkdtemp(prefix="fsnlu-test-xla-")
+  atexit.register(shutil.rmtree, os.environ["FSNLU_TEST_XLA_CACHE"], ignore_errors=True)
+if os.environ["FSNLU_TEST_XLA_CACHE"] != "off":
+  for _name, _value in (("jax_compilation_cache_dir", os.environ["FSNLU_TEST_XLA_CACHE"]),
+                        ("jax_compilation_cache_max_size", 4 << 30),
+                        ("jax_persistent_cache_min_compile_time_secs", 0.2)):
+    os.environ[_name.upper()] = str(_value)  # for subprocesses
+    jax.config.update(_name, _value)
 # `fsnlu explain/predict/serve` keep compilations on disk; not the suite's.
 os.environ.setdefault("FSNLU_COMPILATION_CACHE", "")
 # Under pytest-xdist (`-n 2`) each worker builds datasets into its own cache:

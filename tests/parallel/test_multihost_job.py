@@ -93,7 +93,7 @@ def test_pretrain_as_two_processes_of_four_devices_equals_one_process_of_eight(
   assert len(records) == len((tmp_path / "one" / "metrics.jsonl").read_text().splitlines())
 
 
-def test_rewrite_as_two_processes_trains_and_decodes_like_one(tmp_path, cache_dir):
+def test_rewrite_as_two_processes_trains_and_decodes_like_one(tmp_path, cache_dir, tiny_rewrite):
   """The rewriting job end to end: training, then beam decoding of the replicated weights."""
   from fsnlu_jax import rewrite  # pylint: disable=g-import-not-at-top
   from fsnlu_jax.config import from_dict, load_config  # pylint: disable=g-import-not-at-top
@@ -102,11 +102,15 @@ def test_rewrite_as_two_processes_trains_and_decodes_like_one(tmp_path, cache_di
   loading.prepare("synthetic", cache_dir=cache_dir)
   args = ["rewrite", "--config", "rewrite:tiny", "--cache-dir", str(cache_dir), "--workdir"]
   _run_two_processes([*args, str(tmp_path / "two")])
-  assert cli.main([*args, str(tmp_path / "one")]) == 0
+  # One process of 8 devices: the session's `fsnlu rewrite --config rewrite:tiny`
+  # (this process, the same cache), run once for every test that reads it.
+  workdirs = {"two": tmp_path / "two", "one": tiny_rewrite}
 
   config = from_dict(rewrite.RewriteConfig, load_config("rewrite:tiny"))
-  vocab_size = len(Vocab.load(tmp_path / "one" / "vocab.json"))
-  models = [restore_model(tmp_path / w / "checkpoints", *rewrite.new_model(config, vocab_size))[0]
+  assert json.loads((tiny_rewrite / "config.json").read_text()) == json.loads(
+      (tmp_path / "two" / "config.json").read_text())  # the same job in both
+  vocab_size = len(Vocab.load(tiny_rewrite / "vocab.json"))
+  models = [restore_model(workdirs[w] / "checkpoints", *rewrite.new_model(config, vocab_size))[0]
             for w in ("two", "one")]
   flat = [dict(nnx.to_flat_state(nnx.state(m, nnx.Param))) for m in models]
   for path, value in flat[1].items():
@@ -116,7 +120,7 @@ def test_rewrite_as_two_processes_trains_and_decodes_like_one(tmp_path, cache_di
       continue
     np.testing.assert_allclose(np.asarray(flat[0][path][...]), np.asarray(value[...]),
                                rtol=1e-4, atol=1e-5, err_msg=str(path))
-  two, one = (json.loads((tmp_path / w / "results.json").read_text()) for w in ("two", "one"))
+  two, one = (json.loads((workdirs[w] / "results.json").read_text()) for w in ("two", "one"))
   assert two["test"].keys() == one["test"].keys() and two["test_pairs"] == one["test_pairs"]
   # Retrieval does not depend on the weights: the same numbers in both runs.
   assert two["test"]["retrieval_both"] == one["test"]["retrieval_both"]
