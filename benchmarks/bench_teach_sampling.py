@@ -198,6 +198,9 @@ def make_grammar(prompts, tokenizer, *, length: int) -> Grammar:
   arrays = jax.device_put((pieces, slots))
   return Grammar(arrays=arrays,
                  constraint=lambda a: annotation_constraint(a[0], a[1], max_length=length),
+                 # transformers calls it with the prompt's index as batch_id for each of
+                 # its num_return_sequences samples (its processor loops over
+                 # max(num_beams, num_return_sequences) rows per batch id): one row each.
                  prefix_allowed_tokens_fn=LinguistPeerGrammar(pieces, slots, max_length=length))
 
 
@@ -226,18 +229,23 @@ def pad_rows(rows: list[dict], pad_id: int) -> tuple[np.ndarray, np.ndarray]:
   return ids, ids != pad_id
 
 
-def make_ours(model, *, length: int, top_k: int):
-  """``run(src, mask, grammar, key, temperature, top_p) -> SampleResult``, jitted."""
+def make_ours(model, *, length: int, top_k: int, samples: int = 1):
+  """``run(src, mask, grammar, key, temperature, top_p) -> SampleResult``, jitted: ``samples``
+  draws per prompt, each prompt encoded once and its cache (and grammar row) repeated, as
+  :meth:`fsnlu_jax.teach.Teacher.generate` does."""
   graphdef, state = nnx.split(model)
   c = model.config
+  repeat = lambda tree: jax.tree.map(
+      lambda x: x if jnp.ndim(x) == 0 else jnp.repeat(x, samples, axis=0), tree)
 
   def run(state, src, mask, arrays, key, temperature, top_p, constraint):
     m = nnx.merge(graphdef, state)
-    cache = m.init_cache(m.encode(src, mask), mask, length)
-    return sample(seq2seq_tokens_to_logits(m), cache, rng=key, batch_size=src.shape[0],
+    cache = repeat(m.init_cache(m.encode(src, mask), mask, length))
+    pieces, slots = arrays
+    return sample(seq2seq_tokens_to_logits(m), cache, rng=key, batch_size=src.shape[0] * samples,
                   max_length=length, vocab_size=c.encoder.vocab_size, bos_id=c.bos_id,
                   eos_id=c.eos_id, temperature=temperature, top_k=top_k, top_p=top_p,
-                  constraint=constraint(arrays))
+                  constraint=constraint((pieces, repeat(slots))))
 
   jitted = jax.jit(run, static_argnames=("constraint",))
   return lambda src, mask, grammar, key, temperature, top_p: jitted(
@@ -245,11 +253,12 @@ def make_ours(model, *, length: int, top_k: int):
 
 
 def peer_generate(model, src, mask, grammar: Grammar, *, length, temperature, top_k, top_p,
-                  bos_id, eos_id, pad_id):
+                  bos_id, eos_id, pad_id, samples: int = 1):
   with torch.inference_mode():
     return model.generate(input_ids=src, attention_mask=mask, do_sample=True,
                           temperature=temperature, top_k=top_k, top_p=top_p,
                           max_new_tokens=length, use_cache=True, num_beams=1,
+                          num_return_sequences=samples,
                           prefix_allowed_tokens_fn=grammar.prefix_allowed_tokens_fn,
                           decoder_start_token_id=bos_id, bos_token_id=bos_id,
                           eos_token_id=eos_id, pad_token_id=pad_id)
@@ -296,6 +305,9 @@ def main():
   parser.add_argument("--temperature", type=float, default=1.0)
   parser.add_argument("--top-k", type=int, default=50)
   parser.add_argument("--top-p", type=float, default=0.9)
+  parser.add_argument("--samples", type=int, default=1,
+                      help="draws per prompt (each prompt encoded once, as Teacher.generate and "
+                      "generate(num_return_sequences=) do)")
   parser.add_argument("--rounds", type=int, default=5)
   parser.add_argument("--warmup", type=int, default=1)
   parser.add_argument("--cpus", type=int, default=None)
@@ -318,7 +330,8 @@ def main():
   log(f"loading {args.dataset} prompts")
   tokenizer = SubwordTokenizer(pathlib.Path(args.model) / "tokenizer.json",
                                max_length=c.encoder.max_length)
-  ours = make_ours(ours_model, length=args.length, top_k=args.top_k)
+  n = args.samples
+  ours = make_ours(ours_model, length=args.length, top_k=args.top_k, samples=n)
   settings = dict(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p)
 
   cases = []
@@ -334,21 +347,22 @@ def main():
         "fsnlu_jax": lambda: ours(src_j, mask_j, grammar, key, args.temperature, args.top_p),
         "transformers": lambda: peer_generate(
             peer_model, src_t, mask_t, grammar, length=args.length, bos_id=c.bos_id,
-            eos_id=c.eos_id, pad_id=c.pad_id, **settings),
+            eos_id=c.eos_id, pad_id=c.pad_id, samples=n, **settings),
     }
-    log(f"timing B={batch} (the first calls compile / warm up)")
+    log(f"timing B={batch} prompts x {n} samples (the first calls compile / warm up)")
     res = _harness.compare(contenders, rounds=args.rounds, warmup=args.warmup,
                            baseline="transformers")
-    checks = check_outputs(contenders["fsnlu_jax"](), contenders["transformers"](), prompts,
-                           tokenizer, c.eos_id)
-    case = {"batch": batch, "max_length": args.length, "grammar": "LINGUIST annotation grammar",
+    checks = check_outputs(contenders["fsnlu_jax"](), contenders["transformers"](),
+                           [p for p in prompts for _ in range(n)], tokenizer, c.eos_id)
+    case = {"batch": batch, "samples_per_prompt": n, "max_length": args.length,
+            "source_length": int(src.shape[1]), "grammar": "LINGUIST annotation grammar",
             "first_call_s": res["first_call_s"], "median_s": res["median_s"],
             "samples_s": res["samples_s"],
-            "utterances_per_s": {k: batch / v for k, v in res["median_s"].items()},
+            "utterances_per_s": {k: batch * n / v for k, v in res["median_s"].items()},
             "speedup_fsnlu_jax_over_transformers": res["ratio_vs_transformers"]["fsnlu_jax"],
             "checks": checks}
     cases.append(case)
-    print(f"B={batch} L={args.length}: {_harness.summary(res)} | {checks}",
+    print(f"B={batch}x{n} L={args.length}: {_harness.summary(res)} | {checks}",
           flush=True)
   if args.out:
     path = _harness.write_result(args.out, {
