@@ -173,6 +173,42 @@ def block(x: Any) -> Any:
   return out
 
 
+# glibc otherwise raises its mmap threshold after the first large free and keeps freed
+# buffers resident, so a second call's peak would hide in memory the first one left.
+FIXED_MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "131072", "MALLOC_TRIM_THRESHOLD_": "131072"}
+
+
+def _status_kib(field: str) -> int:
+  with open("/proc/self/status") as f:
+    for line in f:
+      if line.startswith(field + ":"):
+        return int(line.split()[1])
+  raise KeyError(field)
+
+
+def peak_memory_bytes(fn: Callable[[], Any]) -> int | None:
+  """Peak resident memory ``fn()`` adds above what the process holds when it starts (bytes).
+
+  Linux only (None elsewhere): resets the kernel's high-water mark
+  (``/proc/self/clear_refs``), calls ``fn`` and blocks on its result, then reads
+  ``VmHWM`` against the resident size before the call. Run it in a process
+  started with :data:`FIXED_MALLOC_ENV`, after a warm-up call, so compilation
+  and buffers kept by the allocator are not counted.
+  """
+  import gc  # pylint: disable=g-import-not-at-top
+  try:
+    gc.collect()
+    with open("/proc/self/clear_refs", "w") as f:
+      f.write("5")
+    before = _status_kib("VmRSS")
+    result = block(fn())
+    peak = _status_kib("VmHWM")
+  except (OSError, KeyError):
+    return None
+  del result
+  return max(0, peak - before) * 1024
+
+
 def timed(fn: Callable[[], Any]) -> float:
   """Seconds one blocking call of ``fn`` takes."""
   t0 = time.perf_counter()

@@ -41,12 +41,18 @@ class CommitteeConfig:
     alpha: L2 strength (scikit-learn's ``alpha``).
     steps: full-batch Adam steps.
     learning_rate: Adam's peak rate (cosine-decayed to 0 over ``steps``).
+    balanced: weight each class by ``N / (2 * its count)``, scikit-learn's
+      ``class_weight="balanced"``. A new domain starts with a few dozen
+      positives against many more negatives; unweighted, every member leans
+      negative and the majority-positive filter keeps far fewer of the domain's
+      pool utterances than a batch needs.
   """
 
   losses: tuple[str, ...] = DEFAULT_LOSSES
   alpha: float = 1e-4
   steps: int = 300
   learning_rate: float = 0.1
+  balanced: bool = False
 
 
 class Committee(NamedTuple):
@@ -113,6 +119,11 @@ def train_committee(rows: HashedRows, positive: np.ndarray,
   targets = np.zeros(size, np.float32)
   targets[:n] = np.where(np.asarray(positive, bool), 1.0, -1.0)
   row_weight = (np.arange(size) < n).astype(np.float32)
+  if config.balanced:
+    is_positive = targets[:n] > 0
+    counts = np.array([np.sum(~is_positive), np.sum(is_positive)])
+    per_class = n / (2.0 * np.maximum(counts, 1))
+    row_weight[:n] = per_class[is_positive.astype(int)]
   weights, bias = _fit(kernels.loss_indices(config.losses), ids, mask, targets, row_weight,
                        jnp.float32(config.alpha), num_buckets=len(buckets),
                        steps=config.steps, learning_rate=config.learning_rate)

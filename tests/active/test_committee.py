@@ -63,3 +63,31 @@ def test_scoring_in_chunks_equals_one_dense_product(problem):
       == rows.mask.sum(1).tolist()
   with pytest.raises(ValueError, match="capacity"):
     rows.packed(int(rows.mask.sum()) - 1)
+
+
+@pytest.mark.parametrize("loss", ["log_loss", "hinge"])
+def test_balanced_member_minimises_sgdclassifiers_class_weighted_objective(problem, loss):
+  rows, dense, _, _ = problem
+  # A rare positive class (about 1 in 5), as a new domain's few utterances among many others.
+  rng = np.random.default_rng(1)
+  positive = dense @ rng.normal(size=dense.shape[1]) > 1.2
+  assert 4 <= positive.sum() <= len(positive) // 3
+  config = CommitteeConfig(losses=(loss,), alpha=ALPHA, steps=1000, balanced=True)
+  committee = train_committee(rows, positive, config)
+  peer = sklearn_linear.SGDClassifier(loss=loss, alpha=ALPHA, max_iter=3000, tol=None,
+                                      learning_rate="invscaling", eta0=0.05, average=True,
+                                      class_weight="balanced", random_state=0).fit(dense, positive)
+  # scikit-learn's "balanced": n / (2 * count of the row's class), summing to n.
+  weight = np.where(positive, len(positive) / (2 * positive.sum()),
+                    len(positive) / (2 * (~positive).sum())).astype(np.float32)
+  targets = np.where(positive, 1.0, -1.0).astype(np.float32)
+  args = (kernels.loss_indices([loss])[0], rows.ids, rows.mask, targets, weight, ALPHA)
+  ours = float(objective(committee.weights[0], committee.bias[0], *args))
+  theirs = float(objective(np.asarray(peer.coef_[0], np.float32),
+                           np.float32(peer.intercept_[0]), *args))
+  # Weighted rows make SGD's steps noisier: it stops a little further from the optimum.
+  assert ours <= theirs + 1e-4
+  assert ours == pytest.approx(theirs, rel=0.05)
+  # Weighting moves the boundary towards the rare class: more rows scored positive.
+  plain = train_committee(rows, positive, CommitteeConfig(losses=(loss,), alpha=ALPHA, steps=1000))
+  assert (committee_scores(committee, rows) > 0).sum() > (committee_scores(plain, rows) > 0).sum()
