@@ -480,7 +480,7 @@ def _add_active_parser(commands) -> None:
   select.add_argument("--k", type=int, default=50)
   select.add_argument("--strategy", default="majority_crf",
                       help="random, least_confidence, margin, vote_entropy, majority_sigma, "
-                      "majority_crf (default) or product_rule")
+                      "majority_crf (default), majority_joint or product_rule")
   select.add_argument("--seed", type=int, default=0)
   select.set_defaults(func=cmd_active_select)
   imports = active.add_parser("import", help="import annotated batch files")

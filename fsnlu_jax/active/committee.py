@@ -45,14 +45,14 @@ class CommitteeConfig:
       ``class_weight="balanced"``. A new domain starts with a few dozen
       positives against many more negatives; unweighted, every member leans
       negative and the majority-positive filter keeps far fewer of the domain's
-      pool utterances than a batch needs.
+      pool utterances than a batch needs. False: every row weighs the same.
   """
 
   losses: tuple[str, ...] = DEFAULT_LOSSES
   alpha: float = 1e-4
   steps: int = 300
   learning_rate: float = 0.1
-  balanced: bool = False
+  balanced: bool = True
 
 
 class Committee(NamedTuple):

@@ -8,7 +8,8 @@ the rest of the batch is filled from the others by the same priority).
 
 References:
   Peshterliev et al., "Active Learning for New Domains in Natural Language
-  Understanding", NAACL 2019: Majority-|Sigma|, Majority-CRF.
+  Understanding", NAACL 2019: Majority-|Sigma|, Majority-CRF (and two
+  variants of ours: the joint intent-and-labelling confidence, the product rule).
   Settles, "Active Learning Literature Survey", 2009: least confidence, margin,
   query-by-committee with vote entropy.
 """
@@ -113,6 +114,22 @@ def majority_crf(view: PoolView):
   return priority, eligible
 
 
+def majority_joint(view: PoolView):
+  """Majority-CRF with the whole parse's confidence: ``p(intent) x p(CRF labelling)``, lowest first.
+
+  A variant: the target model is an intent-and-slot model, and SemER counts a
+  wrong intent as an error like a wrong slot, so the utterances whose intent
+  is doubtful are as informative as those whose labelling is.
+  """
+  eligible, magnitude = _majority(view)
+  priority = 1.0 + magnitude
+  rows = np.flatnonzero(eligible)
+  if rows.size:
+    predictions = view.model(rows)
+    priority[rows] = predictions.intent_probs.max(-1) * predictions.crf_confidence
+  return priority, eligible
+
+
 def product_rule(view: PoolView):
   """p(domain) x (1 - p(CRF labelling)) highest first: likely in the domain, doubtfully labelled.
 
@@ -130,6 +147,7 @@ STRATEGIES: dict[str, Strategy] = {
     "vote_entropy": vote_entropy,
     "majority_sigma": majority_sigma,
     "majority_crf": majority_crf,
+    "majority_joint": majority_joint,
     "product_rule": product_rule,
 }
 

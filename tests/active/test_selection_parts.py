@@ -97,6 +97,10 @@ def test_strategies_rank_as_their_definitions_say():
   assert all(rows == [0, 1] for rows, _ in model.calls)  # the CRF runs on filtered rows only
   assert order("least_confidence")[0] == 2 and order("margin")[0] == 2
   assert order("vote_entropy") == [1, 2]  # dissent first; the all-agreeing rows are filtered out
+  assert order("majority_joint") == [0, 1]  # 0.9 x 0.2 < 0.6 x 0.9
+  model.confidence = np.array([0.2, 0.25, 0.1, 0.5])
+  assert order("majority_crf") == [0, 1] and order("majority_joint") == [1, 0]  # 0.6 x 0.25 < 0.9 x 0.2
+  model.confidence = confidence
   p_domain = 1 / (1 + np.exp(-scores[:, 2]))
   assert order("product_rule")[0] == int(np.argmax(p_domain * (1 - confidence)))
   with pytest.raises(ValueError, match="unknown strategy"):
