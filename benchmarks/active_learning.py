@@ -218,12 +218,14 @@ def markdown(summary: dict) -> str:
     table = result["by_strategy"]
     budgets = [r["budget"] for r in next(iter(table.values()))]
     out.append(f"{dataset} ({len(result['campaigns'])} campaigns):\n")
+    last = budgets[-1]
     out.append("| strategy | " + " | ".join(f"SemER @ {b}" for b in budgets)
-               + " | positives picked @ " + str(budgets[-1]) + " |")
-    out.append("|---" * (len(budgets) + 2) + "|")
+               + f" | intent error @ {last} | slot F1 @ {last} | positives picked @ {last} |")
+    out.append("|---" * (len(budgets) + 4) + "|")
     for strategy, rows in table.items():
       cells = [f"{r['semer']['mean']:.3f} ± {r['semer']['ci95'] or 0:.3f}" for r in rows]
       out.append(f"| {strategy} | " + " | ".join(cells)
+                 + f" | {rows[-1]['intent_error']['mean']:.3f} | {rows[-1]['slot_f1']['mean']:.3f}"
                  + f" | {rows[-1]['positives']['mean']:.0f} |")
     out.append("")
     for method, rows in result["reductions"].items():
