@@ -45,7 +45,7 @@ class SimulationConfig:
       bootstrap of 30 kept 5-20% on HWU64, fewer rows than a batch in a third
       of the rounds), leaving the CRF nothing to rank; too few (0) let
       through mostly other domains'. 300 was chosen on HWU64 scenarios outside
-      the reported six (benchmarks/README.md).
+      the reported six (README.md, "Active learning for a new domain").
     batch: the per-round batch (``k``, de-duplication, diversity).
     committee: the committee's training.
     tagger: the target model's training.
