@@ -24,7 +24,7 @@ Each finished campaign is appended to ``--runs`` (JSON lines), and a rerun
 skips those already there, so a killed run resumes. Run it with a bounded size
 on a shared machine::
 
-  nice -n 10 python benchmarks/active_learning.py --datasets hwu64 --seeds 3
+  nice -n 10 python benchmarks/active_learning.py --datasets hwu64 --seeds 3 --jobs 2
 """
 
 from __future__ import annotations
@@ -69,8 +69,29 @@ def load(dataset: str):
   return train, test, -(-longest // 8) * 8
 
 
-def run(args) -> list[dict]:
+_LOADED = {}  # dataset -> (train, test, length), once per process
+
+
+def _campaign(task) -> dict:
+  """One campaign ``(dataset, domain, seed, strategy, args)`` as a runs-file record."""
   from fsnlu_jax import active  # pylint: disable=import-outside-toplevel
+  dataset, domain, seed, strategy, args = task
+  if dataset not in _LOADED:
+    _LOADED[dataset] = load(dataset)
+  train, test, length = _LOADED[dataset]
+  config = active.SimulationConfig(
+      bootstrap=args.bootstrap, negatives=args.bootstrap, rounds=args.rounds,
+      unlabelled_negatives=args.unlabelled_negatives, batch=active.BatchConfig(k=args.k),
+      committee=active.CommitteeConfig(balanced=args.balanced_committee),
+      tagger=active.TaggerConfig(length=length, steps=args.tagger_steps))
+  start = time.perf_counter()
+  rounds = active.simulate(train, test, domain, strategy, seed, config)
+  return dict(dataset=dataset, domain=domain, seed=seed, strategy=strategy,
+              settings=campaign_settings(args), seconds=time.perf_counter() - start, rounds=rounds)
+
+
+def run(args) -> list[dict]:
+  """Runs the campaigns ``--runs`` lacks (in ``--jobs`` processes); returns every record of these settings."""
   runs_path = pathlib.Path(args.runs)
   settings = campaign_settings(args)
   done, other_settings = {}, 0
@@ -88,31 +109,30 @@ def run(args) -> list[dict]:
     print(f"{runs_path}: {other_settings} campaigns of other settings ignored", file=sys.stderr)
   if args.summarise_only:  # aggregate what the runs file holds (e.g. a run stopped early)
     return list(done.values())
-  for dataset in args.datasets:
-    train, test, length = load(dataset)
-    domains = args.domain_names or (HWU64_DOMAINS if dataset == "hwu64" else SNIPS_DOMAINS)[:args.domains]
-    config = active.SimulationConfig(
-        bootstrap=args.bootstrap, negatives=args.bootstrap, rounds=args.rounds,
-        unlabelled_negatives=args.unlabelled_negatives, batch=active.BatchConfig(k=args.k),
-        committee=active.CommitteeConfig(balanced=args.balanced_committee),
-        tagger=active.TaggerConfig(length=length, steps=args.tagger_steps))
-    for domain in domains:
-      for seed in range(args.seeds):
-        for strategy in args.strategies:
-          key = (dataset, domain, seed, strategy)
-          if key in done:
-            continue
-          start = time.perf_counter()
-          rounds = active.simulate(train, test, domain, strategy, seed, config)
-          record = dict(dataset=dataset, domain=domain, seed=seed, strategy=strategy,
-                        settings=settings, seconds=time.perf_counter() - start, rounds=rounds)
-          with runs_path.open("a") as f:
-            f.write(json.dumps(record) + "\n")
-          done[key] = record
-          final = rounds[-1]
-          print(f"{dataset}/{domain} seed {seed} {strategy}: SemER {final['semer']:.3f} "
-                f"positives {final['positives']}/{final['budget']} "
-                f"({record['seconds']:.0f}s)", flush=True)
+  tasks = [(dataset, domain, seed, strategy, args)
+           for dataset in args.datasets
+           for domain in args.domain_names or (HWU64_DOMAINS if dataset == "hwu64"
+                                               else SNIPS_DOMAINS)[:args.domains]
+           for seed in range(args.seeds) for strategy in args.strategies
+           if (dataset, domain, seed, strategy) not in done]
+  if args.jobs > 1:  # worker processes; this one alone writes the runs file
+    import multiprocessing  # pylint: disable=import-outside-toplevel
+    pool = multiprocessing.get_context("spawn").Pool(args.jobs)
+    records = pool.imap_unordered(_campaign, tasks)
+  else:
+    pool, records = None, map(_campaign, tasks)
+  try:
+    for record in records:
+      with runs_path.open("a") as f:
+        f.write(json.dumps(record) + "\n")
+      done[(record["dataset"], record["domain"], record["seed"], record["strategy"])] = record
+      final = record["rounds"][-1]
+      print(f"{record['dataset']}/{record['domain']} seed {record['seed']} {record['strategy']}: "
+            f"SemER {final['semer']:.3f} positives {final['positives']}/{final['budget']} "
+            f"({record['seconds']:.0f}s)", flush=True)
+  finally:
+    if pool is not None:
+      pool.terminate()
   return list(done.values())
 
 
@@ -230,13 +250,16 @@ def markdown(summary: dict) -> str:
     out.append("")
     for method, rows in result["reductions"].items():
       for row in rows[1:]:
-        vs_random = row.get("paired_semer_diff_vs_random", {})
-        vs_best = row.get("paired_semer_diff_vs_best_other", {})
-        out.append(f"- {method} @ {row['budget']}: vs random {100 * row['vs_random']:+.1f}% "
-                   f"(paired SemER diff {vs_random.get('mean', 0):+.3f} ± "
-                   f"{vs_random.get('ci95') or 0:.3f}), vs best other ({row['best_other']}) "
-                   f"{100 * row['vs_best_other']:+.1f}% (paired {vs_best.get('mean', 0):+.3f} ± "
-                   f"{vs_best.get('ci95') or 0:.3f})")
+        parts = []
+        if "vs_random" in row:
+          paired = row["paired_semer_diff_vs_random"]
+          parts.append(f"vs random {100 * row['vs_random']:+.1f}% (paired SemER diff "
+                       f"{paired['mean']:+.3f} ± {paired['ci95'] or 0:.3f})")
+        if "best_other" in row:
+          paired = row["paired_semer_diff_vs_best_other"]
+          parts.append(f"vs best other ({row['best_other']}) {100 * row['vs_best_other']:+.1f}% "
+                       f"(paired {paired['mean']:+.3f} ± {paired['ci95'] or 0:.3f})")
+        out.append(f"- {method} @ {row['budget']}: " + ", ".join(parts or ["nothing to compare"]))
     out.append("")
   return "\n".join(out)
 
@@ -261,6 +284,8 @@ def main(argv=None) -> int:
                       help="pool rows drawn each round as the committee's presumed negatives")
   parser.add_argument("--runs", default=str(_harness.RESULTS_DIR / "active_learning_runs.jsonl"))
   parser.add_argument("--out", default="active_learning.json")
+  parser.add_argument("--jobs", type=int, default=1,
+                      help="campaigns run side by side in this many worker processes")
   parser.add_argument("--summarise-only", action="store_true",
                       help="run nothing: summarise the campaigns already in --runs")
   args = parser.parse_args(argv)
