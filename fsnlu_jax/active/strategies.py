@@ -101,17 +101,22 @@ def majority_sigma(view: PoolView):
   return magnitude, eligible
 
 
-def majority_crf(view: PoolView):
-  """Majority-CRF: majority-positive rows, the CRF's least confident labelling first.
+def _majority_then(view: PoolView, confidence: Callable[[ModelView], np.ndarray]):
+  """The majority-positive rows, ranked by the target model's ``confidence`` on them (lowest first).
 
   Rows outside the filter (used only to fill a short batch) follow by ``|sum|``.
   """
   eligible, magnitude = _majority(view)
-  priority = 1.0 + magnitude  # CRF probabilities are <= 1, so filtered rows come first
+  priority = 1.0 + magnitude  # confidences are <= 1, so filtered rows come first
   rows = np.flatnonzero(eligible)
   if rows.size:
-    priority[rows] = view.model(rows).crf_confidence
+    priority[rows] = confidence(view.model(rows))
   return priority, eligible
+
+
+def majority_crf(view: PoolView):
+  """Majority-CRF: majority-positive rows, the CRF's least confident labelling first."""
+  return _majority_then(view, lambda predictions: predictions.crf_confidence)
 
 
 def majority_joint(view: PoolView):
@@ -121,13 +126,8 @@ def majority_joint(view: PoolView):
   wrong intent as an error like a wrong slot, so the utterances whose intent
   is doubtful are as informative as those whose labelling is.
   """
-  eligible, magnitude = _majority(view)
-  priority = 1.0 + magnitude
-  rows = np.flatnonzero(eligible)
-  if rows.size:
-    predictions = view.model(rows)
-    priority[rows] = predictions.intent_probs.max(-1) * predictions.crf_confidence
-  return priority, eligible
+  return _majority_then(
+      view, lambda predictions: predictions.intent_probs.max(-1) * predictions.crf_confidence)
 
 
 def product_rule(view: PoolView):
