@@ -72,6 +72,11 @@ def load(dataset: str):
 _LOADED = {}  # dataset -> (train, test, length), once per process
 
 
+def _key(record: dict) -> tuple:
+  """What names a campaign within one settings: ``(dataset, domain, seed, strategy)``."""
+  return record["dataset"], record["domain"], record["seed"], record["strategy"]
+
+
 def _campaign(task) -> dict:
   """One campaign ``(dataset, domain, seed, strategy, args)`` as a runs-file record."""
   from fsnlu_jax import active  # pylint: disable=import-outside-toplevel
@@ -104,7 +109,7 @@ def run(args) -> list[dict]:
       if record.get("settings") != settings:  # another protocol's campaign: never mixed in
         other_settings += 1
         continue
-      done[(record["dataset"], record["domain"], record["seed"], record["strategy"])] = record
+      done[_key(record)] = record
   if other_settings:
     print(f"{runs_path}: {other_settings} campaigns of other settings ignored", file=sys.stderr)
   if args.summarise_only:  # aggregate what the runs file holds (e.g. a run stopped early)
@@ -125,7 +130,7 @@ def run(args) -> list[dict]:
     for record in records:
       with runs_path.open("a") as f:
         f.write(json.dumps(record) + "\n")
-      done[(record["dataset"], record["domain"], record["seed"], record["strategy"])] = record
+      done[_key(record)] = record
       final = record["rounds"][-1]
       print(f"{record['dataset']}/{record['domain']} seed {record['seed']} {record['strategy']}: "
             f"SemER {final['semer']:.3f} positives {final['positives']}/{final['budget']} "

@@ -67,10 +67,11 @@ def _committee_and_rows():
   examples = [e for split in utterances.values() for e in split]
   rows = active.hash_ngrams([e.tokens for e in examples], num_buckets=BUCKETS)
   positive = np.array([e.domain == "alarm" for e in examples])
+  x_train = _csr(rows)
   # invscaling: the default "optimal" rate diverges for the squared loss on these features.
   members = [sklearn.linear_model.SGDClassifier(loss=loss, alpha=1e-4, learning_rate="invscaling",
                                                 eta0=0.01, random_state=0)
-             .fit(_csr(rows), positive) for loss in LOSSES]
+             .fit(x_train, positive) for loss in LOSSES]
   committee = active.Committee(jnp.asarray(np.stack([m.coef_[0] for m in members]), jnp.float32),
                                jnp.asarray([m.intercept_[0] for m in members], jnp.float32), LOSSES)
   # ActiveLearner refits only when given data; it keeps the fitted member.

@@ -25,7 +25,8 @@ def problem():
     dense[i, ids[i][mask[i]]] = 1.0
   positive = dense @ rng.normal(size=buckets) + 0.3 * rng.normal(size=n) > 0.5
   rows = HashedRows(ids, mask, buckets)
-  committee = train_committee(rows, positive, CommitteeConfig(alpha=ALPHA, steps=1000, balanced=False))
+  committee = train_committee(rows, positive,
+                              CommitteeConfig(alpha=ALPHA, steps=1000, balanced=False))
   return rows, dense, positive, committee
 
 
