@@ -166,9 +166,12 @@ class BertSelfAttention(nnx.Module):
 
   def __call__(self, x: jax.Array, mask: jax.Array, *, deterministic: bool,
                rngs: nnx.Rngs | None, bias: jax.Array | None = None) -> jax.Array:
-    """``x [B, L, D]``, ``mask [B, L]``, ``bias`` broadcastable to ``[B, Nh, L, L]``."""
-    return self.attend(x, *self.project_kv(x), mask[:, None, None, :],
-                       deterministic=deterministic, rngs=rngs, bias=bias)
+    """``x [B, L, D]``; ``mask [B, L]`` (the keys to attend) or ``[B, L, L]``
+    (query by key, e.g. several sequences packed in a row); ``bias``
+    broadcastable to ``[B, Nh, L, L]``."""
+    keys = mask[:, None, None, :] if mask.ndim == 2 else mask[:, None]
+    return self.attend(x, *self.project_kv(x), keys, deterministic=deterministic, rngs=rngs,
+                       bias=bias)
 
 
 class BertLayer(nnx.Module):
@@ -246,13 +249,16 @@ class BertEncoder(nnx.Module):
                             for _ in range(config.num_hidden_layers)])
 
   def __call__(self, token_ids: jax.Array, mask: jax.Array, segment_ids: jax.Array | None = None,
-               *, deterministic: bool = True, rngs: nnx.Rngs | None = None) -> jax.Array:
-    """Token states ``[B, L, D]`` of ``token_ids [B, L]`` under ``mask [B, L]``."""
+               *, positions: jax.Array | None = None, deterministic: bool = True,
+               rngs: nnx.Rngs | None = None) -> jax.Array:
+    """Token states ``[B, L, D]`` of ``token_ids [B, L]`` under ``mask`` ``[B, L]``
+    (or ``[B, L, L]``: which keys each query sees), at ``positions`` ``[B, L]``
+    (default ``0 .. L-1``)."""
     mask = jnp.asarray(mask, bool)
     if segment_ids is None:
       segment_ids = jnp.zeros_like(token_ids)
-    x = self.dropout(self.embeddings(token_ids, segment_ids), deterministic=deterministic,
-                     rngs=rngs)
+    x = self.dropout(self.embeddings(token_ids, segment_ids, positions),
+                     deterministic=deterministic, rngs=rngs)
     for layer in self.layers:
       x = layer(x, mask, deterministic=deterministic, rngs=rngs)
     return x
@@ -260,3 +266,30 @@ class BertEncoder(nnx.Module):
   def encode(self, token_ids: jax.Array, mask: jax.Array) -> jax.Array:
     """Sentence vectors ``[B, D]`` (no dropout): the few-shot encoder interface."""
     return mean_pool(self(token_ids, mask), jnp.asarray(mask, bool), normalize=self.normalize)
+
+  def encode_packed(self, token_ids: jax.Array, sequence: jax.Array, positions: jax.Array,
+                    count: int) -> jax.Array:
+    """Sentence vectors ``[count, D]`` of sequences packed several to a row.
+
+    Equal to :meth:`encode` of each sequence alone (up to float rounding):
+    a token attends only to its own sequence's tokens, positions restart at
+    each sequence, and each sequence is mean-pooled over its own tokens. Short
+    sentences then share rows instead of each padding one to the longest.
+
+    Args:
+      token_ids: ``[R, Lp]`` word pieces of the packed rows.
+      sequence: ``[R, Lp]`` int, which of the ``count`` sequences a piece
+        belongs to (``-1``: padding).
+      positions: ``[R, Lp]`` each piece's position in its own sequence.
+      count: the number of sequences (static); one without pieces is zero.
+    """
+    sequence = jnp.asarray(sequence)
+    same = ((sequence[:, :, None] == sequence[:, None, :])
+            & (sequence[:, None, :] >= 0))  # --> [R, Lp, Lp]
+    hidden = self(token_ids, same, positions=positions)  # --> [R, Lp, D]
+    member = jax.nn.one_hot(sequence, count, dtype=hidden.dtype)  # --> [R, Lp, count]; -1: none
+    pooled = (jnp.einsum("rlk,rld->kd", member, hidden)
+              / jnp.maximum(member.sum((0, 1)), 1e-9)[:, None])  # --> [count, D]
+    if not self.normalize:
+      return pooled
+    return pooled / jnp.maximum(jnp.linalg.norm(pooled, axis=-1, keepdims=True), 1e-12)

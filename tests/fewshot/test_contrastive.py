@@ -47,3 +47,109 @@ def test_logistic_head_classifies_separated_clusters():
   assert head.classes == ("x", "y", "z") and head.weight.shape == (6, 3)
   test = (centers + 0.1 * rng.normal(size=(3, 6))).astype(np.float32)
   assert np.argmax(head.logits(test), -1).tolist() == [0, 1, 2]
+
+
+def _tiny_bert(vocab: int = 50):
+  from flax import nnx  # pylint: disable=g-import-not-at-top
+  from fsnlu_jax.models import BertConfig, BertEncoder  # pylint: disable=g-import-not-at-top
+  return BertEncoder(BertConfig(vocab_size=vocab, hidden_size=16, num_hidden_layers=1,
+                                num_attention_heads=2, intermediate_size=32,
+                                max_position_embeddings=64), rngs=nnx.Rngs(0))
+
+
+def _shots(lengths, width=64, seed=0):
+  rng = np.random.default_rng(seed)
+  mask = np.arange(width)[None, :] < np.asarray(lengths)[:, None]
+  return np.where(mask, rng.integers(1, 50, size=mask.shape), 0).astype(np.int32), mask
+
+
+def test_first_fit_places_every_sequence_once_without_overlap():
+  rng = np.random.default_rng(1)
+  for _ in range(50):
+    lengths = rng.integers(1, 17, size=rng.integers(1, 40))
+    row, start, used = contrastive.first_fit(lengths, 16)
+    cells = np.zeros((used, 16), int)
+    for r, s, n in zip(row, start, lengths):
+      cells[r, s:s + n] += 1
+    assert cells.max() == 1 and cells.sum() == lengths.sum()  # inside rows, no overlap
+    assert used <= -(-2 * lengths.sum() // 16) + 1  # first-fit is within 2x of optimal
+  with pytest.raises(ValueError, match="wider than the rows"):
+    contrastive.first_fit(np.array([3, 17]), 16)
+
+
+def test_packed_sentences_encode_as_each_alone_and_give_the_same_loss():
+  import jax  # pylint: disable=g-import-not-at-top
+  lengths = np.array([3, 5, 40, 7, 9, 4, 6, 8])
+  ids, mask = _shots(lengths)
+  labels = np.array([0, 0, 0, 1, 1, 1, 2, 2])
+  pairs = contrastive.pair_batches(labels, iterations=2, batch_size=4, seed=0)
+  encoder = _tiny_bert()
+  plain = contrastive.PairData(pairs, ids, mask)
+  loss = jax.jit(lambda batch: contrastive.cosine_pair_loss(encoder, batch, None)[0])
+  for shards in (1, 2):
+    packed = contrastive.PairData(pairs, ids, mask, packed=True, shards=shards)
+    assert packed.width == 48  # the longest shot (40) rounded up to 16
+    for step in range(pairs.left.shape[0]):
+      batch = packed(step)
+      rows = batch["packed_ids"].shape[0]
+      assert rows % shards == 0 and batch["packed_sequence"].shape == (rows, 48)
+      # Every sentence of the step once, whole, its positions from 0.
+      seq = batch["packed_sequence"]
+      for g in range(shards):
+        block = seq[g * rows // shards:(g + 1) * rows // shards]
+        per = 4 // shards
+        sides = np.concatenate([pairs.left[step][g * per:(g + 1) * per],
+                                pairs.right[step][g * per:(g + 1) * per]])
+        assert [int((block == k).sum()) for k in range(2 * per)] == lengths[sides].tolist()
+      # Each shard's rows and pairs alone, as a device sees them in the step.
+      shard = lambda a, g, n: a[g * n // shards:(g + 1) * n // shards]
+      total = sum(loss({k: shard(v, g, len(v)) for k, v in batch.items()}) for g in range(shards))
+      np.testing.assert_allclose(total, loss(plain(step)), rtol=1e-5, atol=1e-6)
+  # The sentence vectors themselves, against encode one by one.
+  batch = contrastive.PairData(pairs, ids, mask, packed=True)(0)
+  vectors = encoder.encode_packed(batch["packed_ids"], batch["packed_sequence"],
+                                  batch["packed_positions"], 8)
+  sides = np.concatenate([pairs.left[0], pairs.right[0]])
+  np.testing.assert_allclose(vectors, encoder.encode(ids[sides], mask[sides]), atol=1e-5)
+
+
+def test_pair_data_cuts_each_step_to_its_longest_row_without_changing_the_loss():
+  import jax  # pylint: disable=g-import-not-at-top
+  lengths = np.array([3, 5, 40, 7, 9, 4, 6, 8])  # one long shot pads every row to 64
+  ids, mask = _shots(lengths)
+  labels = np.array([0, 0, 0, 1, 1, 1, 2, 2])
+  pairs = contrastive.pair_batches(labels, iterations=2, batch_size=4, seed=0)
+  data = contrastive.PairData(pairs, ids, mask)
+  encoder = _tiny_bert()
+  full = lambda step: dict(left=ids[pairs.left[step]], left_mask=mask[pairs.left[step]],
+                           right=ids[pairs.right[step]], right_mask=mask[pairs.right[step]],
+                           target=pairs.target[step], weight=pairs.weight[step])
+  loss = jax.jit(lambda batch: contrastive.cosine_pair_loss(encoder, batch, None)[0])
+  seen = set()
+  for step in range(pairs.left.shape[0]):
+    batch = data(step)
+    longest = max(lengths[pairs.left[step]].max(), lengths[pairs.right[step]].max())
+    cut = batch["left"].shape[1]
+    assert cut == batch["right_mask"].shape[1] and cut % contrastive.LENGTH_STEP == 0
+    assert longest <= cut < longest + contrastive.LENGTH_STEP
+    seen.add(cut)
+    np.testing.assert_allclose(loss(batch), loss(full(step)), rtol=1e-5, atol=1e-6)
+  assert seen == {16, 48}  # steps with and without the long shot
+
+
+def test_packed_finetuning_on_8_devices_equals_1_device(tmp_path):
+  from fsnlu_jax import parallel  # pylint: disable=g-import-not-at-top
+  lengths = np.array([3, 5, 12, 7, 9, 4, 6, 8, 10, 2, 11, 5])
+  ids, mask = _shots(lengths, width=16)
+  labels = np.repeat([0, 1, 2], 4)
+  config = contrastive.ContrastiveConfig(iterations=1, batch_size=8, learning_rate=1e-2,
+                                         max_steps=2)
+  tuned = {n: contrastive.finetune_encoder(_tiny_bert(), ids, mask, labels, config,
+                                           tmp_path / str(n), mesh=parallel.make_data_mesh(n))
+           for n in (1, 8)}
+  # Sentence vectors, not parameters: Adam turns the float noise of a gradient
+  # that is zero in exact arithmetic (attention's key bias) into +-lr steps
+  # that change no output.
+  vectors = {n: np.asarray(tuned[n].encode(ids, mask)) for n in (1, 8)}
+  assert not np.allclose(vectors[1], _tiny_bert().encode(ids, mask), atol=1e-3)  # it trained
+  np.testing.assert_allclose(vectors[8], vectors[1], atol=1e-5)
