@@ -24,8 +24,10 @@ Systems:
   map, ``results/fewshot_pretrained_lecun.json``);
 * ``contrastive``: SetFit's recipe (:mod:`fsnlu_jax.fewshot.contrastive`):
   MiniLM fine-tuned on pairs of the supports with the cosine-similarity loss
-  (``--pair-iterations``, ``--pair-steps``), then a logistic head; one encoder
-  training per sampling, so on the first ``--finetuned-samplings`` draws only.
+  (``--pair-iterations``, or chosen on CLINC150/HWU64 validation with
+  ``--pair-iteration-grid``; ``--pair-steps``), then a logistic head; one
+  encoder training per sampling, so on the first ``--finetuned-samplings``
+  draws only.
 
 Usage (reruns reuse embeddings and runs)::
 
@@ -168,24 +170,18 @@ def choose_softmax_penalty(encoder, workdir: pathlib.Path, config: FewshotConfig
                   f"K in {args.k_shots}, {args.samplings} samplings; best mean accuracy")
 
 
-def add_contrastive(setting: dict, target: str, pools, workdir: pathlib.Path,
-                    config: FewshotConfig, args) -> None:
-  """Scores SetFit-style contrastive fine-tuning on the first ``--finetuned-samplings``
-  samplings of ``setting`` (the same draws as the frozen systems) and adds it,
-  with its paired differences against the frozen systems on those samplings."""
-  k = setting["k_shot"]
-  fixed = fs_full_episodes(pools, k, setting["samplings"], seed=setting["seed"])
+def contrastive_scores(pools, k: int, seed: int, samplings: int, cfg, workdir: pathlib.Path,
+                       args, label: str) -> dict[str, list]:
+  """SetFit-style fine-tuning (``cfg``) on the first ``samplings`` FS-full draws
+  (seed ``seed``, the frozen systems' draws), scored on ``pools["test"]``:
+  ``{accuracy, macro_f1, seconds}`` per sampling. Runs resume from ``workdir``."""
+  fixed = fs_full_episodes(pools, k, samplings, seed=seed)
   encoder = SentenceEncoder.from_pretrained(args.model)
   texts = lambda pool, rows: [pool.examples[r].text for r in rows]
   test_rows = np.arange(len(pools["test"].examples))
   gold = np.array([fixed.classes.index(c) for c in pools["test"].labels])
-  cfg = contrastive.ContrastiveConfig(iterations=args.pair_iterations, max_steps=args.pair_steps,
-                                      head_penalty=config.softmax.weight_decay,
-                                      head_steps=config.softmax.steps,
-                                      head_learning_rate=config.softmax.learning_rate)
   scores = dict(accuracy=[], macro_f1=[], seconds=[])
-  n = min(args.finetuned_samplings, setting["samplings"])
-  for e in range(n):
+  for e in range(samplings):
     start = time.time()
     index, mask = fixed.batch.support_index[e], fixed.batch.support_mask[e]
     rows = index[mask]
@@ -194,8 +190,8 @@ def add_contrastive(setting: dict, target: str, pools, workdir: pathlib.Path,
     pieces = encoder.tokenizer.pad(encoded, np.arange(len(encoded)), len(encoded))
     tuned = contrastive.finetune_encoder(
         encoder.model, pieces.token_ids, pieces.mask, labels,
-        dataclasses.replace(cfg, seed=e), workdir / "contrastive" / target / f"k{k}_s{e}",
-        desc=f"{target} K={k} sampling {e} contrastive")
+        dataclasses.replace(cfg, seed=e), workdir / f"k{k}_s{e}",
+        desc=f"{label} K={k} sampling {e} contrastive")
     tuned_encoder = SentenceEncoder(tuned, encoder.tokenizer)
     head = contrastive.fit_head(tuned_encoder.embed_pieces(encoded), labels, cfg)
     pred = np.asarray(head.classes)[np.argmax(
@@ -203,8 +199,61 @@ def add_contrastive(setting: dict, target: str, pools, workdir: pathlib.Path,
     scores["accuracy"].append(float(np.mean(pred == gold)))
     scores["macro_f1"].append(metrics_lib.macro_f1(pred, gold))
     scores["seconds"].append(round(time.time() - start, 1))
-    print(f"{target} K={k} sampling {e}: contrastive accuracy {scores['accuracy'][-1]:.4f} "
+    print(f"{label} K={k} sampling {e}: contrastive accuracy {scores['accuracy'][-1]:.4f} "
           f"({scores['seconds'][-1]}s)", flush=True)
+  return scores
+
+
+def contrastive_config(config: FewshotConfig, args, iterations: int | None = None):
+  """SetFit's knobs from the flags; the head is the fair softmax's fit."""
+  return contrastive.ContrastiveConfig(
+      iterations=iterations or args.pair_iterations, max_steps=args.pair_steps,
+      head_penalty=config.softmax.weight_decay, head_steps=config.softmax.steps,
+      head_learning_rate=config.softmax.learning_rate)
+
+
+def choose_pair_iterations(workdir: pathlib.Path, config: FewshotConfig, args) -> dict:
+  """SetFit's ``num_iterations`` for ``contrastive``, chosen on CLINC150 and/or HWU64 only.
+
+  FS-full with supports from the train split, scored on the *validation*
+  split, the first ``--pair-iteration-samplings`` draws of each ``(dataset,
+  K)`` for K in ``--pair-iteration-k-shots`` (one fine-tuning per draw and
+  value: on a CPU, K = 10 and 2 draws); the best mean accuracy wins.
+  """
+  encoder = SentenceEncoder.from_pretrained(args.model)
+  table = {}
+  for name in args.pair_iteration_datasets:
+    pools = embedded_splits(name, encoder, workdir, args)
+    pools["test"] = embedded_splits(name, encoder, workdir, args, ("validation",))["validation"]
+    for iterations in args.pair_iteration_grid:
+      for k in args.pair_iteration_k_shots:
+        scores = contrastive_scores(
+            pools, k, config.evaluation.seed + k, args.pair_iteration_samplings,
+            contrastive_config(config, args, iterations),
+            workdir / "contrastive_validation" / name / f"it{iterations}", args,
+            label=f"{name} validation, {iterations} iterations,")
+        table.setdefault(str(iterations), {})[f"{name}/{k}"] = float(np.mean(scores["accuracy"]))
+      print(f"pair iterations {iterations}: {table[str(iterations)]}", flush=True)
+  means = {it: float(np.mean(list(cells.values()))) for it, cells in table.items()}
+  best = max(means, key=means.get)
+  return dict(chosen=int(best), mean_validation_accuracy=means, cells=table,
+              how=f"FS-full on the validation split of {args.pair_iteration_datasets}, "
+                  f"K in {args.pair_iteration_k_shots}, the first "
+                  f"{args.pair_iteration_samplings} samplings; "
+                  "best mean accuracy")
+
+
+def add_contrastive(setting: dict, target: str, pools, workdir: pathlib.Path,
+                    config: FewshotConfig, args) -> None:
+  """Scores SetFit-style contrastive fine-tuning on the first ``--finetuned-samplings``
+  samplings of ``setting`` (the same draws as the frozen systems) and adds it,
+  with its paired differences against the frozen systems on those samplings."""
+  k = setting["k_shot"]
+  n = min(args.finetuned_samplings, setting["samplings"])
+  cfg = contrastive_config(config, args)
+  scores = contrastive_scores(pools, k, setting["seed"], n, cfg,
+                              workdir / "contrastive" / target / f"it{cfg.iterations}", args,
+                              label=target)
   per = {s: {m: np.asarray(v)[:, :n] for m, v in d.items()}  # [seeds, first n samplings]
          for s, d in setting["per_sampling"].items()}
   per["contrastive"] = {m: np.asarray(scores[m])[None] for m in ("accuracy", "macro_f1")}
@@ -214,7 +263,8 @@ def add_contrastive(setting: dict, target: str, pools, workdir: pathlib.Path,
   setting["per_sampling"]["contrastive"] = scores
   setting["contrastive_config"] = dataclasses.asdict(cfg)
   setting["paired_differences_first_samplings"] = fsstats.paired_differences(
-      per, pairs=[("contrastive", s) for s in ("softmax", "centroid", "protonet")])
+      per, pairs=[("contrastive", s) for s in ("softmax", "centroid", "protonet")
+                  if s in per])
 
 
 def run_target(target: str, pools_by_name, config: FewshotConfig, workdir: pathlib.Path,
@@ -264,6 +314,14 @@ def main(argv=None) -> int:
                  help="samplings (the first of the frozen systems' draws) for contrastive")
   p.add_argument("--pair-iterations", type=int, default=5,
                  help="SetFit's num_iterations: positive and negative pairs per example")
+  p.add_argument("--pair-iteration-grid", type=int, nargs="*", default=[],
+                 help="choose --pair-iterations on CLINC150/HWU64 validation first")
+  p.add_argument("--pair-iteration-datasets", nargs="+", default=["clinc150", "hwu64"],
+                 choices=["clinc150", "hwu64"])
+  p.add_argument("--pair-iteration-k-shots", type=int, nargs="+", default=[10])
+  p.add_argument("--pair-iteration-samplings", type=int, default=2)
+  p.add_argument("--pair-iteration-choice",
+                 help="a JSON file of an earlier --pair-iteration-grid choice")
   p.add_argument("--pair-steps", type=int, default=None,
                  help="cap on contrastive steps of 16 pairs (SetFit's max_steps)")
   args = p.parse_args(argv)
@@ -279,6 +337,13 @@ def main(argv=None) -> int:
     config = dataclasses.replace(config, softmax=dataclasses.replace(
         config.softmax, weight_decay=choice["chosen"]))
     results["softmax_penalty_choice"] = choice
+  if "contrastive" in args.systems and (args.pair_iteration_grid or args.pair_iteration_choice):
+    choice = (json.loads(pathlib.Path(args.pair_iteration_choice).read_text())
+              if args.pair_iteration_choice else choose_pair_iterations(workdir, config, args))
+    print(f"pair iterations chosen: {choice['chosen']}", flush=True)
+    args.pair_iterations = choice["chosen"]
+    results["pair_iteration_choice"] = choice
+    (workdir / "pair_iteration_choice.json").write_text(json.dumps(choice, indent=1))
   for target in args.targets:
     start = time.time()
     results[target] = run_target(target, pools_by_name, config, workdir, args)
