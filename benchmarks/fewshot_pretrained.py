@@ -170,13 +170,13 @@ def choose_softmax_penalty(encoder, workdir: pathlib.Path, config: FewshotConfig
                   f"K in {args.k_shots}, {args.samplings} samplings; best mean accuracy")
 
 
-def contrastive_scores(pools, k: int, seed: int, samplings: int, cfg, workdir: pathlib.Path,
-                       args, label: str) -> dict[str, list]:
+def contrastive_scores(encoder: SentenceEncoder, pools, k: int, seed: int, samplings: int, cfg,
+                       workdir: pathlib.Path, label: str) -> dict[str, list]:
   """SetFit-style fine-tuning (``cfg``) on the first ``samplings`` FS-full draws
   (seed ``seed``, the frozen systems' draws), scored on ``pools["test"]``:
-  ``{accuracy, macro_f1, seconds}`` per sampling. Runs resume from ``workdir``."""
+  ``{accuracy, macro_f1, seconds}`` per sampling; ``encoder`` (the pretrained
+  one) is not modified. Runs resume from ``workdir``."""
   fixed = fs_full_episodes(pools, k, samplings, seed=seed)
-  encoder = SentenceEncoder.from_pretrained(args.model)
   texts = lambda pool, rows: [pool.examples[r].text for r in rows]
   test_rows = np.arange(len(pools["test"].examples))
   gold = np.array([fixed.classes.index(c) for c in pools["test"].labels])
@@ -212,7 +212,8 @@ def contrastive_config(config: FewshotConfig, args, iterations: int | None = Non
       head_learning_rate=config.softmax.learning_rate)
 
 
-def choose_pair_iterations(workdir: pathlib.Path, config: FewshotConfig, args) -> dict:
+def choose_pair_iterations(encoder: SentenceEncoder, workdir: pathlib.Path,
+                           config: FewshotConfig, args) -> dict:
   """SetFit's ``num_iterations`` for ``contrastive``, chosen on CLINC150 and/or HWU64 only.
 
   FS-full with supports from the train split, scored on the *validation*
@@ -220,7 +221,6 @@ def choose_pair_iterations(workdir: pathlib.Path, config: FewshotConfig, args) -
   K)`` for K in ``--pair-iteration-k-shots`` (one fine-tuning per draw and
   value: on a CPU, K = 10 and 2 draws); the best mean accuracy wins.
   """
-  encoder = SentenceEncoder.from_pretrained(args.model)
   table = {}
   for name in args.pair_iteration_datasets:
     pools = embedded_splits(name, encoder, workdir, args)
@@ -228,9 +228,9 @@ def choose_pair_iterations(workdir: pathlib.Path, config: FewshotConfig, args) -
     for iterations in args.pair_iteration_grid:
       for k in args.pair_iteration_k_shots:
         scores = contrastive_scores(
-            pools, k, config.evaluation.seed + k, args.pair_iteration_samplings,
+            encoder, pools, k, config.evaluation.seed + k, args.pair_iteration_samplings,
             contrastive_config(config, args, iterations),
-            workdir / "contrastive_validation" / name / f"it{iterations}", args,
+            workdir / "contrastive_validation" / name / f"it{iterations}",
             label=f"{name} validation, {iterations} iterations,")
         table.setdefault(str(iterations), {})[f"{name}/{k}"] = float(np.mean(scores["accuracy"]))
       print(f"pair iterations {iterations}: {table[str(iterations)]}", flush=True)
@@ -243,16 +243,16 @@ def choose_pair_iterations(workdir: pathlib.Path, config: FewshotConfig, args) -
                   "best mean accuracy")
 
 
-def add_contrastive(setting: dict, target: str, pools, workdir: pathlib.Path,
-                    config: FewshotConfig, args) -> None:
+def add_contrastive(setting: dict, target: str, pools, encoder: SentenceEncoder,
+                    workdir: pathlib.Path, config: FewshotConfig, args) -> None:
   """Scores SetFit-style contrastive fine-tuning on the first ``--finetuned-samplings``
   samplings of ``setting`` (the same draws as the frozen systems) and adds it,
   with its paired differences against the frozen systems on those samplings."""
   k = setting["k_shot"]
   n = min(args.finetuned_samplings, setting["samplings"])
   cfg = contrastive_config(config, args)
-  scores = contrastive_scores(pools, k, setting["seed"], n, cfg,
-                              workdir / "contrastive" / target / f"it{cfg.iterations}", args,
+  scores = contrastive_scores(encoder, pools, k, setting["seed"], n, cfg,
+                              workdir / "contrastive" / target / f"it{cfg.iterations}",
                               label=target)
   per = {s: {m: np.asarray(v)[:, :n] for m, v in d.items()}  # [seeds, first n samplings]
          for s, d in setting["per_sampling"].items()}
@@ -267,8 +267,8 @@ def add_contrastive(setting: dict, target: str, pools, workdir: pathlib.Path,
                   if s in per])
 
 
-def run_target(target: str, pools_by_name, config: FewshotConfig, workdir: pathlib.Path,
-               args) -> dict:
+def run_target(target: str, pools_by_name, encoder: SentenceEncoder, config: FewshotConfig,
+               workdir: pathlib.Path, args) -> dict:
   sources, pools, split = source_pools(target, pools_by_name, config.seed)
   dim = pools["train"].inputs["x"].shape[1]
   episodic = [s for s in ("protonet", "protoda", "gaussian") if s in config.systems]
@@ -280,7 +280,7 @@ def run_target(target: str, pools_by_name, config: FewshotConfig, workdir: pathl
   result["best_validation_step"] = {s: trained[s].validation.get("step") for s in episodic}
   if "contrastive" in args.systems:
     for setting in result["settings"]:
-      add_contrastive(setting, target, pools_by_name[target], workdir, config, args)
+      add_contrastive(setting, target, pools_by_name[target], encoder, workdir, config, args)
   result.update(target=target, meta_train_sources=sources, meta_train_intents=len(split.train),
                 validation_intents=len(split.validation), gaussian_noise_scale=sigma,
                 published_10_shot_accuracy=PUBLISHED_10_SHOT[target])
@@ -339,14 +339,15 @@ def main(argv=None) -> int:
     results["softmax_penalty_choice"] = choice
   if "contrastive" in args.systems and (args.pair_iteration_grid or args.pair_iteration_choice):
     choice = (json.loads(pathlib.Path(args.pair_iteration_choice).read_text())
-              if args.pair_iteration_choice else choose_pair_iterations(workdir, config, args))
+              if args.pair_iteration_choice
+              else choose_pair_iterations(encoder, workdir, config, args))
     print(f"pair iterations chosen: {choice['chosen']}", flush=True)
     args.pair_iterations = choice["chosen"]
     results["pair_iteration_choice"] = choice
     (workdir / "pair_iteration_choice.json").write_text(json.dumps(choice, indent=1))
   for target in args.targets:
     start = time.time()
-    results[target] = run_target(target, pools_by_name, config, workdir, args)
+    results[target] = run_target(target, pools_by_name, encoder, config, workdir, args)
     results[target]["minutes"] = round((time.time() - start) / 60, 1)
     (workdir / "partial.json").write_text(json.dumps(results, indent=1))
   if args.out:

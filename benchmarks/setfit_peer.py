@@ -104,14 +104,11 @@ def score(pred: np.ndarray, gold: np.ndarray) -> dict[str, float]:
   return dict(accuracy=float(np.mean(pred == gold)), macro_f1=metrics_lib.macro_f1(pred, gold))
 
 
-def step_compile_seconds(encoder, token_ids, mask, labels, cfg) -> tuple[float, int]:
+def step_compile_seconds(encoder, token_ids, mask, pairs, cfg) -> tuple[float, int]:
   """``(seconds, shapes)``: compiling the contrastive train step, ahead of time, for
   every batch shape the run will use (one per packed row count or cut length)."""
   mesh = make_data_mesh()
-  pairs = contrastive.pair_batches(labels, iterations=cfg.iterations, batch_size=cfg.batch_size,
-                                   seed=cfg.seed, max_steps=cfg.max_steps)
-  data = contrastive.PairData(pairs, token_ids, mask,
-                              packed=hasattr(encoder.model, "encode_packed"), shards=mesh.size)
+  data = contrastive.pair_data(encoder.model, pairs, token_ids, mask, mesh)
   first = {}  # shape -> first step with it
   for step in range(pairs.left.shape[0]):
     first.setdefault(tuple(v.shape for v in data(step).values()), step)
@@ -128,7 +125,9 @@ def run_ours(encoder, texts, labels, test_texts, cfg, workdir: pathlib.Path) -> 
   """Contrastive fine-tuning, head and test predictions in JAX (a fresh workdir: no resume)."""
   encoded = encoder.tokenizer.encode(texts)
   pieces = encoder.tokenizer.pad(encoded, np.arange(len(encoded)), len(encoded))
-  compile_s, shapes = step_compile_seconds(encoder, pieces.token_ids, pieces.mask, labels, cfg)
+  pairs = contrastive.pair_batches(labels, iterations=cfg.iterations, batch_size=cfg.batch_size,
+                                   seed=cfg.seed, max_steps=cfg.max_steps)
+  compile_s, shapes = step_compile_seconds(encoder, pieces.token_ids, pieces.mask, pairs, cfg)
   start = time.perf_counter()
   encoded = encoder.tokenizer.encode(texts)
   pieces = encoder.tokenizer.pad(encoded, np.arange(len(encoded)), len(encoded))
@@ -140,8 +139,6 @@ def run_ours(encoder, texts, labels, test_texts, cfg, workdir: pathlib.Path) -> 
   start = time.perf_counter()
   pred = np.asarray(head.classes)[np.argmax(head.logits(tuned_encoder.embed(test_texts)), -1)]
   predict_s = time.perf_counter() - start
-  pairs = contrastive.pair_batches(labels, iterations=cfg.iterations, batch_size=cfg.batch_size,
-                                   seed=cfg.seed, max_steps=cfg.max_steps)
   return dict(pred=pred, fit_s=fit_s, predict_s=predict_s, compile_s=compile_s,
               step_shapes=shapes, steps=int(pairs.left.shape[0]), pairs=int(pairs.weight.sum()))
 
@@ -154,8 +151,8 @@ def run_setfit(model_dir: str, texts, labels, test_texts, cfg, seed: int) -> dic
       batch_size=cfg.batch_size, num_iterations=cfg.iterations, num_epochs=1,
       max_steps=cfg.max_steps or -1, body_learning_rate=cfg.learning_rate, seed=seed,
       report_to="none", save_strategy="no", eval_strategy="no", show_progress_bar=False)
-  trainer = setfit.Trainer(model=model, args=train_args, train_dataset=hf_datasets.Dataset.from_dict(
-      dict(text=list(texts), label=[int(y) for y in labels])))
+  shots = hf_datasets.Dataset.from_dict(dict(text=list(texts), label=[int(y) for y in labels]))
+  trainer = setfit.Trainer(model=model, args=train_args, train_dataset=shots)
   trainer.train()
   fit_s = time.perf_counter() - start
   start = time.perf_counter()

@@ -224,6 +224,16 @@ class PairData:
                 packed_positions=flat(positions))
 
 
+def pair_data(encoder: nnx.Module, pairs: PairBatches, token_ids: np.ndarray, mask: np.ndarray,
+              mesh: jax.sharding.Mesh) -> PairData:
+  """The :class:`PairData` that :func:`finetune_encoder` trains ``encoder`` on:
+  packed where the encoder has ``encode_packed`` (BERT; not MPNet, whose
+  relative position bias is built for one sequence a row), one shard per
+  device of ``mesh``."""
+  return PairData(pairs, token_ids, mask, packed=hasattr(encoder, "encode_packed"),
+                  shards=mesh.size)
+
+
 def _round_up(n: int, step: int) -> int:
   return -(-n // step) * step
 
@@ -236,7 +246,8 @@ def first_fit(lengths: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray, 
   (array([0, 0, 1, 1]), array([5, 0, 4, 0]), 2)
   """
   if len(lengths) and int(np.max(lengths)) > width:
-    raise ValueError(f"a sequence of {int(np.max(lengths))} pieces is wider than the rows ({width})")
+    raise ValueError(f"a sequence of {int(np.max(lengths))} pieces is wider than the rows "
+                     f"({width})")
   free: list[int] = []  # room left in each row
   row, start = np.zeros(len(lengths), np.int64), np.zeros(len(lengths), np.int64)
   for i in np.argsort(-np.asarray(lengths), kind="stable"):
@@ -273,12 +284,9 @@ def finetune_encoder(encoder: nnx.Module, token_ids: np.ndarray, mask: np.ndarra
                     checkpoint_every=steps)
   _log.info("%s: %d steps of %d pairs (%d real)", desc, steps, config.batch_size,
             int(pairs.weight.sum()))
-  # Packing needs the encoder's encode_packed (BERT; not MPNet, whose relative
-  # position bias is built for one sequence a row).
-  data = PairData(pairs, token_ids, mask, packed=hasattr(encoder, "encode_packed"),
-                  shards=mesh.size)
   result = train(state, make_train_step(graphdef, cosine_pair_loss, optimizer, mesh),
-                 data, mesh=mesh, config=loop, workdir=workdir,
+                 pair_data(encoder, pairs, token_ids, mask, mesh), mesh=mesh, config=loop,
+                 workdir=workdir,
                  data_order=dict(order="setfit_pairs", seed=config.seed,
                                  iterations=config.iterations, examples=int(len(labels)),
                                  batch_size=config.batch_size, steps=steps), desc=desc)

@@ -215,9 +215,12 @@ def mean_pool(hidden: jax.Array, mask: jax.Array, *, normalize: bool = True) -> 
   """
   m = mask[..., None].astype(hidden.dtype)
   pooled = (hidden * m).sum(axis=1) / jnp.maximum(m.sum(axis=1), 1e-9)
-  if not normalize:
-    return pooled
-  return pooled / jnp.maximum(jnp.linalg.norm(pooled, axis=-1, keepdims=True), 1e-12)
+  return _unit_rows(pooled) if normalize else pooled
+
+
+def _unit_rows(x: jax.Array) -> jax.Array:
+  """Rows of ``x`` divided by their L2 norm, floored at 1e-12 (as ``F.normalize``)."""
+  return x / jnp.maximum(jnp.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
 
 class BertEncoder(nnx.Module):
@@ -290,6 +293,4 @@ class BertEncoder(nnx.Module):
     member = jax.nn.one_hot(sequence, count, dtype=hidden.dtype)  # --> [R, Lp, count]; -1: none
     pooled = (jnp.einsum("rlk,rld->kd", member, hidden)
               / jnp.maximum(member.sum((0, 1)), 1e-9)[:, None])  # --> [count, D]
-    if not self.normalize:
-      return pooled
-    return pooled / jnp.maximum(jnp.linalg.norm(pooled, axis=-1, keepdims=True), 1e-12)
+    return _unit_rows(pooled) if self.normalize else pooled
