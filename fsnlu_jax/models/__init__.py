@@ -16,5 +16,5 @@ from fsnlu_jax.models._mpnet import MPNetConfig, MPNetEncoder, relative_position
 from fsnlu_jax.models._pretrained import (SentenceEncoder, load_bert, load_encoder,
                                          resolve_model_dir, save_bert, save_encoder)
 from fsnlu_jax.models._seq2seq import (BertDecoderLayer, BertSeq2Seq, Seq2SeqCache, Seq2SeqConfig,
-                                       seq2seq_loss, seq2seq_tokens_to_logits,
+                                       WarmStartConfig, seq2seq_loss, seq2seq_tokens_to_logits,
                                        seq2seq_trainable_labels, warm_start_seq2seq)

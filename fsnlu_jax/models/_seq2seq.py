@@ -378,32 +378,54 @@ def warm_start_seq2seq(path_or_name: str | os.PathLike, *, decoder_layers: int |
   return model
 
 
-def seq2seq_trainable_labels(params: nnx.State, *, encoder_layers: int,
-                             train_encoder_layers: int | None, train_embeddings: bool):
-  """``"train"`` or ``"freeze"`` for every parameter leaf of a :class:`BertSeq2Seq`.
+@dataclasses.dataclass(frozen=True)
+class WarmStartConfig:
+  """A job's warm-started encoder-decoder (the teacher's, the parser's).
 
-  For ``optax.multi_transform(dict(train=..., freeze=optax.set_to_zero()), labels)``:
-  on a CPU the encoder's backward pass is most of a step's cost, so its lower
-  blocks (and the shared tables) can stay as the checkpoint has them.
+  Attributes:
+    checkpoint: a BERT-family model folder or name (``$FSNLU_MODELS_DIR`` is searched).
+    decoder_layers: decoder blocks (the checkpoint's first n); None: as many as the encoder.
+    train_encoder_layers: the encoder's top n blocks are trained, the rest
+      frozen (None: all). On a CPU the encoder's backward pass over long
+      sources is most of a step's cost; the decoder is always trained.
+    train_embeddings: train the word / position / segment tables (shared by
+      the encoder, the decoder and the tied output projection).
+  """
+
+  checkpoint: str = "all-MiniLM-L6-v2"
+  decoder_layers: int | None = None
+  train_encoder_layers: int | None = None
+  train_embeddings: bool = True
+
+
+def seq2seq_trainable_labels(model: BertSeq2Seq, config: WarmStartConfig):
+  """``"train"`` or ``"freeze"`` for every parameter leaf of ``model``.
+
+  For ``optax.multi_transform(dict(train=..., freeze=optax.set_to_zero()), labels)``
+  (:func:`fsnlu_jax.train.warmup_cosine_adamw`): on a CPU the encoder's
+  backward pass is most of a step's cost, so its lower blocks (and the shared
+  tables) can stay as the checkpoint has them.
 
   Args:
-    params: ``nnx.state(model, nnx.Param)``.
-    encoder_layers: the encoder's blocks.
-    train_encoder_layers: the encoder's top n blocks are trained, the rest
-      frozen (None: all).
-    train_embeddings: train the word / position / segment tables (shared by
-      the encoder, the decoder and the tied output projection); their layer
-      norm is always trained, as is the decoder.
+    model: the encoder-decoder.
+    config: its ``train_encoder_layers`` (the encoder's top n blocks are
+      trained, the rest frozen; None: all) and ``train_embeddings`` (the word /
+      position / segment tables, shared by the encoder, the decoder and the
+      tied output projection; their layer norm is always trained, as is the
+      decoder) are read; any config with those two fields serves (the
+      sub-word rewriter's).
   """
-  first_trained = 0 if train_encoder_layers is None else max(
-      encoder_layers - train_encoder_layers, 0)
+  params = nnx.state(model, nnx.Param)
+  encoder_layers = model.config.encoder.num_hidden_layers
+  first_trained = 0 if config.train_encoder_layers is None else max(
+      encoder_layers - config.train_encoder_layers, 0)
 
   def label(path, _):
     keys = [getattr(k, "key", getattr(k, "idx", k)) for k in path]
     if keys[:2] == ["encoder", "layers"]:
       return "train" if int(keys[2]) >= first_trained else "freeze"
     if keys[:2] == ["encoder", "embeddings"] and keys[2] != "norm":
-      return "train" if train_embeddings else "freeze"
+      return "train" if config.train_embeddings else "freeze"
     return "train"
 
   return jax.tree_util.tree_map_with_path(label, params)

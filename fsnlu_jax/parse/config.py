@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from fsnlu_jax.models import WarmStartConfig
+from fsnlu_jax.train import WarmupCosineConfig
 from fsnlu_jax.train.loop import LoopConfig
 
 
@@ -55,35 +57,6 @@ class ParseDataConfig:
 
 
 @dataclasses.dataclass(frozen=True)
-class ParserModelConfig:
-  """The warm-started encoder-decoder (as the teacher's).
-
-  Attributes:
-    checkpoint: a BERT-family model folder or name (``$FSNLU_MODELS_DIR`` is searched).
-    decoder_layers: decoder blocks (the checkpoint's first n); None: as many as the encoder.
-    train_encoder_layers: the encoder's top n blocks are trained, the rest frozen (None: all).
-    train_embeddings: train the word / position / segment tables.
-  """
-
-  checkpoint: str = "all-MiniLM-L6-v2"
-  decoder_layers: int | None = None
-  train_encoder_layers: int | None = None
-  train_embeddings: bool = True
-
-
-@dataclasses.dataclass(frozen=True)
-class ParserOptimConfig:
-  """AdamW with warm-up and cosine decay to ``end_factor`` of the peak, clipping, smoothing."""
-
-  learning_rate: float = 1e-4
-  warmup_steps: int = 50
-  end_factor: float = 0.05
-  weight_decay: float = 0.01
-  clip_norm: float = 1.0
-  label_smoothing: float = 0.1
-
-
-@dataclasses.dataclass(frozen=True)
 class ParserTrainConfig(LoopConfig):
   """The loop's lengths plus the global batch."""
 
@@ -116,7 +89,7 @@ class ParseConfig:
   job: str
   seed: int
   data: ParseDataConfig
-  model: ParserModelConfig
-  optim: ParserOptimConfig
+  model: WarmStartConfig
+  optim: WarmupCosineConfig
   train: ParserTrainConfig
   decode: ParserDecodeConfig = ParserDecodeConfig()

@@ -18,14 +18,8 @@ from fsnlu_jax.train import warmup_cosine_adamw
 
 def optimizer_for_config(config: ParseConfig, model: nnx.Module) -> optax.GradientTransformation:
   """The parser's AdamW (warm-up, cosine decay, clipping) over its trainable parts."""
-  o = config.optim
-  labels = seq2seq_trainable_labels(
-      nnx.state(model, nnx.Param), encoder_layers=model.config.encoder.num_hidden_layers,
-      train_encoder_layers=config.model.train_encoder_layers,
-      train_embeddings=config.model.train_embeddings)
-  return warmup_cosine_adamw(learning_rate=o.learning_rate, warmup_steps=o.warmup_steps,
-                             end_factor=o.end_factor, weight_decay=o.weight_decay,
-                             clip_norm=o.clip_norm, steps=config.train.steps, labels=labels)
+  return warmup_cosine_adamw(config.optim, config.train.steps,
+                             seq2seq_trainable_labels(model, config.model))
 
 
 def optimizer_for(workdir: str | os.PathLike, model: nnx.Module) -> optax.GradientTransformation:

@@ -6,8 +6,7 @@ References:
 """
 
 from fsnlu_jax.rewrite.config import (DecodeConfig, RewriteConfig, RewriteJobDataConfig,
-                                      RewriteOptimConfig, RewriterModelConfig,
-                                      RewriteTrainConfig)
+                                      RewriterModelConfig, RewriteTrainConfig)
 from fsnlu_jax.rewrite.scoring import (ABSTAIN, GLOBAL, NEG_INF_SCORE, PERSONAL, apply_threshold,
                                        choose_threshold, choose_thresholds, combine,
                                        rewrite_metrics)

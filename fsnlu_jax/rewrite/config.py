@@ -6,6 +6,7 @@ import dataclasses
 from typing import Literal
 
 from fsnlu_jax.data.rewrite import RewriteDataConfig
+from fsnlu_jax.train import WarmupCosineConfig
 from fsnlu_jax.train.loop import LoopConfig
 
 
@@ -62,18 +63,6 @@ class RewriterModelConfig:
 
 
 @dataclasses.dataclass(frozen=True)
-class RewriteOptimConfig:
-  """AdamW with warm-up and cosine decay to ``end_factor`` of the peak, clipping, smoothing."""
-
-  learning_rate: float
-  warmup_steps: int
-  end_factor: float
-  weight_decay: float
-  clip_norm: float
-  label_smoothing: float = 0.0
-
-
-@dataclasses.dataclass(frozen=True)
 class RewriteTrainConfig(LoopConfig):
   """The loop's lengths plus the global batch."""
 
@@ -113,6 +102,6 @@ class RewriteConfig:
   seed: int
   data: RewriteJobDataConfig
   model: RewriterModelConfig
-  optim: RewriteOptimConfig
+  optim: WarmupCosineConfig
   train: RewriteTrainConfig
   decode: DecodeConfig

@@ -53,7 +53,7 @@ from fsnlu_jax.rewrite import pieces
 from fsnlu_jax.rewrite import plots
 from fsnlu_jax.rewrite import subword
 from fsnlu_jax.rewrite import systems
-from fsnlu_jax.rewrite.config import RewriteConfig, RewriteOptimConfig
+from fsnlu_jax.rewrite.config import RewriteConfig
 from fsnlu_jax.train import (BestMetric, epoch_rows, init_train_state, jsonl, make_eval_step,
                              make_train_step, summed_metrics, train, warmup_cosine_adamw)
 
@@ -68,14 +68,11 @@ def model_config(config: RewriteConfig, vocab_size: int) -> RewriterConfig:
                         positions=m.positions)
 
 
-def make_optimizer(optim: RewriteOptimConfig, steps: int, labels=None
-                   ) -> optax.GradientTransformation:
-  """AdamW with linear warm-up then cosine decay to ``end_factor`` of the peak, and clipping;
-  with ``labels`` (``"train"`` / ``"freeze"`` per parameter), the frozen ones are not updated."""
-  return warmup_cosine_adamw(learning_rate=optim.learning_rate,
-                             warmup_steps=optim.warmup_steps, end_factor=optim.end_factor,
-                             weight_decay=optim.weight_decay, clip_norm=optim.clip_norm,
-                             steps=steps, labels=labels)
+def make_optimizer(config: RewriteConfig, model: nnx.Module) -> optax.GradientTransformation:
+  """The rewriter's AdamW (warm-up, cosine decay, clipping); the sub-word model's frozen parts
+  (:func:`fsnlu_jax.rewrite.subword.trainable_labels`) are not updated."""
+  labels = subword.trainable_labels(model, config) if config.model.kind == "subword" else None
+  return warmup_cosine_adamw(config.optim, config.train.steps, labels)
 
 
 def new_model(config: RewriteConfig, vocab_size: int) -> tuple[nnx.Module,
@@ -86,10 +83,9 @@ def new_model(config: RewriteConfig, vocab_size: int) -> tuple[nnx.Module,
   (``"subword"``, :mod:`fsnlu_jax.rewrite.subword`)."""
   if config.model.kind == "subword":
     model = subword.warm_start(config)
-    return model, make_optimizer(config.optim, config.train.steps,
-                                 subword.trainable_labels(model, config))
-  return (Rewriter(model_config(config, vocab_size), rngs=nnx.Rngs(config.seed)),
-          make_optimizer(config.optim, config.train.steps))
+  else:
+    model = Rewriter(model_config(config, vocab_size), rngs=nnx.Rngs(config.seed))
+  return model, make_optimizer(config, model)
 
 
 def _loss(config: RewriteConfig, label_smoothing: float):

@@ -73,16 +73,13 @@ def load_rewriter(workdir: str | os.PathLike, *, batch_size: int = 2) -> LoadedR
     vocab = subword.load_vocab(workdir)
     # Abstract template: nothing to initialise before the restore (restore_model's docs).
     template = subword.template(workdir)
-    optimizer = make_optimizer(config.optim, config.train.steps,
-                               subword.trainable_labels(template, config))
     folder = workdir / "best"  # the best validation NLL, as the job evaluated
   else:
     vocab = Vocab.load(workdir / "vocab.json")
     template = nnx.eval_shape(lambda: Rewriter(model_config(config, len(vocab)),
                                                rngs=nnx.Rngs(0)))
-    optimizer = make_optimizer(config.optim, config.train.steps)
     folder = workdir / "checkpoints"
-  model, _ = restore_model(folder, template, optimizer)
+  model, _ = restore_model(folder, template, make_optimizer(config, template))
   graphdef, params, rest = nnx.split(model, nnx.Param, ...)
   return LoadedRewriter(config, vocab, subword.make_decoder(graphdef, config, vocab,
                                                             batch_size=batch_size), params, rest)

@@ -92,10 +92,7 @@ def warm_start(config: RewriteConfig) -> BertSeq2Seq:
 
 def trainable_labels(model: BertSeq2Seq, config: RewriteConfig):
   """``"train"`` / ``"freeze"`` per parameter (the config's frozen parts)."""
-  m = config.model
-  return seq2seq_trainable_labels(
-      nnx.state(model, nnx.Param), encoder_layers=model.config.encoder.num_hidden_layers,
-      train_encoder_layers=m.train_encoder_layers, train_embeddings=m.train_embeddings)
+  return seq2seq_trainable_labels(model, config.model)
 
 
 def loss(model: BertSeq2Seq, batch: Mapping[str, jax.Array], rngs: nnx.Rngs | None = None):

@@ -34,8 +34,7 @@ References:
 
 from fsnlu_jax.teach.augment import (resample_slots, slot_catalogue, slot_catalogue_resample,
                                      upsample)
-from fsnlu_jax.teach.config import (SamplingConfig, TeachConfig, TeachDataConfig,
-                                    TeacherModelConfig, TeachOptimConfig, TeachTrainConfig)
+from fsnlu_jax.teach.config import SamplingConfig, TeachConfig, TeachDataConfig, TeachTrainConfig
 from fsnlu_jax.teach.filters import (RoundTripFilter, cached_embed, deduplicate, encoder_embed,
                                      normalise)
 from fsnlu_jax.teach.format import (Annotated, FormatError, Prompt, SlotRequest, parse_output,

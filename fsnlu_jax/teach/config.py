@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 
+from fsnlu_jax.models import WarmStartConfig
 from fsnlu_jax.teach.instructions import InstructionConfig
+from fsnlu_jax.train import WarmupCosineConfig
 from fsnlu_jax.train.loop import LoopConfig
 
 
@@ -38,38 +40,6 @@ class TeachDataConfig(InstructionConfig):
 
 
 @dataclasses.dataclass(frozen=True)
-class TeacherModelConfig:
-  """The warm-started encoder-decoder.
-
-  Attributes:
-    checkpoint: a BERT-family model folder or name (``$FSNLU_MODELS_DIR`` is searched).
-    decoder_layers: decoder blocks (the checkpoint's first n); None: as many as the encoder.
-    train_encoder_layers: the encoder's top n blocks are trained, the rest
-      frozen (None: all). On a CPU the encoder's backward pass over long
-      prompts is most of a step's cost; the decoder is always trained.
-    train_embeddings: train the word / position / segment tables (shared by
-      the encoder, the decoder and the tied output projection).
-  """
-
-  checkpoint: str = "all-MiniLM-L6-v2"
-  decoder_layers: int | None = None
-  train_encoder_layers: int | None = None
-  train_embeddings: bool = True
-
-
-@dataclasses.dataclass(frozen=True)
-class TeachOptimConfig:
-  """AdamW with warm-up and cosine decay to ``end_factor`` of the peak, clipping, smoothing."""
-
-  learning_rate: float = 1e-4
-  warmup_steps: int = 200
-  end_factor: float = 0.05
-  weight_decay: float = 0.01
-  clip_norm: float = 1.0
-  label_smoothing: float = 0.1
-
-
-@dataclasses.dataclass(frozen=True)
 class TeachTrainConfig(LoopConfig):
   """The loop's lengths plus the global batch."""
 
@@ -100,7 +70,7 @@ class TeachConfig:
   job: str
   seed: int
   data: TeachDataConfig
-  model: TeacherModelConfig
-  optim: TeachOptimConfig
+  model: WarmStartConfig
+  optim: WarmupCosineConfig
   train: TeachTrainConfig
   sampling: SamplingConfig = SamplingConfig()

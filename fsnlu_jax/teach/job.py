@@ -22,7 +22,6 @@ References:
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import pathlib
@@ -50,14 +49,8 @@ TOKENIZER_FILE = "tokenizer.json"
 
 def make_optimizer(config: TeachConfig, model: nnx.Module) -> optax.GradientTransformation:
   """The teacher's AdamW (warm-up, cosine decay, clipping) over its trainable parts."""
-  o = config.optim
-  labels = seq2seq_trainable_labels(
-      nnx.state(model, nnx.Param), encoder_layers=model.config.encoder.num_hidden_layers,
-      train_encoder_layers=config.model.train_encoder_layers,
-      train_embeddings=config.model.train_embeddings)
-  return warmup_cosine_adamw(learning_rate=o.learning_rate, warmup_steps=o.warmup_steps,
-                             end_factor=o.end_factor, weight_decay=o.weight_decay,
-                             clip_norm=o.clip_norm, steps=config.train.steps, labels=labels)
+  return warmup_cosine_adamw(config.optim, config.train.steps,
+                             seq2seq_trainable_labels(model, config.model))
 
 
 def _summarize(sums: Mapping[str, float]) -> dict[str, float]:

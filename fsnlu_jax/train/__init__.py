@@ -17,4 +17,4 @@ from fsnlu_jax.train.checkpoint import (Checkpointer, generator_from_state, gene
 from fsnlu_jax.train.batching import (Chunk, chunks, epoch_rows, map_in_chunks, to_global,
                                       to_host)
 from fsnlu_jax.train.loop import BestMetric, LoopConfig, LoopResult, mean_loss, train
-from fsnlu_jax.train.optim import summed_metrics, warmup_cosine_adamw
+from fsnlu_jax.train.optim import WarmupCosineConfig, summed_metrics, warmup_cosine_adamw

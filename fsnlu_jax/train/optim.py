@@ -5,6 +5,7 @@ Shapes: ``B`` batch.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Callable, Mapping
 
 import jax
@@ -13,11 +14,23 @@ import optax
 from fsnlu_jax.train.batching import chunks, to_global
 
 
-def warmup_cosine_adamw(*, learning_rate: float, warmup_steps: int, end_factor: float,
-                        weight_decay: float, clip_norm: float, steps: int, labels: Any = None
+@dataclasses.dataclass(frozen=True)
+class WarmupCosineConfig:
+  """The encoder-decoders' optimizer (teacher, parser, rewriter): AdamW with linear warm-up to
+  ``learning_rate`` over ``warmup_steps``, cosine decay to ``end_factor`` of it, global-norm
+  clipping at ``clip_norm``; and the label smoothing of their token loss."""
+
+  learning_rate: float
+  warmup_steps: int
+  end_factor: float
+  weight_decay: float
+  clip_norm: float
+  label_smoothing: float = 0.0
+
+
+def warmup_cosine_adamw(optim: WarmupCosineConfig, steps: int, labels: Any = None
                         ) -> optax.GradientTransformation:
-  """AdamW with linear warm-up to ``learning_rate``, cosine decay to ``end_factor`` of it
-  at ``steps``, and global-norm clipping (the encoder-decoders' recipe).
+  """``optim``'s AdamW, its cosine decay ending at ``steps``.
 
   ``labels``: a pytree like the parameters of ``"train"`` / ``"freeze"``
   (e.g. :func:`fsnlu_jax.models.seq2seq_trainable_labels`); frozen leaves are
@@ -25,10 +38,10 @@ def warmup_cosine_adamw(*, learning_rate: float, warmup_steps: int, end_factor: 
   computed. None: every parameter trains.
   """
   schedule = optax.warmup_cosine_decay_schedule(
-      0.0, learning_rate, min(warmup_steps, max(steps - 1, 1)), max(steps, 2),
-      end_value=learning_rate * end_factor)
-  adamw = optax.chain(optax.clip_by_global_norm(clip_norm),
-                      optax.adamw(schedule, weight_decay=weight_decay))
+      0.0, optim.learning_rate, min(optim.warmup_steps, max(steps - 1, 1)), max(steps, 2),
+      end_value=optim.learning_rate * optim.end_factor)
+  adamw = optax.chain(optax.clip_by_global_norm(optim.clip_norm),
+                      optax.adamw(schedule, weight_decay=optim.weight_decay))
   if labels is None:
     return adamw
   return optax.multi_transform(dict(train=adamw, freeze=optax.set_to_zero()), labels)

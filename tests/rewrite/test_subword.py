@@ -13,7 +13,7 @@ from flax import nnx
 from fsnlu_jax import cli, rewrite
 from fsnlu_jax.decoding import build_forest
 from fsnlu_jax.kernels import TrieArrays
-from fsnlu_jax.models import BertConfig, BertEncoder, seq2seq_trainable_labels
+from fsnlu_jax.models import BertConfig, BertEncoder, WarmStartConfig, seq2seq_trainable_labels
 from fsnlu_jax.models._architectures import bert_names
 from fsnlu_jax.rewrite import pieces
 from fsnlu_jax.train import jsonl
@@ -120,8 +120,8 @@ def test_frozen_parts_are_the_lower_encoder_blocks_and_the_tables():
   bert = dataclasses.replace(TINY, num_hidden_layers=2)
   config = Seq2SeqConfig(bert, decoder_layers=1, max_target_len=16)
   model = nnx.eval_shape(lambda: BertSeq2Seq(config, rngs=nnx.Rngs(0)))
-  labels = seq2seq_trainable_labels(nnx.state(model, nnx.Param), encoder_layers=2,
-                                    train_encoder_layers=1, train_embeddings=False)
+  labels = seq2seq_trainable_labels(
+      model, WarmStartConfig(train_encoder_layers=1, train_embeddings=False))
   flat = {"/".join(map(str, p)): v for p, v in nnx.to_flat_state(labels)}
   frozen = {k for k, v in flat.items() if v == "freeze"}
   assert frozen and all(k.startswith(("encoder/layers/0/", "encoder/embeddings/")) for k in frozen)
