@@ -46,7 +46,7 @@ from flax import nnx
 
 from fsnlu_jax.config import job_config, record_config
 from fsnlu_jax.data.vocab import Vocab
-from fsnlu_jax.models import Rewriter, RewriterConfig, rewriter_loss
+from fsnlu_jax.models import Rewriter, RewriterConfig, rewriter_loss, seq2seq_trainable_labels
 from fsnlu_jax.parallel import make_data_mesh
 from fsnlu_jax.rewrite import data as data_lib
 from fsnlu_jax.rewrite import pieces
@@ -70,8 +70,9 @@ def model_config(config: RewriteConfig, vocab_size: int) -> RewriterConfig:
 
 def make_optimizer(config: RewriteConfig, model: nnx.Module) -> optax.GradientTransformation:
   """The rewriter's AdamW (warm-up, cosine decay, clipping); the sub-word model's frozen parts
-  (:func:`fsnlu_jax.rewrite.subword.trainable_labels`) are not updated."""
-  labels = subword.trainable_labels(model, config) if config.model.kind == "subword" else None
+  (``model.train_encoder_layers``, ``model.train_embeddings``) are not updated."""
+  labels = (seq2seq_trainable_labels(model, config.model) if config.model.kind == "subword"
+            else None)
   return warmup_cosine_adamw(config.optim, config.train.steps, labels)
 
 

@@ -46,7 +46,7 @@ from flax import nnx
 from fsnlu_jax.config import from_dict, to_dict
 from fsnlu_jax.kernels import expand_to_beams
 from fsnlu_jax.models import (BertSeq2Seq, Seq2SeqConfig, resolve_model_dir, seq2seq_loss,
-                              seq2seq_trainable_labels, warm_start_seq2seq)
+                              warm_start_seq2seq)
 from fsnlu_jax.rewrite.config import RewriteConfig
 from fsnlu_jax.rewrite.decoder import RewriteDecoder
 from fsnlu_jax.rewrite.pieces import PieceVocab
@@ -88,11 +88,6 @@ def warm_start(config: RewriteConfig) -> BertSeq2Seq:
                             max_target_len=config.data.max_target_len,
                             label_smoothing=config.optim.label_smoothing,
                             rngs=nnx.Rngs(config.seed))
-
-
-def trainable_labels(model: BertSeq2Seq, config: RewriteConfig):
-  """``"train"`` / ``"freeze"`` per parameter (the config's frozen parts)."""
-  return seq2seq_trainable_labels(model, config.model)
 
 
 def loss(model: BertSeq2Seq, batch: Mapping[str, jax.Array], rngs: nnx.Rngs | None = None):
