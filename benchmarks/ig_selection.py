@@ -39,11 +39,18 @@ top-10 words of both rules for seed 0.
 
 Resumable: every stage of every (dataset, seed) is kept under ``--workdir``
 and skipped on a rerun. ``--quick`` runs one seed of one dataset into
-``<workdir>/quick`` to measure the cost.
+``<workdir>/quick`` to measure the cost. A results file is only extended by
+runs of its own ``PROTOCOL_VERSION`` and ``--retrains`` (``--fresh`` starts it
+over and keeps the old summaries under ``superseded``); datasets run side by
+side go to their own ``--out`` files and are joined with ``--merge``.
 
 Usage (about an hour of two busy CPU cores from scratch: 11 trainings per seed)::
 
   nice -n 19 python benchmarks/ig_selection.py --data-dir ../shared/data
+  # or one dataset per process, then one file:
+  python benchmarks/ig_selection.py --datasets snips --seeds 0 1 2 --out W/snips.json
+  python benchmarks/ig_selection.py --datasets hwu64 --seeds 0 1 2 --out W/hwu64.json
+  python benchmarks/ig_selection.py --merge W/snips.json W/hwu64.json
   python benchmarks/ig_selection.py --table          # the README table from the JSON
 
 References:
@@ -80,6 +87,9 @@ PICKED = ("ig", "ig_rate", "random", "ig_mean")  # strategies whose picks' lengt
 RESOLVE = 0.01
 Z_POWER = 1.959964 + 0.841621
 OUT = "ig_selection.json"
+# Bumped whenever a change makes earlier seeds incomparable; a file of another
+# version is never extended (2: the selection model's vocabulary covers the pool).
+PROTOCOL_VERSION = 2
 
 
 def _config(dataset: str, seed: int, retrains: int = 1) -> dict:
@@ -313,6 +323,86 @@ def _tables(results: dict) -> str:
                        top_words_table(results)])
 
 
+def _protocol(seeds: list[int], retrains: int) -> dict:
+  return dict(
+      version=PROTOCOL_VERSION, seeds=seeds,
+      metrics="test split, last step; intent_error = 1 - intent accuracy",
+      interval="mean ± 95% Student-t half-width over seeds",
+      paired="<a>_minus_<b>: per-seed a - b, then mean ± 95% t half-width",
+      length="control: per IG pick a random eligible pool utterance of the same length",
+      ig_rate="top K by summed word rate: harm summed over errors / (validation count + 1)",
+      length_rate="control: per ig_rate pick a random eligible pool utterance of its length",
+      mean_tokens="tokens per pick, mean over seeds of each selection's mean",
+      relative_change_vs_random="(random - ig) / random of the means",
+      ig_mean="top K by summed word influence per token (length-normalised ig)",
+      retrains=f"{retrains} per (seed, strategy, budget); a seed's value is their mean",
+      seeds_needed=f"((z_.975 + z_.8) * sd / {RESOLVE})^2 of the paired differences",
+      published="+0.05% utterances, -0.45% relative SemER (offline), EMNLP 2022 industry")
+
+
+def _superseded(old: dict) -> dict:
+  """What a new file keeps of the results it replaces: how they were made and their summaries."""
+  keep = {k: old[k] for k in ("command", "utc", "protocol") if k in old}
+  return dict(**keep, datasets={k: dict(data=e.get("data"), summary=e.get("summary"))
+                                for k, e in old.get("datasets", {}).items()})
+
+
+def _previous(out: pathlib.Path, args) -> dict:
+  """The results a run extends: ``out``'s, when of this protocol version and retrains.
+
+  Seeds of another version or another ``--retrains`` are never mixed in: the
+  run stops unless ``--fresh``, which starts over and keeps the old file's
+  summaries under ``superseded``.
+  """
+  if not out.exists():
+    return dict(datasets={})
+  old = json.loads(out.read_text())
+  protocol = old.get("protocol", {})
+  same = (protocol.get("version") == PROTOCOL_VERSION
+          and protocol.get("retrains") == _protocol([], args.retrains)["retrains"])
+  if args.fresh:
+    return dict(datasets={}, superseded=_superseded(old))
+  if not same:
+    raise SystemExit(f"{out} holds seeds of another protocol version or --retrains; pass "
+                     "--fresh (its summaries are kept under 'superseded') or another --out")
+  return old
+
+
+def merge(paths: list[pathlib.Path], out: pathlib.Path) -> dict:
+  """One JSON from files written side by side (e.g. one dataset each) by this script.
+
+  Every file must be of this protocol version and the same retrains; a
+  dataset may come from one file only. ``superseded`` is taken from the
+  first file that has one, else from ``out`` when that holds another
+  protocol version; each file's command is kept under ``merged_from``.
+  """
+  files = [json.loads(p.read_text()) for p in paths]
+  retrains = {f["protocol"].get("retrains") for f in files}
+  if {f["protocol"].get("version") for f in files} != {PROTOCOL_VERSION} or len(retrains) > 1:
+    raise SystemExit(f"{[str(p) for p in paths]}: not all of protocol version "
+                     f"{PROTOCOL_VERSION} with one --retrains")
+  datasets, merged_from = {}, []
+  for path, f in zip(paths, files):
+    clash = set(datasets) & set(f["datasets"])
+    if clash:
+      raise SystemExit(f"{path}: dataset(s) {sorted(clash)} already come from another file")
+    datasets.update(f["datasets"])
+    merged_from.append(dict(file=str(path), command=f["command"], utc=f["utc"],
+                            datasets=sorted(f["datasets"]),
+                            wall_s=f.get("total_wall_s_this_invocation")))
+  seeds = sorted({int(s) for e in datasets.values() for s in e["seeds"]})
+  superseded = next((f["superseded"] for f in files if "superseded" in f), None)
+  if superseded is None and out.exists():
+    old = json.loads(out.read_text())
+    if old.get("protocol", {}).get("version") != PROTOCOL_VERSION:
+      superseded = _superseded(old)
+  result = dict(benchmark=files[0]["benchmark"], datasets=datasets, merged_from=merged_from,
+                protocol=dict(files[0]["protocol"], seeds=seeds),
+                **({"superseded": superseded} if superseded else {}))
+  _harness.write_result(str(out), result)
+  return result
+
+
 def main(argv: list[str] | None = None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
   parser.add_argument("--data-dir", default=os.environ.get("FSNLU_DATA_DIR"))
@@ -324,8 +414,17 @@ def main(argv: list[str] | None = None) -> int:
   parser.add_argument("--quick", action="store_true",
                       help="one seed of the first dataset into WORKDIR/quick: the cost estimate")
   parser.add_argument("--table", action="store_true", help="print the README table and exit")
+  parser.add_argument("--out", type=pathlib.Path, default=_harness.RESULTS_DIR / OUT,
+                      help="the results file (default benchmarks/results/ig_selection.json)")
+  parser.add_argument("--fresh", action="store_true",
+                      help="start --out over; its old summaries are kept under 'superseded'")
+  parser.add_argument("--merge", nargs="+", type=pathlib.Path,
+                      help="write --out from these result files (see merge()) and exit")
   args = parser.parse_args(argv)
-  out = _harness.RESULTS_DIR / OUT
+  out = args.out
+  if args.merge:
+    print(_tables(merge(args.merge, out)))
+    return 0
   if args.table:
     results = json.loads(out.read_text())
     print(_tables(results))
@@ -341,23 +440,11 @@ def main(argv: list[str] | None = None) -> int:
   jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
   logging.basicConfig(level=logging.WARNING)
 
-  name = "ig_selection_quick.json" if args.quick else OUT
-  previous = out if not args.quick and out.exists() else None
-  results = json.loads(previous.read_text()) if previous else {}
-  results = dict(benchmark="IG training-sample selection (EVALUATION.md)", datasets=results.get(
-      "datasets", {}), protocol=dict(
-          seeds=args.seeds, metrics="test split, last step; intent_error = 1 - intent accuracy",
-          interval="mean ± 95% Student-t half-width over seeds",
-          paired="<a>_minus_<b>: per-seed a - b, then mean ± 95% t half-width",
-          length="control: per IG pick a random eligible pool utterance of the same length",
-          ig_rate="top K by summed word rate: harm summed over errors / (validation count + 1)",
-          length_rate="control: per ig_rate pick a random eligible pool utterance of its length",
-          mean_tokens="tokens per pick, mean over seeds of each selection's mean",
-          relative_change_vs_random="(random - ig) / random of the means",
-          ig_mean="top K by summed word influence per token (length-normalised ig)",
-          retrains=f"{args.retrains} per (seed, strategy, budget); a seed's value is their mean",
-          seeds_needed=f"((z_.975 + z_.8) * sd / {RESOLVE})^2 of the paired differences",
-          published="+0.05% utterances, -0.45% relative SemER (offline), EMNLP 2022 industry"))
+  name = "ig_selection_quick.json" if args.quick else str(out)
+  results = _previous(out, args) if not args.quick else dict(datasets={})
+  results = dict(benchmark="IG training-sample selection (EVALUATION.md)", datasets=results[
+      "datasets"], **{k: results[k] for k in ("superseded",) if k in results},
+                 protocol=_protocol(args.seeds, args.retrains))
 
   def save(res: dict) -> None:
     if args.quick:

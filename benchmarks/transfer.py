@@ -98,6 +98,7 @@ CONVERGED_WITHIN = 0.01  # absolute SemER
 MIN_GAIN = 0.05  # absolute SemER a run must gain over its first evaluation to have learned
 VARIANTS = ("transfer", "transfer_kept", "scratch")
 N_HWU64_SCENARIOS = 6
+N_SNIPS_INTENTS = 7  # the protocol holds out each of them in turn
 DOMAIN_SEED = 0  # draws the HWU64 scenarios
 SUBSET_SEED = 0  # draws the n utterances of a held-out domain
 
@@ -524,7 +525,7 @@ def merge(paths: list[pathlib.Path], out: pathlib.Path, previous: dict | None,
              for d in e["domains"] for n in sizes for s in seeds for v in ("transfer", "scratch")
              if f"{d}/{n}/{v}/{s}" not in e["runs"]]
   domains = {key: len(e["domains"]) for key, e in merged["datasets"].items()}
-  whole = (domains == dict(hwu64=N_HWU64_SCENARIOS, snips=7) and sizes == list(SIZES)
+  whole = (domains == dict(hwu64=N_HWU64_SCENARIOS, snips=N_SNIPS_INTENTS) and sizes == list(SIZES)
            and len(seeds) >= 3 and not missing)
   merged.pop("partial", None)
   if not whole:

@@ -332,3 +332,45 @@ def test_torch_tensor_trie_matches_a_dict_trie():
     allowed = set(torch.nonzero(trie.allowed(state)[0]).flatten().tolist())
     assert (state.item() >= 0) == (node is not None), prefix
     assert allowed == (set(node) if node is not None else set()), prefix
+
+
+def _ig_selection_module(monkeypatch):
+  monkeypatch.syspath_prepend(str(BENCHMARKS))
+  spec = importlib.util.spec_from_file_location("_bench_ig_selection",
+                                                BENCHMARKS / "ig_selection.py")
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+def test_ig_selection_never_mixes_protocols(tmp_path, monkeypatch):
+  """A results file of another protocol version is neither extended nor merged; --fresh keeps it."""
+  ig = _ig_selection_module(monkeypatch)
+  old = dict(command="old", utc="then", protocol=dict(seeds=[0]),
+             datasets=dict(hwu64=dict(data={}, summary={"seeds": 5}, seeds={"0": {}})))
+  out = tmp_path / "ig_selection.json"
+  out.write_text(json.dumps(old))
+  args = ig.argparse.Namespace(fresh=False, retrains=1)
+  with pytest.raises(SystemExit, match="another protocol version"):
+    ig._previous(out, args)
+  args.fresh = True
+  fresh = ig._previous(out, args)
+  assert fresh["datasets"] == {} and fresh["superseded"]["datasets"]["hwu64"]["summary"] == {
+      "seeds": 5}
+
+  def part(dataset, seeds, retrains=1):
+    path = tmp_path / f"{dataset}_{retrains}.json"
+    path.write_text(json.dumps(dict(
+        benchmark="b", command=dataset, utc="now", protocol=ig._protocol(seeds, retrains),
+        datasets={dataset: dict(seeds={str(s): {} for s in seeds})})))
+    return path
+
+  merged = ig.merge([part("hwu64", [0, 1]), part("snips", [0, 1, 2])], out)
+  assert sorted(merged["datasets"]) == ["hwu64", "snips"]
+  assert merged["protocol"]["seeds"] == [0, 1, 2]
+  assert merged["superseded"]["command"] == "old"  # the file it replaced
+  assert [m["datasets"] for m in merged["merged_from"]] == [["hwu64"], ["snips"]]
+  with pytest.raises(SystemExit, match="already come from another file"):
+    ig.merge([part("hwu64", [0]), part("hwu64", [1])], tmp_path / "x.json")
+  with pytest.raises(SystemExit, match="one --retrains"):
+    ig.merge([part("hwu64", [0]), part("snips", [0], retrains=2)], tmp_path / "x.json")
