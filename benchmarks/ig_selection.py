@@ -92,11 +92,14 @@ OUT = "ig_selection.json"
 PROTOCOL_VERSION = 2
 
 
-def _config(dataset: str, seed: int, retrains: int = 1) -> dict:
+def _config(dataset: str, seed: int, retrains: int = 1, budgets: list[int] | None = None
+            ) -> dict:
   from fsnlu_jax.config import load_config  # pylint: disable=g-import-not-at-top
   config = load_config(f"{ROOT / 'configs' / 'select.py'}:{dataset}")
   config["seed"] = seed
   config["select"]["retrains"] = retrains
+  if budgets:
+    config["select"]["budgets"] = budgets
   return config
 
 
@@ -226,6 +229,26 @@ def rate_table(results: dict) -> str:
   return "\n".join(lines)
 
 
+def mean_table(results: dict) -> str:
+  """The length-normalised score (``ig_mean``) against random and against IG, with the seeds
+  each paired difference would need to resolve one point."""
+  lines = ["| dataset | added K | tokens per pick: ig_mean / IG / random | SemER: ig_mean | "
+           "ig_mean − random (seeds needed) | ig_mean − IG | intent error: ig_mean | "
+           "ig_mean − random (seeds needed) | ig_mean − IG |", "|---|---:|---:" + "|---:" * 6 + "|"]
+  for key, entry in results["datasets"].items():
+    for k, row in entry["summary"]["budgets"].items():
+      if not row.get("ig_mean") or "ig_mean_minus_random" not in row:
+        continue
+      t, vs_random, vs_ig = row["mean_tokens"], row["ig_mean_minus_random"], row["ig_mean_minus_ig"]
+      cells = [f"{t['ig_mean']:.1f} / {t['ig']:.1f} / {t['random']:.1f}"]
+      for m in ("semer", "intent_error"):
+        cells += [_pm(row["ig_mean"][m]),
+                  f"{_pm(vs_random[m], '+')} ({vs_random['seeds_needed'][m]})",
+                  _pm(vs_ig[m], "+")]
+      lines.append(f"| {key} | {k} | " + " | ".join(cells) + " |")
+  return "\n".join(lines)
+
+
 def top_words_table(results: dict) -> str:
   """Seed 0's ten most influential words under each rule, per dataset."""
   lines = []
@@ -256,7 +279,8 @@ CONTROLS = dict(length=("ig", 3, "length_matched.json"),
                 length_rate=("ig_rate", 4, "length_matched_ig_rate.json"))
 
 
-def run_length_control(config: dict, workdir: pathlib.Path, data_dir: str | None) -> dict:
+def run_length_control(config: dict, workdir: pathlib.Path, data_dir: str | None,
+                       controls: tuple[str, ...] = tuple(CONTROLS)) -> dict:
   """Trains ``<control>_k<K>`` of every length control and budget (resumable); their results."""
   # pylint: disable=g-import-not-at-top
   from fsnlu_jax import selection
@@ -267,6 +291,8 @@ def run_length_control(config: dict, workdir: pathlib.Path, data_dir: str | None
   budgets = config.select.budgets
   runs = {}
   for name, (source, stream, file) in CONTROLS.items():
+    if name not in controls:
+      continue
     path = workdir / file
     if not path.exists():
       lengths = np.array([min(len(e.tokens), config.data.max_length) for e in data.pool])
@@ -295,17 +321,19 @@ def run_dataset(key: str, seeds: list[int], args, results: dict, save) -> None:
   from fsnlu_jax import selection  # pylint: disable=g-import-not-at-top
   entry = results["datasets"].setdefault(key, dict(seeds={}))
   for seed in seeds:
-    config = _config(key, seed, args.retrains)
+    config = _config(key, seed, args.retrains, args.budgets)
+    scale = copy.deepcopy({k: v for k, v in config.items() if k != "seed"})
+    if entry["seeds"] and entry.get("scale") != scale:  # a rerun never mixes configs
+      raise SystemExit(f"{key}: the results file holds seeds of another config (steps, "
+                       "budgets, model ...); pass --fresh or another --out")
     start = time.perf_counter()
     print(f"[{key}] seed {seed}", flush=True)
     workdir = pathlib.Path(args.workdir) / key / f"seed{seed}"
     result = selection.run_selection(config, workdir, data_dir=args.data_dir)
-    result["runs"].update(run_length_control(config, workdir, args.data_dir))
+    result["runs"].update(run_length_control(config, workdir, args.data_dir, args.controls))
     # Summed over invocations: a rerun that only reads finished stages adds seconds.
     wall = entry["seeds"].get(str(seed), {}).get("wall_s", 0.0) + time.perf_counter() - start
     entry["seeds"][str(seed)] = _seed_record(result, wall)
-    scale = copy.deepcopy(config)
-    scale.pop("seed")
     entry.update(data=result["data"], scale=scale,
                  summary=summarize(entry["seeds"], config["select"]["budgets"]))
     if seed == 0:  # what each rule promotes: [word, influence] / [word, rate, harm, count]
@@ -320,7 +348,7 @@ def run_dataset(key: str, seeds: list[int], args, results: dict, save) -> None:
 
 def _tables(results: dict) -> str:
   return "\n\n".join([markdown_table(results), control_table(results), rate_table(results),
-                       top_words_table(results)])
+                       mean_table(results), top_words_table(results)])
 
 
 def _protocol(seeds: list[int], retrains: int) -> dict:
@@ -411,6 +439,10 @@ def main(argv: list[str] | None = None) -> int:
   parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
   parser.add_argument("--retrains", type=int, default=1,
                       help="models per (seed, strategy, budget), each its own training seed")
+  parser.add_argument("--budgets", type=int, nargs="+",
+                      help="utterances added (default: configs/select.py's budgets)")
+  parser.add_argument("--controls", nargs="*", default=list(CONTROLS), choices=list(CONTROLS),
+                      help="the length controls to train (default: all)")
   parser.add_argument("--quick", action="store_true",
                       help="one seed of the first dataset into WORKDIR/quick: the cost estimate")
   parser.add_argument("--table", action="store_true", help="print the README table and exit")
@@ -444,7 +476,8 @@ def main(argv: list[str] | None = None) -> int:
   results = _previous(out, args) if not args.quick else dict(datasets={})
   results = dict(benchmark="IG training-sample selection (EVALUATION.md)", datasets=results[
       "datasets"], **{k: results[k] for k in ("superseded",) if k in results},
-                 protocol=_protocol(args.seeds, args.retrains))
+                 protocol=dict(_protocol(args.seeds, args.retrains),
+                               controls=list(args.controls)))
 
   def save(res: dict) -> None:
     if args.quick:
