@@ -13,8 +13,9 @@ retrain; all models are scored on the test split
 HWU64: folds 1-8 are the training utterances, fold 9 the validation split,
 fold 10 the test split; SNIPS (``bio``): train / validation / test. The model
 is the reduced scale of ``benchmarks/transfer.py`` with a softmax slot decoder
-(the CRF over ~100 HWU64 tags would triple the cost); 1.5-3.5 minutes of two
-busy CPU cores for the five trainings and the attributions.
+(the CRF over ~100 HWU64 tags would triple the cost); about 5-10 minutes
+of one CPU core for the nine trainings (base, four rules at two budgets) and
+the attributions.
 
 ``:tiny`` runs the same pipeline on four domains of the embedded synthetic
 corpus with a tiny model and one budget (under a minute on a CPU; what the
@@ -24,18 +25,14 @@ tests run)::
 
 Expected: ``results.json`` with the base model's test metrics, the filters'
 counts, and the retrained models' intent error and SemER per strategy and
-budget. Measured over 5 seeds (``benchmarks/ig_selection.py``, README): IG
-selection's SemER 0.3-1.3 points below random selection's on HWU64 and SNIPS,
-within the 95% intervals, and its intent error up to 2.2 points above (the
-paper: a 0.05% addition gave a 0.45% relative SemER reduction). IG's picks are
-about twice as long as random ones, and random picks of the same lengths do as
-well. The rate rule (``ig_rate``: harm per validation occurrence, + 1) ranks
-rare words first instead of function words, but its picks are longer still
-(14-19 tokens) and it does no better: SemER 0.5-1.6 points below random's and
-within 1 point of either length control's, intent error -0.4 to +2.6 points
-from random's; of its 24 paired 95% intervals (against random, IG's length
-control and its own) only one excludes 0 (SNIPS K=200 intent error
-against its own length control, -0.8 ± 0.7).
+budget. Measured over 12 (HWU64) and 9 (SNIPS) seeds (``benchmarks/ig_selection.py``,
+README): IG selection's SemER is within the 95% intervals of random selection's
+(-1.0 to +0.4 points), HWU64 intent error is 2.0 ± 1.2 points *higher* at
+K=200, and random picks of IG's lengths do as well (the paper: a 0.05% addition
+gave a 0.45% relative SemER reduction). Summed influence is led by function
+words, so IG's picks are long and cover fewer intents than random ones; the
+rate rule (``ig_rate``) and influence per token (``ig_mean``, short picks)
+do no better, ``ig_mean`` worse (+1.6 to +2.3 SemER points at K=200).
 """
 
 from __future__ import annotations
