@@ -40,7 +40,7 @@ top-10 words of both rules for seed 0.
 Resumable: every stage of every (dataset, seed) is kept under ``--workdir``
 and skipped on a rerun. ``--quick`` runs one seed of one dataset into
 ``<workdir>/quick`` to measure the cost. A results file is only extended by
-runs of its own ``PROTOCOL_VERSION`` and ``--retrains`` (``--fresh`` starts it
+runs of its own ``PROTOCOL_VERSION`` and config (``--fresh`` starts it
 over and keeps the old summaries under ``superseded``); datasets run side by
 side go to their own ``--out`` files and are joined with ``--merge``.
 
@@ -376,23 +376,21 @@ def _superseded(old: dict) -> dict:
 
 
 def _previous(out: pathlib.Path, args) -> dict:
-  """The results a run extends: ``out``'s, when of this protocol version and retrains.
+  """The results a run extends: ``out``'s, when of this protocol version.
 
-  Seeds of another version or another ``--retrains`` are never mixed in: the
-  run stops unless ``--fresh``, which starts over and keeps the old file's
-  summaries under ``superseded``.
+  Seeds of another version are never mixed in: the run stops unless
+  ``--fresh``, which starts over and keeps the old file's summaries under
+  ``superseded``. (Another config, ``--retrains`` included, is refused per
+  dataset by :func:`run_dataset`'s ``scale`` check.)
   """
   if not out.exists():
     return dict(datasets={})
   old = json.loads(out.read_text())
-  protocol = old.get("protocol", {})
-  same = (protocol.get("version") == PROTOCOL_VERSION
-          and protocol.get("retrains") == _protocol([], args.retrains)["retrains"])
   if args.fresh:
     return dict(datasets={}, superseded=_superseded(old))
-  if not same:
-    raise SystemExit(f"{out} holds seeds of another protocol version or --retrains; pass "
-                     "--fresh (its summaries are kept under 'superseded') or another --out")
+  if old.get("protocol", {}).get("version") != PROTOCOL_VERSION:
+    raise SystemExit(f"{out} holds seeds of another protocol version; pass --fresh (its "
+                     "summaries are kept under 'superseded') or another --out")
   return old
 
 
