@@ -106,23 +106,22 @@ def test_initial_state(reverse):
     np.testing.assert_allclose(c[row], want_c, atol=1e-5)
 
 
-def test_right_padding_contract():
-  """The kernels assume right padding; the project's padder produces it."""
-  _, mask = pad_batch([[7, 8, 9], [5], []], 4)
-  lengths = mask.sum(1)
-  np.testing.assert_array_equal(mask, np.arange(4)[None, :] < lengths[:, None])
-  # Left padding is outside the contract: forwards it happens to work (pads
-  # before the tokens carry the zero state), in reverse it does not.
+def test_masked_steps_are_skipped_in_both_directions():
+  """Left padding and holes: a masked step leaves the state as it was, so each
+  direction sees exactly the row's real tokens in order (the reverse direction
+  runs over the flipped row, not a per-row reversal that assumes right padding)."""
   params, (x, _) = _params(5), _batch()
-  n = 3
-  left = np.zeros((1, L), bool)
-  left[0, L - n:] = True
-  want_fwd, _, _ = _oracle(x[0, L - n:], params)
-  want_bwd, _, _ = _oracle(x[0, L - n:], params, reverse=True)
-  out_fwd, _ = lstm_scan(x[:1], left, *params)
-  out_bwd, _ = lstm_scan(x[:1], left, *params, reverse=True)
-  np.testing.assert_allclose(out_fwd[0, L - n:], want_fwd, atol=1e-5)
-  assert not np.allclose(out_bwd[0, L - n:], want_bwd, atol=1e-3)
+  masks = np.zeros((2, L), bool)
+  masks[0, L - 3:] = True  # left padding
+  masks[1, [0, 2, 3, L - 1]] = True  # holes
+  for reverse in (False, True):
+    out, (h, _) = lstm_scan(x[:2], masks, *params, reverse=reverse)
+    for row in range(2):
+      real = np.flatnonzero(masks[row])
+      want, want_h, _ = _oracle(x[row, real], params, reverse=reverse)
+      np.testing.assert_allclose(out[row, real], want, atol=1e-5)
+      np.testing.assert_allclose(h[row], want_h, atol=1e-5)
+      np.testing.assert_array_equal(out[row, ~masks[row]], 0.0)
 
 
 def test_bilstm_is_two_directions_concatenated():
@@ -219,25 +218,33 @@ def test_gradients_finite_and_blind_to_padding():
   np.testing.assert_array_equal(np.asarray(g_x)[~mask], 0.0)
 
 
-@pytest.mark.parametrize("reverse", [False, True])
-def test_hand_written_gradient_matches_autodiff_of_the_scan(reverse, monkeypatch):
-  """The recurrence's custom VJP equals autodiff of a plain ``lax.scan`` of ``_step``."""
+@pytest.mark.parametrize("kind", ["forward", "reverse", "bilstm"])
+def test_hand_written_gradient_matches_autodiff_of_the_scan(kind, monkeypatch):
+  """The recurrence's custom VJP equals autodiff of a plain ``lax.scan`` of ``_step``,
+  for one direction (with an initial state) and for both in one loop."""
   from fsnlu_jax.kernels import _lstm  # pylint: disable=g-import-not-at-top
   params, (x, mask) = _params(12), _batch()
   rng = np.random.default_rng(12)
   h0, c0 = (rng.normal(size=(len(LENGTHS), H)).astype(np.float32) for _ in range(2))
-  w = rng.normal(size=(len(LENGTHS), L, H)).astype(np.float32)
+  w = rng.normal(size=(len(LENGTHS), L, 2 * H if kind == "bilstm" else H)).astype(np.float32)
+  p_bwd = _params(13)
 
   def loss(x, params, h0, c0):
-    out, (h, c) = lstm_scan(x, mask, *params, reverse=reverse, initial=(h0, c0))
+    if kind == "bilstm":  # h0, c0 enter as a third LSTM's bias-free weights' stand-in: unused
+      out, (fwd, bwd) = bilstm(x, mask, params, p_bwd)
+      h, c = fwd.h + bwd.h + 0 * h0, fwd.c * bwd.c + 0 * c0
+    else:
+      out, (h, c) = lstm_scan(x, mask, *params, reverse=kind == "reverse", initial=(h0, c0))
     return jnp.sum(out * w) + jnp.sum(h * c) + jnp.sum(jnp.sin(c))
 
   grad = jax.jit(jax.grad(loss, argnums=(0, 1, 2, 3)))
   got = grad(x, params, h0, c0)
 
-  def plain(xp, mask_t, w_hh, initial, unroll):
-    step = lambda s, inp: _lstm._step(w_hh, s, inp)  # pylint: disable=protected-access
-    final, out = jax.lax.scan(step, initial, (xp, mask_t), unroll=unroll)
+  def plain(xp, mask_t, w_hh, b, initial, unroll):
+    def step(states, inputs):  # autodiff of the scan, no custom_vjp
+      return tuple(zip(*(_lstm._step(w, bias, s, inp)  # pylint: disable=protected-access
+                         for w, bias, s, inp in zip(w_hh, b, states, inputs))))
+    final, out = jax.lax.scan(step, initial, tuple(zip(xp, mask_t)), unroll=unroll)
     return out, final
 
   monkeypatch.setattr(_lstm, "_recurrence", plain)
