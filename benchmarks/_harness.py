@@ -387,6 +387,9 @@ def machine_info(torch=None, *, matmul: bool = True) -> dict[str, Any]:
       "jax_backend": jax.default_backend(), "jax_devices": [str(d) for d in jax.devices()],
       "device_kind": jax.devices()[0].device_kind,
       "xla_flags": os.environ.get("XLA_FLAGS", ""),
+      # glibc's malloc settings change XLA:CPU's speed (its per-call temporaries
+      # above 32 MiB are mapped afresh, page by page, unless huge pages are on).
+      "glibc_tunables": os.environ.get("GLIBC_TUNABLES", ""),
       "load_average_1_5_15min": {"at_start": _LOAD_AT_IMPORT, "at_end": os.getloadavg()},
   }
   if matmul and not os.environ.get("FSNLU_BENCH_NO_MATMUL"):

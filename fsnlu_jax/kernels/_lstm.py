@@ -124,8 +124,8 @@ def _recurrence_fwd(xp, mask_t, w_hh, b, initial, unroll):
   final, saved = jax.lax.scan(step, initial, tuple(zip(xp, mask_t)), unroll=unroll)
   out = tuple(s[0] for s in saved)
   residuals = tuple(s[1:] for s in saved)  # per direction: gates [L, B, 4H], state before
-  xp_dtypes = tuple(jnp.zeros((0,), a.dtype) for a in xp)  # residuals must be arrays; these carry dtypes
-  return (out, final), (mask_t, w_hh, b, residuals, xp_dtypes, initial)
+  # xp is kept only as storage: the backward loop writes dL/dz over it.
+  return (out, final), (mask_t, w_hh, b, residuals, xp, initial)
 
 
 def _backward_step(w_hh: jax.Array, carry: LSTMState, inputs):
@@ -150,7 +150,7 @@ def _backward_step(w_hh: jax.Array, carry: LSTMState, inputs):
 
 
 def _recurrence_bwd(unroll, residuals, cotangents):
-  mask_t, w_hh, b, saved, xp_dtypes, initial = residuals
+  mask_t, w_hh, b, saved, xp, initial = residuals
   d_out, d_final = cotangents
   carries = []
   for w, (gates, _), d_o, d_f in zip(w_hh, saved, d_out, d_final):
@@ -159,21 +159,33 @@ def _recurrence_bwd(unroll, residuals, cotangents):
     zero = zero + jnp.zeros_like(d_o[0])
     carries.append(LSTMState(*(d.astype(zero.dtype) + zero for d in d_f)))
 
+  # dL/dz[t] is written over the projection xp[t], dead since the forward
+  # loop: scan outputs would be a new [L, B, 4H] array per direction, which
+  # XLA zero-fills before the forward loop, so both live at once. (XLA:CPU
+  # allocates a call's temporaries afresh on every call, and above 32 MiB
+  # glibc maps them from the kernel page by page: a byte saved is a page
+  # fault saved.) The buffer is only written, so XLA updates it in place.
   def step(carry, inputs):
-    backs, dzs = zip(*(_backward_step(w, c, inp) for w, c, inp in zip(w_hh, carry, inputs)))
-    return backs, dzs
+    states, buffers = carry
+    t, per_direction = inputs
+    backs, written = [], []
+    for w, state, buf, inp in zip(w_hh, states, buffers, per_direction):
+      back, dz = _backward_step(w, state, inp)
+      backs.append(back)
+      written.append(jax.lax.dynamic_update_index_in_dim(buf, dz.astype(buf.dtype), t, 0))
+    return (tuple(backs), tuple(written)), None
 
-  inputs = tuple((d_o, gates, before.c, m)
-                 for d_o, (gates, before), m in zip(d_out, saved, mask_t))
-  d_initial, dz = jax.lax.scan(step, tuple(carries), inputs, reverse=True,
-                               unroll=unroll)  # each dz: [L, B, 4H]
+  inputs = (jnp.arange(xp[0].shape[0]),
+            tuple((d_o, gates, before.c, m) for d_o, (gates, before), m in zip(d_out, saved, mask_t)))
+  (d_initial, dz), _ = jax.lax.scan(step, (tuple(carries), xp), inputs, reverse=True,
+                                    unroll=unroll)  # each dz: [L, B, 4H]
   # 2-D products over the L*B rows (see _project).
   d_w_hh = tuple((_rows(before.h).T @ _rows(d)).astype(w.dtype)  # --> [H, 4H]
                  for (_, before), d, w in zip(saved, dz, w_hh))
   d_b = tuple(jnp.sum(_rows(d), axis=0).astype(bias.dtype) for d, bias in zip(dz, b))  # --> [4H]
   d_initial = tuple(LSTMState(*(d.astype(s.dtype) for d, s in zip(di, init)))
                     for di, init in zip(d_initial, initial))
-  d_xp = tuple(d.astype(t.dtype) for d, t in zip(dz, xp_dtypes))
+  d_xp = dz
   return d_xp, None, d_w_hh, d_b, d_initial
 
 
