@@ -1,4 +1,4 @@
-"""How the bi-LSTM's forward and gradient grow with length: one direction, both (vmapped), both as two scans.
+"""How the bi-LSTM's forward and gradient grow with length: one direction, both in one scan, both as two scans.
 
 Issue 20, item 3: with two directions our backward pass grew faster than
 linearly in ``L`` at ``B = 128`` (README: 12.3 -> 41.9 ms from L = 16 to 32 at
@@ -6,10 +6,14 @@ linearly in ``L`` at ``B = 128`` (README: 12.3 -> 41.9 ms from L = 16 to 32 at
 the same random batch per length (lengths U[4, L]):
 
 * ``one_dir``: :func:`fsnlu_jax.kernels.lstm_scan` forwards only;
-* ``bilstm``: :func:`fsnlu_jax.kernels.bilstm` (both directions in one scan,
-  ``vmap``-ped over a direction axis; what :class:`fsnlu_jax.nn.BiLSTM` runs);
+* ``bilstm``: :func:`fsnlu_jax.kernels.bilstm` (both directions side by side in
+  one scan; what :class:`fsnlu_jax.nn.BiLSTM` runs);
 * ``two_scans``: two ``lstm_scan`` calls (forward, ``reverse=True``): the same
-  result with two sequential loops and no ``vmap``.
+  result with two sequential loops.
+
+Stop 13 found the growth's cause outside the loops: XLA:CPU's per-call
+temporaries above glibc's 32 MiB mmap threshold are mapped afresh, page by
+page, on every call (``benchmarks/README.md``).
 
 Each is timed as ``fwd`` (loss only) and ``grad`` (``jax.grad`` of the loss),
 jitted, interleaved with ``_harness.compare`` (median over rounds; first call
@@ -55,7 +59,7 @@ def one_dir(p, x, m):
   return jnp.sum(out * out)
 
 
-def both_vmapped(p, x, m):
+def both_directions(p, x, m):
   out, _ = bilstm(x, m, p[0], p[1])
   return jnp.sum(out * out)
 
@@ -66,7 +70,7 @@ def two_scans(p, x, m):
   return jnp.sum(a * a) + jnp.sum(b * b)
 
 
-VARIANTS = {"one_dir": one_dir, "bilstm": both_vmapped, "two_scans": two_scans}
+VARIANTS = {"one_dir": one_dir, "bilstm": both_directions, "two_scans": two_scans}
 
 
 def whole_buffer_ops(hlo: str, length: int) -> dict[str, int]:
