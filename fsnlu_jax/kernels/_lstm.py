@@ -98,8 +98,8 @@ def _recurrence(xp: tuple[jax.Array, ...], mask_t: tuple[jax.Array, ...],
   Its gradient is written by hand (:func:`_recurrence_bwd`) rather than
   derived: autodiff of the scan stores about 16 ``[B, H]`` residuals per step
   and accumulates ``d w_hh`` with a ``[H, B] x [B, 4H]`` product inside the
-  loop; the hand-written pass stores 7 (then 6, the cell's ``tanh``
-  recomputed) and forms ``d w_hh`` with one
+  loop; the hand-written pass stores 6 (the activated gates and the state
+  before the step; ``tanh(c)`` is recomputed) and forms ``d w_hh`` with one
   ``[H, L*B] x [L*B, 4H]`` product after it. (Reverse mode only: ``jax.jvp``
   of a ``custom_vjp`` is not defined.)
   """

@@ -229,16 +229,18 @@ def test_hand_written_gradient_matches_autodiff_of_the_scan(kind, monkeypatch):
   w = rng.normal(size=(len(LENGTHS), L, 2 * H if kind == "bilstm" else H)).astype(np.float32)
   p_bwd = _params(13)
 
-  def loss(x, params, h0, c0):
-    if kind == "bilstm":  # h0, c0 enter as a third LSTM's bias-free weights' stand-in: unused
+  # Unused arguments (p_bwd for one direction; h0, c0 for bilstm, which has no
+  # initial state) get zero gradients on both sides.
+  def loss(x, params, h0, c0, p_bwd):
+    if kind == "bilstm":
       out, (fwd, bwd) = bilstm(x, mask, params, p_bwd)
-      h, c = fwd.h + bwd.h + 0 * h0, fwd.c * bwd.c + 0 * c0
+      h, c = fwd.h + bwd.h, fwd.c * bwd.c
     else:
       out, (h, c) = lstm_scan(x, mask, *params, reverse=kind == "reverse", initial=(h0, c0))
     return jnp.sum(out * w) + jnp.sum(h * c) + jnp.sum(jnp.sin(c))
 
-  grad = jax.jit(jax.grad(loss, argnums=(0, 1, 2, 3)))
-  got = grad(x, params, h0, c0)
+  grad = jax.jit(jax.grad(loss, argnums=(0, 1, 2, 3, 4)))
+  got = grad(x, params, h0, c0, p_bwd)
 
   def plain(xp, mask_t, w_hh, b, initial, unroll):
     def step(states, inputs):  # autodiff of the scan, no custom_vjp
@@ -248,5 +250,5 @@ def test_hand_written_gradient_matches_autodiff_of_the_scan(kind, monkeypatch):
     return out, final
 
   monkeypatch.setattr(_lstm, "_recurrence", plain)
-  want = jax.grad(loss, argnums=(0, 1, 2, 3))(x, params, h0, c0)
+  want = jax.grad(loss, argnums=(0, 1, 2, 3, 4))(x, params, h0, c0, p_bwd)
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5), got, want)
