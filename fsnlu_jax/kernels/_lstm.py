@@ -185,8 +185,7 @@ def _recurrence_bwd(unroll, residuals, cotangents):
   d_b = tuple(jnp.sum(_rows(d), axis=0).astype(bias.dtype) for d, bias in zip(dz, b))  # --> [4H]
   d_initial = tuple(LSTMState(*(d.astype(s.dtype) for d, s in zip(di, init)))
                     for di, init in zip(d_initial, initial))
-  d_xp = dz
-  return d_xp, None, d_w_hh, d_b, d_initial
+  return dz, None, d_w_hh, d_b, d_initial  # dz is dL/dxp
 
 
 _recurrence.defvjp(_recurrence_fwd, _recurrence_bwd)
