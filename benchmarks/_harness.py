@@ -35,7 +35,14 @@ import sys
 import time
 from typing import Any, Callable, Mapping, NoReturn
 
-import numpy as np
+# First, before NumPy, JAX or PyTorch start a thread: XLA:CPU's per-call temporaries
+# are then reused from the heap, not mapped afresh on each call (both libraries run
+# under it; FSNLU_HOST_MALLOC=default keeps glibc's defaults; see the module).
+from fsnlu_jax import host_malloc  # pylint: disable=g-bad-import-order
+
+host_malloc.tune_host_malloc()
+
+import numpy as np  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 RESULTS_DIR = pathlib.Path(__file__).resolve().parent / "results"
 # The exit status of a benchmark whose peer library (PyTorch, Captum, ...) is not installed.
@@ -390,6 +397,9 @@ def machine_info(torch=None, *, matmul: bool = True) -> dict[str, Any]:
       # glibc's malloc settings change XLA:CPU's speed (its per-call temporaries
       # above 32 MiB are mapped afresh, page by page, unless huge pages are on).
       "glibc_tunables": os.environ.get("GLIBC_TUNABLES", ""),
+      # mallopt settings applied on import of this module, for both libraries in the
+      # process; null: glibc's defaults (FSNLU_HOST_MALLOC=default).
+      "host_malloc": host_malloc.host_malloc_settings(),
       "load_average_1_5_15min": {"at_start": _LOAD_AT_IMPORT, "at_end": os.getloadavg()},
   }
   if matmul and not os.environ.get("FSNLU_BENCH_NO_MATMUL"):

@@ -49,6 +49,7 @@ import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import _harness  # pylint: disable=g-import-not-at-top,wrong-import-position
+import _torch_lstm  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 # Before JAX and PyTorch start their thread pools.
 CPUS = _harness.pin_cpus(_harness.cpus_from_argv(sys.argv))
@@ -112,13 +113,6 @@ def jax_contender(d: int, h: int, batches, unroll: int, dtype: str = "float32"):
   return run
 
 
-def within_length_reversal(lengths, length: int):
-  """``[B, L]`` gather indices reversing each row's first ``lengths[b]`` positions
-  (padding stays in place); the permutation is its own inverse."""
-  t = torch.arange(length, device=lengths.device)[None, :]
-  return torch.where(t < lengths[:, None], lengths[:, None] - 1 - t, t)
-
-
 def torch_contender(d: int, h: int, batches, mode: str, device, dtype: str = "float32"):
   """One train step (forward, backward, SGD) on the next batch; ``mode`` is
   ``padded``, ``packed`` (bidirectional ``nn.LSTM``) or ``reversed`` (two
@@ -152,11 +146,8 @@ def torch_contender(d: int, h: int, batches, mode: str, device, dtype: str = "fl
     if mode == "padded":
       out, _ = lstm(x)
       return out * mask[..., None]
-    index = within_length_reversal(lengths, x.shape[1])  # [B, L]
-    gather = lambda a: torch.gather(a, 1, index[..., None].expand(-1, -1, a.shape[-1]))
-    out_f, _ = fwd(x)
-    out_b, _ = bwd(gather(x))
-    return torch.cat([out_f, gather(out_b)], dim=-1) * mask[..., None]
+    index = _torch_lstm.within_length_reversal(torch, lengths, x.shape[1])  # [B, L]
+    return _torch_lstm.reversed_bilstm(torch, fwd, bwd, x, index) * mask[..., None]
 
   def run():
     x, mask, lengths_cpu, lengths = next(data)
@@ -190,9 +181,8 @@ def reversed_peer_error(d: int, h: int, batches, device) -> float:
                                                      enforce_sorted=False)
     want, _ = torch.nn.utils.rnn.pad_packed_sequence(bi(packed)[0], batch_first=True,
                                                      total_length=x.shape[1])
-    index = within_length_reversal(lengths.to(device), x.shape[1])
-    gather = lambda a: torch.gather(a, 1, index[..., None].expand(-1, -1, a.shape[-1]))
-    got = torch.cat([fwd(x)[0], gather(bwd(gather(x))[0])], dim=-1)
+    index = _torch_lstm.within_length_reversal(torch, lengths.to(device), x.shape[1])
+    got = _torch_lstm.reversed_bilstm(torch, fwd, bwd, x, index)
     return float(((got - want) * mask[..., None]).abs().max())
 
 

@@ -33,9 +33,13 @@ Cases:
   as :class:`~fsnlu_jax.models.MultitaskBiLSTM` pools by default
   (``pooling="final"``: forward state at the last real token, backward state at
   the first) -> ProtoNet MLP. The peer packs the padded ids
-  (``pack_padded_sequence``, exact, like our masks: ``easyfsl``); the
-  ``easyfsl_padded`` variant runs the LSTMs on the padded tensor (cheaper,
-  inexact in the backward direction: what a user gets without packing).
+  (``pack_padded_sequence``, exact, like our masks: ``easyfsl``);
+  ``easyfsl_reversed`` is exact without packing: two unidirectional LSTMs per
+  layer, the backward one on rows reversed within their length
+  (``_torch_lstm``), the fastest exact PyTorch; ``easyfsl_padded`` runs the
+  LSTMs on the padded tensor (cheaper, inexact in the backward direction: what
+  a user gets without packing; not the same work). The same-updates peers
+  (``easyfsl_E<e>``) use the reversal.
 * ``frozen``: precomputed 768-d sentence vectors (random; only the timing
   matters) -> ProtoNet MLP, ours also with ProtoDA's generator
   (``augment="generator"``, ``placement="proto"``). easyfsl has no generator:
@@ -86,6 +90,7 @@ import types
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import _harness  # pylint: disable=g-import-not-at-top,wrong-import-position
+import _torch_lstm  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 # Before JAX and PyTorch start their thread pools. A scaling subprocess first
 # gets back every CPU its parent (pinned by --cpus) started with.
@@ -137,7 +142,7 @@ class Case:
   rounds: int = 7
   warmup: int = 2
   peer_episodes: int = 8  # easyfsl episodes per timed call
-  peer_padded: bool = False
+  peer_modes: tuple[str, ...] = ("packed",)  # bilstm backbones of the one-episode peers
   scaling_e: int = 64  # global E of the device-scaling runs (divisible by 8)
 
   @property
@@ -146,10 +151,12 @@ class Case:
 
 
 CASES = {
-    "bilstm_small": Case("bilstm_small", "bilstm", rounds=5, peer_padded=True, scaling_e=16),
+    "bilstm_small": Case("bilstm_small", "bilstm", rounds=5,
+                         peer_modes=("packed", "reversed", "padded"), scaling_e=16),
     # The default 768-d encoder (MultitaskConfig's sizes): a few steps only.
     "bilstm_768": Case("bilstm_768", "bilstm", embed=300, shared=256, task=384,
-                       e_values=(1, 4), rounds=3, warmup=1, peer_episodes=2),
+                       e_values=(1, 4), rounds=3, warmup=1, peer_episodes=2,
+                       peer_modes=("packed", "reversed")),
     "frozen_768": Case("frozen_768", "frozen"),
     "frozen_768_n10k10": Case("frozen_768_n10k10", "frozen", n=10, k=10, e_values=(1, 8, 32)),
     # Tiny, for gpu_suite.sh --dry-run only (the code path, not a figure).
@@ -205,8 +212,9 @@ def _stub_torchvision():
       setattr(sys.modules[parent], child, module)
 
 
-def torch_backbone(torch, case: Case, packed: bool):
-  """The peer's backbone: the same layers as ours, as PyTorch modules."""
+def torch_backbone(torch, case: Case, mode: str):
+  """The peer's backbone: the same layers as ours, as PyTorch modules; ``mode``
+  (``packed``, ``reversed`` or ``padded``) is how its bi-LSTMs treat padding."""
   nn = torch.nn
   mlp = nn.Sequential(nn.Linear(case.sentence_dim, case.proto_hidden), nn.ReLU(),
                       nn.Linear(case.proto_hidden, case.proto_dim))
@@ -219,14 +227,26 @@ def torch_backbone(torch, case: Case, packed: bool):
     def __init__(self):
       super().__init__()
       self.embed = nn.Embedding(case.vocab, case.embed, padding_idx=0)
-      self.shared = nn.LSTM(case.embed, case.shared, batch_first=True, bidirectional=True)
-      self.intent = nn.LSTM(2 * case.shared, case.task, batch_first=True, bidirectional=True)
+      if mode == "reversed":  # one unidirectional LSTM per direction
+        lstm = lambda d, h: nn.ModuleList([nn.LSTM(d, h, batch_first=True) for _ in "fb"])
+      else:
+        lstm = lambda d, h: nn.LSTM(d, h, batch_first=True, bidirectional=True)
+      self.shared = lstm(case.embed, case.shared)
+      self.intent = lstm(2 * case.shared, case.task)
       self.protonet = mlp
 
     def forward(self, ids):
       lengths = (ids != 0).sum(1)
       x = self.embed(ids)
-      if packed:
+      if mode == "reversed":
+        index = _torch_lstm.within_length_reversal(torch, lengths, ids.shape[1])
+        shared = _torch_lstm.reversed_bilstm(torch, *self.shared, x, index)
+        last = lengths - 1  # the backward LSTM's last step is the row's first token
+        rows = torch.arange(len(ids))
+        out_f, _ = self.intent[0](shared)
+        out_b, _ = self.intent[1](_torch_lstm.gather_time(torch, shared, index))
+        sentence = torch.cat([out_f[rows, last], out_b[rows, last]], dim=-1)
+      elif mode == "packed":
         seq = nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True,
                                                 enforce_sorted=False)
         _, (h, _) = self.intent(self.shared(seq)[0])  # h: [2, B, H_t], input order
@@ -240,13 +260,31 @@ def torch_backbone(torch, case: Case, packed: bool):
   return Encoder()
 
 
-def peer_contender(torch, proto_cls, case: Case, pool_x: np.ndarray, bank, packed: bool = True,
+def reversed_backbone_error(torch, case: Case, ids: np.ndarray) -> float:
+  """Largest difference between the ``reversed`` and ``packed`` backbones' outputs
+  with the same weights on ``ids [B, L]`` (the reversal peer is exact)."""
+  torch.manual_seed(0)
+  packed, rev = torch_backbone(torch, case, "packed"), torch_backbone(torch, case, "reversed")
+  weights = {}
+  for name, w in packed.named_parameters():
+    layer, _, param = name.partition(".")
+    if layer in ("shared", "intent"):  # direction d of the bidirectional LSTM -> LSTM d
+      reverse = param.endswith("_reverse")
+      name = f"{layer}.{int(reverse)}.{param.removesuffix('_reverse')}"
+    weights[name] = w
+  rev.load_state_dict(weights)
+  with torch.no_grad():
+    x = torch.from_numpy(ids)
+    return float((rev(x) - packed(x)).abs().max())
+
+
+def peer_contender(torch, proto_cls, case: Case, pool_x: np.ndarray, bank, mode: str = "packed",
                    device=None, per_update: int = 1):
   """easyfsl, ``per_update`` episodes (the next ones of ``bank``) per optimizer step:
   their mean loss, one backward, one Adam step; one step per call."""
   device = device or torch.device("cpu")
   torch.manual_seed(0)
-  model = proto_cls(torch_backbone(torch, case, packed)).to(device)
+  model = proto_cls(torch_backbone(torch, case, mode)).to(device)
   opt = torch.optim.Adam(model.parameters(), lr=LR)
   loss_fn = torch.nn.CrossEntropyLoss()
   data = itertools.cycle([_peer_episode(torch, pool_x, bank, e, device) for e in range(BANK)])
@@ -366,17 +404,19 @@ def run_case(case: Case, args, torch, proto_cls) -> dict:
   contenders, per_call = {}, {}
   peer_episodes = case.peer_episodes
   device = _harness.torch_device(torch, args.torch_device)
-  contenders["easyfsl"] = _repeat(peer_contender(torch, proto_cls, case, pool.inputs["x"], bank,
-                                                 device=device), peer_episodes)
-  per_call["easyfsl"] = peer_episodes
-  if case.peer_padded:
-    contenders["easyfsl_padded"] = _repeat(peer_contender(
-        torch, proto_cls, case, pool.inputs["x"], bank, packed=False, device=device),
-                                           peer_episodes)
-    per_call["easyfsl_padded"] = peer_episodes
+  if "reversed" in case.peer_modes:
+    res_check = reversed_backbone_error(torch, case, pool.inputs["x"][:64])
+    if res_check > 1e-4:
+      raise AssertionError(f"easyfsl_reversed differs from packed by {res_check}")
+  for mode in case.peer_modes:
+    name = "easyfsl" if mode == "packed" else f"easyfsl_{mode}"
+    contenders[name] = _repeat(peer_contender(torch, proto_cls, case, pool.inputs["x"], bank,
+                                              mode, device=device), peer_episodes)
+    per_call[name] = peer_episodes
   for e in peer_e_values(case, args):  # the same number of updates as ours at E = e
-    contenders[f"easyfsl_E{e}"] = peer_contender(torch, proto_cls, case, pool.inputs["x"], bank,
-                                                 device=device, per_update=e)
+    contenders[f"easyfsl_E{e}"] = peer_contender(
+        torch, proto_cls, case, pool.inputs["x"], bank,
+        "reversed" if case.kind == "bilstm" else "packed", device=device, per_update=e)
     per_call[f"easyfsl_E{e}"] = e
   augments = ["none"] + (["generator"] if case.kind == "frozen" else [])
   for augment in augments:
@@ -389,6 +429,8 @@ def run_case(case: Case, args, torch, proto_cls) -> dict:
   rounds = args.rounds or case.rounds
   peers = tuple(n for n in contenders if n.startswith("easyfsl"))
   res = timed_rates(contenders, per_call, rounds, case.warmup, peers)
+  if "reversed" in case.peer_modes:
+    res["easyfsl_reversed_max_abs_diff_vs_packed"] = res_check
   res.update(case=dataclasses.asdict(case), rounds=rounds, torch_device=str(device),
              episodes_per_update={n: (int(n.rsplit("E", 1)[1]) if "_E" in n else 1)
                                   for n in contenders})
