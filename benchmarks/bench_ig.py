@@ -59,6 +59,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import copy
 import functools
 import json
 import os
@@ -70,6 +71,7 @@ import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import _harness  # pylint: disable=g-import-not-at-top,wrong-import-position
+import _torch_lstm  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 # Before JAX and PyTorch start their thread pools.
 CPUS = _harness.pin_cpus(_harness.cpus_from_argv(sys.argv))
@@ -110,11 +112,15 @@ def build_model(args, dtype=jnp.float32) -> MultitaskBiLSTM:
 
 
 class TorchIntentBiLSTM(torch.nn.Module):
-  """The intent path of :class:`MultitaskBiLSTM` in PyTorch, weights copied."""
+  """The intent path of :class:`MultitaskBiLSTM` in PyTorch, weights copied:
+  bidirectional ``nn.LSTM`` on packed sequences (:meth:`with_reversal`: without
+  packing)."""
 
   def __init__(self, model: MultitaskBiLSTM):
     super().__init__()
     c = model.config
+    self.directions = None  # set by with_reversal
+    self.packed = True  # False: see without_packing
     self.embedding = torch.nn.Embedding(c.vocab_size, c.embed_dim, padding_idx=0)
     self.shared = torch.nn.LSTM(c.embed_dim, c.shared_hidden, batch_first=True,
                                 bidirectional=True)
@@ -136,8 +142,44 @@ class TorchIntentBiLSTM(torch.nn.Module):
     self.eval()
     self.to(TORCH_DEVICE)
 
+  def without_packing(self) -> "TorchIntentBiLSTM":
+    """A copy that runs the bidirectional ``nn.LSTM`` on the padded batch: exact
+    only where every row has the full length (the ``=L`` cases)."""
+    other = copy.deepcopy(self)
+    other.packed = False
+    return other
+
+  def with_reversal(self) -> "TorchIntentBiLSTM":
+    """A copy with each direction as its own unidirectional ``nn.LSTM`` (same
+    weights, dtype and device) on the padded batch, the backward one on rows
+    reversed within their length (``_torch_lstm``): exact like packing,
+    without its cost."""
+    other = copy.deepcopy(self)
+    other.directions = torch.nn.ModuleDict()
+    for layer in ("shared", "intent_lstm"):
+      bi = getattr(other, layer)
+      for suffix, key in (("", "f"), ("_reverse", "b")):
+        one = torch.nn.LSTM(bi.input_size, bi.hidden_size, batch_first=True)
+        one.to(device=bi.weight_hh_l0.device, dtype=bi.weight_hh_l0.dtype)
+        with torch.no_grad():
+          for name, w in one.named_parameters():
+            w.copy_(getattr(bi, f"{name}{suffix}"))
+        other.directions[f"{layer}_{key}"] = one
+    return other.eval()
+
   def from_embeddings(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     """``x [B, L, E]``, ``lengths [B]`` (CPU int64) -> intent logits ``[B, C]``."""
+    if self.directions is not None:
+      d, lengths = self.directions, lengths.to(x.device)
+      index = _torch_lstm.within_length_reversal(torch, lengths, x.shape[1])
+      shared = _torch_lstm.reversed_bilstm(torch, d["shared_f"], d["shared_b"], x, index)
+      rows, last = torch.arange(len(x), device=x.device), lengths - 1
+      out_f, _ = d["intent_lstm_f"](shared)  # --> [B, L, H_t]; fwd state at the last token
+      out_b, _ = d["intent_lstm_b"](_torch_lstm.gather_time(torch, shared, index))
+      return self.intent_out(torch.cat([out_f[rows, last], out_b[rows, last]], dim=-1))
+    if not self.packed:
+      _, (h, _) = self.intent_lstm(self.shared(x)[0])  # h: [2, B, H_t]
+      return self.intent_out(torch.cat([h[0], h[1]], dim=-1))
     packed = torch.nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True,
                                                      enforce_sorted=False)
     shared, _ = self.shared(packed)  # stays packed: the next layer reads it as is
@@ -170,6 +212,12 @@ class Contenders:
     self.model, self.torch_model, self.args = model, torch_model, args
     self.lig = LayerIntegratedGradients(torch_model, torch_model.embedding)
     self.ig = IntegratedGradients(torch_model.from_embeddings)
+    reversed_model = torch_model.with_reversal()
+    self.lig_reversed = LayerIntegratedGradients(reversed_model, reversed_model.embedding)
+    self.ig_reversed = IntegratedGradients(reversed_model.from_embeddings)
+    self.reversed_model = reversed_model
+    self.unpacked_model = torch_model.without_packing()
+    self.ig_unpacked = IntegratedGradients(self.unpacked_model.from_embeddings)
 
   def jax(self, ids, mask, labels, steps=None):
     """Ours as a user would run a mixed-length batch: ``--groups`` rows per length group."""
@@ -203,6 +251,31 @@ class Contenders:
                                     **self._captum_kwargs(labels, steps, rows))
     return attr.sum(-1), delta, attr
 
+  def captum_ig_unpacked(self, ids, lengths, labels, steps=None, rows=None):
+    """:meth:`captum_ig` on the bidirectional LSTMs without packing (full-length rows only)."""
+    with torch.no_grad():
+      x = self.unpacked_model.embedding(ids)
+    attr, delta = self.ig_unpacked.attribute(x, baselines=torch.zeros_like(x),
+                                             additional_forward_args=(lengths,),
+                                             **self._captum_kwargs(labels, steps, rows))
+    return attr.sum(-1), delta, attr
+
+  def captum_lig_reversed(self, ids, lengths, labels, steps=None, rows=None):
+    """:meth:`captum_lig` on the within-length reversal port (no packing)."""
+    attr, delta = self.lig_reversed.attribute(ids, baselines=torch.zeros_like(ids),
+                                              additional_forward_args=(lengths,),
+                                              **self._captum_kwargs(labels, steps, rows))
+    return attr.sum(-1), delta, attr
+
+  def captum_ig_reversed(self, ids, lengths, labels, steps=None, rows=None):
+    """:meth:`captum_ig` on the within-length reversal port (no packing)."""
+    with torch.no_grad():
+      x = self.reversed_model.embedding(ids)
+    attr, delta = self.ig_reversed.attribute(x, baselines=torch.zeros_like(x),
+                                             additional_forward_args=(lengths,),
+                                             **self._captum_kwargs(labels, steps, rows))
+    return attr.sum(-1), delta, attr
+
 
 def to_torch(ids, mask, labels):
   """Ids and targets on the peer's device; lengths on the CPU (``pack_padded_sequence``)."""
@@ -231,11 +304,19 @@ def agreement(model, torch_model, batch, args) -> dict:
   ours = full_jax_attributions(model, ids, mask, labels, args)
   scores = np.asarray(c.jax(ids, mask, labels).scores)
   out = {"max_abs_attribution": float(np.abs(ours).max())}
-  for name in ("captum_lig", "captum_ig"):
+  for name in ("captum_lig", "captum_ig", "captum_lig_reversed", "captum_ig_reversed"):
     theirs_scores, _, theirs = getattr(c, name)(*to_torch(ids, mask, labels))
     out[name] = {"max_abs_diff_attributions": float(np.abs(ours - theirs.cpu().numpy()).max()),
                  "max_abs_diff_token_scores":
                      float(np.abs(scores - theirs_scores.cpu().numpy()).max())}
+  # The unpacked port is exact only on full-length rows: checked on such a batch.
+  ids, mask = make_batches(np.random.default_rng(3), 1, args.batch, args.length, args.vocab,
+                           equal=True)[0]
+  labels = predicted_intents(model, ids, mask)
+  ours = full_jax_attributions(model, ids, mask, labels, args)
+  theirs = c.captum_ig_unpacked(*to_torch(ids, mask, labels))[2].cpu().numpy()
+  out["captum_ig_unpacked"] = {"max_abs_diff_attributions": float(np.abs(ours - theirs).max()),
+                               "full_length_rows": True}
   return out
 
 
@@ -347,6 +428,14 @@ def speed(args, model, torch_model, case: str) -> dict:
     contenders[f"captum_lig_rows{rows}"] = cycling(f"lig{rows}", "torch",
                                                    functools.partial(c.captum_lig, rows=rows))
   contenders[f"captum_ig_rows{args.captum_rows[0]}"] = cycling("ig", "torch", c.captum_ig)
+  # The exact unpacked port (two unidirectional LSTMs per layer, reversal by gather).
+  contenders[f"captum_lig_reversed_rows{args.captum_rows[0]}"] = cycling(
+      "lig_rev", "torch", c.captum_lig_reversed)
+  contenders[f"captum_ig_reversed_rows{args.captum_rows[0]}"] = cycling(
+      "ig_rev", "torch", c.captum_ig_reversed)
+  if equal:  # no padding: the plain bidirectional LSTM is exact as well
+    contenders[f"captum_ig_unpacked_rows{args.captum_rows[0]}"] = cycling(
+        "ig_unpacked", "torch", c.captum_ig_unpacked)
   res = _harness.compare(contenders, rounds=args.rounds, inner=args.inner, warmup=args.warmup,
                          baseline="jax")
   res["jax_speedup_vs"] = {n: 1.0 / r for n, r in res.pop("ratio_vs_jax").items()}

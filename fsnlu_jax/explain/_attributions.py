@@ -101,19 +101,21 @@ class TokenAttributions(NamedTuple):
   baseline_value: jax.Array  # [B] the explained output at the baseline.
 
 
-def _target_output(model: nnx.Module, out, mask: jax.Array, kind: str, output: str,
-                   label: jax.Array, position: jax.Array) -> jax.Array:
-  """The explained scalar of one example's model output ``out`` (batch of 1); ``mask`` ``[L]``."""
+def _target_outputs(model: nnx.Module, out, mask: jax.Array, kind: str, output: str,
+                    label: jax.Array, position: jax.Array) -> jax.Array:
+  """The explained output ``[R]`` of each row of the model's output ``out``;
+  ``mask`` ``[R, L]``, ``label`` and ``position`` ``[R]``."""
+  rows = jnp.arange(label.shape[0])
   if kind == "intent":
-    logits = out.intent_logits[0]  # --> [C]
-    return (jax.nn.softmax(logits) if output == "probability" else logits)[label]
-  emissions = out.slot_logits  # --> [1, L, T]
+    logits = out.intent_logits  # --> [R, C]
+    return (jax.nn.softmax(logits) if output == "probability" else logits)[rows, label]
+  emissions = out.slot_logits  # --> [R, L, T]
   if output == "logit":
-    return emissions[0, position, label]
+    return emissions[rows, position, label]
   crf = getattr(model, "crf", None)
-  if crf is not None:
-    return crf.marginals(emissions, mask[None])[0, position, label]
-  return jax.nn.softmax(emissions[0, position])[label]
+  if crf is not None:  # each row's marginals depend on that row alone
+    return crf.marginals(emissions, mask)[rows, position, label]
+  return jax.nn.softmax(emissions[rows, position])[rows, label]
 
 
 @functools.partial(jax.jit, static_argnames=("graphdef", "steps", "method", "chunk_size"))
@@ -130,12 +132,13 @@ def _attribute(graphdef, state, token_ids, mask, target: Target, baseline, *, st
   else:
     prefix, forward = None, model.from_embeddings
 
-  def f(x_b, mask_b, label, position):
-    out = forward(x_b[None], mask_b[None])
-    return _target_output(model, out, mask_b, target.kind, target.output, label, position)
+  def f(x_r, mask_r, label, position):  # rows: the model runs the chunk's points as one batch
+    out = forward(x_r, mask_r)
+    return _target_outputs(model, out, mask_r, target.kind, target.output, label, position)
 
   res = integrated_gradients(f, x, baseline, mask, target.label, target.position,
-                             steps=steps, method=method, chunk_size=chunk_size, prefix=prefix)
+                             steps=steps, method=method, chunk_size=chunk_size, prefix=prefix,
+                             rows=True)
   scores = jnp.where(mask, res.attributions.sum(axis=-1), 0.0)  # --> [B, L]
   return TokenAttributions(scores, res.gap, res.value, res.baseline_value)
 

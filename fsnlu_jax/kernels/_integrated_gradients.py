@@ -94,7 +94,8 @@ def _chunked_quadrature(steps: int, method: IGMethod, chunk_size: int | None):
 def integrated_gradients(f: Callable[..., jax.Array], x: jax.Array, baseline: jax.Array | float,
                          *args: Any, steps: int = 50, method: IGMethod = "gausslegendre",
                          chunk_size: int | None = None,
-                         prefix: Callable[[jax.Array], jax.Array] | None = None) -> IGResult:
+                         prefix: Callable[[jax.Array], jax.Array] | None = None,
+                         rows: bool = False) -> IGResult:
   """Integrated gradients of a scalar function, for a batch of examples.
 
   ``f`` takes **one** example and returns a scalar; this function batches it
@@ -102,6 +103,15 @@ def integrated_gradients(f: Callable[..., jax.Array], x: jax.Array, baseline: ja
   chunk, and runs the ``M / Mc`` chunks in a :func:`jax.lax.scan` that sums
   ``w_m * grad f(baseline + a_m (x - baseline))``. Only one chunk of gradients
   is alive at a time, so peak memory depends on ``B * Mc``, not on ``M``.
+
+  With ``rows=True``, ``f`` instead takes a batch of rows ``[R, D...]`` (and
+  ``[R, ...]`` args) and returns ``[R]``, each row's output depending on that
+  row alone (a model in inference: no batch statistics). A chunk's ``Mc * B``
+  points then go through ``f`` as one batch and their gradients are those of
+  the sum of the outputs: the same numbers, but the model sees a real batch
+  axis. For a recurrent model this matters: under ``vmap`` of a one-example
+  call its scan runs over a time axis behind the ``[Mc, B]`` axes, writing
+  strided slices every step (8% of a bi-LSTM IG call on one CPU core).
 
   With ``prefix``, the function explained is ``f(prefix(x))`` for an affine
   ``prefix`` (a model's first linear layer). An affine map sends the straight
@@ -137,6 +147,7 @@ def integrated_gradients(f: Callable[..., jax.Array], x: jax.Array, baseline: ja
       at once. Chunks are evened out, and the last one padded with
       zero-weight points when they still do not divide ``M``.
     prefix: None, or an affine map of one example, ``[D...] -> [Dz...]``.
+    rows: ``f`` maps a batch of rows to one output per row (see above).
 
   Returns:
     :class:`IGResult`: ``attributions`` ``[B, D...]`` in ``x``'s dtype, and
@@ -155,27 +166,35 @@ def integrated_gradients(f: Callable[..., jax.Array], x: jax.Array, baseline: ja
     z, pull = jax.vjp(jax.vmap(prefix), x)  # --> [B, Dz...]
     z_baseline = jax.vmap(prefix)(baseline)
     pull_back = lambda g: pull(g)[0]  # [B, Dz...] -> [B, D...]: the same map at any point
-  total = _path_gradient(f, z, z_baseline, args, steps, method, chunk_size)  # --> [B, Dz...]
+  f_rows = f if rows else jax.vmap(f)  # --> [R, Dz...], [R, ...] -> [R]
+  total = _path_gradient(f_rows, z, z_baseline, args, steps, method, chunk_size)  # [B, Dz...]
   attributions = (x - baseline) * pull_back(total)
   # Both ends in one batched call: one more forward graph to compile, not two.
-  ends = jax.vmap(jax.vmap(f), in_axes=(0,) + (None,) * len(args))
-  value, baseline_value = ends(jnp.stack([z, z_baseline]), *args)  # each [B]
+  value, baseline_value = f_rows(jnp.concatenate([z, z_baseline]),
+                                 *_tile(args, 2)).reshape(2, -1)  # each [B]
   gap = attributions.sum(axis=tuple(range(1, x.ndim))) - (value - baseline_value)
   return IGResult(attributions, gap, value, baseline_value)
 
 
-def _path_gradient(f, x, baseline, args, steps, method, chunk_size) -> jax.Array:
-  """``sum_m w_m grad f(baseline + a_m (x - baseline))`` ``[B, D...]``, chunk by chunk."""
+def _tile(args, n: int):
+  """Each ``[B, ...]`` leaf of ``args`` repeated ``n`` times along rows: ``[n * B, ...]``."""
+  return jax.tree.map(lambda a: jnp.tile(a, (n,) + (1,) * (jnp.ndim(a) - 1)), args)
+
+
+def _path_gradient(f_rows, x, baseline, args, steps, method, chunk_size) -> jax.Array:
+  """``sum_m w_m grad f(baseline + a_m (x - baseline))`` ``[B, D...]``, chunk by chunk;
+  ``f_rows`` maps ``[R, D...]`` rows to ``[R]`` outputs, each from its own row."""
   alphas, weights = _chunked_quadrature(steps, method, chunk_size)
   diff = x - baseline  # --> [B, D...]
-  grad_f = jax.vmap(jax.grad(f))  # over examples
-
-  def grads_at(alpha: jax.Array) -> jax.Array:
-    return grad_f(baseline + alpha * diff, *args)  # --> [B, D...]
+  batch, mc = x.shape[0], alphas.shape[1]
+  chunk_args = _tile(args, mc)  # --> [Mc * B, ...], point-major like the rows below
 
   def chunk(total: jax.Array, points: tuple[jax.Array, jax.Array]):
     alpha, weight = points  # each [Mc]
-    g = jax.vmap(grads_at)(alpha)  # --> [Mc, B, D...]
+    path = baseline + alpha.reshape((mc,) + (1,) * x.ndim) * diff  # --> [Mc, B, D...]
+    # Rows are independent: the gradient of their summed outputs is each row's own.
+    g = jax.grad(lambda r: f_rows(r, *chunk_args).sum())(path.reshape((mc * batch,) + x.shape[1:]))
+    g = g.reshape((mc,) + x.shape)  # --> [Mc, B, D...]
     return total + jnp.tensordot(weight, g, axes=1).astype(total.dtype), None
 
   total, _ = jax.lax.scan(chunk, jnp.zeros_like(x),

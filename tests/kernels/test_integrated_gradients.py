@@ -82,6 +82,27 @@ def test_batched_equals_per_example_with_per_example_args():
 
 
 @pytest.mark.parametrize("chunk_size", [None, 5])
+def test_rows_mode_equals_per_example(chunk_size):
+  """``rows=True``: ``f`` on a batch of rows (here written with batch matmuls, not
+  ``vmap``) gives the per-example attributions, gap and values, with ``prefix`` too."""
+  _, x = _mlp(2)  # --> [4, 6]
+  k1, k2 = jax.random.split(jax.random.key(5))
+  w1, w2 = jax.random.normal(k1, (6, 8)), jax.random.normal(k2, (8,))
+  one = lambda xb, mask, scale: scale * (jnp.tanh(jnp.where(mask, xb, 0.0) @ w1) @ w2)
+  rows = lambda xr, mask, scale: scale * (jnp.tanh(jnp.where(mask, xr, 0.0) @ w1) @ w2)  # [R]
+  mask = jnp.arange(6)[None, :] < jnp.array([[6], [3], [1], [4]])  # --> [4, 6]
+  scale = jnp.array([1.0, -2.0, 0.5, 3.0])
+  kw = dict(steps=12, chunk_size=chunk_size)
+  jax.tree.map(lambda a, o: np.testing.assert_allclose(a, o, rtol=1e-5, atol=1e-6),
+               integrated_gradients(rows, x, 0.1, mask, scale, rows=True, **kw),
+               integrated_gradients(one, x, 0.1, mask, scale, **kw))
+  prefix = lambda x_b: 2.0 * x_b - 0.5  # affine, [6] -> [6]
+  jax.tree.map(lambda a, o: np.testing.assert_allclose(a, o, rtol=1e-5, atol=1e-6),
+               integrated_gradients(rows, x, 0.1, mask, scale, rows=True, prefix=prefix, **kw),
+               integrated_gradients(one, x, 0.1, mask, scale, prefix=prefix, **kw))
+
+
+@pytest.mark.parametrize("chunk_size", [None, 5])
 def test_affine_prefix_gives_the_attributions_of_the_composition(chunk_size):
   f, _ = _mlp(3, d=6)
   k1, k2 = jax.random.split(jax.random.key(4))
