@@ -237,44 +237,39 @@ class Contenders:
     return dict(target=labels, n_steps=steps or a.steps, method=a.method,
                 internal_batch_size=rows or a.captum_rows[0], return_convergence_delta=True)
 
-  def captum_lig(self, ids, lengths, labels, steps=None, rows=None):
-    attr, delta = self.lig.attribute(ids, baselines=torch.zeros_like(ids),
-                                     additional_forward_args=(lengths,),
-                                     **self._captum_kwargs(labels, steps, rows))
+  def _lig(self, lig, ids, lengths, labels, steps, rows):
+    """``LayerIntegratedGradients`` on token ids: ``(scores [B, L], delta [B], attr [B, L, E])``."""
+    attr, delta = lig.attribute(ids, baselines=torch.zeros_like(ids),
+                                additional_forward_args=(lengths,),
+                                **self._captum_kwargs(labels, steps, rows))
     return attr.sum(-1), delta, attr
 
-  def captum_ig(self, ids, lengths, labels, steps=None, rows=None):
+  def _ig(self, ig, port, ids, lengths, labels, steps, rows):
+    """``IntegratedGradients`` on ``port``'s embeddings of ``ids``: as :meth:`_lig`."""
     with torch.no_grad():
-      x = self.torch_model.embedding(ids)
-    attr, delta = self.ig.attribute(x, baselines=torch.zeros_like(x),
-                                    additional_forward_args=(lengths,),
-                                    **self._captum_kwargs(labels, steps, rows))
+      x = port.embedding(ids)
+    attr, delta = ig.attribute(x, baselines=torch.zeros_like(x),
+                               additional_forward_args=(lengths,),
+                               **self._captum_kwargs(labels, steps, rows))
     return attr.sum(-1), delta, attr
+
+  def captum_lig(self, ids, lengths, labels, steps=None, rows=None):
+    return self._lig(self.lig, ids, lengths, labels, steps, rows)
+
+  def captum_ig(self, ids, lengths, labels, steps=None, rows=None):
+    return self._ig(self.ig, self.torch_model, ids, lengths, labels, steps, rows)
 
   def captum_ig_unpacked(self, ids, lengths, labels, steps=None, rows=None):
     """:meth:`captum_ig` on the bidirectional LSTMs without packing (full-length rows only)."""
-    with torch.no_grad():
-      x = self.unpacked_model.embedding(ids)
-    attr, delta = self.ig_unpacked.attribute(x, baselines=torch.zeros_like(x),
-                                             additional_forward_args=(lengths,),
-                                             **self._captum_kwargs(labels, steps, rows))
-    return attr.sum(-1), delta, attr
+    return self._ig(self.ig_unpacked, self.unpacked_model, ids, lengths, labels, steps, rows)
 
   def captum_lig_reversed(self, ids, lengths, labels, steps=None, rows=None):
     """:meth:`captum_lig` on the within-length reversal port (no packing)."""
-    attr, delta = self.lig_reversed.attribute(ids, baselines=torch.zeros_like(ids),
-                                              additional_forward_args=(lengths,),
-                                              **self._captum_kwargs(labels, steps, rows))
-    return attr.sum(-1), delta, attr
+    return self._lig(self.lig_reversed, ids, lengths, labels, steps, rows)
 
   def captum_ig_reversed(self, ids, lengths, labels, steps=None, rows=None):
     """:meth:`captum_ig` on the within-length reversal port (no packing)."""
-    with torch.no_grad():
-      x = self.reversed_model.embedding(ids)
-    attr, delta = self.ig_reversed.attribute(x, baselines=torch.zeros_like(x),
-                                             additional_forward_args=(lengths,),
-                                             **self._captum_kwargs(labels, steps, rows))
-    return attr.sum(-1), delta, attr
+    return self._ig(self.ig_reversed, self.reversed_model, ids, lengths, labels, steps, rows)
 
 
 def to_torch(ids, mask, labels):
