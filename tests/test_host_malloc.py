@@ -61,3 +61,11 @@ def test_fsnlu_entry_point_tunes_before_the_cli_runs():
           "print(host_malloc.host_malloc_settings())")
   out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
   assert "M_ARENA_MAX" in out.stdout.strip().splitlines()[-1], out.stdout
+
+
+def test_importing_it_starts_no_numpy_or_jax():
+  """It must run before NumPy's BLAS threads start: importing it must not import them."""
+  code = ("import sys; import fsnlu_jax.host_malloc;"
+          "print(sorted(m for m in ('numpy', 'jax', 'torch') if m in sys.modules))")
+  out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+  assert out.stdout.strip() == "[]", out.stdout

@@ -21,6 +21,7 @@ PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "fsnlu_jax"
 # rank, or within its own package.
 RANKS = {
     "_progress": -1,  # tqdm only: every layer, data/ included, reports its long stages
+    "host_malloc": -1,  # standard library only: it must run before NumPy is imported
     "__init__": 0, "_plotting": 0, "config": 0, "data": 0, "kernels": 0, "parallel": 0,
     "nn": 1,
     "models": 2, "train": 2, "decoding": 2,
@@ -30,6 +31,7 @@ RANKS = {
     "teach": 5,  # its student is the multitask model, trained through `transfer`
     "serve": 6,  # a trained model of any capability, through their public APIs
     "configs": 7, "cli": 7,
+    "__main__": 8,  # the `fsnlu` entry point: host_malloc, then the CLI
 }
 CAPABILITIES = {"transfer", "rewrite", "active", "teach", "parse", "fewshot", "selection"}
 # The only capability-to-capability edges (DESIGN.md: through the public API).
