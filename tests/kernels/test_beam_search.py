@@ -21,7 +21,8 @@ import pytest
 
 from fsnlu_jax.decoding import build_forest, build_trie
 from fsnlu_jax.decoding import trie_constraint
-from fsnlu_jax.kernels import beam_search, expand_to_beams, length_penalty, pad_trie
+from fsnlu_jax.kernels import (beam_search, blocked_top_k, expand_to_beams, length_penalty,
+                               pad_trie)
 from fsnlu_jax.kernels._beam_search import NEG_INF, _search
 
 BOS, EOS = 0, 1
@@ -212,3 +213,20 @@ def test_every_constrained_output_is_a_trie_path(paths, seed, dense_fanout):
     # <= 6 paths of <= 3 tokens: W = 8 is exhaustive, so this is the exact top.
     assert_matches(result, b, oracle(np.asarray(tables[b]), max_length=4, alpha=0.6,
                                      allowed=allowed), 8, 4)
+
+
+@pytest.mark.parametrize("shape,k", [((3, 1200), 4), ((2, 5, 4000), 8), ((4, 30000), 16),
+                                     ((3, 1201), 4), ((2, 100), 8)])  # last two: lax.top_k
+def test_blocked_top_k_equals_lax_top_k_with_ties(shape, k):
+  """Values and indices as lax.top_k's, ties (to the lower index) included, also
+  inside a while loop (where XLA:CPU lowers top_k differently)."""
+  x = jnp.round(jax.random.normal(jax.random.key(sum(shape)), shape) * 4) / 4  # many ties
+  x = x.at[..., : shape[-1] // 3].set(NEG_INF)  # a masked third, all tied
+  x = x.at[0].set(NEG_INF)  # a fully masked row
+  want = jax.lax.top_k(x, k)
+  got = jax.jit(blocked_top_k, static_argnums=1)(x, k)
+  np.testing.assert_array_equal(np.asarray(got[0]), np.asarray(want[0]))
+  np.testing.assert_array_equal(np.asarray(got[1]), np.asarray(want[1]))
+  body = lambda i, carry: tuple(blocked_top_k(x + 0 * i, k))
+  in_loop = jax.jit(lambda x: jax.lax.fori_loop(0, 2, body, tuple(want)))(x)
+  np.testing.assert_array_equal(np.asarray(in_loop[1]), np.asarray(want[1]))
