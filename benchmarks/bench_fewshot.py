@@ -404,10 +404,12 @@ def run_case(case: Case, args, torch, proto_cls) -> dict:
   contenders, per_call = {}, {}
   peer_episodes = case.peer_episodes
   device = _harness.torch_device(torch, args.torch_device)
+  checks = {}
   if "reversed" in case.peer_modes:
-    res_check = reversed_backbone_error(torch, case, pool.inputs["x"][:64])
-    if res_check > 1e-4:
-      raise AssertionError(f"easyfsl_reversed differs from packed by {res_check}")
+    checks["easyfsl_reversed_max_abs_diff_vs_packed"] = error = reversed_backbone_error(
+        torch, case, pool.inputs["x"][:64])
+    if error > 1e-4:
+      raise AssertionError(f"easyfsl_reversed differs from packed by {error}")
   for mode in case.peer_modes:
     name = "easyfsl" if mode == "packed" else f"easyfsl_{mode}"
     contenders[name] = _repeat(peer_contender(torch, proto_cls, case, pool.inputs["x"], bank,
@@ -429,8 +431,7 @@ def run_case(case: Case, args, torch, proto_cls) -> dict:
   rounds = args.rounds or case.rounds
   peers = tuple(n for n in contenders if n.startswith("easyfsl"))
   res = timed_rates(contenders, per_call, rounds, case.warmup, peers)
-  if "reversed" in case.peer_modes:
-    res["easyfsl_reversed_max_abs_diff_vs_packed"] = res_check
+  res.update(checks)
   res.update(case=dataclasses.asdict(case), rounds=rounds, torch_device=str(device),
              episodes_per_update={n: (int(n.rsplit("E", 1)[1]) if "_E" in n else 1)
                                   for n in contenders})

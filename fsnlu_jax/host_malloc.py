@@ -44,9 +44,8 @@ import os
 
 _log = logging.getLogger(__name__)
 
-# <malloc.h> parameter numbers.
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_ARENA_MAX = -1, -3, -8
 SETTINGS = {"M_ARENA_MAX": 1, "M_MMAP_THRESHOLD": 1 << 30, "M_TRIM_THRESHOLD": (1 << 31) - 1}
+_PARAMETER_NUMBERS = {"M_ARENA_MAX": -8, "M_MMAP_THRESHOLD": -3, "M_TRIM_THRESHOLD": -1}  # <malloc.h>
 _applied: dict[str, int] | None = None
 
 
@@ -65,10 +64,8 @@ def tune_host_malloc() -> dict[str, int] | None:
   mallopt = _glibc_mallopt()
   if mallopt is None:
     return None
-  numbers = {"M_ARENA_MAX": _M_ARENA_MAX, "M_MMAP_THRESHOLD": _M_MMAP_THRESHOLD,
-             "M_TRIM_THRESHOLD": _M_TRIM_THRESHOLD}
   for name, value in SETTINGS.items():
-    if mallopt(numbers[name], value) != 1:  # mallopt returns 1 on success
+    if mallopt(_PARAMETER_NUMBERS[name], value) != 1:  # mallopt returns 1 on success
       _log.warning("mallopt(%s, %d) failed; host allocation left as it was", name, value)
       return None
   _applied = dict(SETTINGS)

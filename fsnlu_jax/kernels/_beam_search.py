@@ -127,14 +127,23 @@ def blocked_top_k(x: jax.Array, k: int) -> tuple[jax.Array, jax.Array]:
   block = next((b for b in _TOP_K_BLOCKS if n % b == 0 and n // b >= 4 * k), None)
   if block is None:
     return lax.top_k(x, k)
-  lead = x.shape[:-1]
+  chosen, candidates = top_blocks(x, k, block)
+  values, position = lax.top_k(candidates, k)
+  index = jnp.take_along_axis(chosen, position // block, axis=-1) * block + position % block
+  return values, index
+
+
+def top_blocks(x: jax.Array, k: int, block: int) -> tuple[jax.Array, jax.Array]:
+  """The ``k`` contiguous blocks of ``block`` values with the largest maxima:
+  ``x [..., N]`` (``block`` divides ``N``) -> ``(chosen [..., k], candidates
+  [..., k * block])``, blocks in index order (ties between maxima: the lower
+  block). Every value above the k-th largest block maximum is in them."""
+  lead, n = x.shape[:-1], x.shape[-1]
   blocks = x.reshape(*lead, n // block, block)  # --> [..., N / b, b]
   _, chosen = lax.top_k(blocks.max(axis=-1), k)  # --> [..., k]
   chosen = jnp.sort(chosen, axis=-1)  # index order, so candidates keep lax.top_k's tie rule
   candidates = jnp.take_along_axis(blocks, chosen[..., None], axis=-2)  # --> [..., k, b]
-  values, position = lax.top_k(candidates.reshape(*lead, k * block), k)
-  index = jnp.take_along_axis(chosen, position // block, axis=-1) * block + position % block
-  return values, index
+  return chosen, candidates.reshape(*lead, k * block)
 
 
 def _init(cache, constraint, *, batch_size, beam_size, max_length) -> BeamState:

@@ -41,7 +41,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from fsnlu_jax.kernels._beam_search import DEAD_BELOW, NEG_INF, Constraint, PyTree
+from fsnlu_jax.kernels._beam_search import DEAD_BELOW, NEG_INF, Constraint, PyTree, top_blocks
 
 
 class SampleState(NamedTuple):
@@ -117,14 +117,12 @@ def _top_chunks(x: jax.Array, k: int) -> jax.Array:
   the k-th largest chunk maximum ``m``, so every value above ``m`` is in the
   pool, and the pool's k-th largest is at least ``m`` and at most the row's.
   """
-  b, vocab = x.shape
+  vocab = x.shape[-1]
   chunks = -(-vocab // CHUNK)
   if 2 * k >= chunks:
     return x
   rows = jnp.pad(x, ((0, 0), (0, chunks * CHUNK - vocab)), constant_values=-jnp.inf)
-  rows = rows.reshape(b, chunks, CHUNK)
-  _, top = lax.top_k(jnp.max(rows, axis=-1), k)  # --> [B, k]: a sort of B x V/CHUNK, small
-  return jnp.take_along_axis(rows, top[:, :, None], axis=1).reshape(b, k * CHUNK)
+  return top_blocks(rows, k, CHUNK)[1]
 
 
 def _ordered_keys(x: jax.Array) -> jax.Array:
