@@ -50,6 +50,30 @@ class Constraint(NamedTuple):
   advance: Callable[[PyTree, jax.Array], PyTree]
 
 
+def shortlist_constraint(constraint: Constraint, output_ids: jax.Array) -> Constraint:
+  """``constraint`` (over the ``V`` pieces) for a search over ``V'`` output positions.
+
+  A model with an output shortlist scores only the pieces ``output_ids
+  [V']``; its search emits positions in that list. The mask is the
+  constraint's own at those pieces and each emitted position advances the
+  constraint by its piece, so the search allows exactly the shortlisted
+  pieces the constraint allows.
+
+  >>> import jax.numpy as jnp
+  >>> only_5 = Constraint(init=lambda b, w: jnp.zeros((b, w), jnp.int32),
+  ...                     allowed=lambda s: (jnp.arange(8) == 5 + s[..., None]),
+  ...                     advance=lambda s, t: s + (t == 5))
+  >>> short = shortlist_constraint(only_5, jnp.array([2, 5, 6]))
+  >>> state = short.init(1, 1)
+  >>> short.allowed(state).tolist(), short.allowed(short.advance(state, jnp.array([[1]]))).tolist()
+  ([[[False, True, False]]], [[[False, False, True]]])
+  """
+  output_ids = jnp.asarray(output_ids, jnp.int32)
+  return Constraint(init=constraint.init,
+                    allowed=lambda state: constraint.allowed(state)[..., output_ids],
+                    advance=lambda state, tokens: constraint.advance(state, output_ids[tokens]))
+
+
 class BeamState(NamedTuple):
   """The ``lax.while_loop`` carry of :func:`beam_search`."""
 

@@ -37,10 +37,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Callable, Mapping, NamedTuple
+from typing import Callable, Mapping, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
 from fsnlu_jax.models._architectures import bert2bert_names
@@ -69,6 +70,14 @@ class Seq2SeqConfig:
     bos_id, eos_id, pad_id: the decoder's first input, the token that ends a
       target, padding (MiniLM's uncased vocabulary: ``[CLS]`` 101, ``[SEP]``
       102, ``[PAD]`` 0).
+    output_ids: an output shortlist: the only pieces the decoder can write
+      (a parser's grammar pieces), with ``bos_id`` and ``eos_id``. Logits are
+      then ``[..., V']`` over these (``V' = len(output_ids)``), targets and
+      searched tokens are *positions* in it (:meth:`output_index`), and
+      :func:`seq2seq_tokens_to_logits` maps a fed position back to its piece.
+      A softmax over a few hundred pieces instead of 30k: the output layer
+      was most of a CPU step, and decoding masks every other piece anyway.
+      None: the whole vocabulary.
   """
 
   encoder: BertConfig
@@ -78,10 +87,18 @@ class Seq2SeqConfig:
   bos_id: int = 101
   eos_id: int = 102
   pad_id: int = 0
+  output_ids: tuple[int, ...] | None = None
 
   def __post_init__(self):
     if isinstance(self.encoder, Mapping):  # from_dict / JSON configs
       object.__setattr__(self, "encoder", BertConfig(**self.encoder))
+    if self.output_ids is not None:
+      ids = tuple(int(i) for i in self.output_ids)  # JSON gives a list
+      object.__setattr__(self, "output_ids", ids)
+      if len(set(ids)) != len(ids) or not all(0 <= i < self.encoder.vocab_size for i in ids):
+        raise ValueError("output_ids must be distinct pieces of the vocabulary")
+      if self.bos_id not in ids or self.eos_id not in ids:
+        raise ValueError("output_ids must hold bos_id (fed first by a search) and eos_id")
     if self.num_decoder_layers < 1:
       raise ValueError(f"decoder_layers must be >= 1, got {self.decoder_layers}")
     if not 1 <= self.max_target_len <= self.encoder.max_position_embeddings:
@@ -98,6 +115,24 @@ class Seq2SeqConfig:
   def num_decoder_layers(self) -> int:
     """``decoder_layers``, resolved."""
     return self.encoder.num_hidden_layers if self.decoder_layers is None else self.decoder_layers
+
+  @property
+  def output_size(self) -> int:
+    """The logits' last axis: ``V``, or ``V'`` with a shortlist."""
+    return self.encoder.vocab_size if self.output_ids is None else len(self.output_ids)
+
+  def output_index(self) -> np.ndarray:
+    """int32 ``[V]``: each piece's output position (-1 outside the shortlist)."""
+    index = np.full(self.encoder.vocab_size, -1, np.int32)
+    ids = np.arange(self.encoder.vocab_size) if self.output_ids is None else self.output_ids
+    index[np.asarray(ids)] = np.arange(len(ids), dtype=np.int32)
+    return index
+
+  def output_pieces(self) -> np.ndarray:
+    """int32 ``[V']``: the piece of each output position."""
+    if self.output_ids is None:
+      return np.arange(self.encoder.vocab_size, dtype=np.int32)
+    return np.asarray(self.output_ids, np.int32)
 
 
 class Seq2SeqCache(NamedTuple):
@@ -166,7 +201,7 @@ class BertSeq2Seq(nnx.Module):
     encoder: a :class:`~fsnlu_jax.models.BertEncoder`; its ``embeddings`` are
       the decoder's too, and its word table is the output projection.
     decoder: the :class:`BertDecoderLayer` stack.
-    output_bias: ``[V]``, zero at initialisation.
+    output_bias: ``[V]`` (``[V']`` with a shortlist), zero at initialisation.
   """
 
   def __init__(self, config: Seq2SeqConfig, *, rngs: nnx.Rngs):
@@ -174,7 +209,7 @@ class BertSeq2Seq(nnx.Module):
     self.encoder = BertEncoder(config.encoder, normalize=False, rngs=rngs)
     self.decoder = nnx.List([BertDecoderLayer(config.encoder, rngs=rngs)
                              for _ in range(config.num_decoder_layers)])
-    self.output_bias = nnx.Param(jnp.zeros((config.encoder.vocab_size,), jnp.float32))
+    self.output_bias = nnx.Param(jnp.zeros((config.output_size,), jnp.float32))
 
   def _check_rngs(self, deterministic: bool, rngs: nnx.Rngs | None) -> None:
     c = self.config.encoder
@@ -194,8 +229,10 @@ class BertSeq2Seq(nnx.Module):
     return self.encoder.embeddings(tokens, jnp.zeros_like(tokens), positions)
 
   def _logits(self, h: jax.Array) -> jax.Array:
-    """Tied output projection: ``h [..., D] -> [..., V]`` float32."""
+    """Tied output projection: ``h [..., D] -> [..., V]`` (``[..., V']``) float32."""
     table = self.encoder.embeddings.word.embedding[...]
+    if self.config.output_ids is not None:
+      table = table[jnp.asarray(self.config.output_ids)]  # --> [V', D]
     return (h @ table.T + self.output_bias[...]).astype(jnp.float32)
 
   def cross_kv(self, encoded: jax.Array) -> tuple[KVCache, ...]:
@@ -218,7 +255,8 @@ class BertSeq2Seq(nnx.Module):
       rngs: an :class:`flax.nnx.Rngs` with a ``dropout`` stream.
 
     Returns:
-      ``[B, Lt, V]`` float32 logits; row ``t`` predicts target token ``t``.
+      ``[B, Lt, V]`` (``[B, Lt, V']``) float32 logits; row ``t`` predicts target
+      token ``t``.
     """
     encoded = self.encode(src_ids, src_mask, deterministic=deterministic, rngs=rngs)
     length = tgt_in.shape[1]
@@ -262,7 +300,7 @@ class BertSeq2Seq(nnx.Module):
       step: ``[]`` int32, the position being fed, the same for every row.
 
     Returns:
-      ``(logits [Bw, V] float32, cache)``: scores of the token at ``step + 1``,
+      ``(logits [Bw, V] ([Bw, V']) float32, cache)``: scores of the token at ``step + 1``,
       and the cache with ``step``'s keys and values written.
     """
     step = jnp.asarray(step, jnp.int32)
@@ -290,8 +328,17 @@ def seq2seq_tokens_to_logits(model: BertSeq2Seq) -> Callable[
 
     cache = model.init_cache(model.encode(src_ids, src_mask), src_mask, max_length)
     result = beam_search(seq2seq_tokens_to_logits(model), expand_to_beams(cache, W), ...)
+
+  With a shortlist (``config.output_ids``) the search runs over output
+  positions (``vocab_size=V'``, BOS and EOS as their positions, a constraint
+  through :func:`fsnlu_jax.kernels.shortlist_constraint`): each fed position
+  is mapped to its piece here, and the result's positions are pieces again
+  through ``config.output_pieces()``.
   """
-  return model.decode_step
+  if model.config.output_ids is None:
+    return model.decode_step
+  pieces = jnp.asarray(model.config.output_ids, jnp.int32)
+  return lambda tokens, cache, step: model.decode_step(pieces[tokens], cache, step)
 
 
 def seq2seq_loss(model: BertSeq2Seq, batch: Mapping[str, jax.Array],
@@ -302,7 +349,8 @@ def seq2seq_loss(model: BertSeq2Seq, batch: Mapping[str, jax.Array],
     model: the encoder-decoder; its config's ``label_smoothing`` applies.
     batch: ``src_ids``, ``src_mask`` ``[B, Ls]``; ``tgt_in``, ``tgt_out``,
       ``tgt_mask`` ``[B, Lt]`` (``tgt_out`` is ``tgt_in`` shifted left, ending
-      in ``eos_id``; ``tgt_mask`` True on its real tokens).
+      in ``eos_id``, as output positions with a shortlist
+      (``config.output_index()``); ``tgt_mask`` True on its real tokens).
     rngs: dropout randomness (train step); None evaluates deterministically.
 
   Returns:
@@ -331,7 +379,8 @@ def _special_id(folder, piece: str) -> int | None:
 def warm_start_seq2seq(path_or_name: str | os.PathLike, *, decoder_layers: int | None = None,
                        max_target_len: int = 64, label_smoothing: float = 0.0,
                        bos_id: int | None = None, eos_id: int | None = None,
-                       pad_id: int | None = None, rngs: nnx.Rngs) -> BertSeq2Seq:
+                       pad_id: int | None = None, output_ids: Sequence[int] | None = None,
+                       rngs: nnx.Rngs) -> BertSeq2Seq:
   """A :class:`BertSeq2Seq` warm-started from a BERT checkpoint (Rothe et al. 2020).
 
   The encoder and the embeddings are the checkpoint's; decoder layer ``i``
@@ -347,6 +396,7 @@ def warm_start_seq2seq(path_or_name: str | os.PathLike, *, decoder_layers: int |
     max_target_len, label_smoothing: as :class:`Seq2SeqConfig`.
     bos_id, eos_id, pad_id: None: the folder's ``tokenizer.json`` ``[CLS]``,
       ``[SEP]`` and ``[PAD]``, else :class:`Seq2SeqConfig`'s defaults.
+    output_ids: an output shortlist (:class:`Seq2SeqConfig`); None: the vocabulary.
     rngs: initialises the new parameters.
 
   Raises:
@@ -364,7 +414,8 @@ def warm_start_seq2seq(path_or_name: str | os.PathLike, *, decoder_layers: int |
     found = _special_id(folder, piece) if given is None else given
     ids[name] = defaults[name] if found is None else found
   config = Seq2SeqConfig(bert, decoder_layers=decoder_layers, max_target_len=max_target_len,
-                         label_smoothing=label_smoothing, **ids)
+                         label_smoothing=label_smoothing,
+                         output_ids=None if output_ids is None else tuple(output_ids), **ids)
   # Shapes only, then the checkpoint's weights and the few new ones: initialising
   # the whole model at random first would cost more than loading it.
   model = nnx.eval_shape(lambda: BertSeq2Seq(config, rngs=nnx.Rngs(0)))
@@ -372,7 +423,7 @@ def warm_start_seq2seq(path_or_name: str | os.PathLike, *, decoder_layers: int |
                            bert2bert_names(bert, config.num_decoder_layers))
   for layer in model.decoder:
     layer.init_cross_attention(bert, rngs=rngs)
-  model.output_bias = nnx.Param(jnp.zeros((bert.vocab_size,), jnp.float32))
+  model.output_bias = nnx.Param(jnp.zeros((config.output_size,), jnp.float32))
   new = {path for path, _ in nnx.to_flat_state(nnx.state(model, nnx.Param))} - filled
   assert all(p[0] == "output_bias" or p[2].startswith("cross_attention") for p in new), new
   return model

@@ -36,6 +36,11 @@ class ParseDataConfig:
     direction: ``"parse"`` (utterance -> tree: the student) or ``"generate"``
       (tree -> utterance: the CLASP teacher, :class:`fsnlu_jax.parse.Generator`;
       its source is the tree, so ``max_source_len`` must hold trees).
+    extra_train: a JSONL file of added training parses (one
+      :meth:`~fsnlu_jax.data.ParseExample.to_record` per line: generated or
+      augmented data, :func:`fsnlu_jax.parse.write_parses`), appended to the
+      subset; never used for validation. Its SHA-256 is recorded in the
+      workdir, so a rerun over a changed file is refused.
   """
 
   dataset: str = "pizza"
@@ -50,10 +55,28 @@ class ParseDataConfig:
   max_source_len: int = 64
   max_target_len: int = 128
   direction: str = "parse"
+  extra_train: str | None = None
 
   def __post_init__(self):
     if self.direction not in ("parse", "generate"):
       raise ValueError(f"data.direction is 'parse' or 'generate', got {self.direction!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class ParserModelConfig(WarmStartConfig):
+  """The warm-started encoder-decoder, plus its output layer.
+
+  Attributes:
+    output_shortlist: score only the pieces the tree grammar can write (plus
+      BOS/EOS; :class:`fsnlu_jax.models.Seq2SeqConfig` ``output_ids``): a
+      softmax over ~300 pieces instead of 30,522. The output layer was about
+      half of a CPU training step and most of a decoding step, and under the
+      grammar the other pieces can never be written. Off (the whole
+      vocabulary) for a grammar that copies from the utterance (any piece)
+      and for the teacher (``direction="generate"``: it writes words).
+  """
+
+  output_shortlist: bool = True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,7 +112,7 @@ class ParseConfig:
   job: str
   seed: int
   data: ParseDataConfig
-  model: WarmStartConfig
+  model: ParserModelConfig
   optim: WarmupCosineConfig
   train: ParserTrainConfig
   decode: ParserDecodeConfig = ParserDecodeConfig()

@@ -12,7 +12,11 @@ Shapes: ``N`` rows, ``Ls`` source pieces, ``Lt`` target pieces (EOS included),
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import logging
+import os
+import pathlib
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
@@ -88,8 +92,45 @@ def load_parse_data(config: ParseDataConfig, *, data_dir=None, cache_dir=None) -
   schema = TreeSchema.from_trees(e.exr_tree() for e in schema_trees)
   stats = dict(pool=len(pool), train=len(train), validation=len(validation), test=len(test),
                subset_seed=config.subset_seed)
+  if config.extra_train:
+    extra = read_parses(config.extra_train)
+    if not extra:
+      raise ValueError(f"data.extra_train {config.extra_train}: no parses")
+    train = train + extra
+    stats["extra_train"] = dict(path=str(config.extra_train), rows=len(extra),
+                                sha256=file_sha256(config.extra_train))
   return ParseData(dict(train=train, validation=validation, test=test), catalogues_of(builder),
                    schema, stats)
+
+
+def write_parses(path: str | os.PathLike, examples: Sequence[ParseExample]) -> None:
+  """``examples`` as JSONL, one :meth:`ParseExample.to_record` per line (``data.extra_train``)."""
+  with open(path, "w", encoding="utf-8") as f:
+    for example in examples:
+      f.write(json.dumps(example.to_record()) + "\n")
+
+
+def read_parses(path: str | os.PathLike) -> list[ParseExample]:
+  """The parses of a :func:`write_parses` file; a malformed line is an error naming it."""
+  out = []
+  with open(path, encoding="utf-8") as f:
+    for number, line in enumerate(f, 1):
+      if not line.strip():
+        continue
+      where = f"{path}:{number}"
+      try:
+        example = ParseExample.from_record(json.loads(line))
+        example.exr_tree()
+      except (ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"{where}: not a parse record ({e})") from e
+      if not example.text.strip():
+        raise ValueError(f"{where}: an empty utterance")
+      out.append(example)
+  return out
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+  return hashlib.sha256(pathlib.Path(path).read_bytes()).hexdigest()
 
 
 def tree_grammar(data: ParseData, config: ParseDataConfig, max_depth: int) -> TreeGrammar:
@@ -114,7 +155,7 @@ def grammar_from_dict(d: Mapping) -> TreeGrammar:
 
 def encode_parses(examples: Sequence[ParseExample], tokenizer: SubwordTokenizer, *,
                   max_source_len: int, max_target_len: int, bos_id: int, eos_id: int,
-                  pad_id: int, reverse: bool = False
+                  pad_id: int, reverse: bool = False, output_index: np.ndarray | None = None
                   ) -> tuple[dict[str, np.ndarray], list[ParseExample], int]:
   """Arrays of the examples whose target fits; ``(arrays, kept, dropped)``.
 
@@ -138,11 +179,18 @@ def encode_parses(examples: Sequence[ParseExample], tokenizer: SubwordTokenizer,
                        f"{max_source_len}")
     if len(target) + 1 > max_target_len:
       continue
+    if output_index is not None and (output_index[target + [eos_id]] < 0).any():
+      outside = [p for p in target if output_index[p] < 0]
+      raise ValueError(f"{example.source}: target pieces {outside} are not in the output "
+                       "shortlist (the grammar cannot write this tree)")
     kept.append(example)
     src.append(source)
     tgt.append(target)
   arrays = pack_pairs(src, tgt, max_source_len=max_source_len, max_target_len=max_target_len,
                       bos_id=bos_id, eos_id=eos_id, pad_id=pad_id)
+  if output_index is not None:
+    arrays["tgt_out"] = np.where(arrays["tgt_mask"], output_index[arrays["tgt_out"]],
+                                 0).astype(np.int32)
   return arrays, kept, len(examples) - len(kept)
 
 

@@ -46,6 +46,9 @@ class Generator:
   """
 
   def __init__(self, model: BertSeq2Seq, tokenizer: SubwordTokenizer, *, max_source_len: int):
+    if model.config.output_ids is not None:
+      raise ValueError("the teacher writes utterances: it needs the whole vocabulary, not an "
+                       "output shortlist (output_ids)")
     self.model, self.tokenizer, self.max_source_len = model, tokenizer, max_source_len
     self._piece = data_lib.chunk_tokenizer(tokenizer)
 

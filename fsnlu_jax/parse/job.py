@@ -38,14 +38,15 @@ from typing import Any, Mapping
 import jax
 from flax import nnx
 
-from fsnlu_jax.config import job_config, record_config, to_dict
+from fsnlu_jax.config import WorkdirError, job_config, record_config, to_dict
 from fsnlu_jax.data.subword import SubwordTokenizer
 from fsnlu_jax.models import resolve_model_dir, seq2seq_loss, warm_start_seq2seq
 from fsnlu_jax.parallel import make_data_mesh
 from fsnlu_jax.parse import data as data_lib
 from fsnlu_jax.parse.config import ParseConfig
 from fsnlu_jax.parse.optim import optimizer_for_config
-from fsnlu_jax.parse.parser import PARSER_FILE, TOKENIZER_FILE, Parser
+from fsnlu_jax.parse.parser import (PARSER_FILE, TOKENIZER_FILE, Parser, compile_grammar,
+                                    grammar_shortlist)
 from fsnlu_jax.train import (BestMetric, chunks, epoch_rows, init_train_state, jsonl,
                              make_eval_step, make_train_step, to_global, train)
 from fsnlu_jax.train.metrics import trees_match
@@ -88,6 +89,18 @@ def evaluate_parser(parser: Parser, examples, workdir: pathlib.Path | None = Non
   return dict(exact_match=hits / n, well_formed=formed / n, n=n)
 
 
+def _check_same_added_data(workdir: pathlib.Path, stats: Mapping[str, Any]) -> None:
+  """Refuses to resume over a rewritten ``data.extra_train`` file (same path, other parses)."""
+  path = workdir / "data.json"
+  if not path.exists():
+    return
+  before = json.loads(path.read_text()).get("extra_train", {}).get("sha256")
+  now = stats.get("extra_train", {}).get("sha256")
+  if before != now:
+    raise WorkdirError(f"{workdir} was trained on other added parses (data.extra_train sha256 "
+                       f"{before} -> {now}); use a new --workdir or --overwrite")
+
+
 def run_parser(config: Mapping[str, Any] | ParseConfig, workdir: str | os.PathLike, *,
                data_dir=None, cache_dir=None) -> dict[str, Any]:
   """Trains (resuming) the parser on the configured subset, then scores the test split.
@@ -102,24 +115,31 @@ def run_parser(config: Mapping[str, Any] | ParseConfig, workdir: str | os.PathLi
   began = time.time()
   data = data_lib.load_parse_data(config.data, data_dir=data_dir, cache_dir=cache_dir)
   folder = resolve_model_dir(config.model.checkpoint)
-  model = warm_start_seq2seq(folder, decoder_layers=config.model.decoder_layers,
-                             max_target_len=max(config.data.max_target_len,
-                                                config.decode.max_length),
-                             label_smoothing=config.optim.label_smoothing,
-                             rngs=nnx.Rngs(config.seed))
-  c = model.config
   d = config.data
   tokenizer = SubwordTokenizer(folder, max_length=d.max_source_len)
   grammar = data_lib.tree_grammar(data, d, config.decode.max_depth)
+  warm_start = lambda output_ids: warm_start_seq2seq(
+      folder, decoder_layers=config.model.decoder_layers,
+      max_target_len=max(d.max_target_len, config.decode.max_length),
+      label_smoothing=config.optim.label_smoothing, output_ids=output_ids,
+      rngs=nnx.Rngs(config.seed))
+  model = warm_start(None)
+  if config.model.output_shortlist and d.direction == "parse" and not grammar.copy:
+    c = model.config
+    model = warm_start(grammar_shortlist(compile_grammar(grammar, tokenizer, c),
+                                         bos_id=c.bos_id, eos_id=c.eos_id))
+  c = model.config
   encode = lambda examples: data_lib.encode_parses(
       examples, tokenizer, max_source_len=d.max_source_len, max_target_len=d.max_target_len,
-      bos_id=c.bos_id, eos_id=c.eos_id, pad_id=c.pad_id, reverse=d.direction == "generate")
+      bos_id=c.bos_id, eos_id=c.eos_id, pad_id=c.pad_id, reverse=d.direction == "generate",
+      output_index=None if c.output_ids is None else c.output_index())
   arrays, kept, dropped = {}, {}, {}
   for split in ("train", "validation"):
     arrays[split], kept[split], dropped[split] = encode(data.examples[split])
   if not kept["train"]:
     raise ValueError("no training parse fits data.max_target_len")
   stats = dict(data.stats, target_too_long=dropped)
+  _check_same_added_data(workdir, stats)
   if jax.process_index() == 0:
     saved = dict(model=to_dict(c), grammar=data_lib.grammar_to_dict(grammar),
                  decode=to_dict(config.decode), max_source_len=d.max_source_len,

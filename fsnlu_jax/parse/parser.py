@@ -29,7 +29,7 @@ from flax import nnx
 
 from fsnlu_jax.data.subword import SubwordTokenizer
 from fsnlu_jax.decoding import GrammarAutomaton, build_tree_grammar, tree_grammar_constraint
-from fsnlu_jax.kernels import beam_search, expand_to_beams, sample
+from fsnlu_jax.kernels import beam_search, expand_to_beams, sample, shortlist_constraint
 from fsnlu_jax.models import BertSeq2Seq, Seq2SeqConfig, seq2seq_tokens_to_logits
 from fsnlu_jax.parse import data as data_lib
 from fsnlu_jax.parse.config import ParserDecodeConfig
@@ -45,6 +45,14 @@ def compile_grammar(grammar, tokenizer: SubwordTokenizer, config: Seq2SeqConfig
   """The grammar over the tokenizer's pieces (host-side; seconds for PIZZA's)."""
   return build_tree_grammar(grammar, data_lib.chunk_tokenizer(tokenizer),
                             vocab_size=config.encoder.vocab_size, eos_id=config.eos_id)
+
+
+def grammar_shortlist(automaton: GrammarAutomaton, *, bos_id: int, eos_id: int
+                      ) -> tuple[int, ...]:
+  """The pieces a compiled grammar (without copying) can write, plus BOS and EOS, ascending:
+  the parser's output shortlist (:class:`~fsnlu_jax.models.Seq2SeqConfig` ``output_ids``)."""
+  pieces = set(np.asarray(automaton.arrays.edge_tokens).tolist()) | {bos_id, eos_id}
+  return tuple(sorted(pieces))
 
 
 class Parser:
@@ -92,8 +100,8 @@ class Parser:
     c, d = self.model.config, self.decode
     encoded = self.tokenizer.encode(list(texts))
     run = _searcher(nnx.graphdef(self.model), beam_size=d.beam_size, max_length=d.max_length,
-                    vocab_size=c.encoder.vocab_size, bos_id=c.bos_id, eos_id=c.eos_id,
                     alpha=d.alpha)
+    pieces = c.output_pieces()
     state = nnx.state(self.model)
     out: list[tuple[str | None, float]] = []
     detokenize = lambda ids: self.tokenizer._tokenizer.decode(ids)  # pylint: disable=protected-access
@@ -113,7 +121,7 @@ class Parser:
         if not result.finished[i, 0]:
           out.append((None, float("-inf")))
           continue
-        ids = result.sequences[i, 0, :int(result.lengths[i, 0])]
+        ids = pieces[result.sequences[i, 0, :int(result.lengths[i, 0])]]
         tree = self.automaton.decode(ids, set(encoded[r][0][1:-1]), detokenize)
         out.append((tree, float(result.scores[i, 0])))
     return out
@@ -128,8 +136,8 @@ class Parser:
     c, d = self.model.config, self.decode
     encoded = self.tokenizer.encode(list(texts))
     per_batch = max(1, d.batch_size // n)
-    run = _tree_sampler(nnx.graphdef(self.model), n=n, max_length=d.max_length,
-                        vocab_size=c.encoder.vocab_size, bos_id=c.bos_id, eos_id=c.eos_id)
+    run = _tree_sampler(nnx.graphdef(self.model), n=n, max_length=d.max_length)
+    pieces = c.output_pieces()
     state = nnx.state(self.model)
     key = jax.random.key(seed)
     detokenize = lambda ids: self.tokenizer._tokenizer.decode(ids)  # pylint: disable=protected-access
@@ -151,47 +159,63 @@ class Parser:
       for i, r in enumerate(rows):
         trees = []
         for j in range(i * n, (i + 1) * n):
-          ids = result.sequences[j, :int(result.lengths[j])]
+          ids = pieces[result.sequences[j, :int(result.lengths[j])]]
           trees.append(self.automaton.decode(ids, set(encoded[r][0][1:-1]), detokenize)
                        if result.finished[j] else None)
         out.append(trees)
     return out
 
 
+def _search_space(model: BertSeq2Seq, constraint):
+  """``(constraint, vocab_size, bos, eos)`` of a search over the model's outputs: the pieces,
+  or the positions of its shortlist (:func:`fsnlu_jax.kernels.shortlist_constraint`)."""
+  c = model.config
+  if c.output_ids is None:
+    return constraint, c.encoder.vocab_size, c.bos_id, c.eos_id
+  index = c.output_index()
+  return (shortlist_constraint(constraint, c.output_pieces()), c.output_size,
+          int(index[c.bos_id]), int(index[c.eos_id]))
+
+
 @functools.lru_cache(maxsize=16)
-def _tree_sampler(graphdef, *, n, max_length, vocab_size, bos_id, eos_id):
+def _tree_sampler(graphdef, *, n, max_length):
   """The jitted ``run(state, src_ids [P, Ls], src_mask, arrays, copy, utterance_mask [P, V],
-  key, temperature, top_p)``: ``n`` samples per row."""
+  key, temperature, top_p)``: ``n`` samples per row (tokens as output positions)."""
 
   @jax.jit
   def run(state, src_ids, src_mask, arrays, copy, utterance_mask, key, temperature, top_p):
     model = nnx.merge(graphdef, state)
+    c = model.config
     encoded = model.encode(src_ids, src_mask)  # --> [P, Ls, D]
     repeat = lambda x: jnp.repeat(x, n, axis=0)
     cache = jax.tree.map(repeat, model.init_cache(encoded, src_mask, max_length))
-    constraint = tree_grammar_constraint(arrays, vocab_size=vocab_size, copy=copy,
-                                         utterance_mask=repeat(utterance_mask), eos_id=eos_id)
+    constraint, vocab_size, bos, eos = _search_space(model, tree_grammar_constraint(
+        arrays, vocab_size=c.encoder.vocab_size, copy=copy,
+        utterance_mask=repeat(utterance_mask), eos_id=c.eos_id))
     return sample(seq2seq_tokens_to_logits(model), cache, rng=key,
                   batch_size=src_ids.shape[0] * n, max_length=max_length, vocab_size=vocab_size,
-                  bos_id=bos_id, eos_id=eos_id, temperature=temperature, top_p=top_p,
+                  bos_id=bos, eos_id=eos, temperature=temperature, top_p=top_p,
                   constraint=constraint)
 
   return run
 
 
 @functools.lru_cache(maxsize=16)
-def _searcher(graphdef, *, beam_size, max_length, vocab_size, bos_id, eos_id, alpha):
-  """The jitted ``run(state, src_ids [B, Ls], src_mask, arrays, copy, utterance_mask [B, V])``."""
+def _searcher(graphdef, *, beam_size, max_length, alpha):
+  """The jitted ``run(state, src_ids [B, Ls], src_mask, arrays, copy, utterance_mask [B, V])``
+  (tokens as output positions)."""
 
   @jax.jit
   def run(state, src_ids, src_mask, arrays, copy, utterance_mask):
     model = nnx.merge(graphdef, state)
+    c = model.config
     encoded = model.encode(src_ids, src_mask)  # --> [B, Ls, D]
     cache = expand_to_beams(model.init_cache(encoded, src_mask, max_length), beam_size)
-    constraint = tree_grammar_constraint(arrays, vocab_size=vocab_size, copy=copy,
-                                         utterance_mask=utterance_mask, eos_id=eos_id)
+    constraint, vocab_size, bos, eos = _search_space(model, tree_grammar_constraint(
+        arrays, vocab_size=c.encoder.vocab_size, copy=copy, utterance_mask=utterance_mask,
+        eos_id=c.eos_id))
     return beam_search(seq2seq_tokens_to_logits(model), cache, batch_size=src_ids.shape[0],
                        beam_size=beam_size, max_length=max_length, vocab_size=vocab_size,
-                       bos_id=bos_id, eos_id=eos_id, alpha=alpha, constraint=constraint)
+                       bos_id=bos, eos_id=eos, alpha=alpha, constraint=constraint)
 
   return run

@@ -261,3 +261,49 @@ def test_orbax_checkpoint_restores_equal_logits(model, forward, tmp_path):
   state = jax.tree.map(lambda x: jnp.asarray(np.asarray(x)), state)
   np.testing.assert_array_equal(_forward(graphdef, state, batch)[1], logits)
   assert _forward._cache_size() == compiles  # pylint: disable=protected-access
+
+
+def test_an_output_shortlist_scores_and_searches_its_pieces_as_the_masked_full_model(model):
+  """With ``output_ids`` the logits are the full model's at those pieces, and a search over
+  positions (constraint through ``shortlist_constraint``) is the full model's search when
+  every other piece is impossible: the same sequences, as pieces, with the same scores."""
+  from fsnlu_jax.kernels import Constraint, shortlist_constraint  # pylint: disable=g-import-not-at-top
+  ids = (BOS, EOS, 5, 7, 9, 11, 20, 31)
+  short = BertSeq2Seq(_config(output_ids=ids, label_smoothing=0.1), rngs=nnx.Rngs(1))
+  nnx.update(short, nnx.state(model))
+  bias = model.output_bias[...]
+  short.output_bias = nnx.Param(bias[jnp.asarray(ids)])
+  masked = BertSeq2Seq(model.config, rngs=nnx.Rngs(1))
+  nnx.update(masked, nnx.state(model))
+  keep = jnp.zeros(V, bool).at[jnp.asarray(ids)].set(True)
+  masked.output_bias = nnx.Param(jnp.where(keep, bias, -1e9))
+  base = _batch()
+  full_logits = masked(base["src_ids"], base["src_mask"], base["tgt_in"])
+  np.testing.assert_allclose(short(base["src_ids"], base["src_mask"], base["tgt_in"]),
+                             full_logits[..., jnp.asarray(ids)], atol=1e-5)
+  assert short.config.output_index()[9] == 4 and short.config.output_index()[6] == -1
+  never_9 = Constraint(init=lambda b, w: jnp.zeros((b, w), jnp.int32),
+                       allowed=lambda s: jnp.broadcast_to(jnp.arange(V) != 9, s.shape + (V,)),
+                       advance=lambda s, t: s + 1)
+
+  def search(m, constraint, vocab_size, bos, eos):
+    cache = m.init_cache(m.encode(base["src_ids"], base["src_mask"]), base["src_mask"], LT)
+    return beam_search(seq2seq_tokens_to_logits(m), expand_to_beams(cache, 3), batch_size=ROWS,
+                       beam_size=3, max_length=LT, vocab_size=vocab_size, bos_id=bos,
+                       eos_id=eos, alpha=0.0, constraint=constraint)
+
+  index = short.config.output_index()
+  ours = search(short, shortlist_constraint(never_9, jnp.asarray(ids)), len(ids),
+                int(index[BOS]), int(index[EOS]))
+  theirs = search(masked, never_9, V, BOS, EOS)
+  finished = np.asarray(theirs.finished)
+  assert finished.any() and (np.asarray(ours.finished) == finished).all()
+  pieces = np.asarray(ids)[np.asarray(ours.sequences)]
+  real = np.arange(LT)[None, None] < np.asarray(theirs.lengths)[..., None]
+  assert (np.where(real, pieces, 0) == np.where(real, np.asarray(theirs.sequences), 0))[
+      finished].all()
+  assert 9 not in pieces[real & finished[..., None]]
+  np.testing.assert_allclose(np.asarray(ours.scores)[finished],
+                             np.asarray(theirs.scores)[finished], atol=1e-4)
+  with pytest.raises(ValueError, match="bos_id"):
+    _config(output_ids=(EOS, 5))

@@ -6,9 +6,11 @@ evaluation only, read from ../shared in the skipped-without-data test).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import pathlib
 
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import nnx
@@ -210,9 +212,15 @@ def test_clasp_rs_and_gb_requests_become_utterances_that_say_every_entity(traine
   seed_trees = {e.exr for e in seeds}
   for request in gb:
     assert parse_tree(request.exr) and request.exr not in seed_trees
-  # The teacher: any encoder-decoder of the right shape shows the constraint (here the parser's).
+  # The teacher: any encoder-decoder of the parser's sizes that writes any piece shows the
+  # constraint (the parser itself only writes its grammar's shortlist, so it cannot teach).
   # Trees of at most 32 pieces (one source bucket: one compilation).
-  teacher = parse_lib.Generator(parser.model, parser.tokenizer, max_source_len=32)
+  assert parser.model.config.output_ids is not None
+  with pytest.raises(ValueError, match="whole vocabulary"):
+    parse_lib.Generator(parser.model, parser.tokenizer, max_source_len=32)
+  words = dataclasses.replace(parser.model.config, output_ids=None)
+  teacher = parse_lib.Generator(models.BertSeq2Seq(words, rngs=nnx.Rngs(0)), parser.tokenizer,
+                                max_source_len=32)
   examples, unfinished = parse_lib.write_utterances(teacher, rs, n=2, seed=0, max_length=24,
                                                     batch_size=8)
   assert unfinished == 0 and len(examples) == 2 * len(rs)
@@ -258,3 +266,53 @@ def test_the_real_pizza_subset_is_seeded_and_disjoint_from_its_validation(shared
         assert kid.label in grammar.children[node.label]
       if node.is_leaf_node:
         assert node.text in grammar.values[node.label]
+
+
+def test_added_parses_round_trip_through_jsonl_and_a_bad_line_names_its_place(tmp_path):
+  seeds = _seeds()
+  path = tmp_path / "added.jsonl"
+  data_lib.write_parses(path, seeds)
+  assert data_lib.read_parses(path) == seeds
+  path.write_text(path.read_text() + '{"text": "a pizza", "tokens": ["a", "pizza"], "top": "",'
+                  ' "exr": "(ORDER (PIZZAORDER ", "pcfg_err": false, "source": "x"}\n')
+  with pytest.raises(ValueError, match=f"{path}:{len(seeds) + 1}"):
+    data_lib.read_parses(path)
+
+
+def test_added_parses_join_training_only_and_a_rewritten_file_is_refused(pizza_dir, tmp_path):
+  from fsnlu_jax.config import WorkdirError  # pylint: disable=g-import-not-at-top
+  from fsnlu_jax.parse import job  # pylint: disable=g-import-not-at-top
+  added = [ParseExample("four cans of coke", ("four", "cans", "of", "coke"), "",
+                        "(ORDER (DRINKORDER (CONTAINERTYPE CAN ) (DRINKTYPE COKE ) (NUMBER 4 ) ) )",
+                        False, "gen:0")]
+  path = tmp_path / "added.jsonl"
+  data_lib.write_parses(path, added)
+  config = ParseDataConfig(train_size=3, validation_size=2)
+  cache = tmp_path / "cache"
+  plain = data_lib.load_parse_data(config, data_dir=pizza_dir, cache_dir=cache)
+  config = ParseDataConfig(train_size=3, validation_size=2, extra_train=str(path))
+  data = data_lib.load_parse_data(config, data_dir=pizza_dir, cache_dir=cache)
+  assert data.examples["train"] == plain.examples["train"] + added
+  assert data.examples["validation"] == plain.examples["validation"]
+  assert data.stats["extra_train"]["rows"] == 1
+  workdir = tmp_path / "run"
+  workdir.mkdir()
+  (workdir / "data.json").write_text(json.dumps(data.stats))
+  job._check_same_added_data(workdir, data.stats)  # pylint: disable=protected-access
+  data_lib.write_parses(path, added + _seeds()[:1])
+  again = data_lib.load_parse_data(config, data_dir=pizza_dir, cache_dir=cache)
+  with pytest.raises(WorkdirError, match="other added parses"):
+    job._check_same_added_data(workdir, again.stats)  # pylint: disable=protected-access
+
+
+def test_the_output_shortlist_holds_every_piece_the_grammar_allows(trained):
+  parser = Parser.load(trained)
+  c, automaton = parser.model.config, parser.automaton
+  assert c.output_ids == parse_lib.parser.grammar_shortlist(automaton, bos_id=c.bos_id,
+                                                            eos_id=c.eos_id)
+  assert len(c.output_ids) < 1000 < c.encoder.vocab_size
+  states = jnp.arange(automaton.num_states, dtype=jnp.int32)[None]  # --> [1, S]
+  allowed = np.asarray(automaton.constraint().allowed(states))[0]  # --> [S, V]
+  outside = np.ones(c.encoder.vocab_size, bool)
+  outside[list(c.output_ids)] = False
+  assert allowed.any() and not allowed[:, outside].any()

@@ -1,0 +1,262 @@
+"""CLASP on PIZZA (EVALUATION.md, "Teaching via data"): student parsers trained on real plus added parses.
+
+For each ``--subsets`` seed (a *run*): the parser job's seeded subset of
+``--train-size`` real parses from PIZZA's 348 dev rows (CLASP's few-shot
+setting: 16; ``all``: 348), its 32 validation rows (other dev rows, for the
+best checkpoint), and the 1357 test rows. Each *system* adds ``--n-augment``
+parses made from the subset, a student parser
+(:func:`fsnlu_jax.parse.run_parser`, ``configs/parse.py``) is trained on real
+plus added parses, and scored by EXR exact match (up to sibling order) on
+the whole test split under the tree grammar (every output well formed).
+
+Systems (``--systems``):
+
+* ``none``: the real subset only;
+* ``grammar``: random trees of the schema and catalogues rendered by
+  templates (:func:`fsnlu_jax.data.tree_augment.sample_grammar_example`);
+* ``rs``: replace slots by direct substitution in the utterance text (the
+  spans come from the seeds' TOP trees; no teacher);
+* ``clasp_rs``: CLASP-RS, the same kind of substituted trees, each put into
+  words by the teacher (:class:`fsnlu_jax.parse.Generator`) that must say
+  every new entity;
+* ``clasp_gb``: CLASP-GB, new trees sampled under the grammar from the
+  ``none`` parser given the seed utterances, then put into words by the
+  teacher;
+* ``X+rt``: ``X`` after the round-trip filter (the ``none`` parser must
+  recover the tree from the teacher's utterance).
+
+The teacher of a run is the parser job in the other direction (tree ->
+utterance, ``data.direction="generate"``), warm-started from the same
+checkpoint and trained on the run's real subset plus its ``rs`` parses: it
+never sees a parse the baselines do not have. (CLASP's teacher is a 20B
+LM prompted with the seeds; no such model can be fetched here.)
+
+Every generated utterance is de-duplicated against the seeds and the earlier
+ones; every drop (unfinished sample, repeat, round-trip failure) is counted
+in the run. Systems of a run share its subset, its validation rows and the
+parser's seed, so they are compared by paired differences: per run (over
+the subsets) and per test utterance (over subsets x 1357).
+
+Resumable: each finished (run, system) is written to ``--out`` at once and
+skipped on a rerun; each parser's workdir resumes from its checkpoints.
+
+Usage (the figures in benchmarks/README.md)::
+
+  nice -n 10 python benchmarks/clasp.py --subsets 0 1 2 --train-size 16 \\
+      --workdir /tmp/clasp --out benchmarks/results/clasp.json
+
+``--quick`` is a smoke run (the tiny config on the first 16 test rows).
+
+References:
+  Rosenbaum et al., "CLASP: Few-Shot Cross-Lingual Data Augmentation for
+  Semantic Parsing", AACL 2022.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import pathlib
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _harness  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+BASELINES = ("none", "grammar", "rs")
+SYSTEMS = ("none", "grammar", "rs", "clasp_rs", "clasp_gb", "clasp_rs+rt", "clasp_gb+rt")
+PAPER = ("CLASP (AACL 2022), PIZZA, 16 real examples, English: the best CLASP system tops 85% "
+         "exact match, +5 points over the best baseline (grammar sampling, no augmentation)")
+
+
+def parser_config(args, subset: int, *, extra: str | None = None, generate: bool = False
+                  ) -> dict:
+  """The parse job's config for one subset (``configs/parse.py``, or its ``:tiny``)."""
+  sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+  from configs import parse as parse_configs  # pylint: disable=g-import-not-at-top
+  config = parse_configs.get_config("tiny" if args.quick else "")
+  config["data"].update(train_size=args.train_size, subset_seed=subset, extra_train=extra)
+  config["train"].update(steps=args.steps or config["train"]["steps"])
+  if args.quick:
+    config["data"].update(test_size=16)
+  if generate:
+    # The teacher reads trees (<= 119 pieces) and writes utterances (<= 49).
+    config["data"].update(direction="generate", max_source_len=128, max_target_len=64)
+  return config
+
+
+def _job(config, workdir, args) -> dict:
+  from fsnlu_jax import parse  # pylint: disable=g-import-not-at-top
+  return parse.run_parser(config, workdir, data_dir=args.data_dir)
+
+
+def _matches(workdir: pathlib.Path) -> list[bool]:
+  """Per test row, whether the parser's tree matched (``predictions.jsonl``, in test order)."""
+  with open(workdir / "predictions.jsonl", encoding="utf-8") as f:
+    return [bool(json.loads(line)["match"]) for line in f]
+
+
+def added_parses(system: str, run_dir: pathlib.Path, subset: int, args, counts: dict):
+  """The parses ``system`` adds (written to ``run_dir/<system>.jsonl``); None for ``none``."""
+  from fsnlu_jax import parse  # pylint: disable=g-import-not-at-top
+  from fsnlu_jax.data import tree_augment  # pylint: disable=g-import-not-at-top
+  from fsnlu_jax.parse import data as data_lib  # pylint: disable=g-import-not-at-top
+  from fsnlu_jax.parse.config import ParseDataConfig  # pylint: disable=g-import-not-at-top
+  if system == "none":
+    return None
+  path = run_dir / f"{system}.jsonl"
+  if path.exists():
+    return str(path)
+  base = parser_config(args, subset)["data"]
+  base["extra_train"] = None
+  data = data_lib.load_parse_data(ParseDataConfig(**base), data_dir=args.data_dir)
+  seeds, catalogues, schema = data.examples["train"], data.catalogues, data.schema
+  rng = np.random.default_rng([subset, args.n_augment, sum(map(ord, system.split("+")[0]))])
+  n = args.n_augment
+  if system in ("grammar", "rs"):
+    made = tree_augment.augment(system, n, seeds, catalogues, schema, rng)
+    examples = list(made.examples)
+    counts.update(repeats=made.repeats, unusable=made.unusable)
+  else:
+    method = system.split("+")[0]
+    none_parser = parse.Parser.load(run_dir / "none")
+    if method == "clasp_rs":
+      requests = parse.rs_requests(seeds, catalogues, schema, n, rng)
+    else:
+      per_seed = math.ceil(2 * n / len(seeds))
+      requests = parse.gb_requests(none_parser, seeds, catalogues, n, seed=subset,
+                                   samples_per_seed=per_seed)
+    teacher = parse.Generator.load(run_dir / "teacher")
+    written, unfinished = parse.write_utterances(
+        teacher, requests, seed=subset, temperature=args.temperature, top_p=args.top_p)
+    examples, repeats = parse.dedupe(written, seeds)
+    counts.update(requests=len(requests), unfinished=unfinished, repeats=repeats)
+    if system.endswith("+rt"):
+      examples, failed = parse.round_trip(none_parser, examples)
+      counts.update(round_trip_failed=failed)
+  counts["added"] = len(examples)
+  if not examples:  # e.g. the round trip kept nothing: the system is the seeds alone
+    return None
+  parse.write_parses(path, examples)
+  return str(path)
+
+
+def run_one(system: str, subset: int, args, root: pathlib.Path) -> dict:
+  """Trains and scores ``system``'s parser on one subset (its teacher first, if it needs one)."""
+  began = time.time()
+  run_dir = root / f"n{args.train_size}" / f"s{subset}"
+  run_dir.mkdir(parents=True, exist_ok=True)
+  counts: dict = {}
+  if system.startswith("clasp"):
+    for needed in ("none", "rs"):
+      if not (run_dir / needed / "results.json").exists():
+        raise ValueError(f"{system} needs the {needed} run of subset {subset} first "
+                         "(list it before in --systems)")
+    teacher_dir = run_dir / "teacher"
+    if not (teacher_dir / "results.json").exists():
+      _job(parser_config(args, subset, extra=str(run_dir / "rs.jsonl"), generate=True),
+           teacher_dir, args)
+  extra = added_parses(system, run_dir, subset, args, counts)
+  # Nothing added (a filter kept nothing): the same job as ``none``, so its workdir.
+  workdir = run_dir / (system.replace("+", "_") if extra or system == "none" else "none")
+  out = _job(parser_config(args, subset, extra=extra), workdir, args)
+  test = out["test"]
+  return dict(exact_match=test["exact_match"], well_formed=test["well_formed"], n_test=test["n"],
+              matches=_matches(workdir), added=counts,
+              best_step=out["best_step"], steps=out["steps"], wall_s=round(time.time() - began, 1))
+
+
+# ---------------------------------------------------------------- summary
+
+
+def summarize(runs: dict) -> dict:
+  """Per system: exact match over subsets; paired differences against the best baseline."""
+  from fsnlu_jax.fewshot import stats  # pylint: disable=g-import-not-at-top
+  keys = [k.split("/") for k in runs]
+  systems = [s for s in SYSTEMS if any(k[1] == s for k in keys)]
+  subsets_of = {s: sorted(int(k[0]) for k in keys if k[1] == s) for s in systems}
+  grid = lambda s, subs: np.array([runs[f"{i}/{s}"]["matches"] for i in subs], np.float64)
+  out = dict(systems={}, paired={})
+  for system in systems:
+    # [S, N]: the half-width over subset means (seed_half_width) is the one that decides.
+    out["systems"][system] = stats.summary(grid(system, subsets_of[system]))
+    out["systems"][system]["well_formed"] = min(runs[f"{i}/{system}"]["well_formed"]
+                                                for i in subsets_of[system])
+  for system in systems:
+    bases = [b for b in BASELINES if b in systems and b != system]
+    shared = sorted(set(subsets_of[system]).intersection(*[subsets_of[b] for b in bases])
+                    ) if bases else []
+    if not shared:
+      continue
+    best = max(bases, key=lambda b: grid(b, shared).mean())
+    diff = grid(system, shared) - grid(best, shared)
+    out["paired"][system] = dict(best_baseline=best, subsets=shared,
+                                 difference=stats.summary(diff))
+  return out
+
+
+def markdown_table(results: dict) -> str:
+  """The README table: exact match and paired difference, in points."""
+  pct = lambda x: f"{100 * x:.1f}"
+  rows = ["| system | exact match (mean ± 95% over subsets) | per subset | "
+          "− best baseline (paired, over subsets) | well formed |", "|---|---|---|---|---|"]
+  s = results["summary"]
+  for system, summ in s["systems"].items():
+    half = summ.get("seed_half_width")
+    paired = s["paired"].get(system)
+    diff = "" if paired is None else (
+        f"{100 * paired['difference']['mean']:+.1f} ± "
+        f"{100 * (paired['difference'].get('seed_half_width') or float('nan')):.1f} "
+        f"vs {paired['best_baseline']}")
+    rows.append(f"| {system} | {pct(summ['mean'])}"
+                f"{'' if half is None else ' ± ' + pct(half)} | "
+                f"{' / '.join(pct(m) for m in summ.get('seed_means', [summ['mean']]))} | {diff} | "
+                f"{pct(summ['well_formed'])}% |")
+  return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+  p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  p.add_argument("--subsets", type=int, nargs="+", default=[0, 1, 2])
+  p.add_argument("--train-size", type=lambda v: None if v == "all" else int(v), default=16)
+  p.add_argument("--systems", nargs="+", default=list(SYSTEMS[:5]), choices=SYSTEMS)
+  p.add_argument("--n-augment", type=int, default=256)
+  p.add_argument("--steps", type=int, help="parser and teacher steps (default: the config's)")
+  p.add_argument("--temperature", type=float, default=1.0, help="teacher sampling")
+  p.add_argument("--top-p", type=float, default=0.9, help="teacher sampling")
+  p.add_argument("--data-dir", default=os.environ.get("FSNLU_DATA_DIR"))
+  p.add_argument("--workdir", required=True, help="parsers, teachers and added data")
+  p.add_argument("--out", required=True)
+  p.add_argument("--quick", action="store_true")
+  args = p.parse_args(argv)
+  out = pathlib.Path(args.out)
+  protocol = dict(train_size=args.train_size, n_augment=args.n_augment, steps=args.steps,
+                  temperature=args.temperature, top_p=args.top_p, quick=args.quick,
+                  parser_config=parser_config(args, 0))
+  results = json.loads(out.read_text()) if out.exists() else dict(protocol=protocol, runs={})
+  if results["protocol"] != protocol:
+    raise SystemExit(f"{out} holds runs of another protocol: {results['protocol']}; "
+                     "use another --out")
+  results["machine"] = _harness.machine_info(matmul=False)
+  root = pathlib.Path(args.workdir)
+  for subset in args.subsets:
+    for system in args.systems:
+      key = f"{subset}/{system}"
+      if key in results["runs"]:
+        continue
+      results["runs"][key] = run_one(system, subset, args, root)
+      print(key, f"{100 * results['runs'][key]['exact_match']:.1f}", flush=True)
+      results["summary"] = summarize(results["runs"])
+      results["paper"] = PAPER
+      out.parent.mkdir(parents=True, exist_ok=True)
+      out.write_text(json.dumps(results, indent=1))
+  print(markdown_table(results))
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())
