@@ -165,9 +165,28 @@ def run_one(system: str, subset: int, args, root: pathlib.Path) -> dict:
   workdir = run_dir / (system.replace("+", "_") if extra or system == "none" else "none")
   out = _job(parser_config(args, subset, extra=extra), workdir, args)
   test = out["test"]
-  return dict(exact_match=test["exact_match"], well_formed=test["well_formed"], n_test=test["n"],
-              matches=_matches(workdir), added=counts,
-              best_step=out["best_step"], steps=out["steps"], wall_s=round(time.time() - began, 1))
+  record = dict(exact_match=test["exact_match"], well_formed=test["well_formed"], n_test=test["n"],
+                ungrounded_rows=test.get("ungrounded_rows"),
+                matches=_matches(workdir), added=counts, best_step=out["best_step"],
+                steps=out["steps"], grounded_values=out["grounded_values"])
+  if system == "none" and out["grounded_values"]:
+    record["ungrounded"] = ungrounded_exact_match(workdir, args)
+  record["wall_s"] = round(time.time() - began, 1)
+  return record
+
+
+def ungrounded_exact_match(workdir: pathlib.Path, args) -> dict:
+  """The same parser decoded without value grounding (what grounding is worth)."""
+  import dataclasses  # pylint: disable=g-import-not-at-top
+  from fsnlu_jax import parse  # pylint: disable=g-import-not-at-top
+  from fsnlu_jax.parse import data as data_lib  # pylint: disable=g-import-not-at-top
+  from fsnlu_jax.parse.config import ParseDataConfig  # pylint: disable=g-import-not-at-top
+  parser = parse.Parser.load(workdir)
+  parser.decode = dataclasses.replace(parser.decode, grounded_values=False)
+  config = dict(parser_config(args, 0)["data"], extra_train=None)
+  test = data_lib.load_parse_data(ParseDataConfig(**config), data_dir=args.data_dir
+                                  ).examples["test"]
+  return parse.evaluate_parser(parser, test)
 
 
 # ---------------------------------------------------------------- summary
@@ -181,6 +200,11 @@ def summarize(runs: dict) -> dict:
   subsets_of = {s: sorted(int(k[0]) for k in keys if k[1] == s) for s in systems}
   grid = lambda s, subs: np.array([runs[f"{i}/{s}"]["matches"] for i in subs], np.float64)
   out = dict(systems={}, paired={})
+  ungrounded = [r["ungrounded"]["exact_match"] for k, r in sorted(runs.items())
+                if "ungrounded" in r]
+  if ungrounded:  # the none parsers decoded without value grounding
+    out["none_ungrounded"] = (stats.summary(np.array([ungrounded]).T) if len(ungrounded) > 1
+                              else dict(mean=ungrounded[0], n=1))
   for system in systems:
     # [S, N]: the half-width over subset means (seed_half_width) is the one that decides.
     out["systems"][system] = stats.summary(grid(system, subsets_of[system]))
@@ -216,6 +240,10 @@ def markdown_table(results: dict) -> str:
                 f"{'' if half is None else ' ± ' + pct(half)} | "
                 f"{' / '.join(pct(m) for m in summ.get('seed_means', [summ['mean']]))} | {diff} | "
                 f"{pct(summ['well_formed'])}% |")
+  if "none_ungrounded" in s:
+    u = s["none_ungrounded"]
+    rows.append(f"| none, values not grounded | {pct(u['mean'])} | "
+                f"{' / '.join(pct(m) for m in u.get('seed_means', [u['mean']]))} | | 100.0% |")
   return "\n".join(rows)
 
 

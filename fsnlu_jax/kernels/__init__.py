@@ -25,5 +25,5 @@ from fsnlu_jax.kernels._acquisition import (LOSSES, crf_marginal_confidence, crf
 from fsnlu_jax.kernels._trie import (TrieArrays, advance, allowed_tokens, pad_trie, root_states)
 from fsnlu_jax.kernels._beam_search import (BeamResult, BeamState, Constraint, beam_search,
                                             blocked_top_k, expand_to_beams, length_penalty,
-                                            shortlist_constraint)
+                                            row_masked_constraint, shortlist_constraint)
 from fsnlu_jax.kernels._sampling import SampleResult, SampleState, filter_logits, sample

@@ -74,6 +74,23 @@ def shortlist_constraint(constraint: Constraint, output_ids: jax.Array) -> Const
                     advance=lambda state, tokens: constraint.advance(state, output_ids[tokens]))
 
 
+def row_masked_constraint(constraint: Constraint, row_mask: jax.Array) -> Constraint:
+  """``constraint`` that also forbids, in batch row ``b``, the tokens where ``row_mask[b]``
+  (bool ``[B, V]``) is False: a per-input restriction on top of a shared automaton.
+
+  >>> import jax.numpy as jnp
+  >>> free = Constraint(init=lambda b, w: jnp.zeros((b, w), jnp.int32),
+  ...                   allowed=lambda s: jnp.ones(s.shape + (3,), bool), advance=lambda s, t: s)
+  >>> c = row_masked_constraint(free, jnp.array([[True, False, True], [False, True, True]]))
+  >>> c.allowed(c.init(2, 1)).astype(int).tolist()
+  [[[1, 0, 1]], [[0, 1, 1]]]
+  """
+  row_mask = jnp.asarray(row_mask, bool)
+  return Constraint(init=constraint.init,
+                    allowed=lambda state: constraint.allowed(state) & row_mask[:, None, :],
+                    advance=constraint.advance)
+
+
 class BeamState(NamedTuple):
   """The ``lax.while_loop`` carry of :func:`beam_search`."""
 

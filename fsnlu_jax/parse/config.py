@@ -96,6 +96,9 @@ class ParserDecodeConfig:
     max_length: most tree pieces, EOS included.
     batch_size: utterances decoded together (a static shape: one compile).
     max_depth: the grammar's most nested open labels.
+    grounded_values: write only entity values the utterance mentions (a
+      catalogue surface form of the value occurs in it;
+      :mod:`fsnlu_jax.parse.grounding`).
   """
 
   beam_size: int = 4
@@ -103,6 +106,7 @@ class ParserDecodeConfig:
   max_length: int = 128
   batch_size: int = 32
   max_depth: int = 6
+  grounded_values: bool = True
 
 
 @dataclasses.dataclass(frozen=True)

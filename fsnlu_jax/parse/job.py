@@ -44,6 +44,7 @@ from fsnlu_jax.models import resolve_model_dir, seq2seq_loss, warm_start_seq2seq
 from fsnlu_jax.parallel import make_data_mesh
 from fsnlu_jax.parse import data as data_lib
 from fsnlu_jax.parse.config import ParseConfig
+from fsnlu_jax.parse.grounding import grammar_surfaces
 from fsnlu_jax.parse.optim import optimizer_for_config
 from fsnlu_jax.parse.parser import (PARSER_FILE, TOKENIZER_FILE, Parser, compile_grammar,
                                     grammar_shortlist)
@@ -86,7 +87,8 @@ def evaluate_parser(parser: Parser, examples, workdir: pathlib.Path | None = Non
       for row in rows:
         f.write(json.dumps(row) + "\n")
   n = len(examples)
-  return dict(exact_match=hits / n, well_formed=formed / n, n=n)
+  return dict(exact_match=hits / n, well_formed=formed / n, n=n,
+              ungrounded_rows=parser.ungrounded_rows)
 
 
 def _check_same_added_data(workdir: pathlib.Path, stats: Mapping[str, Any]) -> None:
@@ -142,6 +144,7 @@ def run_parser(config: Mapping[str, Any] | ParseConfig, workdir: str | os.PathLi
   _check_same_added_data(workdir, stats)
   if jax.process_index() == 0:
     saved = dict(model=to_dict(c), grammar=data_lib.grammar_to_dict(grammar),
+                 surfaces=grammar_surfaces(grammar, data.catalogues),
                  decode=to_dict(config.decode), max_source_len=d.max_source_len,
                  direction=d.direction)
     (workdir / PARSER_FILE).write_text(json.dumps(saved, indent=1))
@@ -172,7 +175,9 @@ def run_parser(config: Mapping[str, Any] | ParseConfig, workdir: str | os.PathLi
   if d.direction == "parse":
     parser = Parser.load(workdir)
     out.update(test=evaluate_parser(parser, data.examples["test"], workdir),
-               grammar_states=parser.automaton.num_states)
+               grammar_states=parser.automaton.num_states,
+               grounded_values=config.decode.grounded_values,
+               output_size=parser.model.config.output_size)
   out["seconds"] = round(time.time() - began, 1)
   jsonl.write(workdir / "results.json", out)
   return out

@@ -29,10 +29,12 @@ from flax import nnx
 
 from fsnlu_jax.data.subword import SubwordTokenizer
 from fsnlu_jax.decoding import GrammarAutomaton, build_tree_grammar, tree_grammar_constraint
-from fsnlu_jax.kernels import beam_search, expand_to_beams, sample, shortlist_constraint
+from fsnlu_jax.kernels import (beam_search, expand_to_beams, row_masked_constraint, sample,
+                               shortlist_constraint)
 from fsnlu_jax.models import BertSeq2Seq, Seq2SeqConfig, seq2seq_tokens_to_logits
 from fsnlu_jax.parse import data as data_lib
 from fsnlu_jax.parse.config import ParserDecodeConfig
+from fsnlu_jax.parse.grounding import ValueGrounding
 from fsnlu_jax.parse.optim import optimizer_for
 from fsnlu_jax.train import restore_model
 
@@ -62,14 +64,18 @@ class Parser:
     model: the :class:`~fsnlu_jax.models.BertSeq2Seq`.
     tokenizer: its word pieces.
     automaton: the compiled tree grammar.
-    decode: beam size, length penalty, output length, batch.
+    decode: beam size, length penalty, output length, batch, grounding.
     max_source_len: most utterance pieces (longer utterances are cut).
+    grounding: the values each utterance mentions (used when
+      ``decode.grounded_values``; None: every value of the grammar).
   """
 
   def __init__(self, model: BertSeq2Seq, tokenizer: SubwordTokenizer,
-               automaton: GrammarAutomaton, decode: ParserDecodeConfig, *, max_source_len: int):
+               automaton: GrammarAutomaton, decode: ParserDecodeConfig, *, max_source_len: int,
+               grounding: ValueGrounding | None = None):
     self.model, self.tokenizer, self.automaton = model, tokenizer, automaton
-    self.decode, self.max_source_len = decode, max_source_len
+    self.decode, self.max_source_len, self.grounding = decode, max_source_len, grounding
+    self.ungrounded_rows = 0
     self._arrays = jax.device_put(automaton.arrays)
     self._copy = jax.device_put(automaton.copy)
 
@@ -91,12 +97,31 @@ class Parser:
     model, _ = restore_model(folder, template, optimizer_for(workdir, template))
     tokenizer = SubwordTokenizer(workdir / TOKENIZER_FILE, max_length=saved["max_source_len"])
     automaton = compile_grammar(data_lib.grammar_from_dict(saved["grammar"]), tokenizer, config)
+    grounding = ValueGrounding(saved["surfaces"], automaton) if "surfaces" in saved else None
     return cls(model, tokenizer, automaton, ParserDecodeConfig(**saved["decode"]),
-               max_source_len=saved["max_source_len"])
+               max_source_len=saved["max_source_len"], grounding=grounding)
 
   def parse(self, texts: Sequence[str]) -> list[tuple[str | None, float]]:
     """``(tree string, score)`` per utterance, in order: the best beam's tree and its
-    length-penalised log-probability (``(None, -inf)`` if no beam finished)."""
+    length-penalised log-probability (``(None, -inf)`` if no beam finished).
+
+    With ``decode.grounded_values`` (and a grounding) only the entity values
+    an utterance mentions can be written (:mod:`fsnlu_jax.parse.grounding`).
+    A grounded beam can reach a dead end (an entity opened with none of its
+    values mentioned); a row whose beams all die is decoded again without
+    grounding, so it still gets a tree. ``self.ungrounded_rows`` counts them
+    (last call).
+    """
+    grounded = self.decode.grounded_values and self.grounding is not None
+    out = self._parse(texts, grounded)
+    again = [i for i, (tree, _) in enumerate(out) if tree is None] if grounded else []
+    if again:
+      for i, result in zip(again, self._parse([texts[i] for i in again], False)):
+        out[i] = result
+    self.ungrounded_rows = len(again)
+    return out
+
+  def _parse(self, texts: Sequence[str], grounded: bool) -> list[tuple[str | None, float]]:
     c, d = self.model.config, self.decode
     encoded = self.tokenizer.encode(list(texts))
     run = _searcher(nnx.graphdef(self.model), beam_size=d.beam_size, max_length=d.max_length,
@@ -115,8 +140,11 @@ class Parser:
         ids = encoded[r][0]
         src[i, :len(ids)] = ids
         mask[i, ids[1:-1]] = True  # the utterance's own pieces, specials left out
+      values = (self.grounding.mask([texts[r] for r in fill]) if grounded
+                else np.ones((d.batch_size, c.encoder.vocab_size), bool))
       result = jax.device_get(run(state, jnp.asarray(src), jnp.asarray(src != c.pad_id),
-                                  self._arrays, self._copy, jnp.asarray(mask)))
+                                  self._arrays, self._copy, jnp.asarray(mask),
+                                  jnp.asarray(values)))
       for i, r in enumerate(rows):
         if not result.finished[i, 0]:
           out.append((None, float("-inf")))
@@ -202,18 +230,20 @@ def _tree_sampler(graphdef, *, n, max_length):
 
 @functools.lru_cache(maxsize=16)
 def _searcher(graphdef, *, beam_size, max_length, alpha):
-  """The jitted ``run(state, src_ids [B, Ls], src_mask, arrays, copy, utterance_mask [B, V])``
-  (tokens as output positions)."""
+  """The jitted ``run(state, src_ids [B, Ls], src_mask, arrays, copy, utterance_mask [B, V],
+  value_mask [B, V])`` (tokens as output positions; ``value_mask``: the pieces each row may
+  write, :class:`~fsnlu_jax.parse.grounding.ValueGrounding`)."""
 
   @jax.jit
-  def run(state, src_ids, src_mask, arrays, copy, utterance_mask):
+  def run(state, src_ids, src_mask, arrays, copy, utterance_mask, value_mask):
     model = nnx.merge(graphdef, state)
     c = model.config
     encoded = model.encode(src_ids, src_mask)  # --> [B, Ls, D]
     cache = expand_to_beams(model.init_cache(encoded, src_mask, max_length), beam_size)
-    constraint, vocab_size, bos, eos = _search_space(model, tree_grammar_constraint(
-        arrays, vocab_size=c.encoder.vocab_size, copy=copy, utterance_mask=utterance_mask,
-        eos_id=c.eos_id))
+    grammar = tree_grammar_constraint(arrays, vocab_size=c.encoder.vocab_size, copy=copy,
+                                      utterance_mask=utterance_mask, eos_id=c.eos_id)
+    constraint, vocab_size, bos, eos = _search_space(
+        model, row_masked_constraint(grammar, value_mask))
     return beam_search(seq2seq_tokens_to_logits(model), cache, batch_size=src_ids.shape[0],
                        beam_size=beam_size, max_length=max_length, vocab_size=vocab_size,
                        bos_id=bos, eos_id=eos, alpha=alpha, constraint=constraint)

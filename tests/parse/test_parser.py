@@ -316,3 +316,31 @@ def test_the_output_shortlist_holds_every_piece_the_grammar_allows(trained):
   outside = np.ones(c.encoder.vocab_size, bool)
   outside[list(c.output_ids)] = False
   assert allowed.any() and not allowed[:, outside].any()
+
+
+def test_grounding_allows_the_mentioned_values_and_structure_only(trained, pizza_dir):
+  from fsnlu_jax.parse import grounding  # pylint: disable=g-import-not-at-top
+  parser = Parser.load(trained)
+  g, pieces = parser.grounding, parser.automaton.symbol_pieces
+  assert g is not None and parser.decode.grounded_values
+  mask = g.mask(["a small pizza with green peppers", "Three cans of COKE"])
+  allowed = lambda row, symbol: bool(mask[row, list(pieces[symbol])].all())
+  assert allowed(0, "SMALL") and allowed(0, "GREEN_PEPPERS") and not allowed(0, "HAM")
+  assert not allowed(0, "LARGE") and allowed(1, "COKE") and allowed(1, "CAN")
+  for row in (0, 1):  # structure and the implicit NUMBER 1 always
+    assert allowed(row, "(PIZZAORDER") and allowed(row, ")") and allowed(row, "1")
+  assert allowed(1, "3") and not allowed(0, "3") and ("NUMBER", "1") in grounding.IMPLICIT
+  # Every gold value of the hand-made rows is mentioned, so grounding never blocks it.
+  rows = _ROWS + _TEST
+  masks = g.mask([text for text, _, _ in rows])
+  for (text, _, exr), m in zip(rows, masks):
+    for node in parse_tree(exr).walk():
+      if node.is_leaf_node:
+        assert m[list(pieces[node.text])].all(), (text, node)
+  # Parsing: every value written is mentioned.
+  texts = [text for text, _, _ in _TEST]
+  for text, (tree, _) in zip(texts, parser.parse(texts)):
+    row = g.mask([text])[0]
+    for node in parse_tree(tree).walk():
+      if node.is_leaf_node:
+        assert row[list(pieces[node.text])].all(), (text, tree)

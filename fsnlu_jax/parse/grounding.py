@@ -1,0 +1,82 @@
+"""Grounded values: the parser writes only the entity values its utterance mentions.
+
+Trained on 16 parses, the decoder learns the shape of the trees long before it
+learns to copy: it writes a training tree's toppings for an utterance that
+names others (measured on PIZZA, subset 0: 3% exact match, most errors a
+wrong value in the right place). The catalogues say how each value is said,
+so the parser need not guess: a value is *mentioned* when one of its
+catalogue surface forms occurs in the utterance as whole words, and the
+beam may write only mentioned values. PIZZA's implicit ``(NUMBER 1 )`` (an
+order without a number) and values without any surface form are always
+allowed.
+
+The cost is bounded and measured: on PIZZA's 1705 dev and test rows, 96.4%
+have every value of their EXR tree mentioned; the other rows say a value with
+words no catalogue lists, and those values cannot be written.
+
+The restriction is a per-row piece mask (``[B, V]``,
+:func:`fsnlu_jax.kernels.row_masked_constraint`) on top of the grammar's
+automaton: every piece of a constructor or a bracket is allowed, value
+pieces only those of mentioned values (a piece a mentioned value shares with
+an unmentioned one stays allowed: the mask relaxes, it never blocks a
+mentioned value).
+
+Shapes: ``B`` utterances, ``V`` vocabulary.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from fsnlu_jax.data.catalogues import DEFAULT_NUMBER, Catalogues
+from fsnlu_jax.decoding import GrammarAutomaton, TreeGrammar
+
+# Written without being said: an order's default count.
+IMPLICIT = {("NUMBER", DEFAULT_NUMBER)}
+
+
+def grammar_surfaces(grammar: TreeGrammar, catalogues: Catalogues
+                     ) -> dict[str, dict[str, list[str]]]:
+  """label -> value -> its catalogue surface forms, for every value of the grammar."""
+  return {label: {value: list(catalogues.surfaces(label, value)) for value in values}
+          for label, values in grammar.values.items()}
+
+
+class ValueGrounding:
+  """Which value pieces each utterance allows.
+
+  Args:
+    surfaces: label -> value -> surface forms (:func:`grammar_surfaces`;
+      saved in ``parser.json``).
+    automaton: the compiled grammar (its symbols' pieces).
+  """
+
+  def __init__(self, surfaces: Mapping[str, Mapping[str, Sequence[str]]],
+               automaton: GrammarAutomaton):
+    pieces = automaton.symbol_pieces  # a value is one symbol, even "2 LITER"
+    value_of = lambda value: list(pieces[value])
+    self.always = np.zeros(automaton.vocab_size, bool)
+    for symbol, ids in pieces.items():
+      if symbol == ")" or symbol.startswith("("):
+        self.always[list(ids)] = True
+    self.always[automaton.eos_id] = True
+    self._said: list[tuple[str, list[int]]] = []  # (" surface form ", the value's pieces)
+    for label, values in surfaces.items():
+      for value, forms in values.items():
+        if (label, value) in IMPLICIT or not forms:
+          self.always[value_of(value)] = True
+        else:
+          ids = value_of(value)
+          self._said += [(f" {' '.join(form.lower().split())} ", ids) for form in forms]
+
+  def mask(self, texts: Sequence[str]) -> np.ndarray:
+    """bool ``[B, V]``: per utterance, the pieces the parser may write."""
+    out = np.repeat(self.always[None], len(texts), axis=0)
+    for row, text in enumerate(texts):
+      padded = f" {' '.join(text.lower().split())} "
+      for form, ids in self._said:
+        if form in padded:
+          out[row, ids] = True
+    return out
