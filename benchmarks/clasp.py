@@ -86,6 +86,7 @@ def parser_config(args, subset: int, *, extra: str | None = None, generate: bool
   if generate:
     # The teacher reads trees (<= 119 pieces) and writes utterances (<= 49).
     config["data"].update(direction="generate", max_source_len=128, max_target_len=64)
+    config["train"].update(steps=args.teacher_steps or config["train"]["steps"])
   return config
 
 
@@ -253,7 +254,8 @@ def main(argv: list[str] | None = None) -> int:
   p.add_argument("--train-size", type=lambda v: None if v == "all" else int(v), default=16)
   p.add_argument("--systems", nargs="+", default=list(SYSTEMS[:5]), choices=SYSTEMS)
   p.add_argument("--n-augment", type=int, default=256)
-  p.add_argument("--steps", type=int, help="parser and teacher steps (default: the config's)")
+  p.add_argument("--steps", type=int, help="parser steps (default: the config's)")
+  p.add_argument("--teacher-steps", type=int, help="teacher steps (default: the config's)")
   p.add_argument("--temperature", type=float, default=1.0, help="teacher sampling")
   p.add_argument("--top-p", type=float, default=0.9, help="teacher sampling")
   p.add_argument("--data-dir", default=os.environ.get("FSNLU_DATA_DIR"))
@@ -263,6 +265,7 @@ def main(argv: list[str] | None = None) -> int:
   args = p.parse_args(argv)
   out = pathlib.Path(args.out)
   protocol = dict(train_size=args.train_size, n_augment=args.n_augment, steps=args.steps,
+                  teacher_steps=args.teacher_steps,
                   temperature=args.temperature, top_p=args.top_p, quick=args.quick,
                   parser_config=parser_config(args, 0))
   results = json.loads(out.read_text()) if out.exists() else dict(protocol=protocol, runs={})
