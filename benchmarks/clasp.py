@@ -56,7 +56,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import pathlib
 import sys
@@ -102,48 +101,32 @@ def _matches(workdir: pathlib.Path) -> list[bool]:
 
 
 def added_parses(system: str, run_dir: pathlib.Path, subset: int, args, counts: dict):
-  """The parses ``system`` adds (written to ``run_dir/<system>.jsonl``); None for ``none``."""
+  """The parses ``system`` adds (written to ``run_dir/<system>.jsonl``); None for ``none``
+  or when nothing is left (:func:`fsnlu_jax.parse.added_parses`)."""
   from fsnlu_jax import parse  # pylint: disable=g-import-not-at-top
-  from fsnlu_jax.data import tree_augment  # pylint: disable=g-import-not-at-top
   from fsnlu_jax.parse import data as data_lib  # pylint: disable=g-import-not-at-top
   from fsnlu_jax.parse.config import ParseDataConfig  # pylint: disable=g-import-not-at-top
   if system == "none":
     return None
   path = run_dir / f"{system}.jsonl"
-  if path.exists():
-    return str(path)
-  base = parser_config(args, subset)["data"]
-  base["extra_train"] = None
-  data = data_lib.load_parse_data(ParseDataConfig(**base), data_dir=args.data_dir)
-  seeds, catalogues, schema = data.examples["train"], data.catalogues, data.schema
-  rng = np.random.default_rng([subset, args.n_augment, sum(map(ord, system.split("+")[0]))])
-  n = args.n_augment
-  if system in ("grammar", "rs"):
-    made = tree_augment.augment(system, n, seeds, catalogues, schema, rng)
-    examples = list(made.examples)
-    counts.update(repeats=made.repeats, unusable=made.unusable)
-  else:
-    method = system.split("+")[0]
-    none_parser = parse.Parser.load(run_dir / "none")
-    if method == "clasp_rs":
-      requests = parse.rs_requests(seeds, catalogues, schema, n, rng)
-    else:
-      per_seed = math.ceil(2 * n / len(seeds))
-      requests = parse.gb_requests(none_parser, seeds, catalogues, n, seed=subset,
-                                   samples_per_seed=per_seed)
-    teacher = parse.Generator.load(run_dir / "teacher")
-    written, unfinished = parse.write_utterances(
-        teacher, requests, seed=subset, temperature=args.temperature, top_p=args.top_p)
-    examples, repeats = parse.dedupe(written, seeds)
-    counts.update(requests=len(requests), unfinished=unfinished, repeats=repeats)
-    if system.endswith("+rt"):
-      examples, failed = parse.round_trip(none_parser, examples)
-      counts.update(round_trip_failed=failed)
-  counts["added"] = len(examples)
-  if not examples:  # e.g. the round trip kept nothing: the system is the seeds alone
-    return None
-  parse.write_parses(path, examples)
-  return str(path)
+  if (run_dir / f"{system}.counts.json").exists():
+    counts.update(json.loads((run_dir / f"{system}.counts.json").read_text()))
+    return str(path) if counts["added"] else None
+  data = data_lib.load_parse_data(
+      ParseDataConfig(**dict(parser_config(args, subset)["data"], extra_train=None)),
+      data_dir=args.data_dir)
+  method = system.split("+")[0]
+  teaches = method.startswith("clasp")
+  examples, made = parse.added_parses(
+      method, data.examples["train"], data.catalogues, data.schema, args.n_augment, seed=subset,
+      parser=parse.Parser.load(run_dir / "none") if teaches else None,
+      teacher=parse.Generator.load(run_dir / "teacher") if teaches else None,
+      filter_round_trip=system.endswith("+rt"), temperature=args.temperature, top_p=args.top_p)
+  counts.update(made)
+  if examples:  # else (e.g. the round trip kept nothing) the system is the seeds alone
+    parse.write_parses(path, examples)
+  (run_dir / f"{system}.counts.json").write_text(json.dumps(counts))
+  return str(path) if examples else None
 
 
 def run_one(system: str, subset: int, args, root: pathlib.Path) -> dict:

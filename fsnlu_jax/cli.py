@@ -16,6 +16,9 @@
   fsnlu rewrite --checkpoint WORKDIR [--previous TEXT] [--user ID] "play alien bridges"
   fsnlu teach --config teach[:tiny] --workdir DIR     (train a LINGUIST teacher)
   fsnlu generate --teacher DIR --intent NAME (--examples FILE.jsonl | --labels a,b) [--n N]
+  fsnlu parse --config parse[:tiny] --workdir DIR [--set data.extra_train=ADDED.jsonl]
+  fsnlu parse --checkpoint WORKDIR "large pizza with ham"          (JSON lines: tree, score)
+  fsnlu clasp --parser DIR --method clasp_rs|clasp_gb|rs|grammar [--teacher DIR] --out ADDED.jsonl
   fsnlu predict --checkpoint WORKDIR [--input FILE|-] [--output FILE]   (JSON lines out)
   fsnlu serve --checkpoint WORKDIR [--host H] [--port P]               (HTTP: /health, /predict)
   fsnlu active select --workdir DIR --seed-data SEED.jsonl --pool POOL.jsonl [--k K --strategy S]
@@ -26,9 +29,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import logging
 import os
+import pathlib
 import sys
 import traceback
 
@@ -290,6 +295,52 @@ def _add_parse_parser(commands) -> None:
   parser.set_defaults(func=cmd_parse)
 
 
+def cmd_clasp(args) -> int:
+  """Writes parses to add to a parser's training subset (CLASP or a baseline), as JSONL."""
+  from fsnlu_jax import parse  # pylint: disable=g-import-not-at-top
+  from fsnlu_jax.config import job_config  # pylint: disable=g-import-not-at-top
+  from fsnlu_jax.parse import data as data_lib  # pylint: disable=g-import-not-at-top
+
+  workdir = pathlib.Path(args.parser)
+  config = job_config(parse.ParseConfig, json.loads((workdir / "config.json").read_text()),
+                      jobs=("parse",))
+  data = data_lib.load_parse_data(dataclasses.replace(config.data, extra_train=None),
+                                  data_dir=args.data_dir, cache_dir=args.cache_dir)
+  teaches = args.method.startswith("clasp")
+  if teaches and not args.teacher:
+    raise ValueError(f"clasp --method {args.method} needs --teacher (a generate workdir)")
+  examples, counts = parse.added_parses(
+      args.method, data.examples["train"], data.catalogues, data.schema, args.n, seed=args.seed,
+      parser=parse.Parser.load(workdir) if teaches else None,
+      teacher=parse.Generator.load(args.teacher) if teaches else None,
+      filter_round_trip=args.round_trip, temperature=args.temperature, top_p=args.top_p)
+  parse.write_parses(args.out, examples)
+  print(json.dumps(dict(counts, out=args.out)))
+  return 0
+
+
+def _add_clasp_parser(commands) -> None:
+  parser = commands.add_parser(
+      "clasp", help="write parses to add to a parser's subset (CLASP-RS/GB, or a baseline), "
+      "for `fsnlu parse --set data.extra_train=FILE`")
+  parser.add_argument("--parser", required=True,
+                      help="workdir of `fsnlu parse` trained on the seeds (its subset is used)")
+  parser.add_argument("--method", choices=("grammar", "rs", "clasp_rs", "clasp_gb"),
+                      required=True)
+  parser.add_argument("--teacher", help="workdir of `fsnlu parse --set data.direction=generate`"
+                      " (clasp_*)")
+  parser.add_argument("--n", type=int, default=256, help="most parses to write")
+  parser.add_argument("--seed", type=int, default=0)
+  parser.add_argument("--round-trip", action="store_true",
+                      help="keep a teacher's pair only if --parser recovers its tree")
+  parser.add_argument("--temperature", type=float, default=1.0)
+  parser.add_argument("--top-p", type=float, default=0.9)
+  parser.add_argument("--data-dir", help="raw dataset folders (as for `fsnlu data`)")
+  parser.add_argument("--cache-dir", help="built dataset cache (as for `fsnlu data`)")
+  parser.add_argument("--out", required=True, help="the JSONL file to write")
+  parser.set_defaults(func=cmd_clasp)
+
+
 def cmd_predict(args) -> int:
   """Answers utterances (text or JSON lines) from a file or stdin with JSON lines."""
   from fsnlu_jax import serve  # pylint: disable=g-import-not-at-top
@@ -548,6 +599,7 @@ def build_parser() -> argparse.ArgumentParser:
   _add_rewrite_parser(commands)
   _add_teach_parsers(commands)
   _add_parse_parser(commands)
+  _add_clasp_parser(commands)
   _add_predict_parsers(commands)
   _add_active_parser(commands)
   return parser

@@ -156,3 +156,62 @@ def round_trip(parser, examples: Sequence[ParseExample]) -> tuple[list[ParseExam
   kept = [e for e, (tree, _) in zip(examples, parsed)
           if tree is not None and trees_match(tree, e.exr)]
   return kept, len(examples) - len(kept)
+
+
+# ---- one call per system ---------------------------------------------------------
+
+METHODS = ("grammar", "rs", "clasp_rs", "clasp_gb")
+
+
+def added_parses(method: str, seeds: Sequence[ParseExample], catalogues: Catalogues,
+                 schema: TreeSchema, n: int, *, seed: int, parser=None, teacher=None,
+                 filter_round_trip: bool = False, temperature: float = 1.0, top_p: float = 0.9
+                 ) -> tuple[list[ParseExample], dict[str, int]]:
+  """Up to ``n`` parses to add to ``seeds``, and the count of every drop.
+
+  Args:
+    method: ``grammar`` (random schema trees rendered by templates), ``rs``
+      (replace slots by direct substitution in the utterance), ``clasp_rs``
+      (substituted trees put into words by ``teacher``) or ``clasp_gb``
+      (trees sampled from ``parser`` given the seed utterances, put into
+      words by ``teacher``).
+    seeds: the real parses.
+    parser: a :class:`~fsnlu_jax.parse.Parser` trained on the seeds
+      (``clasp_gb``'s trees, and the round trip).
+    teacher: a :class:`~fsnlu_jax.parse.Generator` (``clasp_*``).
+    filter_round_trip: keep a teacher's pair only when ``parser`` recovers
+      its tree from its utterance.
+    seed: the draws' seed (same seed, same parses).
+
+  Returns:
+    ``(examples, counts)``: ``counts`` has ``added`` and, per method,
+    ``repeats``, ``unusable`` (a seed with nothing to substitute),
+    ``requests``, ``unfinished`` (a teacher sample that did not end in time),
+    ``round_trip_failed``.
+  """
+  from fsnlu_jax.data import tree_augment  # pylint: disable=g-import-not-at-top
+  if method not in METHODS:
+    raise ValueError(f"method is one of {METHODS}, got {method!r}")
+  rng = np.random.default_rng([seed, n, sum(map(ord, method))])
+  counts: dict[str, int] = {}
+  if method in ("grammar", "rs"):
+    made = tree_augment.augment(method, n, seeds, catalogues, schema, rng)
+    examples = list(made.examples)
+    counts.update(repeats=made.repeats, unusable=made.unusable)
+  else:
+    if teacher is None or (parser is None and (method == "clasp_gb" or filter_round_trip)):
+      raise ValueError(f"{method} needs a teacher (and a parser for GB or the round trip)")
+    if method == "clasp_rs":
+      requests = rs_requests(seeds, catalogues, schema, n, rng)
+    else:  # twice the trees needed: some are repeats or a seed's own
+      requests = gb_requests(parser, seeds, catalogues, n, seed=seed,
+                             samples_per_seed=-(-2 * n // len(seeds)))
+    written, unfinished = write_utterances(teacher, requests, seed=seed,
+                                           temperature=temperature, top_p=top_p)
+    examples, repeats = dedupe(written, seeds)
+    counts.update(requests=len(requests), unfinished=unfinished, repeats=repeats)
+    if filter_round_trip:
+      examples, failed = round_trip(parser, examples)
+      counts.update(round_trip_failed=failed)
+  counts["added"] = len(examples)
+  return examples, counts

@@ -344,3 +344,17 @@ def test_grounding_allows_the_mentioned_values_and_structure_only(trained, pizza
     for node in parse_tree(tree).walk():
       if node.is_leaf_node:
         assert row[list(pieces[node.text])].all(), (text, tree)
+
+
+def test_the_cli_writes_added_parses_for_the_parsers_subset(trained, pizza_dir, tmp_path, capsys):
+  out = tmp_path / "rs.jsonl"
+  common = ["clasp", "--parser", str(trained), "--data-dir", str(pizza_dir), "--cache-dir",
+            str(tmp_path / "cache"), "--n", "3"]
+  assert cli.main([*common, "--method", "rs", "--out", str(out)]) == 0
+  counts = json.loads(capsys.readouterr().out.splitlines()[-1])
+  added = data_lib.read_parses(out)
+  assert counts["added"] == len(added) == 3
+  seeds = {e.text for e in _seeds()}
+  assert all(e.source.startswith("rs:") and e.text not in seeds for e in added)
+  assert cli.main([*common, "--method", "clasp_rs", "--out", str(out)]) == 2
+  assert "needs --teacher" in capsys.readouterr().err
