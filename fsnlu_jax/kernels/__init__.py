@@ -23,7 +23,7 @@ from fsnlu_jax.kernels._acquisition import (LOSSES, crf_marginal_confidence, crf
                                             packed_hashed_scores, summed_score_magnitude,
                                             vote_entropy)
 from fsnlu_jax.kernels._trie import (TrieArrays, advance, allowed_tokens, pad_trie, root_states)
-from fsnlu_jax.kernels._beam_search import (BeamResult, BeamState, Constraint, beam_search,
+from fsnlu_jax.kernels._beam_search import (BeamResult, BeamState, Constraint, all_of, beam_search,
                                             blocked_top_k, expand_to_beams, length_penalty,
                                             row_masked_constraint, shortlist_constraint)
 from fsnlu_jax.kernels._sampling import SampleResult, SampleState, filter_logits, sample

@@ -91,6 +91,31 @@ def row_masked_constraint(constraint: Constraint, row_mask: jax.Array) -> Constr
                     advance=constraint.advance)
 
 
+def all_of(*constraints: Constraint) -> Constraint:
+  """Every constraint at once: a token is allowed where all allow it; each keeps its state.
+
+  >>> import jax.numpy as jnp
+  >>> not_0 = Constraint(lambda b, w: jnp.zeros((b, w)), lambda s: jnp.arange(3) != 0,
+  ...                    lambda s, t: s)
+  >>> not_2 = Constraint(lambda b, w: jnp.zeros((b, w)), lambda s: jnp.arange(3) != 2,
+  ...                    lambda s, t: s)
+  >>> both = all_of(not_0, not_2)
+  >>> both.allowed(both.init(1, 1)).tolist()
+  [False, True, False]
+  """
+  def allowed(states):
+    masks = [c.allowed(s) for c, s in zip(constraints, states)]
+    out = masks[0]
+    for mask in masks[1:]:
+      out = out & mask
+    return out
+
+  return Constraint(init=lambda b, w: tuple(c.init(b, w) for c in constraints),
+                    allowed=allowed,
+                    advance=lambda states, tokens: tuple(
+                        c.advance(s, tokens) for c, s in zip(constraints, states)))
+
+
 class BeamState(NamedTuple):
   """The ``lax.while_loop`` carry of :func:`beam_search`."""
 

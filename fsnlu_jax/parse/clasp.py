@@ -31,7 +31,7 @@ import numpy as np
 from fsnlu_jax.data import ParseExample, parse_tree
 from fsnlu_jax.data.catalogues import Catalogues, TreeSchema
 from fsnlu_jax.data.tree_augment import RS_LABELS, substitute_slots
-from fsnlu_jax.data.trees import Tree
+from fsnlu_jax.data.trees import Tree, try_parse_tree
 from fsnlu_jax.train.metrics import trees_match, unordered_key
 
 # EXR gives an order without a spoken number (NUMBER 1 ): nothing to require.
@@ -187,7 +187,8 @@ def added_parses(method: str, seeds: Sequence[ParseExample], catalogues: Catalog
     ``(examples, counts)``: ``counts`` has ``added`` and, per method,
     ``repeats``, ``unusable`` (a seed with nothing to substitute),
     ``requests``, ``unfinished`` (a teacher sample that did not end in time),
-    ``round_trip_failed``.
+    ``round_trip_failed``, ``ill_formed_trees`` (teacher requests whose tree
+    does not parse: 0 by construction, counted to show it).
   """
   from fsnlu_jax.data import tree_augment  # pylint: disable=g-import-not-at-top
   if method not in METHODS:
@@ -206,6 +207,8 @@ def added_parses(method: str, seeds: Sequence[ParseExample], catalogues: Catalog
     else:  # twice the trees needed: some are repeats or a seed's own
       requests = gb_requests(parser, seeds, catalogues, n, seed=seed,
                              samples_per_seed=-(-2 * n // len(seeds)))
+    # Every request's tree is a sentence of the grammar (GB) or a catalogue substitution (RS).
+    counts["ill_formed_trees"] = sum(try_parse_tree(r.exr) is None for r in requests)
     written, unfinished = write_utterances(teacher, requests, seed=seed,
                                            temperature=temperature, top_p=top_p)
     examples, repeats = dedupe(written, seeds)

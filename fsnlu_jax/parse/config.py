@@ -99,6 +99,10 @@ class ParserDecodeConfig:
     grounded_values: write only entity values the utterance mentions (a
       catalogue surface form of the value occurs in it;
       :mod:`fsnlu_jax.parse.grounding`).
+    cover_mentions: with ``grounded_values``, the tree must also contain every
+      value the utterance mentions (longest mentions, carrier words of the
+      training parses left out: :meth:`~fsnlu_jax.parse.grounding.ValueGrounding.required`),
+      at most ``MAX_MENTIONS`` per utterance.
   """
 
   beam_size: int = 4
@@ -107,6 +111,7 @@ class ParserDecodeConfig:
   batch_size: int = 32
   max_depth: int = 6
   grounded_values: bool = True
+  cover_mentions: bool = False
 
 
 @dataclasses.dataclass(frozen=True)

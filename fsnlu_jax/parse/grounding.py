@@ -51,10 +51,13 @@ class ValueGrounding:
     surfaces: label -> value -> surface forms (:func:`grammar_surfaces`;
       saved in ``parser.json``).
     automaton: the compiled grammar (its symbols' pieces).
+    carrier_words: words the training parses use outside any entity ("can"
+      in "can i get ..."): a one-word mention that is one of them is allowed
+      but not required (:meth:`required`).
   """
 
   def __init__(self, surfaces: Mapping[str, Mapping[str, Sequence[str]]],
-               automaton: GrammarAutomaton):
+               automaton: GrammarAutomaton, carrier_words: Sequence[str] = ()):
     pieces = automaton.symbol_pieces  # a value is one symbol, even "2 LITER"
     value_of = lambda value: list(pieces[value])
     self.always = np.zeros(automaton.vocab_size, bool)
@@ -70,6 +73,9 @@ class ValueGrounding:
         else:
           ids = value_of(value)
           self._said += [(f" {' '.join(form.lower().split())} ", ids) for form in forms]
+    # Longest forms first: "green peppers" is one mention, not also "peppers".
+    self._said.sort(key=lambda item: -len(item[0].split()))
+    self.carrier_words = frozenset(carrier_words)
 
   def mask(self, texts: Sequence[str]) -> np.ndarray:
     """bool ``[B, V]``: per utterance, the pieces the parser may write."""
@@ -80,3 +86,47 @@ class ValueGrounding:
         if form in padded:
           out[row, ids] = True
     return out
+
+  def required(self, texts: Sequence[str]) -> list[list[list[int]]]:
+    """Per utterance, the pieces of each value it mentions, which the tree must contain.
+
+    Mentions are found longest first, without overlap ("green peppers" is
+    GREEN_PEPPERS, not also PEPPERS); a one-word mention that is a carrier
+    word, the implicit values and repeats are left out.
+    """
+    out = []
+    for text in texts:
+      words = " ".join(text.lower().split()).split()
+      taken = [False] * len(words)
+      wanted: list[list[int]] = []
+      for form, ids in self._said:
+        form_words = form.split()
+        n = len(form_words)
+        for i in range(len(words) - n + 1):
+          if words[i:i + n] == form_words and not any(taken[i:i + n]):
+            taken[i:i + n] = [True] * n
+            if (n > 1 or form_words[0] not in self.carrier_words) and ids not in wanted:
+              wanted.append(ids)
+      out.append(wanted)
+    return out
+
+
+def carrier_words(tops: Sequence[str]) -> list[str]:
+  """The words of TOP trees outside every entity (the utterances' carrier words), sorted."""
+  from fsnlu_jax.data import parse_tree  # pylint: disable=g-import-not-at-top
+  words: set[str] = set()
+  for top in tops:
+    tree = parse_tree(top)
+    inside = {id(node) for node, _, _ in tree.entity_spans()}
+
+    def visit(node):
+      if id(node) in inside:
+        return
+      for child in node.children:
+        if isinstance(child, str):
+          words.add(child.lower())
+        else:
+          visit(child)
+
+    visit(tree)
+  return sorted(words)

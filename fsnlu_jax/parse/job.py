@@ -44,7 +44,7 @@ from fsnlu_jax.models import resolve_model_dir, seq2seq_loss, warm_start_seq2seq
 from fsnlu_jax.parallel import make_data_mesh
 from fsnlu_jax.parse import data as data_lib
 from fsnlu_jax.parse.config import ParseConfig
-from fsnlu_jax.parse.grounding import grammar_surfaces
+from fsnlu_jax.parse.grounding import carrier_words, grammar_surfaces
 from fsnlu_jax.parse.optim import optimizer_for_config
 from fsnlu_jax.parse.parser import (PARSER_FILE, TOKENIZER_FILE, Parser, compile_grammar,
                                     grammar_shortlist)
@@ -88,7 +88,7 @@ def evaluate_parser(parser: Parser, examples, workdir: pathlib.Path | None = Non
         f.write(json.dumps(row) + "\n")
   n = len(examples)
   return dict(exact_match=hits / n, well_formed=formed / n, n=n,
-              ungrounded_rows=parser.ungrounded_rows)
+              ungrounded_rows=parser.ungrounded_rows, fallback_rows=parser.fallback_rows)
 
 
 def _check_same_added_data(workdir: pathlib.Path, stats: Mapping[str, Any]) -> None:
@@ -145,6 +145,8 @@ def run_parser(config: Mapping[str, Any] | ParseConfig, workdir: str | os.PathLi
   if jax.process_index() == 0:
     saved = dict(model=to_dict(c), grammar=data_lib.grammar_to_dict(grammar),
                  surfaces=grammar_surfaces(grammar, data.catalogues),
+                 carrier_words=carrier_words([e.top for e in data.examples["train"][
+                     :data.stats["train"]]]),
                  decode=to_dict(config.decode), max_source_len=d.max_source_len,
                  direction=d.direction)
     (workdir / PARSER_FILE).write_text(json.dumps(saved, indent=1))
@@ -177,6 +179,7 @@ def run_parser(config: Mapping[str, Any] | ParseConfig, workdir: str | os.PathLi
     out.update(test=evaluate_parser(parser, data.examples["test"], workdir),
                grammar_states=parser.automaton.num_states,
                grounded_values=config.decode.grounded_values,
+               cover_mentions=config.decode.cover_mentions,
                output_size=parser.model.config.output_size)
   out["seconds"] = round(time.time() - began, 1)
   jsonl.write(workdir / "results.json", out)

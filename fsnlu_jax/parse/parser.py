@@ -29,16 +29,19 @@ from flax import nnx
 
 from fsnlu_jax.data.subword import SubwordTokenizer
 from fsnlu_jax.decoding import GrammarAutomaton, build_tree_grammar, tree_grammar_constraint
-from fsnlu_jax.kernels import (beam_search, expand_to_beams, row_masked_constraint, sample,
-                               shortlist_constraint)
+from fsnlu_jax.kernels import (all_of, beam_search, expand_to_beams, row_masked_constraint,
+                               sample, shortlist_constraint)
 from fsnlu_jax.models import BertSeq2Seq, Seq2SeqConfig, seq2seq_tokens_to_logits
 from fsnlu_jax.parse import data as data_lib
 from fsnlu_jax.parse.config import ParserDecodeConfig
 from fsnlu_jax.parse.grounding import ValueGrounding
+from fsnlu_jax.parse.mention import mention_constraint, phrase_arrays
 from fsnlu_jax.parse.optim import optimizer_for
 from fsnlu_jax.train import restore_model
 
 PARSER_FILE = "parser.json"
+# Static shapes of the mentions a tree must cover (one compile): more are not required.
+MAX_MENTIONS, MAX_VALUE_PIECES = 12, 12
 TOKENIZER_FILE = "tokenizer.json"
 
 
@@ -75,7 +78,7 @@ class Parser:
                grounding: ValueGrounding | None = None):
     self.model, self.tokenizer, self.automaton = model, tokenizer, automaton
     self.decode, self.max_source_len, self.grounding = decode, max_source_len, grounding
-    self.ungrounded_rows = 0
+    self.ungrounded_rows, self.fallback_rows = 0, {}
     self._arrays = jax.device_put(automaton.arrays)
     self._copy = jax.device_put(automaton.copy)
 
@@ -97,7 +100,8 @@ class Parser:
     model, _ = restore_model(folder, template, optimizer_for(workdir, template))
     tokenizer = SubwordTokenizer(workdir / TOKENIZER_FILE, max_length=saved["max_source_len"])
     automaton = compile_grammar(data_lib.grammar_from_dict(saved["grammar"]), tokenizer, config)
-    grounding = ValueGrounding(saved["surfaces"], automaton) if "surfaces" in saved else None
+    grounding = (ValueGrounding(saved["surfaces"], automaton, saved.get("carrier_words", ()))
+                 if "surfaces" in saved else None)
     return cls(model, tokenizer, automaton, ParserDecodeConfig(**saved["decode"]),
                max_source_len=saved["max_source_len"], grounding=grounding)
 
@@ -107,21 +111,34 @@ class Parser:
 
     With ``decode.grounded_values`` (and a grounding) only the entity values
     an utterance mentions can be written (:mod:`fsnlu_jax.parse.grounding`).
-    A grounded beam can reach a dead end (an entity opened with none of its
-    values mentioned); a row whose beams all die is decoded again without
-    grounding, so it still gets a tree. ``self.ungrounded_rows`` counts them
-    (last call).
+    With ``decode.cover_mentions`` too, every mentioned value must be written.
+    A constrained beam can reach a dead end (an entity opened with none of its
+    values mentioned, a mention the grammar cannot place); a row whose beams
+    all die is decoded again with one constraint less (coverage, then
+    grounding), so it still gets a tree. ``self.fallback_rows`` counts the
+    rows per retry and ``self.ungrounded_rows`` those decoded without
+    grounding (last call).
     """
     grounded = self.decode.grounded_values and self.grounding is not None
-    out = self._parse(texts, grounded)
-    again = [i for i, (tree, _) in enumerate(out) if tree is None] if grounded else []
-    if again:
-      for i, result in zip(again, self._parse([texts[i] for i in again], False)):
+    # The strictest decoding first; a row whose beams all die goes to the next.
+    modes = [(True, True)] if grounded and self.decode.cover_mentions else []
+    modes += [(True, False)] if grounded else []
+    modes += [(False, False)]
+    out: list[tuple[str | None, float]] = [(None, float("-inf"))] * len(texts)
+    todo = list(range(len(texts)))
+    self.fallback_rows = {}
+    for level, (ground, cover) in enumerate(modes):
+      if level:
+        self.fallback_rows[f"grounded={ground},cover={cover}"] = len(todo)
+      for i, result in zip(todo, self._parse([texts[i] for i in todo], ground, cover)):
         out[i] = result
-    self.ungrounded_rows = len(again)
+      todo = [i for i in todo if out[i][0] is None]
+      if not todo:
+        break
+    self.ungrounded_rows = self.fallback_rows.get("grounded=False,cover=False", 0)
     return out
 
-  def _parse(self, texts: Sequence[str], grounded: bool) -> list[tuple[str | None, float]]:
+  def _parse(self, texts: Sequence[str], grounded: bool, cover: bool) -> list[tuple[str | None, float]]:
     c, d = self.model.config, self.decode
     encoded = self.tokenizer.encode(list(texts))
     run = _searcher(nnx.graphdef(self.model), beam_size=d.beam_size, max_length=d.max_length,
@@ -140,11 +157,17 @@ class Parser:
         ids = encoded[r][0]
         src[i, :len(ids)] = ids
         mask[i, ids[1:-1]] = True  # the utterance's own pieces, specials left out
-      values = (self.grounding.mask([texts[r] for r in fill]) if grounded
+      batch_texts = [texts[r] for r in fill]
+      values = (self.grounding.mask(batch_texts) if grounded
                 else np.ones((d.batch_size, c.encoder.vocab_size), bool))
+      wanted = (self.grounding.required(batch_texts) if grounded and cover
+                else [[] for _ in fill])
+      phrases, lengths = phrase_arrays([row[:MAX_MENTIONS] for row in wanted],
+                                       max_phrases=MAX_MENTIONS, max_pieces=MAX_VALUE_PIECES)
       result = jax.device_get(run(state, jnp.asarray(src), jnp.asarray(src != c.pad_id),
                                   self._arrays, self._copy, jnp.asarray(mask),
-                                  jnp.asarray(values)))
+                                  jnp.asarray(values), jnp.asarray(phrases),
+                                  jnp.asarray(lengths)))
       for i, r in enumerate(rows):
         if not result.finished[i, 0]:
           out.append((None, float("-inf")))
@@ -231,19 +254,22 @@ def _tree_sampler(graphdef, *, n, max_length):
 @functools.lru_cache(maxsize=16)
 def _searcher(graphdef, *, beam_size, max_length, alpha):
   """The jitted ``run(state, src_ids [B, Ls], src_mask, arrays, copy, utterance_mask [B, V],
-  value_mask [B, V])`` (tokens as output positions; ``value_mask``: the pieces each row may
-  write, :class:`~fsnlu_jax.parse.grounding.ValueGrounding`)."""
+  value_mask [B, V], phrases [B, K, P], lengths [B, K])`` (tokens as output positions;
+  ``value_mask``: the pieces each row may write, ``phrases``: the values it must write,
+  :class:`~fsnlu_jax.parse.grounding.ValueGrounding`)."""
 
   @jax.jit
-  def run(state, src_ids, src_mask, arrays, copy, utterance_mask, value_mask):
+  def run(state, src_ids, src_mask, arrays, copy, utterance_mask, value_mask, phrases, lengths):
     model = nnx.merge(graphdef, state)
     c = model.config
     encoded = model.encode(src_ids, src_mask)  # --> [B, Ls, D]
     cache = expand_to_beams(model.init_cache(encoded, src_mask, max_length), beam_size)
     grammar = tree_grammar_constraint(arrays, vocab_size=c.encoder.vocab_size, copy=copy,
                                       utterance_mask=utterance_mask, eos_id=c.eos_id)
+    covered = mention_constraint(phrases, lengths, vocab_size=c.encoder.vocab_size,
+                                 eos_id=c.eos_id, max_length=max_length)
     constraint, vocab_size, bos, eos = _search_space(
-        model, row_masked_constraint(grammar, value_mask))
+        model, all_of(row_masked_constraint(grammar, value_mask), covered))
     return beam_search(seq2seq_tokens_to_logits(model), cache, batch_size=src_ids.shape[0],
                        beam_size=beam_size, max_length=max_length, vocab_size=vocab_size,
                        bos_id=bos, eos_id=eos, alpha=alpha, constraint=constraint)

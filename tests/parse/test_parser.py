@@ -358,3 +358,21 @@ def test_the_cli_writes_added_parses_for_the_parsers_subset(trained, pizza_dir, 
   assert all(e.source.startswith("rs:") and e.text not in seeds for e in added)
   assert cli.main([*common, "--method", "clasp_rs", "--out", str(out)]) == 2
   assert "needs --teacher" in capsys.readouterr().err
+
+
+def test_covering_mentions_writes_every_required_value_or_falls_back(trained):
+  parser = Parser.load(trained)
+  parser.decode = dataclasses.replace(parser.decode, cover_mentions=True)
+  texts = [text for text, _, _ in _TEST + _ROWS]
+  pieces = parser.automaton.symbol_pieces
+  required = parser.grounding.required(texts)
+  assert all(required) and ["large pizza"] != required[1]
+  out = parser.parse(texts)
+  assert all(tree is not None for tree, _ in out)  # a dead end is decoded again
+  strict = len(texts) - sum(parser.fallback_rows.values())
+  assert 0 <= strict <= len(texts)
+  for text, wanted, (tree, _) in zip(texts, required, out):
+    written = [list(pieces[n.text]) for n in parse_tree(tree).walk() if n.is_leaf_node]
+    if all(w in written for w in wanted):
+      continue
+    assert parser.fallback_rows, (text, tree)  # only a fallback row may miss one
