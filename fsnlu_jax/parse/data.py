@@ -24,6 +24,7 @@ import numpy as np
 from fsnlu_jax.data import ParseExample, loading, parse_tree
 from fsnlu_jax.data.builders.pizza import catalogues_of
 from fsnlu_jax.data.catalogues import CATALOGUE_PARENTS, Catalogues, TreeSchema
+from fsnlu_jax.data.trees import Tree
 from fsnlu_jax.data.seq2seq_arrays import pack_pairs, padded_batch
 from fsnlu_jax.data.subword import SubwordTokenizer
 from fsnlu_jax.decoding import TreeGrammar
@@ -101,6 +102,55 @@ def load_parse_data(config: ParseDataConfig, *, data_dir=None, cache_dir=None) -
                                 sha256=file_sha256(config.extra_train))
   return ParseData(dict(train=train, validation=validation, test=test), catalogues_of(builder),
                    schema, stats)
+
+
+def utterance_ordered(exr: str, text: str, catalogues: Catalogues) -> str:
+  """``exr`` with every node's children in the order the utterance says them.
+
+  PIZZA writes EXR siblings in a canonical order (``NOT`` first, then by
+  label and value), so a decoder trained on it must reorder what it reads:
+  "pesto and mushrooms but no pineapple" becomes ``(NOT (TOPPING PINEAPPLE ) )
+  ... (TOPPING MUSHROOMS ) (TOPPING PESTO )``. Exact match ignores sibling
+  order, so the target can follow the utterance instead (monotone copying;
+  ``data.target_order="utterance"``).
+
+  A leaf is placed at the first unclaimed occurrence of one of its catalogue
+  surface forms (longer forms claim their words first, then leaves in EXR
+  order); a node at its earliest placed leaf. Unplaced leaves (the implicit
+  ``(NUMBER 1 )``) and nodes without any placed leaf come first among their
+  siblings; ties keep the EXR order.
+  """
+  tree = parse_tree(exr)
+  words = " ".join(text.lower().split()).split()
+  leaves = [node for node in tree.walk() if node.is_leaf_node]
+  candidates = []  # (-form length, leaf index, start)
+  for index, leaf in enumerate(leaves):
+    for form in catalogues.surfaces(leaf.label, leaf.text):
+      form_words = form.lower().split()
+      n = len(form_words)
+      candidates += [(-n, index, i) for i in range(len(words) - n + 1)
+                     if words[i:i + n] == form_words]
+  taken, placed = [False] * len(words), {}
+  for minus_n, index, start in sorted(candidates):
+    span = range(start, start - minus_n)
+    if index not in placed and not any(taken[i] for i in span):
+      placed[index] = start
+      for i in span:
+        taken[i] = True
+  position = {id(leaf): placed.get(index, -1) for index, leaf in enumerate(leaves)}
+
+  def order(node: Tree) -> tuple[Tree, int]:
+    if node.is_leaf_node:
+      return node, position[id(node)]
+    kids = [order(kid) for kid in node.subtrees]
+    kids.sort(key=lambda kid: kid[1])  # stable: ties keep the EXR order
+    anchors = [a for _, a in kids if a >= 0]
+    return Tree(node.label, tuple(k for k, _ in kids)), min(anchors) if anchors else -1
+
+  if any(isinstance(child, str) for node in tree.walk() if not node.is_leaf_node
+         for child in node.children):
+    raise ValueError(f"an EXR tree has words outside its entities: {exr}")
+  return order(tree)[0].render()
 
 
 def write_parses(path: str | os.PathLike, examples: Sequence[ParseExample]) -> None:

@@ -27,6 +27,7 @@ References:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -135,9 +136,14 @@ def run_parser(config: Mapping[str, Any] | ParseConfig, workdir: str | os.PathLi
       examples, tokenizer, max_source_len=d.max_source_len, max_target_len=d.max_target_len,
       bos_id=c.bos_id, eos_id=c.eos_id, pad_id=c.pad_id, reverse=d.direction == "generate",
       output_index=None if c.output_ids is None else c.output_index())
+  ordered = lambda examples: [dataclasses.replace(e, exr=data_lib.utterance_ordered(
+      e.exr, e.text, data.catalogues)) for e in examples]
   arrays, kept, dropped = {}, {}, {}
   for split in ("train", "validation"):
-    arrays[split], kept[split], dropped[split] = encode(data.examples[split])
+    examples = data.examples[split]
+    if d.direction == "parse" and d.target_order == "utterance":
+      examples = ordered(examples)
+    arrays[split], kept[split], dropped[split] = encode(examples)
   if not kept["train"]:
     raise ValueError("no training parse fits data.max_target_len")
   stats = dict(data.stats, target_too_long=dropped)

@@ -376,3 +376,22 @@ def test_covering_mentions_writes_every_required_value_or_falls_back(trained):
     if all(w in written for w in wanted):
       continue
     assert parser.fallback_rows, (text, tree)  # only a fallback row may miss one
+
+
+def test_utterance_order_follows_the_words_and_keeps_the_meaning():
+  from fsnlu_jax.train.metrics import trees_match  # pylint: disable=g-import-not-at-top
+  catalogues = _catalogues()
+  for text, _, exr in _ROWS + _TEST:
+    ordered = data_lib.utterance_ordered(exr, text, catalogues)
+    assert trees_match(ordered, exr)
+  assert data_lib.utterance_ordered(_ROWS[1][2], _ROWS[1][0], catalogues) == (
+      "(ORDER (PIZZAORDER (NUMBER 2 ) (SIZE SMALL ) (TOPPING PEPPERONI ) (TOPPING ONIONS ) ) )")
+  # Orders too: the drinks said after the pizza come after it; NOT where it is said.
+  assert data_lib.utterance_ordered(_TEST[0][2], _TEST[0][0], catalogues).startswith(
+      "(ORDER (PIZZAORDER (NUMBER 1 ) (SIZE SMALL ) (TOPPING CHEESE ) ) (DRINKORDER (NUMBER 2 )")
+  assert data_lib.utterance_ordered(_ROWS[4][2], _ROWS[4][0], catalogues) == (
+      "(ORDER (PIZZAORDER (NUMBER 1 ) (SIZE MEDIUM ) (NOT (TOPPING ONIONS ) ) ) )")
+  # An unmentioned leaf (the implicit NUMBER 1) comes first among its siblings.
+  assert data_lib.utterance_ordered(
+      "(ORDER (PIZZAORDER (TOPPING HAM ) (NUMBER 1 ) ) )", "ham pizza", catalogues) == (
+      "(ORDER (PIZZAORDER (NUMBER 1 ) (TOPPING HAM ) ) )")
