@@ -32,10 +32,9 @@ from fsnlu_jax.data import ParseExample, parse_tree
 from fsnlu_jax.data.catalogues import Catalogues, TreeSchema
 from fsnlu_jax.data.tree_augment import RS_LABELS, substitute_slots
 from fsnlu_jax.data.trees import Tree, try_parse_tree
+from fsnlu_jax.parse.grounding import IMPLICIT
 from fsnlu_jax.train.metrics import trees_match, unordered_key
 
-# EXR gives an order without a spoken number (NUMBER 1 ): nothing to require.
-_SILENT = {("NUMBER", "1")}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,7 +63,7 @@ def exr_phrases(exr: Tree, catalogues: Catalogues, rng: np.random.Generator
   leaving out the silent ``(NUMBER 1 )``; None when a value has no such form."""
   out = []
   for node in exr.walk():
-    if not node.is_leaf_node or (node.label, node.text) in _SILENT:
+    if not node.is_leaf_node or (node.label, node.text) in IMPLICIT:
       continue
     forms = [s for s in catalogues.surfaces(node.label, node.text)
              if catalogues.resolve(node.label, s) == node.text]

@@ -12,7 +12,6 @@ Shapes: ``N`` rows, ``Ls`` source pieces, ``Lt`` target pieces (EOS included),
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import logging
 import os
@@ -23,6 +22,7 @@ import numpy as np
 
 from fsnlu_jax.data import ParseExample, loading, parse_tree
 from fsnlu_jax.data.builders.pizza import catalogues_of
+from fsnlu_jax.data.cache import file_digest
 from fsnlu_jax.data.catalogues import CATALOGUE_PARENTS, Catalogues, TreeSchema
 from fsnlu_jax.data.trees import Tree
 from fsnlu_jax.data.seq2seq_arrays import pack_pairs, padded_batch
@@ -99,7 +99,7 @@ def load_parse_data(config: ParseDataConfig, *, data_dir=None, cache_dir=None) -
       raise ValueError(f"data.extra_train {config.extra_train}: no parses")
     train = train + extra
     stats["extra_train"] = dict(path=str(config.extra_train), rows=len(extra),
-                                sha256=file_sha256(config.extra_train))
+                                sha256=file_digest(pathlib.Path(config.extra_train)))
   return ParseData(dict(train=train, validation=validation, test=test), catalogues_of(builder),
                    schema, stats)
 
@@ -121,6 +121,9 @@ def utterance_ordered(exr: str, text: str, catalogues: Catalogues) -> str:
   siblings; ties keep the EXR order.
   """
   tree = parse_tree(exr)
+  if any(isinstance(child, str) for node in tree.walk() if not node.is_leaf_node
+         for child in node.children):
+    raise ValueError(f"an EXR tree has words outside its entities: {exr}")
   words = " ".join(text.lower().split()).split()
   leaves = [node for node in tree.walk() if node.is_leaf_node]
   candidates = []  # (-form length, leaf index, start)
@@ -147,9 +150,6 @@ def utterance_ordered(exr: str, text: str, catalogues: Catalogues) -> str:
     anchors = [a for _, a in kids if a >= 0]
     return Tree(node.label, tuple(k for k, _ in kids)), min(anchors) if anchors else -1
 
-  if any(isinstance(child, str) for node in tree.walk() if not node.is_leaf_node
-         for child in node.children):
-    raise ValueError(f"an EXR tree has words outside its entities: {exr}")
   return order(tree)[0].render()
 
 
@@ -177,10 +177,6 @@ def read_parses(path: str | os.PathLike) -> list[ParseExample]:
         raise ValueError(f"{where}: an empty utterance")
       out.append(example)
   return out
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-  return hashlib.sha256(pathlib.Path(path).read_bytes()).hexdigest()
 
 
 def tree_grammar(data: ParseData, config: ParseDataConfig, max_depth: int) -> TreeGrammar:

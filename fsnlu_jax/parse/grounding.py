@@ -30,10 +30,11 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from fsnlu_jax.data import parse_tree
 from fsnlu_jax.data.catalogues import DEFAULT_NUMBER, Catalogues
 from fsnlu_jax.decoding import GrammarAutomaton, TreeGrammar
 
-# Written without being said: an order's default count.
+# Written without being said: an order's default count (EXR's (NUMBER 1 ) where TOP has none).
 IMPLICIT = {("NUMBER", DEFAULT_NUMBER)}
 
 
@@ -113,7 +114,6 @@ class ValueGrounding:
 
 def carrier_words(tops: Sequence[str]) -> list[str]:
   """The words of TOP trees outside every entity (the utterances' carrier words), sorted."""
-  from fsnlu_jax.data import parse_tree  # pylint: disable=g-import-not-at-top
   words: set[str] = set()
   for top in tops:
     tree = parse_tree(top)

@@ -78,7 +78,7 @@ class Parser:
                grounding: ValueGrounding | None = None):
     self.model, self.tokenizer, self.automaton = model, tokenizer, automaton
     self.decode, self.max_source_len, self.grounding = decode, max_source_len, grounding
-    self.ungrounded_rows, self.fallback_rows = 0, {}
+    self.fallback_rows: dict[str, int] = {}
     self._arrays = jax.device_put(automaton.arrays)
     self._copy = jax.device_put(automaton.copy)
 
@@ -135,8 +135,12 @@ class Parser:
       todo = [i for i in todo if out[i][0] is None]
       if not todo:
         break
-    self.ungrounded_rows = self.fallback_rows.get("grounded=False,cover=False", 0)
     return out
+
+  @property
+  def ungrounded_rows(self) -> int:
+    """Rows of the last :meth:`parse` decoded without grounding (every constraint failed)."""
+    return self.fallback_rows.get("grounded=False,cover=False", 0)
 
   def _parse(self, texts: Sequence[str], grounded: bool, cover: bool) -> list[tuple[str | None, float]]:
     c, d = self.model.config, self.decode
@@ -157,17 +161,18 @@ class Parser:
         ids = encoded[r][0]
         src[i, :len(ids)] = ids
         mask[i, ids[1:-1]] = True  # the utterance's own pieces, specials left out
+      # None leaves a restriction out of the trace (jit retraces once per combination).
       batch_texts = [texts[r] for r in fill]
-      values = (self.grounding.mask(batch_texts) if grounded
-                else np.ones((d.batch_size, c.encoder.vocab_size), bool))
-      wanted = (self.grounding.required(batch_texts) if grounded and cover
-                else [[] for _ in fill])
-      phrases, lengths = phrase_arrays([row[:MAX_MENTIONS] for row in wanted],
-                                       max_phrases=MAX_MENTIONS, max_pieces=MAX_VALUE_PIECES)
+      values = jnp.asarray(self.grounding.mask(batch_texts)) if grounded else None
+      phrases = lengths = None
+      if grounded and cover:
+        phrases, lengths = phrase_arrays(
+            [row[:MAX_MENTIONS] for row in self.grounding.required(batch_texts)],
+            max_phrases=MAX_MENTIONS, max_pieces=MAX_VALUE_PIECES)
+        phrases, lengths = jnp.asarray(phrases), jnp.asarray(lengths)
       result = jax.device_get(run(state, jnp.asarray(src), jnp.asarray(src != c.pad_id),
-                                  self._arrays, self._copy, jnp.asarray(mask),
-                                  jnp.asarray(values), jnp.asarray(phrases),
-                                  jnp.asarray(lengths)))
+                                  self._arrays, self._copy, jnp.asarray(mask), values,
+                                  phrases, lengths))
       for i, r in enumerate(rows):
         if not result.finished[i, 0]:
           out.append((None, float("-inf")))
@@ -256,7 +261,7 @@ def _searcher(graphdef, *, beam_size, max_length, alpha):
   """The jitted ``run(state, src_ids [B, Ls], src_mask, arrays, copy, utterance_mask [B, V],
   value_mask [B, V], phrases [B, K, P], lengths [B, K])`` (tokens as output positions;
   ``value_mask``: the pieces each row may write, ``phrases``: the values it must write,
-  :class:`~fsnlu_jax.parse.grounding.ValueGrounding`)."""
+  :class:`~fsnlu_jax.parse.grounding.ValueGrounding`; None leaves either out)."""
 
   @jax.jit
   def run(state, src_ids, src_mask, arrays, copy, utterance_mask, value_mask, phrases, lengths):
@@ -264,12 +269,15 @@ def _searcher(graphdef, *, beam_size, max_length, alpha):
     c = model.config
     encoded = model.encode(src_ids, src_mask)  # --> [B, Ls, D]
     cache = expand_to_beams(model.init_cache(encoded, src_mask, max_length), beam_size)
-    grammar = tree_grammar_constraint(arrays, vocab_size=c.encoder.vocab_size, copy=copy,
-                                      utterance_mask=utterance_mask, eos_id=c.eos_id)
-    covered = mention_constraint(phrases, lengths, vocab_size=c.encoder.vocab_size,
-                                 eos_id=c.eos_id, max_length=max_length)
-    constraint, vocab_size, bos, eos = _search_space(
-        model, all_of(row_masked_constraint(grammar, value_mask), covered))
+    constraint = tree_grammar_constraint(arrays, vocab_size=c.encoder.vocab_size, copy=copy,
+                                         utterance_mask=utterance_mask, eos_id=c.eos_id)
+    if value_mask is not None:
+      constraint = row_masked_constraint(constraint, value_mask)
+    if phrases is not None:
+      constraint = all_of(constraint, mention_constraint(
+          phrases, lengths, vocab_size=c.encoder.vocab_size, eos_id=c.eos_id,
+          max_length=max_length))
+    constraint, vocab_size, bos, eos = _search_space(model, constraint)
     return beam_search(seq2seq_tokens_to_logits(model), cache, batch_size=src_ids.shape[0],
                        beam_size=beam_size, max_length=max_length, vocab_size=vocab_size,
                        bos_id=bos, eos_id=eos, alpha=alpha, constraint=constraint)
