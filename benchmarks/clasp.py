@@ -37,8 +37,15 @@ in the run. Systems of a run share its subset, its validation rows and the
 parser's seed, so they are compared by paired differences: per run (over
 the subsets) and per test utterance (over subsets x 1357).
 
+Every parser is scored twice on the test split: with the protocol's decoding
+(``--cover-mentions``, default on: the tree must write every value the
+utterance mentions) and with that setting flipped (``variants``, per-row
+matches kept, summarized and paired the same way), so what coverage is worth
+is measured on every system; ``none`` is also decoded without grounding.
+
 Resumable: each finished (run, system) is written to ``--out`` at once and
-skipped on a rerun; each parser's workdir resumes from its checkpoints.
+skipped on a rerun; each parser's workdir resumes from its checkpoints; a
+finished run without its variant gets it on the next rerun.
 
 Usage (the figures in benchmarks/README.md)::
 
@@ -80,6 +87,7 @@ def parser_config(args, subset: int, *, extra: str | None = None, generate: bool
   config = parse_configs.get_config("tiny" if args.quick else "")
   config["data"].update(train_size=args.train_size, subset_seed=subset, extra_train=extra)
   config["train"].update(steps=args.steps or config["train"]["steps"])
+  config["decode"].update(cover_mentions=args.cover_mentions == "on")
   if args.quick:
     config["data"].update(test_size=16)
   if generate:
@@ -94,9 +102,9 @@ def _job(config, workdir, args) -> dict:
   return parse.run_parser(config, workdir, data_dir=args.data_dir)
 
 
-def _matches(workdir: pathlib.Path) -> list[bool]:
-  """Per test row, whether the parser's tree matched (``predictions.jsonl``, in test order)."""
-  with open(workdir / "predictions.jsonl", encoding="utf-8") as f:
+def _matches(workdir: pathlib.Path, predictions: str = "predictions.jsonl") -> list[bool]:
+  """Per test row, whether the parser's tree matched (``predictions``, in test order)."""
+  with open(workdir / predictions, encoding="utf-8") as f:
     return [bool(json.loads(line)["match"]) for line in f]
 
 
@@ -152,32 +160,72 @@ def run_one(system: str, subset: int, args, root: pathlib.Path) -> dict:
   record = dict(exact_match=test["exact_match"], well_formed=test["well_formed"], n_test=test["n"],
                 ungrounded_rows=test.get("ungrounded_rows"),
                 matches=_matches(workdir), added=counts, best_step=out["best_step"],
-                steps=out["steps"], grounded_values=out["grounded_values"])
+                steps=out["steps"], grounded_values=out["grounded_values"],
+                cover_mentions=out["cover_mentions"], fallback_rows=test.get("fallback_rows"),
+                workdir=str(workdir.relative_to(root)))
   if system == "none" and out["grounded_values"]:
-    record["ungrounded"] = ungrounded_exact_match(workdir, args)
+    record["ungrounded"] = redecode(workdir, args, "ungrounded", grounded_values=False)
+  if not args.no_variant:
+    add_variant(record, root, args)
   record["wall_s"] = round(time.time() - began, 1)
   return record
 
 
-def ungrounded_exact_match(workdir: pathlib.Path, args) -> dict:
-  """The same parser decoded without value grounding (what grounding is worth)."""
+def variant_name(record: dict) -> str:
+  """The other decoding every run is also scored with: coverage flipped."""
+  return f"cover_mentions={'off' if record.get('cover_mentions') else 'on'}"
+
+
+def add_variant(record: dict, root: pathlib.Path, args) -> bool:
+  """Scores ``record``'s parser again with mention coverage flipped (same trained
+  parser, per-row matches kept); False when it already has that score."""
+  name = variant_name(record)
+  if name in record.setdefault("variants", {}):
+    return False
+  workdir = root / record["workdir"]
+  record["variants"][name] = redecode(workdir, args, name.replace("=", "_"),
+                                      cover_mentions=not record.get("cover_mentions", False))
+  return True
+
+
+def redecode(workdir: pathlib.Path, args, name: str, **decode) -> dict:
+  """The same parser decoded with ``decode`` changes (``ungrounded``: what grounding
+  is worth; coverage flipped: what covering mentions is worth); its predictions go
+  to ``predictions_<name>.jsonl`` and its per-row matches into the record."""
   import dataclasses  # pylint: disable=g-import-not-at-top
   from fsnlu_jax import parse  # pylint: disable=g-import-not-at-top
   from fsnlu_jax.parse import data as data_lib  # pylint: disable=g-import-not-at-top
   from fsnlu_jax.parse.config import ParseDataConfig  # pylint: disable=g-import-not-at-top
   parser = parse.Parser.load(workdir)
-  parser.decode = dataclasses.replace(parser.decode, grounded_values=False)
+  parser.decode = dataclasses.replace(parser.decode, **decode)
   config = dict(parser_config(args, 0)["data"], extra_train=None)
   test = data_lib.load_parse_data(ParseDataConfig(**config), data_dir=args.data_dir
                                   ).examples["test"]
-  return parse.evaluate_parser(parser, test)
+  predictions = f"predictions_{name}.jsonl"
+  out = parse.evaluate_parser(parser, test, workdir, predictions=predictions)
+  return dict(out, matches=_matches(workdir, predictions))
 
 
 # ---------------------------------------------------------------- summary
 
 
 def summarize(runs: dict) -> dict:
-  """Per system: exact match over subsets; paired differences against the best baseline."""
+  """Per system: exact match over subsets; paired differences against the best baseline.
+
+  Each of the runs' other decodings (``variants``) is summarized the same way
+  under ``"variants"``.
+  """
+  out = summarize_decoding(runs)
+  names = sorted({v for r in runs.values() for v in r.get("variants", {})})
+  if names:
+    out["variants"] = {v: summarize_decoding({k: r["variants"][v] for k, r in runs.items()
+                                              if v in r.get("variants", {})}) for v in names}
+  return out
+
+
+def summarize_decoding(runs: dict) -> dict:
+  """:func:`summarize` of one decoding: ``runs`` maps ``subset/system`` to a record
+  with ``matches`` and ``well_formed``."""
   from fsnlu_jax.fewshot import stats  # pylint: disable=g-import-not-at-top
   keys = [k.split("/") for k in runs]
   systems = [s for s in SYSTEMS if any(k[1] == s for k in keys)]
@@ -208,11 +256,19 @@ def summarize(runs: dict) -> dict:
 
 
 def markdown_table(results: dict) -> str:
-  """The README table: exact match and paired difference, in points."""
+  """The README tables (the protocol's decoding, then each variant): exact match and
+  paired difference, in points."""
+  summary = results["summary"]
+  tables = [_table(summary)]
+  for name, variant in summary.get("variants", {}).items():
+    tables.append(f"Decoded with {name}:\n\n" + _table(variant))
+  return "\n\n".join(tables)
+
+
+def _table(s: dict) -> str:
   pct = lambda x: f"{100 * x:.1f}"
   rows = ["| system | exact match (mean ± 95% over subsets) | per subset | "
           "− best baseline (paired, over subsets) | well formed |", "|---|---|---|---|---|"]
-  s = results["summary"]
   for system, summ in s["systems"].items():
     half = summ.get("seed_half_width")
     paired = s["paired"].get(system)
@@ -241,6 +297,11 @@ def main(argv: list[str] | None = None) -> int:
   p.add_argument("--teacher-steps", type=int, help="teacher steps (default: the config's)")
   p.add_argument("--temperature", type=float, default=1.0, help="teacher sampling")
   p.add_argument("--top-p", type=float, default=0.9, help="teacher sampling")
+  p.add_argument("--cover-mentions", choices=("on", "off"), default="on",
+                 help="the parsers' decoding (decode.cover_mentions); every run is also "
+                      "scored with the other setting unless --no-variant")
+  p.add_argument("--no-variant", action="store_true",
+                 help="skip scoring each run with coverage flipped")
   p.add_argument("--data-dir", default=os.environ.get("FSNLU_DATA_DIR"))
   p.add_argument("--workdir", required=True, help="parsers, teachers and added data")
   p.add_argument("--out", required=True)
@@ -267,6 +328,19 @@ def main(argv: list[str] | None = None) -> int:
       results["summary"] = summarize(results["runs"])
       results["paper"] = PAPER
       out.parent.mkdir(parents=True, exist_ok=True)
+      out.write_text(json.dumps(results, indent=1))
+  for key, record in sorted(results["runs"].items()):  # runs finished before variants existed
+    if args.no_variant:
+      break
+    subset, system = key.split("/")
+    record.setdefault("workdir", str(pathlib.Path(f"n{args.train_size}", f"s{subset}", (
+        system.replace("+", "_") if system != "none" and record["added"].get("added")
+        else "none"))))
+    record.setdefault("cover_mentions", protocol["parser_config"]["decode"]["cover_mentions"])
+    if add_variant(record, root, args):
+      name = variant_name(record)
+      print(key, name, f"{100 * record['variants'][name]['exact_match']:.1f}", flush=True)
+      results["summary"] = summarize(results["runs"])
       out.write_text(json.dumps(results, indent=1))
   print(markdown_table(results))
   return 0

@@ -33,7 +33,9 @@ def get_config(arg: str = "") -> dict:
       optim=dict(learning_rate=2e-4, warmup_steps=30, end_factor=0.05, weight_decay=0.01,
                  clip_norm=1.0, label_smoothing=0.1),
       train=dict(steps=300, batch_size=16, log_every=25, eval_every=50, checkpoint_every=50),
-      decode=dict(beam_size=4, alpha=0.6, max_length=128, batch_size=32, max_depth=6))
+      # Values grounded in the utterance, every mentioned one written (ParserDecodeConfig).
+      decode=dict(beam_size=4, alpha=0.6, max_length=128, batch_size=32, max_depth=6,
+                  grounded_values=True, cover_mentions=True))
   if arg == "tiny":
     config["data"].update(train_size=4, validation_size=2, test_size=None,
                           max_source_len=32, max_target_len=32)

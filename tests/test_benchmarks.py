@@ -374,3 +374,33 @@ def test_ig_selection_never_mixes_protocols(tmp_path, monkeypatch):
     ig.merge([part("hwu64", [0]), part("hwu64", [1])], tmp_path / "x.json")
   with pytest.raises(SystemExit, match="one --retrains"):
     ig.merge([part("hwu64", [0]), part("snips", [0], retrains=2)], tmp_path / "x.json")
+
+
+def test_clasp_summarizes_each_decoding_with_paired_differences(monkeypatch):
+  """The CLASP runner's summary: per system over subsets, paired against the best
+  baseline, for the protocol's decoding and again for each variant."""
+  monkeypatch.syspath_prepend(str(BENCHMARKS))
+  spec = importlib.util.spec_from_file_location("_bench_clasp", BENCHMARKS / "clasp.py")
+  clasp = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(clasp)
+  hits = {"none": [1, 0, 0, 0], "grammar": [1, 1, 0, 0], "clasp_rs": [1, 1, 1, 0]}
+
+  def record(system):  # the variant gets the last row right on every system
+    matches = [bool(m) for m in hits[system]]
+    covered = list(matches)
+    covered[3] = True
+    return dict(matches=matches, well_formed=1.0, exact_match=sum(matches) / 4,
+                variants={"cover_mentions=on": dict(matches=covered, well_formed=1.0,
+                                                    exact_match=sum(covered) / 4)})
+
+  runs = {f"{i}/{s}": record(s) for i in (0, 1) for s in hits}
+  summary = clasp.summarize(runs)
+  assert summary["systems"]["grammar"]["mean"] == pytest.approx(0.5)
+  paired = summary["paired"]["clasp_rs"]
+  assert paired["best_baseline"] == "grammar" and paired["subsets"] == [0, 1]
+  assert paired["difference"]["mean"] == pytest.approx(0.25)
+  variant = summary["variants"]["cover_mentions=on"]
+  assert variant["systems"]["none"]["mean"] == pytest.approx(0.5)
+  assert variant["paired"]["clasp_rs"]["difference"]["mean"] == pytest.approx(0.25)
+  table = clasp.markdown_table(dict(summary=summary))
+  assert "Decoded with cover_mentions=on" in table and "| clasp_rs | 75.0" in table

@@ -71,9 +71,10 @@ def _evaluate(eval_step, state, arrays, batch_size: int, mesh) -> dict[str, floa
               exact_teacher_forced=float(t["exact"]) / n)
 
 
-def evaluate_parser(parser: Parser, examples, workdir: pathlib.Path | None = None
-                    ) -> dict[str, Any]:
-  """Exact match and well-formed share of ``parser`` on ``examples`` (their EXR trees)."""
+def evaluate_parser(parser: Parser, examples, workdir: pathlib.Path | None = None, *,
+                    predictions: str = "predictions.jsonl") -> dict[str, Any]:
+  """Exact match and well-formed share of ``parser`` on ``examples`` (their EXR trees);
+  with a ``workdir``, one row per example goes to ``workdir/predictions``."""
   outputs = parser.parse([e.text for e in examples])
   rows, hits, formed = [], 0, 0
   for example, (tree, score) in zip(examples, outputs):
@@ -84,7 +85,7 @@ def evaluate_parser(parser: Parser, examples, workdir: pathlib.Path | None = Non
                      score=score if math.isfinite(score) else None, match=match,
                      source=example.source))
   if workdir is not None and jax.process_index() == 0:
-    with open(workdir / "predictions.jsonl", "w", encoding="utf-8") as f:
+    with open(workdir / predictions, "w", encoding="utf-8") as f:
       for row in rows:
         f.write(json.dumps(row) + "\n")
   n = len(examples)
