@@ -117,20 +117,29 @@ def added_parses(system: str, run_dir: pathlib.Path, subset: int, args, counts: 
   if system == "none":
     return None
   path = run_dir / f"{system}.jsonl"
+  method = system.split("+")[0]
+  teaches = method.startswith("clasp")
+  # What the set depends on besides the subset: a set made otherwise is never reused.
+  made_with = dict(n_augment=args.n_augment)
+  if teaches:
+    made_with.update(temperature=args.temperature, top_p=args.top_p,
+                     teacher_steps=args.teacher_steps, parser_steps=args.steps)
   if (run_dir / f"{system}.counts.json").exists():
-    counts.update(json.loads((run_dir / f"{system}.counts.json").read_text()))
+    cached = json.loads((run_dir / f"{system}.counts.json").read_text())
+    if cached.get("made_with") != made_with:
+      raise SystemExit(f"{run_dir / system}.jsonl was made with {cached.get('made_with')}, "
+                       f"this run asks for {made_with}: use another --workdir")
+    counts.update(cached)
     return str(path) if counts["added"] else None
   data = data_lib.load_parse_data(
       ParseDataConfig(**dict(parser_config(args, subset)["data"], extra_train=None)),
       data_dir=args.data_dir)
-  method = system.split("+")[0]
-  teaches = method.startswith("clasp")
   examples, made = parse.added_parses(
       method, data.examples["train"], data.catalogues, data.schema, args.n_augment, seed=subset,
       parser=parse.Parser.load(run_dir / "none") if teaches else None,
       teacher=parse.Generator.load(run_dir / "teacher") if teaches else None,
       filter_round_trip=system.endswith("+rt"), temperature=args.temperature, top_p=args.top_p)
-  counts.update(made)
+  counts.update(made, made_with=made_with)
   if examples:  # else (e.g. the round trip kept nothing) the system is the seeds alone
     parse.write_parses(path, examples)
   (run_dir / f"{system}.counts.json").write_text(json.dumps(counts))

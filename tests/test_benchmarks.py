@@ -376,13 +376,36 @@ def test_ig_selection_never_mixes_protocols(tmp_path, monkeypatch):
     ig.merge([part("hwu64", [0]), part("snips", [0], retrains=2)], tmp_path / "x.json")
 
 
+def _clasp_module(monkeypatch):
+  monkeypatch.syspath_prepend(str(BENCHMARKS))
+  spec = importlib.util.spec_from_file_location("_bench_clasp", BENCHMARKS / "clasp.py")
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+def test_clasp_never_reuses_an_added_set_made_otherwise(tmp_path, monkeypatch):
+  """A cached added set made with other settings (a teacher's temperature, the
+  set's size) is refused, not trained on."""
+  clasp = _clasp_module(monkeypatch)
+  args = clasp.argparse.Namespace(n_augment=256, temperature=1.0, top_p=0.9, teacher_steps=1000,
+                                  steps=1000)
+  made = dict(n_augment=256, temperature=1.0, top_p=0.9, teacher_steps=1000, parser_steps=1000)
+  (tmp_path / "clasp_rs.counts.json").write_text(json.dumps(dict(added=3, made_with=made)))
+  assert clasp.added_parses("clasp_rs", tmp_path, 0, args, {}) == str(
+      tmp_path / "clasp_rs.jsonl")
+  args.temperature = 0.3
+  with pytest.raises(SystemExit, match="was made with"):
+    clasp.added_parses("clasp_rs", tmp_path, 0, args, {})
+  (tmp_path / "rs.counts.json").write_text(json.dumps(dict(added=3)))  # made before the check
+  with pytest.raises(SystemExit, match="use another --workdir"):
+    clasp.added_parses("rs", tmp_path, 0, args, {})
+
+
 def test_clasp_summarizes_each_decoding_with_paired_differences(monkeypatch):
   """The CLASP runner's summary: per system over subsets, paired against the best
   baseline, for the protocol's decoding and again for each variant."""
-  monkeypatch.syspath_prepend(str(BENCHMARKS))
-  spec = importlib.util.spec_from_file_location("_bench_clasp", BENCHMARKS / "clasp.py")
-  clasp = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(clasp)
+  clasp = _clasp_module(monkeypatch)
   hits = {"none": [1, 0, 0, 0], "grammar": [1, 1, 0, 0], "clasp_rs": [1, 1, 1, 0]}
 
   def record(system):  # the variant gets the last row right on every system
