@@ -162,8 +162,7 @@ def run_one(system: str, subset: int, args, root: pathlib.Path) -> dict:
       _job(parser_config(args, subset, extra=str(run_dir / "rs.jsonl"), generate=True),
            teacher_dir, args)
   extra = added_parses(system, run_dir, subset, args, counts)
-  # Nothing added (a filter kept nothing): the same job as ``none``, so its workdir.
-  workdir = run_dir / (system.replace("+", "_") if extra or system == "none" else "none")
+  workdir = run_dir / parser_dir(system, bool(extra))
   out = _job(parser_config(args, subset, extra=extra), workdir, args)
   test = out["test"]
   record = dict(exact_match=test["exact_match"], well_formed=test["well_formed"], n_test=test["n"],
@@ -178,6 +177,12 @@ def run_one(system: str, subset: int, args, root: pathlib.Path) -> dict:
     add_variant(record, root, args)
   record["wall_s"] = round(time.time() - began, 1)
   return record
+
+
+def parser_dir(system: str, added: bool) -> str:
+  """The folder of ``system``'s parser in its run; nothing added (a filter kept
+  nothing) is the same job as ``none``, so its folder."""
+  return system.replace("+", "_") if added or system == "none" else "none"
 
 
 def variant_name(record: dict) -> str:
@@ -338,13 +343,11 @@ def main(argv: list[str] | None = None) -> int:
       results["paper"] = PAPER
       out.parent.mkdir(parents=True, exist_ok=True)
       out.write_text(json.dumps(results, indent=1))
-  for key, record in sorted(results["runs"].items()):  # runs finished before variants existed
-    if args.no_variant:
-      break
+  # Runs finished before variants existed get theirs now.
+  for key, record in sorted(results["runs"].items()) if not args.no_variant else ():
     subset, system = key.split("/")
-    record.setdefault("workdir", str(pathlib.Path(f"n{args.train_size}", f"s{subset}", (
-        system.replace("+", "_") if system != "none" and record["added"].get("added")
-        else "none"))))
+    record.setdefault("workdir", str(pathlib.Path(
+        f"n{args.train_size}", f"s{subset}", parser_dir(system, bool(record["added"].get("added"))))))
     record.setdefault("cover_mentions", protocol["parser_config"]["decode"]["cover_mentions"])
     if add_variant(record, root, args):
       name = variant_name(record)
