@@ -92,7 +92,8 @@ def parser_config(args, subset: int, *, extra: str | None = None, generate: bool
     config["data"].update(test_size=16)
   if generate:
     # The teacher reads trees (<= 119 pieces) and writes utterances (<= 49).
-    config["data"].update(direction="generate", max_source_len=128, max_target_len=64)
+    config["data"].update(direction="generate", max_source_len=128, max_target_len=64,
+                          placeholders=args.teacher == "placeholders")
     config["train"].update(steps=args.teacher_steps or config["train"]["steps"])
   return config
 
@@ -123,11 +124,15 @@ def added_parses(system: str, run_dir: pathlib.Path, subset: int, args, counts: 
   made_with = dict(n_augment=args.n_augment)
   if teaches:
     made_with.update(temperature=args.temperature, top_p=args.top_p,
-                     teacher_steps=args.teacher_steps, parser_steps=args.steps)
+                     teacher_steps=args.teacher_steps, parser_steps=args.steps,
+                     teacher=args.teacher)
   if (run_dir / f"{system}.counts.json").exists():
     cached = json.loads((run_dir / f"{system}.counts.json").read_text())
-    if cached.get("made_with") != made_with:
-      raise SystemExit(f"{run_dir / system}.jsonl was made with {cached.get('made_with')}, "
+    before = dict(cached.get("made_with") or {})
+    if teaches:
+      before.setdefault("teacher", "words")  # sets made before --teacher existed
+    if before != made_with:
+      raise SystemExit(f"{run_dir / system}.jsonl was made with {before}, "
                        f"this run asks for {made_with}: use another --workdir")
     counts.update(cached)
     return str(path) if counts["added"] else None
@@ -311,6 +316,9 @@ def main(argv: list[str] | None = None) -> int:
   p.add_argument("--teacher-steps", type=int, help="teacher steps (default: the config's)")
   p.add_argument("--temperature", type=float, default=1.0, help="teacher sampling")
   p.add_argument("--top-p", type=float, default=0.9, help="teacher sampling")
+  p.add_argument("--teacher", choices=("words", "placeholders"), default="words",
+                 help="the teacher writes the values itself (words) or writes placeholders "
+                      "that the request's values fill (data.placeholders: copy by placeholder)")
   p.add_argument("--cover-mentions", choices=("on", "off"), default="on",
                  help="the parsers' decoding (decode.cover_mentions); every run is also "
                       "scored with the other setting unless --no-variant")
@@ -324,9 +332,10 @@ def main(argv: list[str] | None = None) -> int:
   out = pathlib.Path(args.out)
   protocol = dict(train_size=args.train_size, n_augment=args.n_augment, steps=args.steps,
                   teacher_steps=args.teacher_steps,
-                  temperature=args.temperature, top_p=args.top_p, quick=args.quick,
-                  parser_config=parser_config(args, 0))
+                  temperature=args.temperature, top_p=args.top_p, teacher=args.teacher,
+                  quick=args.quick, parser_config=parser_config(args, 0))
   results = json.loads(out.read_text()) if out.exists() else dict(protocol=protocol, runs={})
+  results["protocol"].setdefault("teacher", "words")  # runs made before --teacher existed
   if results["protocol"] != protocol:
     raise SystemExit(f"{out} holds runs of another protocol: {results['protocol']}; "
                      "use another --out")

@@ -389,14 +389,16 @@ def test_clasp_never_reuses_an_added_set_made_otherwise(tmp_path, monkeypatch):
   set's size) is refused, not trained on."""
   clasp = _clasp_module(monkeypatch)
   args = clasp.argparse.Namespace(n_augment=256, temperature=1.0, top_p=0.9, teacher_steps=1000,
-                                  steps=1000)
+                                  steps=1000, teacher="words")
+  # Made before --teacher existed: the words teacher.
   made = dict(n_augment=256, temperature=1.0, top_p=0.9, teacher_steps=1000, parser_steps=1000)
   (tmp_path / "clasp_rs.counts.json").write_text(json.dumps(dict(added=3, made_with=made)))
   assert clasp.added_parses("clasp_rs", tmp_path, 0, args, {}) == str(
       tmp_path / "clasp_rs.jsonl")
-  args.temperature = 0.3
-  with pytest.raises(SystemExit, match="was made with"):
-    clasp.added_parses("clasp_rs", tmp_path, 0, args, {})
+  for change in (dict(temperature=0.3), dict(teacher="placeholders")):
+    changed = clasp.argparse.Namespace(**dict(vars(args), **change))
+    with pytest.raises(SystemExit, match="was made with"):
+      clasp.added_parses("clasp_rs", tmp_path, 0, changed, {})
   (tmp_path / "rs.counts.json").write_text(json.dumps(dict(added=3)))  # made before the check
   with pytest.raises(SystemExit, match="use another --workdir"):
     clasp.added_parses("rs", tmp_path, 0, args, {})

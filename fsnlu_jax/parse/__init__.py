@@ -15,7 +15,8 @@ Modules: :mod:`~fsnlu_jax.parse.config` (typed config), :mod:`~fsnlu_jax.parse.d
 :mod:`~fsnlu_jax.parse.parser` (:class:`Parser`: load and parse),
 :mod:`~fsnlu_jax.parse.job` (:func:`run_parser`: train and evaluate),
 :mod:`~fsnlu_jax.parse.mention` (every entity said), :mod:`~fsnlu_jax.parse.generator`
-(the teacher, tree -> utterance), :mod:`~fsnlu_jax.parse.clasp` (CLASP-RS, CLASP-GB,
+(the teacher, tree -> utterance), :mod:`~fsnlu_jax.parse.placeholders` (copy by
+placeholder: the teacher writes the frame, the values are filled in), :mod:`~fsnlu_jax.parse.clasp` (CLASP-RS, CLASP-GB,
 round trip, de-duplication).
 """
 

@@ -33,6 +33,7 @@ from fsnlu_jax.data.catalogues import Catalogues, TreeSchema
 from fsnlu_jax.data.tree_augment import RS_LABELS, substitute_slots
 from fsnlu_jax.data.trees import Tree, try_parse_tree
 from fsnlu_jax.parse.grounding import IMPLICIT
+from fsnlu_jax.parse.placeholders import delexicalize_tree, placeholder
 from fsnlu_jax.train.metrics import trees_match, unordered_key
 
 
@@ -122,10 +123,26 @@ def gb_requests(parser, seeds: Sequence[ParseExample], catalogues: Catalogues, n
 
 
 def write_utterances(generator, requests: Sequence[Request], *, n: int = 1, seed: int,
-                     **sampling) -> tuple[list[ParseExample], int]:
-  """The teacher's utterances for the requests as examples; ``(examples, unfinished)``."""
-  outputs = generator.generate([r.exr for r in requests], [r.phrases for r in requests], n,
-                               seed=seed, **sampling)
+                     catalogues: Catalogues | None = None, **sampling
+                     ) -> tuple[list[ParseExample], int]:
+  """The teacher's utterances for the requests as examples; ``(examples, unfinished)``.
+
+  A placeholder teacher (``generator.placeholders``) gets each request's
+  tree with its said values as placeholders and must write every placeholder
+  once; the request's surface forms are filled in (``catalogues`` pairs them
+  with the values: :func:`fsnlu_jax.parse.placeholders.delexicalize_tree`).
+  """
+  trees, phrases, fills = [r.exr for r in requests], [r.phrases for r in requests], None
+  if getattr(generator, "placeholders", False):
+    if catalogues is None:
+      raise ValueError("a placeholder teacher needs the catalogues")
+    trees, phrases, fills = [], [], []
+    for r in requests:
+      tree, filled, left = delexicalize_tree(r.exr, r.phrases, catalogues)
+      trees.append(tree)
+      phrases.append(tuple(placeholder(k) for k in range(len(filled))) + left)
+      fills.append(filled)
+  outputs = generator.generate(trees, phrases, n, seed=seed, fills=fills, **sampling)
   out, unfinished = [], 0
   for request, samples in zip(requests, outputs):
     for i, (text, _) in enumerate(samples):
@@ -208,7 +225,7 @@ def added_parses(method: str, seeds: Sequence[ParseExample], catalogues: Catalog
                              samples_per_seed=-(-2 * n // len(seeds)))
     # Every request's tree is a sentence of the grammar (GB) or a catalogue substitution (RS).
     counts["ill_formed_trees"] = sum(try_parse_tree(r.exr) is None for r in requests)
-    written, unfinished = write_utterances(teacher, requests, seed=seed,
+    written, unfinished = write_utterances(teacher, requests, seed=seed, catalogues=catalogues,
                                            temperature=temperature, top_p=top_p)
     examples, repeats = dedupe(written, seeds)
     counts.update(requests=len(requests), unfinished=unfinished, repeats=repeats)

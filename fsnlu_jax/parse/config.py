@@ -42,6 +42,11 @@ class ParseDataConfig:
       Exact match ignores sibling order either way. Measured at 16 examples
       (subset 0, 200 steps): 3.8% exact match in utterance order, 4.2% in
       canonical order: the order is not what the student lacks.
+    placeholders: the teacher (``direction="generate"``) learns on trees and
+      utterances whose said values are placeholders
+      (:mod:`fsnlu_jax.parse.placeholders`: copy by placeholder), so it writes
+      a frame and the values are filled in; rows without a TOP tree or without
+      a said value are dropped (counted). Off: it must copy values itself.
     extra_train: a JSONL file of added training parses (one
       :meth:`~fsnlu_jax.data.ParseExample.to_record` per line: generated or
       augmented data, :func:`fsnlu_jax.parse.write_parses`), appended to the
@@ -63,8 +68,11 @@ class ParseDataConfig:
   direction: str = "parse"
   target_order: str = "canonical"
   extra_train: str | None = None
+  placeholders: bool = False
 
   def __post_init__(self):
+    if self.placeholders and self.direction != "generate":
+      raise ValueError("data.placeholders is the teacher's (data.direction='generate')")
     if self.direction not in ("parse", "generate"):
       raise ValueError(f"data.direction is 'parse' or 'generate', got {self.direction!r}")
     if self.target_order not in ("utterance", "canonical"):

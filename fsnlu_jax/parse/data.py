@@ -36,15 +36,29 @@ TARGET_BUCKETS = (32, 64, 96, 128, 192, 256)
 
 
 def chunk_tokenizer(tokenizer: SubwordTokenizer) -> Callable[[str], list[int]]:
-  """One whitespace-free chunk -> its pieces without ``[CLS]``/``[SEP]`` (the grammar's), memoised."""
+  """One whitespace-free chunk -> its pieces without ``[CLS]``/``[SEP]`` (the grammar's), memoised.
+
+  A chunk that is a bracketed piece of the vocabulary (a placeholder such as
+  ``[unused0]``, :mod:`fsnlu_jax.parse.placeholders`) is that one piece.
+  """
   memo: dict[str, list[int]] = {}
 
   def pieces(word: str) -> list[int]:
     if word not in memo:
-      memo[word] = list(tokenizer.encode([word])[0][0][1:-1])
+      memo[word] = _bracketed(tokenizer, word) or list(tokenizer.encode([word])[0][0][1:-1])
     return memo[word]
 
   return pieces
+
+
+def _bracketed(tokenizer: SubwordTokenizer, word: str) -> list[int] | None:
+  """``[id]`` when ``word`` is a bracketed piece of the vocabulary (``[unused0]``), else None."""
+  if not (len(word) > 2 and word[0] == "[" and word[-1] == "]"):
+    return None
+  try:
+    return [tokenizer.piece_id(word)]
+  except KeyError:
+    return None
 
 
 def tree_pieces(tree: str, tokenizer: SubwordTokenizer,
@@ -217,7 +231,10 @@ def encode_parses(examples: Sequence[ParseExample], tokenizer: SubwordTokenizer,
   piece = chunk_tokenizer(tokenizer)
   for example in examples:
     tree = tree_pieces(example.exr, tokenizer, piece)
-    text = list(tokenizer.encode([example.text])[0][0][1:-1])
+    # The teacher's target word by word: the same pieces as the whole text (BERT splits at
+    # whitespace first), and placeholder words stay one piece.
+    text = (tree_pieces(example.text, tokenizer, piece) if reverse
+            else list(tokenizer.encode([example.text])[0][0][1:-1]))
     source, target = (tree, text) if reverse else (text, tree)
     source = [bos_id] + source + [eos_id]
     if len(source) > max_source_len:

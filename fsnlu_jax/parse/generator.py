@@ -33,6 +33,7 @@ from fsnlu_jax.parse import data as data_lib
 from fsnlu_jax.parse.mention import mention_constraint, phrase_arrays
 from fsnlu_jax.parse.optim import optimizer_for
 from fsnlu_jax.parse.parser import PARSER_FILE, TOKENIZER_FILE
+from fsnlu_jax.parse.placeholders import fill
 from fsnlu_jax.train import restore_model
 
 
@@ -45,11 +46,13 @@ class Generator:
     max_source_len: most tree pieces (longer trees are an error).
   """
 
-  def __init__(self, model: BertSeq2Seq, tokenizer: SubwordTokenizer, *, max_source_len: int):
+  def __init__(self, model: BertSeq2Seq, tokenizer: SubwordTokenizer, *, max_source_len: int,
+               placeholders: bool = False):
     if model.config.output_ids is not None:
       raise ValueError("the teacher writes utterances: it needs the whole vocabulary, not an "
                        "output shortlist (output_ids)")
     self.model, self.tokenizer, self.max_source_len = model, tokenizer, max_source_len
+    self.placeholders = placeholders
     self._piece = data_lib.chunk_tokenizer(tokenizer)
 
   @classmethod
@@ -64,22 +67,28 @@ class Generator:
     folder = workdir / "best" if (workdir / "best").is_dir() else workdir / "checkpoints"
     model, _ = restore_model(folder, template, optimizer_for(workdir, template))
     return cls(model, SubwordTokenizer(workdir / TOKENIZER_FILE, max_length=saved["max_source_len"]),
-               max_source_len=saved["max_source_len"])
+               max_source_len=saved["max_source_len"],
+               placeholders=saved.get("placeholders", False))
 
   def phrase_pieces(self, phrase: str) -> list[int]:
-    return list(self.tokenizer.encode([phrase])[0][0][1:-1])
+    return data_lib.tree_pieces(phrase, self.tokenizer, self._piece)
 
   def generate(self, trees: Sequence[str], phrases: Sequence[Sequence[str]], n: int, *,
                seed: int, temperature: float = 1.0, top_p: float = 0.9, max_length: int = 48,
-               batch_size: int = 32) -> list[list[tuple[str | None, float]]]:
+               batch_size: int = 32, fills: Sequence[Sequence[str]] | None = None
+               ) -> list[list[tuple[str | None, float]]]:
     """``n`` ``(utterance, log-probability)`` per tree; ``(None, -inf)`` for a sample
     that did not finish (its phrases do not fit ``max_length``).
 
     Args:
       trees: the parses (EXR strings), the model's source.
-      phrases: per tree, the words each utterance must contain (its entities).
+      phrases: per tree, the words each utterance must contain (its entities;
+        a placeholder teacher's trees and phrases hold ``[unusedK]`` words:
+        :func:`fsnlu_jax.parse.placeholders.delexicalize_tree`).
       n: samples per tree.
       seed: the sampling seed (same seed, same outputs).
+      fills: per tree, what each placeholder stands for: the utterances come
+        back with their placeholders filled in (:func:`~fsnlu_jax.parse.placeholders.fill`).
     """
     c = self.model.config
     sources = []
@@ -101,18 +110,18 @@ class Generator:
     out: list[list[tuple[str | None, float]]] = []
     for start in range(0, len(sources), per_batch):
       rows = list(range(start, min(start + per_batch, len(sources))))
-      fill = rows + [rows[0]] * (per_batch - len(rows))
+      padded = rows + [rows[0]] * (per_batch - len(rows))
       length = bucket(max(len(sources[r]) for r in rows), data_lib.SOURCE_BUCKETS,
                       self.max_source_len)
       src = np.full((per_batch, length), c.pad_id, np.int32)
-      for i, r in enumerate(fill):
+      for i, r in enumerate(padded):
         src[i, :len(sources[r])] = sources[r]
-      pieces, lengths = phrase_arrays([wanted[r] for r in fill], max_phrases=k, max_pieces=width)
+      pieces, lengths = phrase_arrays([wanted[r] for r in padded], max_phrases=k, max_pieces=width)
       result = jax.device_get(run(state, jnp.asarray(src), jnp.asarray(src != c.pad_id),
                                   jnp.asarray(pieces), jnp.asarray(lengths), usable,
                                   jax.random.fold_in(key, start), jnp.float32(temperature),
                                   jnp.float32(top_p)))
-      for i, _ in enumerate(rows):
+      for i, r in enumerate(rows):
         samples = []
         for j in range(i * n, (i + 1) * n):
           if not result.finished[j]:
@@ -120,7 +129,9 @@ class Generator:
             continue
           ids = [int(t) for t in result.sequences[j, :int(result.lengths[j]) - 1]]
           text = self.tokenizer._tokenizer.decode(ids)  # pylint: disable=protected-access
-          samples.append((" ".join(text.split()), float(result.logprobs[j])))
+          text = " ".join(text.split())
+          samples.append((text if fills is None else fill(text, fills[r]),
+                          float(result.logprobs[j])))
         out.append(samples)
     return out
 

@@ -47,6 +47,7 @@ from fsnlu_jax.parse import data as data_lib
 from fsnlu_jax.parse.config import ParseConfig
 from fsnlu_jax.parse.grounding import carrier_words, grammar_surfaces
 from fsnlu_jax.parse.optim import optimizer_for_config
+from fsnlu_jax.parse.placeholders import delexicalize_example
 from fsnlu_jax.parse.parser import (PARSER_FILE, TOKENIZER_FILE, Parser, compile_grammar,
                                     grammar_shortlist)
 from fsnlu_jax.train import (BestMetric, chunks, epoch_rows, init_train_state, jsonl,
@@ -139,15 +140,21 @@ def run_parser(config: Mapping[str, Any] | ParseConfig, workdir: str | os.PathLi
       output_index=None if c.output_ids is None else c.output_index())
   ordered = lambda examples: [dataclasses.replace(e, exr=data_lib.utterance_ordered(
       e.exr, e.text, data.catalogues)) for e in examples]
-  arrays, kept, dropped = {}, {}, {}
+  arrays, kept, dropped, unplaced = {}, {}, {}, {}
   for split in ("train", "validation"):
     examples = data.examples[split]
     if d.direction == "parse" and d.target_order == "utterance":
       examples = ordered(examples)
+    if d.placeholders:
+      made = [delexicalize_example(e, data.catalogues, data.schema) for e in examples]
+      examples = [e for e in made if e is not None]
+      unplaced[split] = len(made) - len(examples)
     arrays[split], kept[split], dropped[split] = encode(examples)
   if not kept["train"]:
     raise ValueError("no training parse fits data.max_target_len")
   stats = dict(data.stats, target_too_long=dropped)
+  if d.placeholders:
+    stats["without_placeholders"] = unplaced  # no TOP tree, or no value said: dropped
   _check_same_added_data(workdir, stats)
   if jax.process_index() == 0:
     saved = dict(model=to_dict(c), grammar=data_lib.grammar_to_dict(grammar),
@@ -155,7 +162,7 @@ def run_parser(config: Mapping[str, Any] | ParseConfig, workdir: str | os.PathLi
                  carrier_words=carrier_words([e.top for e in data.examples["train"][
                      :data.stats["train"]]]),
                  decode=to_dict(config.decode), max_source_len=d.max_source_len,
-                 direction=d.direction)
+                 direction=d.direction, placeholders=d.placeholders)
     (workdir / PARSER_FILE).write_text(json.dumps(saved, indent=1))
     shutil.copyfile(tokenizer.path, workdir / TOKENIZER_FILE)
     (workdir / "data.json").write_text(json.dumps(stats, indent=1))

@@ -66,8 +66,8 @@ def mention_constraint(pieces: jax.Array, lengths: jax.Array, *, vocab_size: int
     max_length: ``L``, the search's most tokens (EOS included).
     usable: bool ``[V]``, the pieces free text may use (e.g.
       :meth:`~fsnlu_jax.data.subword.SubwordTokenizer.text_pieces`: no ``[PAD]``
-      or ``[unused7]``); None: every piece. The phrases' own pieces are always
-      allowed when due.
+      or ``[unused7]``); None: every piece. A phrase still owed may start or go
+      on with its own pieces anywhere, usable or not.
   """
   pieces, lengths = jnp.asarray(pieces, jnp.int32), jnp.asarray(lengths, jnp.int32)
   usable = jnp.ones(vocab_size, bool) if usable is None else jnp.asarray(usable, bool)
@@ -97,7 +97,16 @@ def mention_constraint(pieces: jax.Array, lengths: jax.Array, *, vocab_size: int
     next_piece = jnp.take_along_axis(phrase, jnp.minimum(best, pieces.shape[2] - 1)[..., None],
                                      -1)[..., 0]  # --> [B, W]
     vocab = jnp.arange(vocab_size)
-    free = (usable & (vocab != eos_id)) | (all_done[..., None] & (vocab == eos_id))  # --> [B, W, V]
+    # A phrase still owed may go on (or start) anywhere, even with pieces free text may not
+    # use (a placeholder such as [unused0], :mod:`fsnlu_jax.parse.placeholders`); once said,
+    # such a piece is closed again, so it is written exactly once.
+    width = pieces.shape[2]
+    ahead = jnp.take_along_axis(row_pieces, jnp.minimum(state.progress, width - 1)[..., None],
+                                -1)[..., 0]  # --> [B, W, K]
+    due_pieces = jnp.where(state.done[..., None], -1,
+                           jnp.stack([ahead, row_pieces[..., 0]], -1))  # --> [B, W, K, 2]
+    due = (due_pieces.reshape(due_pieces.shape[:2] + (-1, 1)) == vocab).any(2)  # --> [B, W, V]
+    free = ((usable | due) & (vocab != eos_id)) | (all_done[..., None] & (vocab == eos_id))
     only = jnp.where(all_done, eos_id, next_piece)[..., None] == vocab
     return jnp.where(forced[..., None], only, free)
 

@@ -55,3 +55,24 @@ def test_phrase_arrays_refuse_empty_or_too_many():
     phrase_arrays([[[]]])
   with pytest.raises(ValueError, match="phrases"):
     phrase_arrays([[[1], [2]]], max_phrases=1)
+
+
+def test_an_owed_piece_free_text_may_not_use_is_written_anywhere_and_once():
+  # A placeholder ([unused0]-like piece 2) the model likes: written where the model puts it,
+  # not only when the constraint forces it at the end, and never a second time.
+  table = np.zeros((V, V), np.float32)
+  table[:, 2] = 4.0
+  table[:, EOS] = -4.0
+  step = lambda tokens, cache, i: (jnp.asarray(table)[tokens], cache)
+  pieces, lengths = phrase_arrays([[[2], [5]]] * 16)
+  usable = np.ones(V, bool)
+  usable[2] = False
+  max_length = 12
+  out = jax.device_get(sample(
+      step, None, rng=jax.random.key(0), batch_size=16, max_length=max_length, vocab_size=V,
+      bos_id=BOS, eos_id=EOS, constraint=mention_constraint(
+          pieces, lengths, vocab_size=V, eos_id=EOS, max_length=max_length, usable=usable)))
+  for b in range(16):
+    seq = out.sequences[b, :out.lengths[b]].tolist()
+    assert seq.count(2) == 1 and 5 in seq, seq
+  assert (out.sequences[:, 0] == 2).mean() > 0.5  # the model's choice (p = 0.85) at the first step

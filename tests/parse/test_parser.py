@@ -232,6 +232,77 @@ def test_clasp_rs_and_gb_requests_become_utterances_that_say_every_entity(traine
   assert [e.text for e in again] == [e.text for e in examples]
 
 
+def test_placeholders_pair_each_said_value_with_its_words_by_structure():
+  from fsnlu_jax.data.catalogues import TreeSchema  # pylint: disable=g-import-not-at-top
+  from fsnlu_jax.parse import placeholders  # pylint: disable=g-import-not-at-top
+  catalogues = _catalogues()
+  two_pizzas = ParseExample(
+      "two small pizzas with ham and a large pizza with onions and ham",
+      (), "(ORDER (PIZZAORDER (NUMBER two ) (SIZE small ) pizzas with (TOPPING ham ) ) and"
+      " (PIZZAORDER (NUMBER a ) (SIZE large ) pizza with (TOPPING onions ) and (TOPPING ham ) ) )",
+      "(ORDER (PIZZAORDER (NUMBER 1 ) (SIZE LARGE ) (TOPPING HAM ) (TOPPING ONIONS ) )"
+      " (PIZZAORDER (NUMBER 2 ) (SIZE SMALL ) (TOPPING HAM ) ) )", False, "hand:1")
+  seeds = _seeds() + [two_pizzas]
+  schema = TreeSchema.from_trees(e.exr_tree() for e in seeds)
+  for example in seeds:
+    made = placeholders.delexicalize_example(example, catalogues, schema)
+    tree = parse_tree(made.exr)
+    said = [n for n in tree.walk() if n.is_leaf_node and n.text.startswith("[unused")]
+    assert [n.text for n in said] == [f"[unused{k}]" for k in range(len(said))]  # pre-order
+    assert sorted(made.text.split()) == sorted(  # each placeholder once, other words kept
+        [w for w in made.text.split() if not w.startswith("[unused")] + [n.text for n in said])
+    # Filling each placeholder with the words it replaced gives the utterance back, and the
+    # filled tree is the EXR tree (up to sibling order).
+    top = parse_tree(example.top)
+    slot, tree_back = placeholders._structural_slots(  # pylint: disable=protected-access
+        top, top.entity_spans(), example, catalogues, schema)
+    fills = [""] * len(said)
+    for (node, _, _), k in zip(top.entity_spans(), slot):
+      if k is not None:
+        fills[k] = node.text
+    assert placeholders.fill(made.text, fills) == example.text
+    assert tree_back.render() == made.exr
+    values = [catalogues.resolve(n.label, f) for n, f in zip(said, fills)]
+    assert placeholders.fill(made.exr, values) == schema.canonical(example.exr_tree()).render()
+  # The second pizza's "ham" is the second order's: the orders are not crossed.
+  made = placeholders.delexicalize_example(two_pizzas, catalogues, schema)
+  assert made.exr == ("(ORDER (PIZZAORDER (NUMBER [unused0] ) (SIZE [unused1] ) (TOPPING [unused2] )"
+                      " (TOPPING [unused3] ) ) (PIZZAORDER (NUMBER [unused4] ) (SIZE [unused5] )"
+                      " (TOPPING [unused6] ) ) )")
+  assert made.text == ("[unused4] [unused5] pizzas with [unused6] and [unused0] [unused1] pizza"
+                       " with [unused3] and [unused2]")
+  # A request: its phrases claimed by the values in pre-order; a phrase no value has is left.
+  tree, fills, left = placeholders.delexicalize_tree(
+      "(ORDER (PIZZAORDER (NUMBER 1 ) (SIZE LARGE ) (TOPPING HAM ) ) )",
+      ("ham", "large", "green peppers"), catalogues)
+  assert tree == "(ORDER (PIZZAORDER (NUMBER 1 ) (SIZE [unused0] ) (TOPPING [unused1] ) ) )"
+  assert fills == ("large", "ham") and left == ("green peppers",)
+  with pytest.raises(ValueError, match="fills"):
+    placeholders.fill("a [unused2] pizza", ["large"])
+
+
+def test_a_placeholder_teacher_writes_each_placeholder_once_and_gets_the_values(trained):
+  from fsnlu_jax.data.catalogues import TreeSchema  # pylint: disable=g-import-not-at-top
+  parser = Parser.load(trained)
+  seeds, catalogues = _seeds(), _catalogues()
+  seeds = seeds[:2] + seeds[3:]
+  schema = TreeSchema.from_trees(e.exr_tree() for e in seeds)
+  rs = parse_lib.rs_requests(seeds, catalogues, schema, 4, np.random.default_rng(0))
+  words = dataclasses.replace(parser.model.config, output_ids=None)
+  teacher = parse_lib.Generator(models.BertSeq2Seq(words, rngs=nnx.Rngs(0)), parser.tokenizer,
+                                max_source_len=32, placeholders=True)
+  with pytest.raises(ValueError, match="catalogues"):
+    parse_lib.write_utterances(teacher, rs, n=2, seed=0, max_length=24, batch_size=8)
+  examples, unfinished = parse_lib.write_utterances(teacher, rs, n=2, seed=0, max_length=24,
+                                                    batch_size=8, catalogues=catalogues)
+  assert unfinished == 0 and len(examples) == 2 * len(rs)
+  by_tree = {r.exr: r for r in rs}
+  for example in examples:
+    assert "unused" not in example.text, example.text
+    for phrase in by_tree[example.exr].phrases:
+      assert phrase in example.text, (phrase, example.text)
+
+
 def test_dedupe_and_round_trip_keep_only_new_recovered_pairs():
   seeds = _seeds()
   made = [ParseExample(t, tuple(t.split()), "", exr, False, f"gen:{i}")
