@@ -33,7 +33,7 @@ from fsnlu_jax.parse import data as data_lib
 from fsnlu_jax.parse.mention import mention_constraint, phrase_arrays
 from fsnlu_jax.parse.optim import optimizer_for
 from fsnlu_jax.parse.parser import PARSER_FILE, TOKENIZER_FILE
-from fsnlu_jax.parse.placeholders import fill
+from fsnlu_jax.parse.placeholders import fill, placeholder_pieces
 from fsnlu_jax.train import restore_model
 
 
@@ -102,8 +102,10 @@ class Generator:
     k = max((len(row) for row in wanted), default=1) or 1
     width = max((len(p) for row in wanted for p in row), default=1) or 1
     per_batch = max(1, batch_size // n)
+    placeholder_ids = placeholder_pieces(self.tokenizer) if self.placeholders else ()
     run = _sampler(nnx.graphdef(self.model), n=n, max_length=max_length,
-                   vocab_size=c.encoder.vocab_size, bos_id=c.bos_id, eos_id=c.eos_id)
+                   vocab_size=c.encoder.vocab_size, bos_id=c.bos_id, eos_id=c.eos_id,
+                   placeholder_ids=placeholder_ids)
     usable = jnp.asarray(self.tokenizer.text_pieces())  # no [PAD], [unused7], ... in the text
     state = nnx.state(self.model)
     key = jax.random.key(seed)
@@ -137,9 +139,23 @@ class Generator:
 
 
 @functools.lru_cache(maxsize=16)
-def _sampler(graphdef, *, n, max_length, vocab_size, bos_id, eos_id):
+def _sampler(graphdef, *, n, max_length, vocab_size, bos_id, eos_id, placeholder_ids=()):
   """The jitted ``run(state, src_ids [P, Ls], src_mask, pieces [P, K, W], lengths [P, K],
-  usable [V], key, temperature, top_p)``: ``n`` samples per tree."""
+  usable [V], key, temperature, top_p)``: ``n`` samples per tree.
+
+  With ``placeholder_ids`` the phrases are placeholders said in order: the model
+  decides *where* a value goes (the mass of every placeholder piece, given to
+  each), the order decides *which* (only the next one is allowed)."""
+
+  def placeholder_logits(tokens_to_logits):
+    ids = jnp.asarray(placeholder_ids, jnp.int32)
+
+    def step(tokens, cache, i):
+      logits, cache = tokens_to_logits(tokens, cache, i)  # --> [B, V]
+      mass = jax.nn.logsumexp(logits[..., ids], axis=-1, keepdims=True)
+      return logits.at[..., ids].set(jnp.broadcast_to(mass, logits.shape[:-1] + ids.shape)), cache
+
+    return step
 
   @jax.jit
   def run(state, src_ids, src_mask, pieces, lengths, usable, key, temperature, top_p):
@@ -148,8 +164,10 @@ def _sampler(graphdef, *, n, max_length, vocab_size, bos_id, eos_id):
     repeat = lambda x: jnp.repeat(x, n, axis=0)
     cache = jax.tree.map(repeat, model.init_cache(encoded, src_mask, max_length))
     constraint = mention_constraint(repeat(pieces), repeat(lengths), vocab_size=vocab_size,
-                                    eos_id=eos_id, max_length=max_length, usable=usable)
-    return sample(seq2seq_tokens_to_logits(model), cache, rng=key,
+                                    eos_id=eos_id, max_length=max_length, usable=usable,
+                                    in_order=bool(placeholder_ids))
+    logits = seq2seq_tokens_to_logits(model)
+    return sample(placeholder_logits(logits) if placeholder_ids else logits, cache, rng=key,
                   batch_size=src_ids.shape[0] * n, max_length=max_length, vocab_size=vocab_size,
                   bos_id=bos_id, eos_id=eos_id, temperature=temperature, top_p=top_p,
                   constraint=constraint)

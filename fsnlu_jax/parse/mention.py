@@ -55,7 +55,8 @@ def phrase_arrays(phrases: Sequence[Sequence[Sequence[int]]], *, max_phrases: in
 
 
 def mention_constraint(pieces: jax.Array, lengths: jax.Array, *, vocab_size: int, eos_id: int,
-                       max_length: int, usable: jax.Array | None = None) -> Constraint:
+                       max_length: int, usable: jax.Array | None = None,
+                       in_order: bool = False) -> Constraint:
   """The constraint of the module docstring (build it inside the jitted function).
 
   Args:
@@ -68,6 +69,9 @@ def mention_constraint(pieces: jax.Array, lengths: jax.Array, *, vocab_size: int
       :meth:`~fsnlu_jax.data.subword.SubwordTokenizer.text_pieces`: no ``[PAD]``
       or ``[unused7]``); None: every piece. A phrase still owed may start or go
       on with its own pieces anywhere, usable or not.
+    in_order: a phrase may start only once every phrase before it is said
+      (the placeholders of :mod:`fsnlu_jax.parse.placeholders`, said in
+      increasing order).
   """
   pieces, lengths = jnp.asarray(pieces, jnp.int32), jnp.asarray(lengths, jnp.int32)
   usable = jnp.ones(vocab_size, bool) if usable is None else jnp.asarray(usable, bool)
@@ -103,8 +107,13 @@ def mention_constraint(pieces: jax.Array, lengths: jax.Array, *, vocab_size: int
     width = pieces.shape[2]
     ahead = jnp.take_along_axis(row_pieces, jnp.minimum(state.progress, width - 1)[..., None],
                                 -1)[..., 0]  # --> [B, W, K]
+    may_start = ~state.done
+    if in_order:  # only the first phrase not yet said
+      may_start &= jnp.cumsum(~state.done, axis=-1) == 1
+    ahead = jnp.where(state.progress > 0, ahead, -1)  # a phrase going on
+    starts = jnp.where(may_start, row_pieces[..., 0], -1)
     due_pieces = jnp.where(state.done[..., None], -1,
-                           jnp.stack([ahead, row_pieces[..., 0]], -1))  # --> [B, W, K, 2]
+                           jnp.stack([ahead, starts], -1))  # --> [B, W, K, 2]
     due = (due_pieces.reshape(due_pieces.shape[:2] + (-1, 1)) == vocab).any(2)  # --> [B, W, V]
     free = ((usable | due) & (vocab != eos_id)) | (all_done[..., None] & (vocab == eos_id))
     only = jnp.where(all_done, eos_id, next_piece)[..., None] == vocab

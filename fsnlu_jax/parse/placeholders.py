@@ -7,14 +7,15 @@ CLASP section). Delexicalisation (Wen et al., EMNLP 2015; Juraska et al., NAACL
 2018) takes copying off the model: every value the utterance says becomes a
 placeholder on both sides, so the teacher learns only the frame,
 
-  ``(ORDER (PIZZAORDER (NUMBER [unused0] ) (SIZE [unused1] ) (TOPPING [unused2] ) ) )``
-  ``->  "i want [unused0] [unused1] pizza with [unused2] please"``
+  ``(ORDER (PIZZAORDER (NOT (TOPPING [unused2] ) ) (NUMBER 1 ) (SIZE [unused0] ) (TOPPING [unused1] ) ) )``
+  ``->  "i want [unused0] pizza with [unused1] and no [unused2] please"``
 
 and :func:`fill` puts the request's surface forms back. The placeholders are
 BERT's ``[unusedK]`` pieces: one piece each, never in ordinary text, so the
 mention constraint (:mod:`fsnlu_jax.parse.mention`) can require each exactly
-once. Placeholder ``K`` is the ``K``-th value of the EXR tree (pre-order) that
-the utterance says; an unsaid value (PIZZA's implicit ``(NUMBER 1 )``) stays in
+once. Placeholder ``K`` is the ``K``-th value the utterance says (for a
+request: the ``K``-th of its phrases), so placeholders are written in
+increasing order; an unsaid value (PIZZA's implicit ``(NUMBER 1 )``) stays in
 the tree as it is.
 """
 
@@ -39,6 +40,14 @@ def placeholder(k: int) -> str:
   return f"[unused{k}]"
 
 
+def placeholder_pieces(tokenizer) -> tuple[int, ...]:
+  """The ids of every ``[unusedK]`` piece of a :class:`~fsnlu_jax.data.subword.SubwordTokenizer`
+  (BERT has 994, not only the first ``MAX_PLACEHOLDERS``): the pieces a teacher
+  trained on placeholders writes where a value goes, all alike before training."""
+  return tuple(i for i in range(tokenizer.vocab_size)
+               if _PLACEHOLDER.fullmatch(tokenizer.id_to_piece(i) or ""))
+
+
 def align(exr: Tree, mentions: Sequence[str], catalogues: Catalogues
           ) -> tuple[list[int | None], dict[int, int]]:
   """``(per mention its placeholder or None, id(leaf) -> placeholder)``.
@@ -57,7 +66,19 @@ def align(exr: Tree, mentions: Sequence[str], catalogues: Catalogues
       if slot[j] is None and catalogues.resolve(node.label, mention) == node.text:
         slot[j] = leaves[id(node)] = len(leaves)
         break
-  return slot, leaves
+  return _in_mention_order(slot, leaves)
+
+
+def _in_mention_order(slot: list[int | None], leaves: dict[int, int]
+                      ) -> tuple[list[int | None], dict[int, int]]:
+  """Placeholders renumbered in the order of the mentions: placeholder ``k`` is the
+  ``k``-th value said. So the teacher always writes them in increasing order
+  (:func:`fsnlu_jax.parse.mention.mention_constraint`'s ``in_order``): it learns
+  only *where* a value goes, never *which* one (the untrained ``[unusedK]``
+  embeddings are too alike to tell apart)."""
+  rank = {k: r for r, k in enumerate(k for k in slot if k is not None)}
+  return ([None if k is None else rank[k] for k in slot],
+          {leaf: rank[k] for leaf, k in leaves.items()})
 
 
 def delexicalize_tree(exr: str, mentions: Sequence[str], catalogues: Catalogues
@@ -135,6 +156,7 @@ def _structural_slots(top: Tree, spans, example: ParseExample, catalogues: Catal
   for node in canonical.walk():
     if node.is_leaf_node and id(node) in span_of:
       slot[span_of[id(node)]] = leaves[id(node)] = len(leaves)
+  slot, leaves = _in_mention_order(slot, leaves)
   return slot, _swap(canonical, leaves)
 
 

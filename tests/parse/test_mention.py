@@ -76,3 +76,24 @@ def test_an_owed_piece_free_text_may_not_use_is_written_anywhere_and_once():
     seq = out.sequences[b, :out.lengths[b]].tolist()
     assert seq.count(2) == 1 and 5 in seq, seq
   assert (out.sequences[:, 0] == 2).mean() > 0.5  # the model's choice (p = 0.85) at the first step
+
+
+def test_in_order_phrases_start_only_after_the_ones_before():
+  # Two placeholders (unusable pieces 3 and 2) the model prefers in the wrong order.
+  table = np.zeros((V, V), np.float32)
+  table[:, 3] = 3.0
+  table[:, 2] = 2.0
+  step = lambda tokens, cache, i: (jnp.asarray(table)[tokens], cache)
+  pieces, lengths = phrase_arrays([[[2], [3]]] * 16)
+  usable = np.ones(V, bool)
+  usable[[2, 3]] = False
+  for in_order in (False, True):
+    out = jax.device_get(sample(
+        step, None, rng=jax.random.key(1), batch_size=16, max_length=10, vocab_size=V,
+        bos_id=BOS, eos_id=EOS, constraint=mention_constraint(
+            pieces, lengths, vocab_size=V, eos_id=EOS, max_length=10, usable=usable,
+            in_order=in_order)))
+    seqs = [out.sequences[b, :out.lengths[b]].tolist() for b in range(16)]
+    assert all(s.count(2) == 1 and s.count(3) == 1 for s in seqs), seqs
+    first_is_2 = [s.index(2) < s.index(3) for s in seqs]
+    assert all(first_is_2) if in_order else not all(first_is_2)

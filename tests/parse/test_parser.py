@@ -247,8 +247,10 @@ def test_placeholders_pair_each_said_value_with_its_words_by_structure():
   for example in seeds:
     made = placeholders.delexicalize_example(example, catalogues, schema)
     tree = parse_tree(made.exr)
-    said = [n for n in tree.walk() if n.is_leaf_node and n.text.startswith("[unused")]
-    assert [n.text for n in said] == [f"[unused{k}]" for k in range(len(said))]  # pre-order
+    said = sorted((n for n in tree.walk() if n.is_leaf_node and n.text.startswith("[unused")),
+                  key=lambda n: int(n.text[7:-1]))
+    in_text = [w for w in made.text.split() if w.startswith("[unused")]
+    assert in_text == [f"[unused{k}]" for k in range(len(said))]  # numbered as said
     assert sorted(made.text.split()) == sorted(  # each placeholder once, other words kept
         [w for w in made.text.split() if not w.startswith("[unused")] + [n.text for n in said])
     # Filling each placeholder with the words it replaced gives the utterance back, and the
@@ -266,17 +268,17 @@ def test_placeholders_pair_each_said_value_with_its_words_by_structure():
     assert placeholders.fill(made.exr, values) == schema.canonical(example.exr_tree()).render()
   # The second pizza's "ham" is the second order's: the orders are not crossed.
   made = placeholders.delexicalize_example(two_pizzas, catalogues, schema)
-  assert made.exr == ("(ORDER (PIZZAORDER (NUMBER [unused0] ) (SIZE [unused1] ) (TOPPING [unused2] )"
-                      " (TOPPING [unused3] ) ) (PIZZAORDER (NUMBER [unused4] ) (SIZE [unused5] )"
-                      " (TOPPING [unused6] ) ) )")
-  assert made.text == ("[unused4] [unused5] pizzas with [unused6] and [unused0] [unused1] pizza"
-                       " with [unused3] and [unused2]")
+  assert made.exr == ("(ORDER (PIZZAORDER (NUMBER [unused3] ) (SIZE [unused4] ) (TOPPING [unused6] )"
+                      " (TOPPING [unused5] ) ) (PIZZAORDER (NUMBER [unused0] ) (SIZE [unused1] )"
+                      " (TOPPING [unused2] ) ) )")
+  assert made.text == ("[unused0] [unused1] pizzas with [unused2] and [unused3] [unused4] pizza"
+                       " with [unused5] and [unused6]")
   # A request: its phrases claimed by the values in pre-order; a phrase no value has is left.
   tree, fills, left = placeholders.delexicalize_tree(
       "(ORDER (PIZZAORDER (NUMBER 1 ) (SIZE LARGE ) (TOPPING HAM ) ) )",
       ("ham", "large", "green peppers"), catalogues)
-  assert tree == "(ORDER (PIZZAORDER (NUMBER 1 ) (SIZE [unused0] ) (TOPPING [unused1] ) ) )"
-  assert fills == ("large", "ham") and left == ("green peppers",)
+  assert tree == "(ORDER (PIZZAORDER (NUMBER 1 ) (SIZE [unused1] ) (TOPPING [unused0] ) ) )"
+  assert fills == ("ham", "large") and left == ("green peppers",)  # in the phrases' order
   with pytest.raises(ValueError, match="fills"):
     placeholders.fill("a [unused2] pizza", ["large"])
 
