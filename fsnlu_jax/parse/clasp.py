@@ -29,10 +29,9 @@ from typing import Sequence
 import numpy as np
 
 from fsnlu_jax.data import ParseExample, parse_tree
-from fsnlu_jax.data.catalogues import Catalogues, TreeSchema
-from fsnlu_jax.data.tree_augment import RS_LABELS, substitute_slots
+from fsnlu_jax.data.catalogues import Catalogues, TreeSchema, UnresolvedEntity
+from fsnlu_jax.data.tree_augment import RS_LABELS, render_top, substitute_slots
 from fsnlu_jax.data.trees import Tree, try_parse_tree
-from fsnlu_jax.parse.grounding import IMPLICIT
 from fsnlu_jax.parse.placeholders import delexicalize_tree, placeholder
 from fsnlu_jax.train.metrics import trees_match, unordered_key
 
@@ -60,18 +59,16 @@ def top_phrases(top: Tree) -> tuple[str, ...]:
 
 def exr_phrases(exr: Tree, catalogues: Catalogues, rng: np.random.Generator
                 ) -> tuple[str, ...] | None:
-  """A surface form per entity of an EXR tree (one that resolves back to its value),
-  leaving out the silent ``(NUMBER 1 )``; None when a value has no such form."""
-  out = []
-  for node in exr.walk():
-    if not node.is_leaf_node or (node.label, node.text) in IMPLICIT:
-      continue
-    forms = [s for s in catalogues.surfaces(node.label, node.text)
-             if catalogues.resolve(node.label, s) == node.text]
-    if not forms:
-      return None
-    out.append(forms[int(rng.integers(len(forms)))])
-  return tuple(out)
+  """A surface form per entity of an EXR tree (one that resolves back to its value), in
+  the order the grammar-sampling templates say them (number, size, style, toppings,
+  what is left out: :func:`~fsnlu_jax.data.tree_augment.render_top`), the usual order
+  of an utterance, which a placeholder teacher writes them in; the default
+  ``(NUMBER 1 )`` is said ("a", "one") two times in three. None when a value has no
+  such form."""
+  try:
+    return top_phrases(render_top(exr, catalogues, rng))
+  except UnresolvedEntity:
+    return None
 
 
 def rs_requests(seeds: Sequence[ParseExample], catalogues: Catalogues, schema: TreeSchema,

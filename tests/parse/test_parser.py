@@ -212,6 +212,10 @@ def test_clasp_rs_and_gb_requests_become_utterances_that_say_every_entity(traine
   seed_trees = {e.exr for e in seeds}
   for request in gb:
     assert parse_tree(request.exr) and request.exr not in seed_trees
+    values = [n.text for n in parse_tree(request.exr).walk() if n.is_leaf_node]
+    said = [v for p in request.phrases for label in catalogues.labels
+            if (v := catalogues.resolve(label, p)) is not None and v in values]
+    assert len(said) == len(request.phrases) and set(values) - set(said) <= {"1"}, request
   # The teacher: any encoder-decoder of the parser's sizes that writes any piece shows the
   # constraint (the parser itself only writes its grammar's shortlist, so it cannot teach).
   # Trees of at most 32 pieces (one source bucket: one compilation).
