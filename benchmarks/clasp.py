@@ -90,18 +90,12 @@ def parser_config(args, subset: int, *, extra: str | None = None, generate: bool
   config["decode"].update(cover_mentions=args.cover_mentions == "on")
   if args.quick:
     config["data"].update(test_size=16)
-  if generate:
-    # The teacher reads trees (<= 119 pieces) and writes utterances (<= 49).
-    config["data"].update(direction="generate", max_source_len=128, max_target_len=64,
-                          placeholders=args.teacher == "placeholders")
+  if generate and args.teacher == "placeholders":
+    config = parse_configs.teacher(config)  # values as placeholders (configs/parse.py)
     config["train"].update(steps=args.teacher_steps or config["train"]["steps"])
-    if args.teacher == "placeholders":
-      # A teacher is sampled from: label smoothing's uniform mass becomes noise words at
-      # temperature 1 (measured: the words teacher drifts into them), and the lowest
-      # validation NLL on other utterances picks an under-trained teacher (step 100 of
-      # 500, train token accuracy 66%), so the last step is kept.
-      config["optim"].update(label_smoothing=0.0)
-      config["data"].update(validation_size=0)
+  elif generate:  # the words teacher: reads trees (<= 119 pieces), writes utterances (<= 49)
+    config["data"].update(direction="generate", max_source_len=128, max_target_len=64)
+    config["train"].update(steps=args.teacher_steps or config["train"]["steps"])
   return config
 
 

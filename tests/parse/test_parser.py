@@ -178,6 +178,12 @@ def test_the_cli_parses_utterances_to_json_lines(trained, capsys):
 
 def test_the_config_names_its_job():
   assert load_config(f"{CONFIG}")["data"]["train_size"] == 16
+  teacher = load_config(f"{CONFIG}:teacher")
+  data = ParseDataConfig(**teacher["data"])  # placeholders are the teacher's direction only
+  assert data.direction == "generate" and data.placeholders and data.validation_size == 0
+  assert teacher["optim"]["label_smoothing"] == 0.0
+  with pytest.raises(ValueError, match="teacher"):
+    ParseDataConfig(placeholders=True)
   with pytest.raises(ValueError, match="unknown arg"):
     load_config(f"{CONFIG}:big")
 
