@@ -327,13 +327,14 @@ def _add_clasp_parser(commands) -> None:
                       help="workdir of `fsnlu parse` trained on the seeds (its subset is used)")
   parser.add_argument("--method", choices=("grammar", "rs", "clasp_rs", "clasp_gb"),
                       required=True)
-  parser.add_argument("--teacher", help="workdir of `fsnlu parse --set data.direction=generate`"
-                      " (clasp_*)")
+  parser.add_argument("--teacher", help="workdir of `fsnlu parse --config parse:teacher` "
+                      "(or any data.direction=generate run; clasp_*)")
   parser.add_argument("--n", type=int, default=256, help="most parses to write")
   parser.add_argument("--seed", type=int, default=0)
   parser.add_argument("--round-trip", action="store_true",
                       help="keep a teacher's pair only if --parser recovers its tree")
-  parser.add_argument("--temperature", type=float, default=1.0)
+  parser.add_argument("--temperature", type=float, default=1.0,
+                      help="teacher sampling (benchmarks: 0.7 for the placeholder teacher)")
   parser.add_argument("--top-p", type=float, default=0.9)
   parser.add_argument("--data-dir", help="raw dataset folders (as for `fsnlu data`)")
   parser.add_argument("--cache-dir", help="built dataset cache (as for `fsnlu data`)")

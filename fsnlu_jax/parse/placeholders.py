@@ -74,8 +74,10 @@ def _in_mention_order(slot: list[int | None], leaves: dict[int, int]
   """Placeholders renumbered in the order of the mentions: placeholder ``k`` is the
   ``k``-th value said. So the teacher always writes them in increasing order
   (:func:`fsnlu_jax.parse.mention.mention_constraint`'s ``in_order``): it learns
-  only *where* a value goes, never *which* one (the untrained ``[unusedK]``
-  embeddings are too alike to tell apart)."""
+  only *where* a value goes, never *which* one: the ``[unusedK]`` embeddings
+  were never trained and the CPU-scale model keeps its tables frozen
+  (``model.train_embeddings=False``), so their logits are alike (measured: a
+  teacher numbering in tree order wrote ``[unused293]`` where ``[unused0]`` was due)."""
   rank = {k: r for r, k in enumerate(k for k in slot if k is not None)}
   return ([None if k is None else rank[k] for k in slot],
           {leaf: rank[k] for leaf, k in leaves.items()})

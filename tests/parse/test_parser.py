@@ -443,6 +443,27 @@ def test_the_cli_writes_added_parses_for_the_parsers_subset(trained, pizza_dir, 
   assert "needs --teacher" in capsys.readouterr().err
 
 
+def test_a_placeholder_teacher_trains_from_the_cli_and_writes_clasp_rs_pairs(
+    trained, pizza_dir, tiny_bert, tmp_path, capsys):
+  teacher = tmp_path / "teacher"
+  assert cli.main(["parse", "--config", f"{CONFIG}:tiny", "--set", f"model.checkpoint={tiny_bert}",
+                   "--set", "data.direction=generate", "--set", "data.placeholders=True",
+                   "--set", "data.max_source_len=64", "--workdir", str(teacher), "--data-dir",
+                   str(pizza_dir), "--cache-dir", str(tmp_path / "cache")]) == 0
+  saved = json.loads((teacher / "parser.json").read_text())
+  assert saved["placeholders"] and json.loads((teacher / "data.json").read_text())[
+      "without_placeholders"] == {"train": 0, "validation": 0}
+  assert parse_lib.Generator.load(teacher).placeholders
+  out = tmp_path / "clasp_rs.jsonl"
+  assert cli.main(["clasp", "--parser", str(trained), "--teacher", str(teacher), "--data-dir",
+                   str(pizza_dir), "--cache-dir", str(tmp_path / "cache"), "--n", "2",
+                   "--method", "clasp_rs", "--out", str(out)]) == 0
+  counts = json.loads(capsys.readouterr().out.splitlines()[-1])
+  added = data_lib.read_parses(out)
+  assert counts["requests"] == 2 and len(added) == counts["added"] > 0
+  assert not any("unused" in e.text for e in added)
+
+
 def test_covering_mentions_writes_every_required_value_or_falls_back(trained):
   parser = Parser.load(trained)
   parser.decode = dataclasses.replace(parser.decode, cover_mentions=True)
