@@ -28,7 +28,9 @@ Systems (``--systems``):
 The teacher of a run is the parser job in the other direction (tree ->
 utterance, ``data.direction="generate"``), warm-started from the same
 checkpoint and trained on the run's real subset plus its ``rs`` parses: it
-never sees a parse the baselines do not have. (CLASP's teacher is a 20B
+never sees a parse the baselines do not have. ``--teacher placeholders``
+(default; ``configs/parse.py:teacher``) trains it with the values as
+placeholders that each request's values fill; ``words`` makes it write them. (CLASP's teacher is a 20B
 LM prompted with the seeds; no such model can be fetched here.)
 
 Every generated utterance is de-duplicated against the seeds and the earlier
@@ -317,9 +319,10 @@ def main(argv: list[str] | None = None) -> int:
   p.add_argument("--teacher-steps", type=int, help="teacher steps (default: the config's)")
   p.add_argument("--temperature", type=float, default=1.0, help="teacher sampling")
   p.add_argument("--top-p", type=float, default=0.9, help="teacher sampling")
-  p.add_argument("--teacher", choices=("words", "placeholders"), default="words",
-                 help="the teacher writes the values itself (words) or writes placeholders "
-                      "that the request's values fill (data.placeholders: copy by placeholder)")
+  p.add_argument("--teacher", choices=("words", "placeholders"), default="placeholders",
+                 help="the teacher writes placeholders that the request's values fill "
+                      "(configs/parse.py:teacher, copy by placeholder; measured better) or the "
+                      "values itself (words: stop 16's teacher)")
   p.add_argument("--cover-mentions", choices=("on", "off"), default="on",
                  help="the parsers' decoding (decode.cover_mentions); every run is also "
                       "scored with the other setting unless --no-variant")
