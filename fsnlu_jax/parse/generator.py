@@ -53,6 +53,8 @@ class Generator:
                        "output shortlist (output_ids)")
     self.model, self.tokenizer, self.max_source_len = model, tokenizer, max_source_len
     self.placeholders = placeholders
+    # A scan of the vocabulary: once per teacher, not per generate() call.
+    self._placeholder_ids = placeholder_pieces(tokenizer) if placeholders else ()
     self._piece = data_lib.chunk_tokenizer(tokenizer)
 
   @classmethod
@@ -102,10 +104,9 @@ class Generator:
     k = max((len(row) for row in wanted), default=1) or 1
     width = max((len(p) for row in wanted for p in row), default=1) or 1
     per_batch = max(1, batch_size // n)
-    placeholder_ids = placeholder_pieces(self.tokenizer) if self.placeholders else ()
     run = _sampler(nnx.graphdef(self.model), n=n, max_length=max_length,
                    vocab_size=c.encoder.vocab_size, bos_id=c.bos_id, eos_id=c.eos_id,
-                   placeholder_ids=placeholder_ids)
+                   placeholder_ids=self._placeholder_ids)
     usable = jnp.asarray(self.tokenizer.text_pieces())  # no [PAD], [unused7], ... in the text
     state = nnx.state(self.model)
     key = jax.random.key(seed)

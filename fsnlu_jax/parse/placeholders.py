@@ -117,12 +117,12 @@ def delexicalize_example(example: ParseExample, catalogues: Catalogues, schema: 
   top = parse_tree(example.top, example.source)
   spans = top.entity_spans()
   words = list(top.words)
-  slot = _structural_slots(top, spans, example, catalogues, schema)
-  if slot is None:
+  structural = _structural_slots(top, spans, example, catalogues, schema)
+  if structural is None:
     slot, leaves = align(parse_tree(example.exr), [n.text for n, _, _ in spans], catalogues)
     tree = _swap(parse_tree(example.exr), leaves)
   else:
-    slot, tree = slot
+    slot, tree = structural
   if all(k is None for k in slot):
     return None
   out, at = [], 0
