@@ -22,6 +22,8 @@ Systems (``--systems``):
 * ``clasp_gb``: CLASP-GB, new trees sampled under the grammar from the
   ``none`` parser given the seed utterances, then put into words by the
   teacher;
+* ``clasp_grammar``: ``grammar``'s own trees (the same draws), put into
+  words by the teacher instead of the templates;
 * ``X+rt``: ``X`` after the round-trip filter (the ``none`` parser must
   recover the tree from the teacher's utterance).
 
@@ -76,7 +78,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _harness  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 BASELINES = ("none", "grammar", "rs")
-SYSTEMS = ("none", "grammar", "rs", "clasp_rs", "clasp_gb", "clasp_rs+rt", "clasp_gb+rt")
+SYSTEMS = ("none", "grammar", "rs", "clasp_rs", "clasp_gb", "clasp_grammar", "clasp_rs+rt",
+           "clasp_gb+rt", "clasp_grammar+rt")
 PAPER = ("CLASP (AACL 2022), PIZZA, 16 real examples, English: the best CLASP system tops 85% "
          "exact match, +5 points over the best baseline (grammar sampling, no augmentation)")
 
@@ -128,12 +131,13 @@ def added_parses(system: str, run_dir: pathlib.Path, subset: int, args, counts: 
   if teaches:
     made_with.update(temperature=args.temperature, top_p=args.top_p,
                      teacher_steps=args.teacher_steps, parser_steps=args.steps,
-                     teacher=args.teacher)
+                     teacher=args.teacher, teacher_text=args.teacher_text)
   if (run_dir / f"{system}.counts.json").exists():
     cached = json.loads((run_dir / f"{system}.counts.json").read_text())
     before = dict(cached.get("made_with") or {})
     if teaches:
       before.setdefault("teacher", "words")  # sets made before --teacher existed
+      before.setdefault("teacher_text", "any")  # ... and before --teacher-text
     if before != made_with:
       raise SystemExit(f"{run_dir / system}.jsonl was made with {before}, "
                        f"this run asks for {made_with}: use another --workdir")
@@ -145,7 +149,8 @@ def added_parses(system: str, run_dir: pathlib.Path, subset: int, args, counts: 
   examples, made = parse.added_parses(
       method, data.examples["train"], data.catalogues, data.schema, args.n_augment, seed=subset,
       parser=parse.Parser.load(run_dir / "none") if teaches else None,
-      teacher=parse.Generator.load(run_dir / "teacher") if teaches else None,
+      teacher=parse.Generator.load(run_dir / "teacher", free_text=args.teacher_text)
+      if teaches else None,
       filter_round_trip=system.endswith("+rt"), temperature=args.temperature, top_p=args.top_p)
   counts.update(made, made_with=made_with)
   if examples:  # else (e.g. the round trip kept nothing) the system is the seeds alone
@@ -323,6 +328,9 @@ def main(argv: list[str] | None = None) -> int:
                  help="the teacher writes placeholders that the request's values fill "
                       "(configs/parse.py:teacher, copy by placeholder; measured better) or the "
                       "values itself (words: stop 16's teacher)")
+  p.add_argument("--teacher-text", choices=("trained", "any"), default="trained",
+                 help="the pieces the teacher's free text may use: those of its training "
+                      "utterances (measured better) or any text piece (stop 17's teacher)")
   p.add_argument("--cover-mentions", choices=("on", "off"), default="on",
                  help="the parsers' decoding (decode.cover_mentions); every run is also "
                       "scored with the other setting unless --no-variant")
@@ -337,9 +345,11 @@ def main(argv: list[str] | None = None) -> int:
   protocol = dict(train_size=args.train_size, n_augment=args.n_augment, steps=args.steps,
                   teacher_steps=args.teacher_steps,
                   temperature=args.temperature, top_p=args.top_p, teacher=args.teacher,
+                  teacher_text=args.teacher_text,
                   quick=args.quick, parser_config=parser_config(args, 0))
   results = json.loads(out.read_text()) if out.exists() else dict(protocol=protocol, runs={})
   results["protocol"].setdefault("teacher", "words")  # runs made before --teacher existed
+  results["protocol"].setdefault("teacher_text", "any")  # ... and before --teacher-text
   if results["protocol"] != protocol:
     raise SystemExit(f"{out} holds runs of another protocol: {results['protocol']}; "
                      "use another --out")

@@ -18,7 +18,7 @@
   fsnlu generate --teacher DIR --intent NAME (--examples FILE.jsonl | --labels a,b) [--n N]
   fsnlu parse --config parse[:tiny] --workdir DIR [--set data.extra_train=ADDED.jsonl]
   fsnlu parse --checkpoint WORKDIR "large pizza with ham"          (JSON lines: tree, score)
-  fsnlu clasp --parser DIR --method clasp_rs|clasp_gb|rs|grammar [--teacher DIR] --out ADDED.jsonl
+  fsnlu clasp --parser DIR --method clasp_rs|clasp_gb|clasp_grammar|rs|grammar [--teacher DIR] --out ADDED.jsonl
   fsnlu predict --checkpoint WORKDIR [--input FILE|-] [--output FILE]   (JSON lines out)
   fsnlu serve --checkpoint WORKDIR [--host H] [--port P]               (HTTP: /health, /predict)
   fsnlu active select --workdir DIR --seed-data SEED.jsonl --pool POOL.jsonl [--k K --strategy S]
@@ -325,8 +325,8 @@ def _add_clasp_parser(commands) -> None:
       "for `fsnlu parse --set data.extra_train=FILE`")
   parser.add_argument("--parser", required=True,
                       help="workdir of `fsnlu parse` trained on the seeds (its subset is used)")
-  parser.add_argument("--method", choices=("grammar", "rs", "clasp_rs", "clasp_gb"),
-                      required=True)
+  parser.add_argument("--method", required=True,
+                      choices=("grammar", "rs", "clasp_rs", "clasp_gb", "clasp_grammar"))
   parser.add_argument("--teacher", help="workdir of `fsnlu parse --config parse:teacher` "
                       "(or any data.direction=generate run; clasp_*)")
   parser.add_argument("--n", type=int, default=256, help="most parses to write")

@@ -25,5 +25,5 @@ from fsnlu_jax.parse.job import evaluate_parser, run_parser
 from fsnlu_jax.parse.parser import Parser
 from fsnlu_jax.parse.data import read_parses, write_parses
 from fsnlu_jax.parse.clasp import (METHODS, Request, added_parses, dedupe, gb_requests,
-                                   round_trip, rs_requests, write_utterances)
+                                   grammar_requests, round_trip, rs_requests, write_utterances)
 from fsnlu_jax.parse.generator import Generator

@@ -11,6 +11,11 @@ Rosenbaum et al. (AACL 2022) ask a teacher to write (parse, utterance) pairs:
   grammar from the parser conditioned on seed utterances
   (:meth:`fsnlu_jax.parse.Parser.sample_trees`), each entity gets a surface
   form from the catalogues, then the teacher writes the utterance;
+* **grammar trees** (:func:`grammar_requests`, ``clasp_grammar``): the trees of
+  grammar sampling (:func:`fsnlu_jax.data.tree_augment.sample_grammar_example`,
+  the baseline's own draws), put into words by the teacher instead of the
+  templates; a GB whose parse writer is the grammar (ours is the only parse
+  writer here that knows the whole schema: a 16-seed parser samples near its seeds);
 * (CLASP-TS/TB translate into other languages: PIZZA is English only, out of scope.)
 
 :func:`write_utterances` runs the teacher (:class:`fsnlu_jax.parse.Generator`)
@@ -119,6 +124,16 @@ def gb_requests(parser, seeds: Sequence[ParseExample], catalogues: Catalogues, n
   return out
 
 
+def grammar_requests(seeds: Sequence[ParseExample], catalogues: Catalogues, schema: TreeSchema,
+                     n: int, rng: np.random.Generator) -> list[Request]:
+  """Up to ``n`` requests for the trees grammar sampling draws with ``rng`` (the same
+  trees as ``tree_augment.augment("grammar", ...)`` with that generator), each with
+  its templates' surface forms in their order."""
+  from fsnlu_jax.data import tree_augment  # pylint: disable=g-import-not-at-top
+  drawn = tree_augment.augment("grammar", n, seeds, catalogues, schema, rng).examples
+  return [Request(e.exr, top_phrases(parse_tree(e.top)), e.source) for e in drawn]
+
+
 def write_utterances(generator, requests: Sequence[Request], *, n: int = 1, seed: int,
                      catalogues: Catalogues | None = None, **sampling
                      ) -> tuple[list[ParseExample], int]:
@@ -173,7 +188,7 @@ def round_trip(parser, examples: Sequence[ParseExample]) -> tuple[list[ParseExam
 
 # ---- one call per system ---------------------------------------------------------
 
-METHODS = ("grammar", "rs", "clasp_rs", "clasp_gb")
+METHODS = ("grammar", "rs", "clasp_rs", "clasp_gb", "clasp_grammar")
 
 
 def added_parses(method: str, seeds: Sequence[ParseExample], catalogues: Catalogues,
@@ -185,9 +200,10 @@ def added_parses(method: str, seeds: Sequence[ParseExample], catalogues: Catalog
   Args:
     method: ``grammar`` (random schema trees rendered by templates), ``rs``
       (replace slots by direct substitution in the utterance), ``clasp_rs``
-      (substituted trees put into words by ``teacher``) or ``clasp_gb``
+      (substituted trees put into words by ``teacher``), ``clasp_gb``
       (trees sampled from ``parser`` given the seed utterances, put into
-      words by ``teacher``).
+      words by ``teacher``) or ``clasp_grammar`` (``grammar``'s own trees, put
+      into words by ``teacher`` instead of the templates).
     seeds: the real parses.
     parser: a :class:`~fsnlu_jax.parse.Parser` trained on the seeds
       (``clasp_gb``'s trees, and the round trip).
@@ -206,7 +222,9 @@ def added_parses(method: str, seeds: Sequence[ParseExample], catalogues: Catalog
   from fsnlu_jax.data import tree_augment  # pylint: disable=g-import-not-at-top
   if method not in METHODS:
     raise ValueError(f"method is one of {METHODS}, got {method!r}")
-  rng = np.random.default_rng([seed, n, sum(map(ord, method))])
+  # clasp_grammar draws grammar's trees: the two differ only in who writes the words.
+  drawn_as = "grammar" if method == "clasp_grammar" else method
+  rng = np.random.default_rng([seed, n, sum(map(ord, drawn_as))])
   counts: dict[str, int] = {}
   if method in ("grammar", "rs"):
     made = tree_augment.augment(method, n, seeds, catalogues, schema, rng)
@@ -217,6 +235,8 @@ def added_parses(method: str, seeds: Sequence[ParseExample], catalogues: Catalog
       raise ValueError(f"{method} needs a teacher (and a parser for GB or the round trip)")
     if method == "clasp_rs":
       requests = rs_requests(seeds, catalogues, schema, n, rng)
+    elif method == "clasp_grammar":
+      requests = grammar_requests(seeds, catalogues, schema, n, rng)
     else:  # twice the trees needed: some are repeats or a seed's own
       requests = gb_requests(parser, seeds, catalogues, n, seed=seed,
                              samples_per_seed=-(-2 * n // len(seeds)))

@@ -37,6 +37,7 @@ import time
 from typing import Any, Mapping
 
 import jax
+import numpy as np
 from flax import nnx
 
 from fsnlu_jax.config import WorkdirError, job_config, record_config, to_dict
@@ -163,6 +164,9 @@ def run_parser(config: Mapping[str, Any] | ParseConfig, workdir: str | os.PathLi
                      :data.stats["train"]]]),
                  decode=to_dict(config.decode), max_source_len=d.max_source_len,
                  direction=d.direction, placeholders=d.placeholders)
+    if d.direction == "generate":  # the pieces its training utterances use: its free text
+      t = arrays["train"]
+      saved["target_pieces"] = np.unique(t["tgt_out"][t["tgt_mask"]]).tolist()
     (workdir / PARSER_FILE).write_text(json.dumps(saved, indent=1))
     shutil.copyfile(tokenizer.path, workdir / TOKENIZER_FILE)
     (workdir / "data.json").write_text(json.dumps(stats, indent=1))

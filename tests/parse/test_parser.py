@@ -315,6 +315,43 @@ def test_a_placeholder_teacher_writes_each_placeholder_once_and_gets_the_values(
       assert phrase in example.text, (phrase, example.text)
 
 
+def test_a_teacher_limited_to_its_training_pieces_writes_only_them_and_the_owed_words(trained):
+  parser = Parser.load(trained)
+  words = dataclasses.replace(parser.model.config, output_ids=None)
+  frame = "i want a pizza please".split()
+  allowed = [parser.tokenizer.piece_id(w) for w in frame]
+  teacher = parse_lib.Generator(models.BertSeq2Seq(words, rngs=nnx.Rngs(0)), parser.tokenizer,
+                                max_source_len=32, target_pieces=allowed + [words.eos_id])
+  assert teacher.usable.sum() == len(frame)  # EOS is no text piece
+  trees = ["(ORDER (PIZZAORDER (NUMBER 1 ) (TOPPING HAM ) ) )"] * 2
+  out = teacher.generate(trees, [("ham",), ("green peppers",)], 4, seed=0, max_length=16,
+                         batch_size=8)
+  for owed, samples in zip(("ham", "green peppers"), out):
+    for text, _ in samples:
+      assert text is not None and owed in text
+      free = text.replace(owed, " ").split()  # (a phrase's first words may also start early)
+      assert free and set(free) <= set(frame) | set(owed.split()), text
+  # Any text piece: a random decoder's free text leaves the frame.
+  anything = parse_lib.Generator(teacher.model, parser.tokenizer, max_source_len=32)
+  texts = [t for samples in anything.generate(trees, [("ham",)] * 2, 4, seed=0, max_length=16,
+                                              batch_size=8) for t, _ in samples]
+  assert any(set(t.replace("ham", " ").split()) - set(frame) for t in texts)
+
+
+def test_grammar_requests_are_grammar_samplings_trees_with_their_templates_words():
+  from fsnlu_jax.data import tree_augment  # pylint: disable=g-import-not-at-top
+  from fsnlu_jax.data.catalogues import TreeSchema  # pylint: disable=g-import-not-at-top
+  from fsnlu_jax.parse.clasp import top_phrases  # pylint: disable=g-import-not-at-top
+  seeds, catalogues = _seeds(), _catalogues()
+  schema = TreeSchema.from_trees(e.exr_tree() for e in seeds)
+  requests = parse_lib.grammar_requests(seeds, catalogues, schema, 6, np.random.default_rng(3))
+  drawn = tree_augment.augment("grammar", 6, seeds, catalogues, schema, np.random.default_rng(3))
+  assert [r.exr for r in requests] == [e.exr for e in drawn.examples] and len(requests) == 6
+  for request, example in zip(requests, drawn.examples):
+    assert request.phrases == top_phrases(parse_tree(example.top))
+    assert all(p in example.text for p in request.phrases)
+
+
 def test_dedupe_and_round_trip_keep_only_new_recovered_pairs():
   seeds = _seeds()
   made = [ParseExample(t, tuple(t.split()), "", exr, False, f"gen:{i}")
@@ -454,6 +491,9 @@ def test_a_placeholder_teacher_trains_from_the_cli_and_writes_clasp_rs_pairs(
   assert saved["placeholders"] and json.loads((teacher / "data.json").read_text())[
       "without_placeholders"] == {"train": 0, "validation": 0}
   assert parse_lib.Generator.load(teacher).placeholders
+  # Its free text: the pieces of its training utterances (values are placeholders).
+  assert 0 < parse_lib.Generator.load(teacher).usable.sum() <= len(saved["target_pieces"])
+  assert parse_lib.Generator.load(teacher, free_text="any").usable.sum() > 1000
   out = tmp_path / "clasp_rs.jsonl"
   assert cli.main(["clasp", "--parser", str(trained), "--teacher", str(teacher), "--data-dir",
                    str(pizza_dir), "--cache-dir", str(tmp_path / "cache"), "--n", "2",
