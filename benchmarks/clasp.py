@@ -166,14 +166,15 @@ def run_one(system: str, subset: int, args, root: pathlib.Path) -> dict:
   run_dir.mkdir(parents=True, exist_ok=True)
   counts: dict = {}
   if system.startswith("clasp"):
-    for needed in ("none", "rs"):
-      if not (run_dir / needed / "results.json").exists():
-        raise ValueError(f"{system} needs the {needed} run of subset {subset} first "
-                         "(list it before in --systems)")
+    # GB samples trees from the none parser, the round trip parses with it.
+    if ((system.startswith("clasp_gb") or system.endswith("+rt"))
+        and not (run_dir / "none" / "results.json").exists()):
+      raise ValueError(f"{system} needs the none run of subset {subset} first "
+                       "(list it before in --systems)")
     teacher_dir = run_dir / "teacher"
-    if not (teacher_dir / "results.json").exists():
-      _job(parser_config(args, subset, extra=str(run_dir / "rs.jsonl"), generate=True),
-           teacher_dir, args)
+    if not (teacher_dir / "results.json").exists():  # taught on the seeds and rs's parses
+      rs = added_parses("rs", run_dir, subset, args, {})
+      _job(parser_config(args, subset, extra=rs, generate=True), teacher_dir, args)
   extra = added_parses(system, run_dir, subset, args, counts)
   workdir = run_dir / parser_dir(system, bool(extra))
   out = _job(parser_config(args, subset, extra=extra), workdir, args)
