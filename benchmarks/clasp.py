@@ -131,13 +131,15 @@ def added_parses(system: str, run_dir: pathlib.Path, subset: int, args, counts: 
   if teaches:
     made_with.update(temperature=args.temperature, top_p=args.top_p,
                      teacher_steps=args.teacher_steps, parser_steps=args.steps,
-                     teacher=args.teacher, teacher_text=args.teacher_text)
+                     teacher=args.teacher, teacher_text=args.teacher_text,
+                     teacher_data=args.teacher_data)
   if (run_dir / f"{system}.counts.json").exists():
     cached = json.loads((run_dir / f"{system}.counts.json").read_text())
     before = dict(cached.get("made_with") or {})
     if teaches:
       before.setdefault("teacher", "words")  # sets made before --teacher existed
       before.setdefault("teacher_text", "any")  # ... and before --teacher-text
+      before.setdefault("teacher_data", "rs")  # ... and before --teacher-data
     if before != made_with:
       raise SystemExit(f"{run_dir / system}.jsonl was made with {before}, "
                        f"this run asks for {made_with}: use another --workdir")
@@ -172,9 +174,9 @@ def run_one(system: str, subset: int, args, root: pathlib.Path) -> dict:
       raise ValueError(f"{system} needs the none run of subset {subset} first "
                        "(list it before in --systems)")
     teacher_dir = run_dir / "teacher"
-    if not (teacher_dir / "results.json").exists():  # taught on the seeds and rs's parses
-      rs = added_parses("rs", run_dir, subset, args, {})
-      _job(parser_config(args, subset, extra=rs, generate=True), teacher_dir, args)
+    if not (teacher_dir / "results.json").exists():  # taught on the seeds and --teacher-data
+      _job(parser_config(args, subset, extra=teacher_data(run_dir, subset, args), generate=True),
+           teacher_dir, args)
   extra = added_parses(system, run_dir, subset, args, counts)
   workdir = run_dir / parser_dir(system, bool(extra))
   out = _job(parser_config(args, subset, extra=extra), workdir, args)
@@ -191,6 +193,18 @@ def run_one(system: str, subset: int, args, root: pathlib.Path) -> dict:
     add_variant(record, root, args)
   record["wall_s"] = round(time.time() - began, 1)
   return record
+
+
+def teacher_data(run_dir: pathlib.Path, subset: int, args) -> str:
+  """The parses the teacher learns from besides the seeds: ``rs``'s, or (``rs+grammar``)
+  those and ``grammar``'s templates (every construction of the schema, negation
+  included, said correctly), in one file."""
+  parts = [added_parses(name, run_dir, subset, args, {}) for name in args.teacher_data.split("+")]
+  if len(parts) == 1:
+    return parts[0]
+  path = run_dir / f"teacher_{args.teacher_data}.jsonl"
+  path.write_text("".join(pathlib.Path(p).read_text() for p in parts))
+  return str(path)
 
 
 def parser_dir(system: str, added: bool) -> str:
@@ -332,6 +346,9 @@ def main(argv: list[str] | None = None) -> int:
   p.add_argument("--teacher-text", choices=("trained", "any"), default="trained",
                  help="the pieces the teacher's free text may use: those of its training "
                       "utterances (measured better) or any text piece (stop 17's teacher)")
+  p.add_argument("--teacher-data", choices=("rs", "rs+grammar"), default="rs",
+                 help="what the teacher learns from besides the seeds: rs's parses (the "
+                      "seeds' frames) or those and grammar's templates")
   p.add_argument("--cover-mentions", choices=("on", "off"), default="on",
                  help="the parsers' decoding (decode.cover_mentions); every run is also "
                       "scored with the other setting unless --no-variant")
@@ -346,11 +363,12 @@ def main(argv: list[str] | None = None) -> int:
   protocol = dict(train_size=args.train_size, n_augment=args.n_augment, steps=args.steps,
                   teacher_steps=args.teacher_steps,
                   temperature=args.temperature, top_p=args.top_p, teacher=args.teacher,
-                  teacher_text=args.teacher_text,
+                  teacher_text=args.teacher_text, teacher_data=args.teacher_data,
                   quick=args.quick, parser_config=parser_config(args, 0))
   results = json.loads(out.read_text()) if out.exists() else dict(protocol=protocol, runs={})
   results["protocol"].setdefault("teacher", "words")  # runs made before --teacher existed
   results["protocol"].setdefault("teacher_text", "any")  # ... and before --teacher-text
+  results["protocol"].setdefault("teacher_data", "rs")  # ... and before --teacher-data
   if results["protocol"] != protocol:
     raise SystemExit(f"{out} holds runs of another protocol: {results['protocol']}; "
                      "use another --out")

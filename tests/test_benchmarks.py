@@ -389,14 +389,15 @@ def test_clasp_never_reuses_an_added_set_made_otherwise(tmp_path, monkeypatch):
   set's size) is refused, not trained on."""
   clasp = _clasp_module(monkeypatch)
   args = clasp.argparse.Namespace(n_augment=256, temperature=1.0, top_p=0.9, teacher_steps=1000,
-                                  steps=1000, teacher="words", teacher_text="any")
+                                  steps=1000, teacher="words", teacher_text="any",
+                                  teacher_data="rs")
   # Made before --teacher and --teacher-text existed: the words teacher, any free text.
   made = dict(n_augment=256, temperature=1.0, top_p=0.9, teacher_steps=1000, parser_steps=1000)
   (tmp_path / "clasp_rs.counts.json").write_text(json.dumps(dict(added=3, made_with=made)))
   assert clasp.added_parses("clasp_rs", tmp_path, 0, args, {}) == str(
       tmp_path / "clasp_rs.jsonl")
   for change in (dict(temperature=0.3), dict(teacher="placeholders"),
-                 dict(teacher_text="trained")):
+                 dict(teacher_text="trained"), dict(teacher_data="rs+grammar")):
     changed = clasp.argparse.Namespace(**dict(vars(args), **change))
     with pytest.raises(SystemExit, match="was made with"):
       clasp.added_parses("clasp_rs", tmp_path, 0, changed, {})
