@@ -45,11 +45,6 @@ class Generator:
     tokenizer: its word pieces.
     max_source_len: most tree pieces (longer trees are an error).
     placeholders: it writes ``[unusedK]`` where a request's values go.
-    placeholder_order: ``"said"``: the placeholders in the request's order,
-      the model choosing only *where* the next one goes (the mass of every
-      placeholder piece is the next one's): for tables that were never trained,
-      whose placeholder logits are alike; ``"chosen"``: any owed one, as the
-      model's logits choose (a teacher trained with ``model.train_embeddings``).
     target_pieces: the pieces its free text may use (besides the words each
       request owes); None: any text piece. :meth:`load` gives the pieces of
       its training utterances: a decoder fine-tuned on a few hundred pairs
@@ -59,15 +54,12 @@ class Generator:
   """
 
   def __init__(self, model: BertSeq2Seq, tokenizer: SubwordTokenizer, *, max_source_len: int,
-               placeholders: bool = False, placeholder_order: str = "said",
-               target_pieces: Sequence[int] | None = None):
-    if placeholder_order not in ("said", "chosen"):
-      raise ValueError(f"placeholder_order is 'said' or 'chosen', got {placeholder_order!r}")
+               placeholders: bool = False, target_pieces: Sequence[int] | None = None):
     if model.config.output_ids is not None:
       raise ValueError("the teacher writes utterances: it needs the whole vocabulary, not an "
                        "output shortlist (output_ids)")
     self.model, self.tokenizer, self.max_source_len = model, tokenizer, max_source_len
-    self.placeholders, self.placeholder_order = placeholders, placeholder_order
+    self.placeholders = placeholders
     # A scan of the vocabulary: once per teacher, not per generate() call.
     self._placeholder_ids = placeholder_pieces(tokenizer) if placeholders else ()
     self._piece = data_lib.chunk_tokenizer(tokenizer)
@@ -77,8 +69,7 @@ class Generator:
     self.usable = usable  # [V] bool
 
   @classmethod
-  def load(cls, workdir: str | os.PathLike, *, free_text: str = "trained",
-           placeholder_order: str = "said") -> "Generator":
+  def load(cls, workdir: str | os.PathLike, *, free_text: str = "trained") -> "Generator":
     """The best-validation generator of a ``data.direction="generate"`` workdir;
     ``free_text``: ``"trained"`` (the pieces of its training utterances, where the
     workdir records them) or ``"any"`` (every text piece)."""
@@ -95,7 +86,6 @@ class Generator:
     return cls(model, SubwordTokenizer(workdir / TOKENIZER_FILE, max_length=saved["max_source_len"]),
                max_source_len=saved["max_source_len"],
                placeholders=saved.get("placeholders", False),
-               placeholder_order=placeholder_order,
                target_pieces=saved.get("target_pieces") if free_text == "trained" else None)
 
   def phrase_pieces(self, phrase: str) -> list[int]:
@@ -132,8 +122,7 @@ class Generator:
     per_batch = max(1, batch_size // n)
     run = _sampler(nnx.graphdef(self.model), n=n, max_length=max_length,
                    vocab_size=c.encoder.vocab_size, bos_id=c.bos_id, eos_id=c.eos_id,
-                   placeholder_ids=self._placeholder_ids,
-                   said_order=self.placeholder_order == "said")
+                   placeholder_ids=self._placeholder_ids)
     usable = jnp.asarray(self.usable)
     state = nnx.state(self.model)
     key = jax.random.key(seed)
@@ -167,15 +156,13 @@ class Generator:
 
 
 @functools.lru_cache(maxsize=16)
-def _sampler(graphdef, *, n, max_length, vocab_size, bos_id, eos_id, placeholder_ids=(),
-             said_order=True):
+def _sampler(graphdef, *, n, max_length, vocab_size, bos_id, eos_id, placeholder_ids=()):
   """The jitted ``run(state, src_ids [P, Ls], src_mask, pieces [P, K, W], lengths [P, K],
   usable [V], key, temperature, top_p)``: ``n`` samples per tree.
 
-  With ``placeholder_ids`` and ``said_order`` the phrases are placeholders said
-  in order: the model decides *where* a value goes (the mass of every
-  placeholder piece, given to each), the order decides *which* (only the next
-  one is allowed); without ``said_order`` the model's logits decide both."""
+  With ``placeholder_ids`` the phrases are placeholders said in order: the model
+  decides *where* a value goes (the mass of every placeholder piece, given to
+  each), the order decides *which* (only the next one is allowed)."""
 
   def placeholder_logits(tokens_to_logits):
     ids = jnp.asarray(placeholder_ids, jnp.int32)
@@ -195,10 +182,9 @@ def _sampler(graphdef, *, n, max_length, vocab_size, bos_id, eos_id, placeholder
     cache = jax.tree.map(repeat, model.init_cache(encoded, src_mask, max_length))
     constraint = mention_constraint(repeat(pieces), repeat(lengths), vocab_size=vocab_size,
                                     eos_id=eos_id, max_length=max_length, usable=usable,
-                                    in_order=bool(placeholder_ids) and said_order)
+                                    in_order=bool(placeholder_ids))
     logits = seq2seq_tokens_to_logits(model)
-    fold = bool(placeholder_ids) and said_order
-    return sample(placeholder_logits(logits) if fold else logits, cache, rng=key,
+    return sample(placeholder_logits(logits) if placeholder_ids else logits, cache, rng=key,
                   batch_size=src_ids.shape[0] * n, max_length=max_length, vocab_size=vocab_size,
                   bos_id=bos_id, eos_id=eos_id, temperature=temperature, top_p=top_p,
                   constraint=constraint)
