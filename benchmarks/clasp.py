@@ -150,7 +150,8 @@ def added_parses(system: str, run_dir: pathlib.Path, subset: int, args, counts: 
       data_dir=args.data_dir)
   examples, made = parse.added_parses(
       method, data.examples["train"], data.catalogues, data.schema, args.n_augment, seed=subset,
-      parser=parse.Parser.load(run_dir / "none") if teaches else None,
+      parser=parse.Parser.load(run_dir / "none")
+      if method == "clasp_gb" or system.endswith("+rt") else None,
       teacher=parse.Generator.load(run_dir / "teacher", free_text=args.teacher_text)
       if teaches else None,
       filter_round_trip=system.endswith("+rt"), temperature=args.temperature, top_p=args.top_p)
