@@ -24,6 +24,8 @@ Systems (``--systems``):
   teacher;
 * ``clasp_grammar``: ``grammar``'s own trees (the same draws), put into
   words by the teacher instead of the templates;
+* ``grammar+X``: ``grammar``'s parses and ``X``'s together (twice as many
+  added): does a system add to the best baseline (``grammar+rs`` is its control);
 * ``X+rt``: ``X`` after the round-trip filter (the ``none`` parser must
   recover the tree from the teacher's utterance).
 
@@ -77,9 +79,9 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _harness  # pylint: disable=g-import-not-at-top,wrong-import-position
 
-BASELINES = ("none", "grammar", "rs")
+BASELINES = ("none", "grammar", "rs", "grammar+rs")
 SYSTEMS = ("none", "grammar", "rs", "clasp_rs", "clasp_gb", "clasp_grammar", "clasp_rs+rt",
-           "clasp_gb+rt", "clasp_grammar+rt")
+           "clasp_gb+rt", "clasp_grammar+rt", "grammar+rs", "grammar+clasp_rs")
 PAPER = ("CLASP (AACL 2022), PIZZA, 16 real examples, English: the best CLASP system tops 85% "
          "exact match, +5 points over the best baseline (grammar sampling, no augmentation)")
 
@@ -115,9 +117,22 @@ def _matches(workdir: pathlib.Path, predictions: str = "predictions.jsonl") -> l
     return [bool(json.loads(line)["match"]) for line in f]
 
 
+def components(system: str) -> list[str]:
+  """The systems whose parses ``system`` adds: ``grammar+rs`` is two; ``clasp_rs+rt``
+  (a filter, not a union) one."""
+  return [system] if system.endswith("+rt") else system.split("+")
+
+
 def added_parses(system: str, run_dir: pathlib.Path, subset: int, args, counts: dict):
   """The parses ``system`` adds (written to ``run_dir/<system>.jsonl``); None for ``none``
   or when nothing is left (:func:`fsnlu_jax.parse.added_parses`)."""
+  if len(components(system)) > 1:  # a union: its components' files, each made (or cached) alone
+    parts = {c: {} for c in components(system)}
+    files = [added_parses(c, run_dir, subset, args, parts[c]) for c in parts]
+    counts.update(parts=parts, added=sum(p.get("added", 0) for p in parts.values()))
+    path = run_dir / f"{system}.jsonl"
+    path.write_text("".join(pathlib.Path(f).read_text() for f in files if f))
+    return str(path) if counts["added"] else None
   from fsnlu_jax import parse  # pylint: disable=g-import-not-at-top
   from fsnlu_jax.parse import data as data_lib  # pylint: disable=g-import-not-at-top
   from fsnlu_jax.parse.config import ParseDataConfig  # pylint: disable=g-import-not-at-top
@@ -168,7 +183,7 @@ def run_one(system: str, subset: int, args, root: pathlib.Path) -> dict:
   run_dir = root / f"n{args.train_size}" / f"s{subset}"
   run_dir.mkdir(parents=True, exist_ok=True)
   counts: dict = {}
-  if system.startswith("clasp"):
+  if any(c.startswith("clasp") for c in components(system)):
     # GB samples trees from the none parser, the round trip parses with it.
     if ((system.startswith("clasp_gb") or system.endswith("+rt"))
         and not (run_dir / "none" / "results.json").exists()):

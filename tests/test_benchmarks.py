@@ -406,6 +406,23 @@ def test_clasp_never_reuses_an_added_set_made_otherwise(tmp_path, monkeypatch):
     clasp.added_parses("rs", tmp_path, 0, args, {})
 
 
+def test_clasp_unions_add_their_components_parses_and_a_filter_is_no_union(tmp_path, monkeypatch):
+  clasp = _clasp_module(monkeypatch)
+  assert clasp.components("grammar+clasp_rs") == ["grammar", "clasp_rs"]
+  assert clasp.components("clasp_rs+rt") == ["clasp_rs+rt"]
+  args = clasp.argparse.Namespace(n_augment=2)
+  for name, rows in (("grammar", ['{"g": 1}\n', '{"g": 2}\n']), ("rs", ['{"r": 1}\n'])):
+    (tmp_path / f"{name}.jsonl").write_text("".join(rows))
+    (tmp_path / f"{name}.counts.json").write_text(json.dumps(dict(
+        added=len(rows), made_with=dict(n_augment=2))))
+  counts = {}
+  path = clasp.added_parses("grammar+rs", tmp_path, 0, args, counts)
+  assert pathlib.Path(path).read_text() == '{"g": 1}\n{"g": 2}\n{"r": 1}\n'
+  assert counts["added"] == 3 and counts["parts"]["rs"]["added"] == 1
+  with pytest.raises(SystemExit, match="was made with"):  # a component made otherwise
+    clasp.added_parses("grammar+rs", tmp_path, 0, clasp.argparse.Namespace(n_augment=4), {})
+
+
 def test_clasp_summarizes_each_decoding_with_paired_differences(monkeypatch):
   """The CLASP runner's summary: per system over subsets, paired against the best
   baseline, for the protocol's decoding and again for each variant."""
