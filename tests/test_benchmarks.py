@@ -423,6 +423,28 @@ def test_clasp_unions_add_their_components_parses_and_a_filter_is_no_union(tmp_p
     clasp.added_parses("grammar+rs", tmp_path, 0, clasp.argparse.Namespace(n_augment=4), {})
 
 
+def test_clasp_scope_counts_values_said_inside_and_outside_a_negation(monkeypatch):
+  monkeypatch.syspath_prepend(str(BENCHMARKS))
+  spec = importlib.util.spec_from_file_location("_bench_scope", BENCHMARKS / "clasp_scope.py")
+  scope = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(scope)
+  from fsnlu_jax.data import ParseExample  # pylint: disable=g-import-not-at-top
+  from fsnlu_jax.data.catalogues import Catalogues  # pylint: disable=g-import-not-at-top
+  catalogues = Catalogues.from_lines({
+      "catalogs/topping.txt": ["ham\ttopping(HAM)", "green peppers\ttopping(GREEN_PEPPERS)",
+                               "onions\ttopping(ONIONS)"],
+      "catalogs/size.txt": ["large\tsize(LARGE)"]})
+  exr = ("(ORDER (PIZZAORDER (NOT (TOPPING HAM ) ) (NUMBER 1 ) (SIZE LARGE ) "
+         "(TOPPING GREEN_PEPPERS ) (TOPPING ONIONS ) ) )")
+  row = lambda text: ParseExample(text, tuple(text.split()), "", exr, False, "t")
+  right = row("a large pizza with green peppers and onions and no ham")
+  wrong = row("a large pizza with ham and onions hold the green peppers")
+  counts = scope.scope_counts([right, wrong], catalogues)
+  # right: all three in their scope; wrong: ham and green peppers not, onions still.
+  assert counts == dict(negated=2, negated_in_scope=1, other=4, other_in_scope=3, unsaid=0)
+  assert scope.scope_counts([row("large pizza")], catalogues)["unsaid"] == 3
+
+
 def test_clasp_summarizes_each_decoding_with_paired_differences(monkeypatch):
   """The CLASP runner's summary: per system over subsets, paired against the best
   baseline, for the protocol's decoding and again for each variant."""
