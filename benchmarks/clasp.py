@@ -82,6 +82,8 @@ import _harness  # pylint: disable=g-import-not-at-top,wrong-import-position
 BASELINES = ("none", "grammar", "rs", "grammar+rs")
 SYSTEMS = ("none", "grammar", "rs", "clasp_rs", "clasp_gb", "clasp_grammar", "clasp_rs+rt",
            "clasp_gb+rt", "clasp_grammar+rt", "grammar+rs", "grammar+clasp_rs")
+# What sets and result files made before a teacher option existed were made with.
+BEFORE_OPTIONS = dict(teacher="words", teacher_text="any", teacher_data="rs")
 PAPER = ("CLASP (AACL 2022), PIZZA, 16 real examples, English: the best CLASP system tops 85% "
          "exact match, +5 points over the best baseline (grammar sampling, no augmentation)")
 
@@ -123,6 +125,11 @@ def components(system: str) -> list[str]:
   return [system] if system.endswith("+rt") else system.split("+")
 
 
+def needs_none_parser(system: str) -> bool:
+  """GB samples its trees from the ``none`` parser; the round trip parses with it."""
+  return system.startswith("clasp_gb") or system.endswith("+rt")
+
+
 def added_parses(system: str, run_dir: pathlib.Path, subset: int, args, counts: dict):
   """The parses ``system`` adds (written to ``run_dir/<system>.jsonl``); None for ``none``
   or when nothing is left (:func:`fsnlu_jax.parse.added_parses`)."""
@@ -152,9 +159,7 @@ def added_parses(system: str, run_dir: pathlib.Path, subset: int, args, counts: 
     cached = json.loads((run_dir / f"{system}.counts.json").read_text())
     before = dict(cached.get("made_with") or {})
     if teaches:
-      before.setdefault("teacher", "words")  # sets made before --teacher existed
-      before.setdefault("teacher_text", "any")  # ... and before --teacher-text
-      before.setdefault("teacher_data", "rs")  # ... and before --teacher-data
+      before = dict(BEFORE_OPTIONS, **before)
     if before != made_with:
       raise SystemExit(f"{run_dir / system}.jsonl was made with {before}, "
                        f"this run asks for {made_with}: use another --workdir")
@@ -165,8 +170,7 @@ def added_parses(system: str, run_dir: pathlib.Path, subset: int, args, counts: 
       data_dir=args.data_dir)
   examples, made = parse.added_parses(
       method, data.examples["train"], data.catalogues, data.schema, args.n_augment, seed=subset,
-      parser=parse.Parser.load(run_dir / "none")
-      if method == "clasp_gb" or system.endswith("+rt") else None,
+      parser=parse.Parser.load(run_dir / "none") if needs_none_parser(system) else None,
       teacher=parse.Generator.load(run_dir / "teacher", free_text=args.teacher_text)
       if teaches else None,
       filter_round_trip=system.endswith("+rt"), temperature=args.temperature, top_p=args.top_p)
@@ -184,15 +188,14 @@ def run_one(system: str, subset: int, args, root: pathlib.Path) -> dict:
   run_dir.mkdir(parents=True, exist_ok=True)
   counts: dict = {}
   if any(c.startswith("clasp") for c in components(system)):
-    # GB samples trees from the none parser, the round trip parses with it.
-    if ((system.startswith("clasp_gb") or system.endswith("+rt"))
-        and not (run_dir / "none" / "results.json").exists()):
+    if needs_none_parser(system) and not (run_dir / "none" / "results.json").exists():
       raise ValueError(f"{system} needs the none run of subset {subset} first "
                        "(list it before in --systems)")
     teacher_dir = run_dir / "teacher"
     if not (teacher_dir / "results.json").exists():  # taught on the seeds and --teacher-data
-      _job(parser_config(args, subset, extra=teacher_data(run_dir, subset, args), generate=True),
-           teacher_dir, args)
+      # rs's parses, or (rs+grammar) those and grammar's templates: a union like the systems'.
+      extra = added_parses(args.teacher_data, run_dir, subset, args, {})
+      _job(parser_config(args, subset, extra=extra, generate=True), teacher_dir, args)
   extra = added_parses(system, run_dir, subset, args, counts)
   workdir = run_dir / parser_dir(system, bool(extra))
   out = _job(parser_config(args, subset, extra=extra), workdir, args)
@@ -209,18 +212,6 @@ def run_one(system: str, subset: int, args, root: pathlib.Path) -> dict:
     add_variant(record, root, args)
   record["wall_s"] = round(time.time() - began, 1)
   return record
-
-
-def teacher_data(run_dir: pathlib.Path, subset: int, args) -> str:
-  """The parses the teacher learns from besides the seeds: ``rs``'s, or (``rs+grammar``)
-  those and ``grammar``'s templates (every construction of the schema, negation
-  included, said correctly), in one file."""
-  parts = [added_parses(name, run_dir, subset, args, {}) for name in args.teacher_data.split("+")]
-  if len(parts) == 1:
-    return parts[0]
-  path = run_dir / f"teacher_{args.teacher_data}.jsonl"
-  path.write_text("".join(pathlib.Path(p).read_text() for p in parts))
-  return str(path)
 
 
 def parser_dir(system: str, added: bool) -> str:
@@ -382,9 +373,7 @@ def main(argv: list[str] | None = None) -> int:
                   teacher_text=args.teacher_text, teacher_data=args.teacher_data,
                   quick=args.quick, parser_config=parser_config(args, 0))
   results = json.loads(out.read_text()) if out.exists() else dict(protocol=protocol, runs={})
-  results["protocol"].setdefault("teacher", "words")  # runs made before --teacher existed
-  results["protocol"].setdefault("teacher_text", "any")  # ... and before --teacher-text
-  results["protocol"].setdefault("teacher_data", "rs")  # ... and before --teacher-data
+  results["protocol"] = dict(BEFORE_OPTIONS, **results["protocol"])
   if results["protocol"] != protocol:
     raise SystemExit(f"{out} holds runs of another protocol: {results['protocol']}; "
                      "use another --out")

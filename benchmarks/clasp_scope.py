@@ -40,11 +40,10 @@ def said_at(words: list[str], surfaces) -> int | None:
 
 def scope_counts(examples, catalogues, *, window: int = 4) -> dict[str, int]:
   """Counts of negated and other (topping, style) values said, and said in scope."""
-  from fsnlu_jax.data import parse_tree  # pylint: disable=g-import-not-at-top
   counts = dict(negated=0, negated_in_scope=0, other=0, other_in_scope=0, unsaid=0)
   for example in examples:
     words = example.text.split()
-    tree = parse_tree(example.exr)
+    tree = example.exr_tree()
     negated = {id(leaf) for node in tree.walk() if node.label == "NOT"
                for leaf in node.walk() if leaf.is_leaf_node}
     for leaf in tree.walk():

@@ -66,7 +66,9 @@ class Generator:
     self._piece = data_lib.chunk_tokenizer(tokenizer)
     usable = tokenizer.text_pieces()  # no [PAD], [unused7], ... in free text
     if target_pieces is not None:
-      usable &= np.isin(np.arange(usable.size), np.asarray(target_pieces, np.int64))
+      trained = np.zeros_like(usable)
+      trained[np.asarray(target_pieces, np.int64)] = True
+      usable &= trained
     self.usable = usable  # [V] bool
 
   @classmethod
