@@ -43,9 +43,15 @@ The **previous turn** comes from one of two simulations (``simulation``):
   plus **confusables**: with ``confusable_rate``, a corrupted request is
   instead heard as a *different frequent utterance* (one in the global trie)
   one sound-alike word away (``play leon bridges`` -> ``play lion bridges``
-  where both are known-good requests), kind ``"confusable"``. Spelling cannot
-  undo those: the nearest known-good utterance of the heard words is the heard
-  words; only the context or the user's history decides.
+  where both are known-good requests), kind ``"confusable"``, and **cut-offs**:
+  with ``cutoff_rate``, a corrupted request that was not heard as a confusable
+  is instead heard cut off before its last slot value (``what's the weather in
+  paris tomorrow`` -> ``what's the weather in``: the recogniser's endpointing
+  closed the turn early, a common failure on long names), kind ``"cutoff"``.
+  Spelling cannot undo either: a confusable's nearest known-good utterance is
+  the heard words themselves, and a cut-off request's lost value is in no
+  letter of it; only the context (the rephrase, follow-up or failed repeat
+  before it names the value) or the user's history decides.
 
 Splits: users are split train/validation/test (all of a user's pairs in one
 split), and ``heldout_template_rate`` of the templates are held out: train
@@ -82,6 +88,7 @@ SPLITS = ("train", "validation", "test")
 SIMULATIONS = ("independent", "contextual")  # how the previous turn is drawn (module docs)
 RELATIONS = ("rephrase", "follow_up", "repeat", "unrelated", "first")  # contextual's relations
 CONFUSABLE = "confusable"  # the kind of a request heard as another frequent utterance
+CUTOFF = "cutoff"  # the kind of a request heard cut off before its last slot value
 
 # ---- corpus: utterances, templates, slot values ----------------------------
 
@@ -235,18 +242,24 @@ class ContextConfig:
       unrelated, 15% first turns.
     confusable_rate: chance that a corrupted request is heard as a different
       frequent utterance one sound-alike word away instead, where one exists.
+    cutoff_rate: chance that a corrupted request not heard as a confusable is
+      heard cut off before its last slot value instead, where at least one
+      word comes before that value. 0 gives the first contextual simulation
+      (stop 7), whose shares the README's first contextual finding used.
   """
 
   relation_probs: tuple[float, float, float, float, float] = (0.2, 0.2, 0.2, 0.25, 0.15)
   confusable_rate: float = 0.8
+  cutoff_rate: float = 0.3
 
   def __post_init__(self):
     probs = np.asarray(self.relation_probs, float)
     if probs.shape != (len(RELATIONS),) or (probs < 0).any() or probs.sum() <= 0:
       raise ValueError(f"relation_probs: {len(RELATIONS)} chances {RELATIONS}, "
                        f"got {self.relation_probs}")
-    if not 0 <= self.confusable_rate <= 1:
-      raise ValueError(f"confusable_rate must be in [0, 1], got {self.confusable_rate}")
+    for name in ("confusable_rate", "cutoff_rate"):
+      if not 0 <= getattr(self, name) <= 1:
+        raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -598,13 +611,26 @@ def utterance_key(words: Sequence[str]) -> str:
   return "".join(phonetic_key(w) or w for w in words)
 
 
+def cut_off(words: Words, entity: Sequence[bool]) -> Words | None:
+  """``words`` up to the start of their last slot value (None: no value, or
+  nothing before it): what a recogniser that closed the turn early heard.
+
+  >>> cut_off(("weather", "in", "new", "york", "today"), (0, 0, 1, 1, 0))
+  ('weather', 'in')
+  """
+  starts = [i for i, e in enumerate(entity) if e and (i == 0 or not entity[i - 1])]
+  return tuple(words[:starts[-1]]) if starts and starts[-1] > 0 else None
+
+
 class _Hearing:
-  """The contextual simulation's recognition errors: the corruption model, and
-  confusables (another frequent utterance that sounds nearly the same)."""
+  """The contextual simulation's recognition errors: the corruption model,
+  confusables (another frequent utterance that sounds nearly the same) and
+  cut-offs (the request cut before its last slot value)."""
 
   def __init__(self, corruption: CorruptionModel, frequent: frozenset[Words], rate: float,
-               *, min_key: int = 4):
+               *, cutoff_rate: float = 0.0, min_key: int = 4):
     self.corruption, self.frequent, self.rate, self.min_key = corruption, frequent, rate, min_key
+    self.cutoff_rate = cutoff_rate
     self._confusables: dict[Words, tuple[Words, ...]] = {}
     # Utterance keys by themselves and their one-sound deletions: near keys share one.
     self._by_deletion: dict[str, list[Words]] = collections.defaultdict(list)
@@ -633,12 +659,18 @@ class _Hearing:
   def __call__(self, target: Utterance, rng, *, force: bool = False
                ) -> tuple[Words, tuple[str, ...]]:
     """``(heard, kinds)``: :meth:`CorruptionModel.corrupt`; a corrupted one becomes
-    a confusable with ``rate`` where one exists."""
+    a confusable with ``rate`` where one exists, else a cut-off with
+    ``cutoff_rate`` where one can be made."""
     heard, kinds = self.corruption.corrupt(target.words, target.entity, rng, force=force)
     if kinds and rng.random() < self.rate:
       options = self.confusables(target.words)
       if options:
         return options[rng.integers(len(options))], (CONFUSABLE,)
+    # No draw at rate 0: the first contextual simulation's pairs stay bit-identical.
+    if kinds and self.cutoff_rate and rng.random() < self.cutoff_rate:
+      cut = cut_off(target.words, target.entity)
+      if cut is not None:
+        return cut, (CUTOFF,)
     return heard, kinds
 
 
@@ -684,7 +716,8 @@ def build_rewrite_dataset(corpus: RewriteCorpus,
   global_trie = _global_trie(corpus, users, config.global_min_users)
   corruption = CorruptionModel(corpus.word_counts, config.corruption, seed=config.seed)
   if config.simulation == "contextual":
-    hear = _Hearing(corruption, global_trie, config.context.confusable_rate)
+    hear = _Hearing(corruption, global_trie, config.context.confusable_rate,
+                    cutoff_rate=config.context.cutoff_rate)
     make_pairs = lambda user, rng: _contextual_pairs(sampler, user, seen, hear, rng)
   else:
     make_pairs = lambda user, rng: _user_pairs(sampler, user, seen, corruption, rng)

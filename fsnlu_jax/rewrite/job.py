@@ -21,7 +21,12 @@ sizes, the optimizer and the decoding. :func:`run_rewrite` writes into its
   precision / recall / F1 / output rate / share of outputs outside the
   known-good utterances, also broken down by where the target is
   (:mod:`fsnlu_jax.rewrite.systems`); ``results.png`` draws them. A rerun of a
-  finished run writes both again (and replaces its ``"test"`` records).
+  finished run writes both again (and replaces its ``"test"`` records);
+* ``test_outcomes.json``: per system, one character per test pair (``a``
+  abstained, ``w`` wrong, ``c`` correct; :func:`~fsnlu_jax.rewrite.systems.outcomes`),
+  and each pair's ``by_target`` groups: paired statistics between systems and
+  between runs of other training seeds (the evaluation pairs depend on
+  ``data.seed`` only; ``benchmarks/rewrite_seeds.py``).
 
 Data order: :func:`fsnlu_jax.train.epoch_rows`.
 
@@ -176,6 +181,8 @@ def run_rewrite(config: Mapping[str, Any] | RewriteConfig, workdir: str | os.Pat
                  train_pairs=len(data.pairs["train"]),
                  seconds=dict(train=round(trained - began, 1),
                               evaluate=round(time.time() - trained, 1)))
+  # Per-pair outcomes (one character per test pair and system) in their own file.
+  jsonl.write(workdir / "test_outcomes.json", results.pop("test_outcomes"))
   jsonl.write(workdir / "results.json", results)  # strict JSON: no Infinity
   if jax.process_index() == 0:
     plots.plot_results(results, workdir / "results.png")

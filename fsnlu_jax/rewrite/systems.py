@@ -11,8 +11,13 @@ nearest candidates beside its own beam, :mod:`fsnlu_jax.rewrite.combined`);
 and ``copy`` (output the request as heard). Thresholds are chosen on
 validation pairs to maximise F1 (``decode.objective``; see
 :mod:`fsnlu_jax.rewrite.scoring` for the metrics). Each system is also scored
-with no abstention (``*_all`` entries). :func:`evaluate_retrieval` scores the
-retrieval systems alone (no model).
+with no abstention (``*_all`` entries), and broken down by where the target is
+and what was heard (``by_target``: a confusable, a cut-off, one whose lost
+value the previous turn names, errors spelling can undo). ``test_outcomes``
+gives every system's outcome per test pair (``systems``: :func:`outcomes`) and
+each pair's groups (``groups``: ``"0"``/``"1"`` per pair), for paired
+statistics between systems and runs that share the pairs.
+:func:`evaluate_retrieval` scores the retrieval systems alone (no model).
 
 Shapes: ``B`` pairs.
 """
@@ -124,13 +129,30 @@ def _outputs(split: _Split, thresholds: Mapping[str, Any], abstain: bool) -> dic
   return out
 
 
-_GROUPS = {
+def _previous_names_value(p: rw.RewritePair) -> bool:
+  return any(e and w in p.previous for w, e in zip(p.target, p.target_entity))
+
+
+_GROUPS = {  # by_target: where the target is, and what was heard
     "in_personal": lambda p: p.target_in_personal,
     "in_global_only": lambda p: p.target_in_global and not p.target_in_personal,
     "in_neither": lambda p: not (p.target_in_global or p.target_in_personal),
     "corrupted": lambda p: p.source != p.target,
     "clean": lambda p: p.source == p.target,
+    # Spelling cannot undo these (contextual simulation); does the context help?
+    "confusable": lambda p: rw.CONFUSABLE in p.kinds,
+    "cutoff": lambda p: rw.CUTOFF in p.kinds,
+    "cutoff_value_in_previous": lambda p: rw.CUTOFF in p.kinds and _previous_names_value(p),
+    "spelling_undoable": lambda p: p.source != p.target and not (
+        {rw.CONFUSABLE, rw.CUTOFF} & set(p.kinds)),
 }
+OUTCOME_CODES = {None: "a", False: "w", True: "c"}  # per pair: abstained, wrong, correct
+
+
+def outcomes(outputs: Sequence[rw.Words | None], pairs: Sequence[rw.RewritePair]) -> str:
+  """One character per pair (``OUTCOME_CODES``): what paired statistics need."""
+  return "".join(OUTCOME_CODES[None if o is None else tuple(o) == p.target]
+                 for o, p in zip(outputs, pairs))
 
 
 def _score(outputs: Mapping[str, list], pairs: Sequence[rw.RewritePair],
@@ -186,12 +208,17 @@ def _report(splits: Mapping[str, _Split], dataset: rw.RewriteDataset, dc: Decode
             ) -> dict[str, Any]:
   thresholds = _thresholds(splits["validation"], dc)
   test = splits["test"]
-  systems = _score(_outputs(test, thresholds, True), test.pairs, dataset)
+  outputs = _outputs(test, thresholds, True)
+  systems = _score(outputs, test.pairs, dataset)
   no_abstain = _score(_outputs(test, thresholds, False), test.pairs, dataset)
   systems.update({f"{k}_all": v for k, v in no_abstain.items() if k != "copy"})
   return dict(thresholds=thresholds, test=systems,
               validation_pairs=len(splits["validation"].pairs), test_pairs=len(test.pairs),
-              data_stats=dataset.stats())
+              data_stats=dataset.stats(),
+              test_outcomes=dict(
+                  systems={s: outcomes(o, test.pairs) for s, o in outputs.items()},
+                  groups={g: "".join("1" if member(p) else "0" for p in test.pairs)
+                          for g, member in _GROUPS.items()}))
 
 
 def format_table(results: Mapping[str, Any]) -> str:

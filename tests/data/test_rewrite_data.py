@@ -264,6 +264,41 @@ def test_contextual_simulation_draws_the_previous_turn_from_the_request(corpus):
     rw.ContextConfig(relation_probs=(1.0, 0.0))
 
 
+def test_cutoffs_lose_the_last_slot_value_which_the_context_often_names(corpus):
+  # Only cut-offs (no confusable): every corrupted request that has a slot value
+  # with a word before it is heard cut off just before that value.
+  config = rw.RewriteDataConfig(
+      n_users=20, history_size=10, pairs_per_user=15, simulation="contextual", seed=5,
+      context=rw.ContextConfig(confusable_rate=0.0, cutoff_rate=1.0),
+      corruption=noise.CorruptionConfig(clean_rate=0.0))
+  dataset = rw.build_rewrite_dataset(corpus, config)
+  pairs = [p for s in rw.SPLITS for p in dataset.splits[s]]
+  cut = [p for p in pairs if p.kinds == (rw.CUTOFF,)]
+  for p in pairs:
+    expected = rw.cut_off(p.target, p.target_entity)
+    assert (p.kinds == (rw.CUTOFF,)) == (expected is not None), p
+  for p in cut:
+    n = len(p.source)
+    assert 0 < n < len(p.target) and p.source == p.target[:n], p
+    assert p.target_entity[n] and not p.target_entity[n - 1]  # cut where a value starts
+    e = p.target_entity  # ... and that value is the last one
+    assert not any(e[i] and not e[i - 1] for i in range(n + 1, len(e))), p
+  assert len(cut) > len(pairs) // 2  # toy "play ... by X" and "weather in X" all have one
+  # Related previous turns carry the lost value over: the context decides.
+  related = [p for p in cut if p.relation in ("rephrase", "follow_up")]
+  assert related and all(set(p.target[len(p.source):]) & set(p.previous) for p in related)
+  assert rw.cut_off(("play", "adele"), (False, True)) == ("play",)
+  assert rw.cut_off(("adele",), (True,)) is None and rw.cut_off(("hi",), (False,)) is None
+  # At rate 0 the first contextual simulation is drawn bit-identically (no extra draw).
+  first = rw.RewriteDataConfig(n_users=20, history_size=10, pairs_per_user=15,
+                               simulation="contextual", seed=5,
+                               context=rw.ContextConfig(cutoff_rate=0.0))
+  assert not any(rw.CUTOFF in p.kinds for s in rw.SPLITS
+                 for p in rw.build_rewrite_dataset(corpus, first).splits[s])
+  with pytest.raises(ValueError, match="cutoff_rate"):
+    rw.ContextConfig(cutoff_rate=1.5)
+
+
 def test_confusables_are_other_known_good_requests_that_sound_alike():
   # "leon" / "lion" / "alien" sound alike, and each fills the same template:
   # a request heard as another known-good request that spelling cannot undo.

@@ -31,8 +31,19 @@ def test_job_writes_results_with_every_system(workdir):
   for name in ("global", "personal", "both", "global_all", "personal_all", "both_all",
                "retrieval_both", "combined_both", "combined_both_all"):
     assert systems[name]["outside_trie"] == 0.0  # constrained: never outside the tries
-  assert set(systems["both"]["by_target"]) >= {"in_personal", "in_global_only", "in_neither"}
+  assert set(systems["both"]["by_target"]) >= {"in_personal", "in_global_only", "in_neither",
+                                                "cutoff", "confusable", "spelling_undoable"}
   assert len(results["thresholds"]["both"]) == 2
+  # Per-pair outcomes agree with the counts (paired statistics are built on them).
+  outcomes = json.loads((workdir / "test_outcomes.json").read_text())
+  assert "test_outcomes" not in results
+  assert set(outcomes["systems"]) >= {"both", "retrieval_both", "copy"}
+  for group, member in outcomes["groups"].items():
+    assert member.count("1") == systems["both"]["by_target"][group]["pairs"], group
+  for name, codes in outcomes["systems"].items():
+    assert len(codes) == results["test_pairs"] and set(codes) <= set("awc"), name
+    assert codes.count("c") == systems[name]["correct"], name
+    assert len(codes) - codes.count("a") == systems[name]["outputs"], name
   kinds = {r["kind"] for r in jsonl.read(workdir / "metrics.jsonl")}
   assert kinds == {"train", "eval", "test"}
 
