@@ -470,3 +470,43 @@ def test_clasp_summarizes_each_decoding_with_paired_differences(monkeypatch):
   assert variant["paired"]["clasp_rs"]["difference"]["mean"] == pytest.approx(0.25)
   table = clasp.markdown_table(dict(summary=summary))
   assert "Decoded with cover_mentions=on" in table and "| clasp_rs | 75.0" in table
+
+
+def test_rewrite_seeds_pairs_runs_of_one_config_and_refuses_others(tmp_path, monkeypatch,
+                                                                  tiny_rewrite):
+  """Two runs of the tiny rewrite job's outcomes as two seeds: identical runs differ by 0;
+  a run of another config, or of other test pairs, is refused."""
+  import shutil  # pylint: disable=g-import-not-at-top
+  monkeypatch.syspath_prepend(str(BENCHMARKS))
+  spec = importlib.util.spec_from_file_location("_bench_rw_seeds", BENCHMARKS / "rewrite_seeds.py")
+  seeds = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(seeds)
+  runs = []
+  for s in (0, 1):
+    run = tmp_path / f"s{s}"
+    run.mkdir()
+    for name in ("results.json", "test_outcomes.json"):
+      shutil.copy(tiny_rewrite / name, run / name)
+    config = json.loads((tiny_rewrite / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps(dict(config, seed=s)))
+    runs.append(run)
+  summary = seeds.summarize(seeds.read_runs(runs), resamples=20)
+  assert summary["seeds"] == [0, 1]
+  both = summary["paired"]["both-retrieval_both"]["all"]
+  assert both["recall"]["seed_differences"][0] == both["recall"]["seed_differences"][1]
+  assert summary["systems"]["retrieval_both"]["f1"]["sd"] == 0.0
+  assert "| both-retrieval_both |" in seeds.table(summary)
+  with pytest.raises(SystemExit, match="the same training seed twice"):
+    seeds.read_runs([runs[0], runs[0]])
+  config = json.loads((runs[1] / "config.json").read_text())
+  config["train"]["steps"] += 1
+  (runs[1] / "config.json").write_text(json.dumps(config))
+  with pytest.raises(SystemExit, match=r"differs .* in \['train'\]"):
+    seeds.read_runs(runs)
+  config["train"]["steps"] -= 1  # the same config again, but other test pairs
+  (runs[1] / "config.json").write_text(json.dumps(config))
+  outcomes = json.loads((runs[1] / "test_outcomes.json").read_text())
+  outcomes["groups"]["clean"] = outcomes["groups"]["clean"][::-1] + "1"
+  (runs[1] / "test_outcomes.json").write_text(json.dumps(outcomes))
+  with pytest.raises(SystemExit, match="other test pairs"):
+    seeds.read_runs(runs)

@@ -16,7 +16,8 @@ from fsnlu_jax.rewrite.decoder import (Candidates, RewriteDecoder, candidate_arr
                                        global_trie_arrays, personal_forest_arrays)
 from fsnlu_jax.rewrite.combined import best_of, generate_and_retrieve
 from fsnlu_jax.rewrite.data import RewriteJobData, build_data
-from fsnlu_jax.rewrite.systems import evaluate, evaluate_retrieval, format_table
+from fsnlu_jax.rewrite.systems import evaluate, evaluate_retrieval, format_table, outcomes
+from fsnlu_jax.rewrite.stats import compare as compare_systems
 from fsnlu_jax.rewrite.job import make_optimizer, model_config, new_model, run_rewrite
 from fsnlu_jax.rewrite.query import describe as describe_rewrite
 from fsnlu_jax.rewrite.query import rewrite_query
