@@ -38,13 +38,14 @@ rewriting".
 
 def get_config(arg: str = "") -> dict:
   """The job config; ``arg`` is comma-separated flags: ``tiny`` (the embedded corpus, seconds),
-  ``subword`` (the warm-started sub-word rewriter), ``contextual`` (the contextual
+  ``subword`` (the warm-started sub-word rewriter), ``copy`` (the word-level rewriter
+  copies source words: ``model.copy``), ``contextual`` (the contextual
   simulation, ``data.simulation``; the default is the independent one); ``""``: SNIPS +
   HWU64 at CPU scale, word level, independent simulation."""
   flags = set(filter(None, arg.split(",")))
-  if not flags <= {"tiny", "subword", "contextual"}:
+  if not flags <= {"tiny", "subword", "contextual", "copy"}:
     raise ValueError(f"rewrite: unknown arg {arg!r}; use comma-separated flags from "
-                     "'tiny', 'subword', 'contextual'")
+                     "'tiny', 'subword', 'contextual', 'copy'")
   config = dict(
       job="rewrite", seed=0,
       data=dict(datasets=["snips", "hwu64"], n_users=1000, pairs_per_user=40,
@@ -58,6 +59,8 @@ def get_config(arg: str = "") -> dict:
       train=dict(steps=1800, batch_size=64, log_every=50, eval_every=1000,
                  checkpoint_every=500),
       decode=dict(beam_size=4, alpha=0.6, batch_size=100, objective="f1", recall_floor=0.5))
+  if "copy" in flags:  # the word-level rewriter copies source words (pointer-generator)
+    config["model"]["copy"] = True
   if "subword" in flags:
     # CPU scale, as the teacher (configs/teach.py): the checkpoint's first 3 blocks as the
     # decoder, the encoder's top 2 blocks trained, the shared tables frozen.

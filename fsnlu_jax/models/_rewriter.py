@@ -8,6 +8,16 @@ trains stably without warm-up tricks at these sizes. One embedding table is
 shared by the encoder input, the decoder input and the output projection
 (tied), so source and target share one word vocabulary.
 
+**Copying** (``copy=True``; See, Liu & Manning 2017, the pointer-generator):
+most of a rewrite is words of its source (the request, or a value the previous
+turn names), and a word-level model trained from scratch learns to spell each
+one through its output table slowly. With copying, a copy attention over the
+encoded source gives each source word's share, and a gate ``g`` mixes the two:
+``p(w) = g * softmax(logits)(w) + (1 - g) * sum of copy shares of w's source
+positions``. The model then returns ``log p`` in place of logits (a softmax of
+them gives ``p`` back), so the loss, the beam search and teacher-forced
+scoring read it unchanged.
+
 For search, :meth:`Rewriter.decode_step` runs the decoder one token at a time
 over a static-shape key/value cache (:class:`KVCache` per layer, written at
 ``step`` with ``lax.dynamic_update_slice``); run step by step it reproduces
@@ -25,6 +35,8 @@ References:
   conversational AI", EMNLP 2022 (industry track).
   Lewis et al., "BART", ACL 2020; Xiong et al., "On Layer Normalization in the
   Transformer Architecture", ICML 2020 (pre-LN).
+  See, Liu & Manning, "Get To The Point: Summarization with Pointer-Generator
+  Networks", ACL 2017 (copying).
 """
 
 from __future__ import annotations
@@ -58,6 +70,8 @@ class RewriterConfig:
     dropout: rate on embeddings, sub-layer outputs and the feed-forward hidden.
     pad_id, bos_id, eos_id: as in :mod:`fsnlu_jax.data.vocab` (0, 2, 3).
     positions: ``"learned"`` position embeddings or fixed ``"sinusoidal"``.
+    copy: mix a copy distribution over the source's words into the output
+      (module docs); the outputs are then log-probabilities.
   """
 
   vocab_size: int
@@ -73,6 +87,7 @@ class RewriterConfig:
   bos_id: int = 2
   eos_id: int = 3
   positions: Positions = "learned"
+  copy: bool = False
 
   def __post_init__(self):
     if self.d_model % self.n_heads:
@@ -89,6 +104,15 @@ class KVCache(NamedTuple):
 
 
 DecoderCache = tuple[KVCache, ...]  # one KVCache per decoder layer
+
+
+class CopySource(NamedTuple):
+  """What a copying rewriter reads of the source at every step (``Rewriter.copy_source``)."""
+
+  encoded: jax.Array  # [Bw, Ls, D] the encoder's output
+  keys: jax.Array  # [Bw, Ls, D] its copy-attention keys (computed once per search)
+  mask: jax.Array  # [Bw, Ls] bool, True on real tokens
+  ids: jax.Array  # [Bw, Ls] int, the source words
 
 
 def sinusoidal_table(length: int, width: int) -> np.ndarray:
@@ -238,6 +262,10 @@ class Rewriter(nnx.Module):
     self.enc_norm = nnx.LayerNorm(c.d_model, rngs=rngs)
     self.dec_norm = nnx.LayerNorm(c.d_model, rngs=rngs)
     self.dropout = nnx.Dropout(c.dropout)
+    if c.copy:  # one copy-attention head over the encoded source, and the gate
+      self.copy_query = nnx.Linear(c.d_model, c.d_model, rngs=rngs)
+      self.copy_key = nnx.Linear(c.d_model, c.d_model, rngs=rngs)
+      self.copy_gate = nnx.Linear(2 * c.d_model, 1, rngs=rngs)
 
   def _check_rngs(self, deterministic: bool, rngs: nnx.Rngs | None) -> None:
     if not deterministic and rngs is None and self.config.dropout > 0:
@@ -255,11 +283,40 @@ class Rewriter(nnx.Module):
       x = layer(x, mask, deterministic, rngs)
     return self.enc_norm(x)
 
-  def _logits(self, h: jax.Array) -> jax.Array:
+  def _logits(self, h: jax.Array, source: "CopySource | None" = None) -> jax.Array:
+    """``h`` ``[B, Lq, D]`` -> ``[B, Lq, V]`` float32 logits (log-probabilities
+    with copying, which needs the ``source``)."""
+    c = self.config
+    h = self.dec_norm(h)
     # The table is N(0, 1) (Embedder); scaling by 1/sqrt(D) keeps initial
     # logits O(1) against the unit-variance output of the final norm.
-    table = self.embed.embedding[...]
-    return (self.dec_norm(h) @ table.T / np.sqrt(self.config.d_model)).astype(jnp.float32)
+    logits = (h @ self.embed.embedding[...].T / np.sqrt(c.d_model)).astype(jnp.float32)
+    if not c.copy:
+      return logits
+    if source is None:
+      raise ValueError("a copying rewriter needs the source ids (src_ids) to decode")
+    scores = jnp.einsum("bqd,bsd->bqs", self.copy_query(h), source.keys) / np.sqrt(c.d_model)
+    scores = jnp.where(source.mask[:, None, :], scores.astype(jnp.float32), -1e9)
+    share = jax.nn.softmax(scores, axis=-1)  # --> [B, Lq, Ls]
+    context = jnp.einsum("bqs,bsd->bqd", share.astype(source.encoded.dtype), source.encoded)
+    gate = jax.nn.sigmoid(self.copy_gate(jnp.concatenate([h, context], -1)).astype(jnp.float32))
+    b, q, _ = share.shape
+    rows, steps = jnp.arange(b)[:, None, None], jnp.arange(q)[None, :, None]
+    # Each source position's share goes to its word (repeated words add up).
+    copied = jnp.zeros(logits.shape, jnp.float32).at[rows, steps, source.ids[:, None, :]].add(
+        share)  # --> [B, Lq, V]
+    mixed = gate * jax.nn.softmax(logits, axis=-1) + (1.0 - gate) * copied
+    return jnp.log(jnp.maximum(mixed, 1e-30))  # log p: a softmax of it is p again
+
+  def copy_source(self, encoded: jax.Array, src_mask: jax.Array,
+                  src_ids: jax.Array | None) -> "CopySource | None":
+    """What copying reads of the source (None without copying): ``encoded``
+    ``[Bw, Ls, D]``, its copy keys, ``src_mask`` and ``src_ids`` ``[Bw, Ls]``."""
+    if not self.config.copy:
+      return None
+    if src_ids is None:
+      raise ValueError("a copying rewriter needs the source ids (src_ids) to decode")
+    return CopySource(encoded, self.copy_key(encoded), jnp.asarray(src_mask, bool), src_ids)
 
   def __call__(self, src_ids: jax.Array, src_mask: jax.Array, tgt_in: jax.Array, *,
                deterministic: bool = True, rngs: nnx.Rngs | None = None) -> jax.Array:
@@ -283,7 +340,7 @@ class Rewriter(nnx.Module):
     x = self.dropout(x, deterministic=deterministic, rngs=rngs)
     for layer in self.decoder:
       x, _ = layer(x, causal, encoded, cross, deterministic, rngs)
-    return self._logits(x)
+    return self._logits(x, self.copy_source(encoded, src_mask, src_ids))
 
   def init_cache(self, batch: int, max_length: int) -> DecoderCache:
     """An empty cache: per decoder layer, zero keys and values ``[Bw, L, Nh, Dh]``."""
@@ -294,7 +351,8 @@ class Rewriter(nnx.Module):
     return tuple(KVCache(jnp.zeros(shape), jnp.zeros(shape)) for _ in range(c.n_decoder_layers))
 
   def decode_step(self, token: jax.Array, cache: DecoderCache, step: jax.Array | int,
-                  encoded: jax.Array, src_mask: jax.Array) -> tuple[jax.Array, DecoderCache]:
+                  encoded: jax.Array, src_mask: jax.Array, src_ids: jax.Array | None = None
+                  ) -> tuple[jax.Array, DecoderCache]:
     """One decoder step, without dropout.
 
     Args:
@@ -303,12 +361,14 @@ class Rewriter(nnx.Module):
       step: ``[]`` int32, the position being fed; the same for every row.
       encoded: ``[Bw, Ls, D]`` from :meth:`encode` (tiled to ``Bw`` rows).
       src_mask: ``[Bw, Ls]`` bool.
+      src_ids: ``[Bw, Ls]`` int, the source (needed when the model copies).
 
     Returns:
       ``(logits [Bw, V] float32, cache)``: the scores of the token at
       ``step + 1`` and the cache with ``step``'s keys and values written.
     """
-    return self._step(token, cache, step, self.cross_kv(encoded), src_mask)
+    return self._step(token, cache, step, self.cross_kv(encoded), src_mask,
+                      self.copy_source(encoded, src_mask, src_ids))
 
   def cross_kv(self, encoded: jax.Array) -> DecoderCache:
     """Per decoder layer, the cross-attention keys and values of ``encoded``
@@ -316,8 +376,9 @@ class Rewriter(nnx.Module):
     search computes them once rather than at every step."""
     return tuple(layer.cross_attn.project_kv(encoded) for layer in self.decoder)
 
-  def _step(self, token, cache, step, cross_kv, src_mask):
-    """:meth:`decode_step` with the cross-attention keys/values given (:meth:`cross_kv`)."""
+  def _step(self, token, cache, step, cross_kv, src_mask, source=None):
+    """:meth:`decode_step` with the cross-attention keys/values given (:meth:`cross_kv`)
+    and what copying reads (:meth:`copy_source`)."""
     step = jnp.asarray(step, jnp.int32)
     max_length = cache[0].key.shape[1]
     x = self.embed(token[:, None]) + self.dec_pos(step, 1)  # --> [Bw, 1, D]
@@ -327,15 +388,17 @@ class Rewriter(nnx.Module):
     for layer, kv, ckv in zip(self.decoder, cache, cross_kv):
       x, kv = layer(x, seen, None, cross, True, None, cache=kv, step=step, cross_kv=ckv)
       new_cache.append(kv)
-    return self._logits(x)[:, 0], tuple(new_cache)
+    return self._logits(x, source)[:, 0], tuple(new_cache)
 
 
-def tokens_to_logits_fn(model: Rewriter, encoded: jax.Array, src_mask: jax.Array
+def tokens_to_logits_fn(model: Rewriter, encoded: jax.Array, src_mask: jax.Array,
+                        src_ids: jax.Array | None = None
                         ) -> Callable[[jax.Array, DecoderCache, jax.Array],
                                       tuple[jax.Array, DecoderCache]]:
   """The beam search's ``tokens_to_logits(tokens [Bw], cache, step)`` for one batch.
 
-  ``encoded`` ``[Bw, Ls, D]`` and ``src_mask`` ``[Bw, Ls]`` are already tiled to
+  ``encoded`` ``[Bw, Ls, D]``, ``src_mask`` and ``src_ids`` ``[Bw, Ls]`` (the
+  ids: only for a copying model) are already tiled to
   the ``Bw = B * W`` rows (e.g. ``jnp.repeat(x, W, axis=0)``). The
   cross-attention keys and values are projected here, once, and closed over
   (re-projecting ``[Bw, Ls, D]`` would cost more FLOPs per step than the rest of
@@ -343,8 +406,9 @@ def tokens_to_logits_fn(model: Rewriter, encoded: jax.Array, src_mask: jax.Array
   motion hoists it anyway, outside one it does not).
   """
   cross_kv = model.cross_kv(encoded)
+  source = model.copy_source(encoded, src_mask, src_ids)
   return lambda tokens, cache, step: model._step(  # pylint: disable=protected-access
-      tokens, cache, step, cross_kv, src_mask)
+      tokens, cache, step, cross_kv, src_mask, source)
 
 
 def rewriter_loss(model: Rewriter, batch: Mapping[str, jax.Array], rngs: nnx.Rngs | None = None,

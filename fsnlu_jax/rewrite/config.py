@@ -47,6 +47,8 @@ class RewriterModelConfig:
     train_encoder_layers: (subword) the encoder's top n blocks are trained,
       the rest frozen (None: all).
     train_embeddings: (subword) train the shared word / position / segment tables.
+    copy: (word) copy words of the source into the rewrite (a pointer-generator,
+      :class:`fsnlu_jax.models.RewriterConfig`).
   """
 
   kind: Literal["word", "subword"] = "word"
@@ -60,6 +62,7 @@ class RewriterModelConfig:
   d_ff: int = 1024
   dropout: float = 0.1
   positions: Literal["learned", "sinusoidal"] = "learned"
+  copy: bool = False
 
 
 @dataclasses.dataclass(frozen=True)

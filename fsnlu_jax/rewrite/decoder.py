@@ -35,6 +35,7 @@ from flax import nnx
 from fsnlu_jax.decoding import build_forest, build_trie
 from fsnlu_jax.decoding import trie_constraint
 from fsnlu_jax.kernels import TrieArrays, beam_search, expand_to_beams, length_penalty
+from fsnlu_jax.models import tokens_to_logits_fn
 from fsnlu_jax.rewrite.scoring import NEG_INF_SCORE, Words
 from fsnlu_jax.train import map_in_chunks
 
@@ -96,8 +97,8 @@ class RewriteDecoder:
     subclass decodes another model: :mod:`fsnlu_jax.rewrite.subword`)."""
     w = self.beam_size
     encoded = model.encode(source_ids, source_mask)  # --> [B, Ls, D]
-    encoded, mask = expand_to_beams((encoded, source_mask), w)  # --> [B*W, Ls, D]
-    return (lambda tokens, cache, step: model.decode_step(tokens, cache, step, encoded, mask),
+    encoded, mask, ids = expand_to_beams((encoded, source_mask, source_ids), w)  # --> [B*W, ...]
+    return (tokens_to_logits_fn(model, encoded, mask, ids),
             model.init_cache(source_ids.shape[0] * w, self.max_length))
 
   def _search(self, params, rest, source_ids, source_mask, constraint):

@@ -70,7 +70,7 @@ def model_config(config: RewriteConfig, vocab_size: int) -> RewriterConfig:
                         max_target_len=config.data.max_target_len, d_model=m.d_model,
                         n_heads=m.n_heads, n_encoder_layers=m.n_encoder_layers,
                         n_decoder_layers=m.n_decoder_layers, d_ff=m.d_ff, dropout=m.dropout,
-                        positions=m.positions)
+                        positions=m.positions, copy=m.copy)
 
 
 def make_optimizer(config: RewriteConfig, model: nnx.Module) -> optax.GradientTransformation:

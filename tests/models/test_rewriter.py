@@ -60,19 +60,20 @@ def _teacher_forced(graphdef, state, batch):
 
 
 @functools.partial(jax.jit, static_argnums=0)
-def _decode_step(graphdef, state, tokens, cache, step, encoded, src_mask):
+def _decode_step(graphdef, state, tokens, cache, step, encoded, src_mask, src_ids=None):
   model = nnx.merge(graphdef, state)
-  return tokens_to_logits_fn(model, encoded, src_mask)(tokens, cache, step)
+  return tokens_to_logits_fn(model, encoded, src_mask, src_ids)(tokens, cache, step)
 
 
 def _step_by_step(model, batch, encoded):
   """Logits ``[B, LT, V]`` from decode_step fed the teacher-forced inputs one at a time."""
   graphdef, state = nnx.split(model)
   cache = model.init_cache(batch["target_in"].shape[0], LT)
+  ids = batch["source_ids"] if model.config.copy else None
   out = []
   for t in range(LT):
     logits, cache = _decode_step(graphdef, state, batch["target_in"][:, t], cache, jnp.int32(t),
-                                 encoded, batch["source_mask"])
+                                 encoded, batch["source_mask"], ids)
     out.append(logits)
   return jnp.stack(out, axis=1)
 
@@ -86,6 +87,45 @@ def test_shapes_and_incremental_decoding_equals_teacher_forcing(model):
   np.testing.assert_allclose(_step_by_step(model, batch, encoded), full, atol=1e-5, rtol=0)
   # The step is traced once for all LT steps (step is an argument, not a constant).
   assert _decode_step._cache_size() == compiles + 1  # pylint: disable=protected-access
+
+
+def test_copying_mixes_a_distribution_over_the_source_words_and_steps_like_teacher_forcing():
+  model = Rewriter(_config(copy=True), rngs=nnx.Rngs(1))
+  batch = _batch(seed=2)
+  encoded, full, _, _ = _teacher_forced(*nnx.split(model), batch)
+  np.testing.assert_allclose(_step_by_step(model, batch, encoded), full, atol=1e-5, rtol=0)
+  probs = np.exp(np.asarray(full, np.float64))  # log-probabilities, not logits
+  np.testing.assert_allclose(probs.sum(-1), 1.0, atol=1e-5)
+  # Brute force, one row and step: the gate mixes the vocabulary softmax with the
+  # copy shares summed per source word.
+  b, t = 1, 2
+  h = model.dec_norm(_decoder_states(model, batch))[b, t]
+  vocab = jax.nn.softmax(h @ model.embed.embedding[...].T / np.sqrt(D))
+  mask, ids = np.asarray(batch["source_mask"][b]), np.asarray(batch["source_ids"][b])
+  keys = model.copy_key(encoded[b])
+  scores = np.where(mask, np.asarray(keys @ model.copy_query(h)) / np.sqrt(D), -np.inf)
+  share = np.exp(scores - scores.max()) / np.exp(scores - scores.max()).sum()
+  gate = jax.nn.sigmoid(model.copy_gate(jnp.concatenate([h, share @ np.asarray(encoded[b])])))
+  copied = np.zeros(V)
+  for s, word in enumerate(ids):
+    copied[word] += share[s]
+  np.testing.assert_allclose(probs[b, t], gate * np.asarray(vocab) + (1 - gate) * copied,
+                             atol=2e-5)
+  with pytest.raises(ValueError, match="source ids"):
+    model.decode_step(jnp.array([2]), model.init_cache(1, LT), 0, encoded[:1],
+                      batch["source_mask"][:1])
+
+
+def _decoder_states(model, batch):
+  """The decoder stack's output ``[B, LT, D]`` before the final norm (eager)."""
+  encoded = model.encode(batch["source_ids"], batch["source_mask"])
+  length = batch["target_in"].shape[1]
+  causal = jnp.tril(jnp.ones((length, length), bool))[None, None]
+  cross = jnp.asarray(batch["source_mask"], bool)[:, None, None, :]
+  x = model.embed(batch["target_in"]) + model.dec_pos(0, length)
+  for layer in model.decoder:
+    x, _ = layer(x, causal, encoded, cross, True, None)
+  return x
 
 
 def test_sinusoidal_positions_slice_like_learned_ones():
