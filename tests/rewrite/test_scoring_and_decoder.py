@@ -165,3 +165,21 @@ def test_retrieval_reading_the_previous_turn():
   personal, _ = decoding.retrieve_personal(
       lambda u: index.utterances, [0, 1], heard, index.idf, previous=previous, context_weight=1.0)
   assert personal == words
+
+
+def test_a_copying_rewriter_decodes_in_the_trie_and_scores_its_outputs_alike(setup):
+  # Copying reads the source ids at every step of the search (tiled to the beams).
+  vocab, _, _, _, src, mask = setup
+  config = RewriterConfig(vocab_size=len(vocab), d_model=16, n_heads=2, n_encoder_layers=1,
+                          n_decoder_layers=1, d_ff=32, max_source_len=8, max_target_len=7,
+                          copy=True)
+  graphdef, params, rest = nnx.split(Rewriter(config, rngs=nnx.Rngs(0)), nnx.Param, ...)
+  decoder = decoding.RewriteDecoder(graphdef, vocab_size=len(vocab), max_length=7, beam_size=3,
+                                    batch_size=4)
+  trie = decoding.global_trie_arrays(UTTERANCES, vocab, max_length=7)
+  cands = decoder.decode(params, rest, src, mask, trie=trie)
+  words = cands.words(vocab, 3)
+  assert cands.found.all() and all(w in UTTERANCES for w in words)
+  ids = decoding.candidate_arrays([[w] for w in words], vocab, k=1, max_length=7)
+  np.testing.assert_allclose(decoder.score(params, rest, src, mask, ids)[:, 0], cands.scores,
+                             rtol=1e-5, atol=1e-5)
