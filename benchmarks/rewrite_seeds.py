@@ -6,8 +6,8 @@ therefore score the same test pairs (they depend on ``data.seed`` alone), and
 writes per system precision / recall / F1 as mean, sd and 95% t interval over
 the seeds, and the comparisons the paper makes, paired
 (:func:`fsnlu_jax.rewrite.compare_systems`): each constrained system against
-retrieval in the same tries, retrieval and generation together against
-retrieval, and retrieval that reads the previous turn against plain
+retrieval in the same tries, retrieval and generation together (combined and
+fused) against retrieval, and retrieval that reads the previous turn against plain
 retrieval; over all test pairs and within the groups where spelling cannot
 undo the error (cut-offs whose value the previous turn names, confusables)::
 
@@ -36,6 +36,8 @@ import _harness  # noqa: E402  pylint: disable=wrong-import-position
 COMPARISONS = (("global", "retrieval_global"), ("personal", "retrieval_personal"),
                ("both", "retrieval_both"), ("combined_global", "retrieval_global"),
                ("combined_personal", "retrieval_personal"), ("combined_both", "retrieval_both"),
+               ("fused_global", "retrieval_global"), ("fused_personal", "retrieval_personal"),
+               ("fused_both", "retrieval_both"),
                ("retrieval_context_both", "retrieval_both"), ("both", "unconstrained"))
 GROUPS = ("cutoff_value_in_previous", "cutoff", "confusable", "spelling_undoable", "clean")
 

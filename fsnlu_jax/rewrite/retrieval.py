@@ -110,6 +110,22 @@ class NgramIndex:
     return np.where(index >= 0, sim, 0.0)
 
 
+def similarity(index: NgramIndex, queries: Sequence[Words],
+               others: Sequence[Words | None]) -> np.ndarray:
+  """``[Q]`` cosine similarity of each query to its other utterance under
+  ``index``'s IDF (0 where the other is None or empty).
+
+  >>> index = NgramIndex([("play", "leon", "bridges"), ("set", "an", "alarm")])
+  >>> similarity(index, [("play", "alien", "bridges")] * 2,
+  ...            [("play", "leon", "bridges"), None]).round(2).tolist()
+  [0.81, 0.0]
+  """
+  # pylint: disable=protected-access
+  a = index._vectors([char_ngrams(q, index.n) for q in queries])
+  b = index._vectors([char_ngrams(o, index.n) if o else [] for o in others])
+  return np.asarray(a.multiply(b).sum(axis=1), np.float64).ravel()
+
+
 def candidates(index: NgramIndex, queries: Sequence[Words], k: int, *,
                previous: Sequence[Words] | None = None, context_weight: float = 0.0
                ) -> tuple[list[list[Words]], np.ndarray]:

@@ -8,7 +8,10 @@ turn (``retrieval_context_*``: a sanity check that the simulation gives the
 context value, :mod:`fsnlu_jax.rewrite.retrieval`); retrieval and generation
 together (``combined_*``: the rewriter scores retrieval's ``decode.combined_k``
 nearest candidates beside its own beam, :mod:`fsnlu_jax.rewrite.combined`);
-and ``copy`` (output the request as heard). Thresholds are chosen on
+``fused_*`` (the same candidates ranked by the rewriter's score plus a weight
+times their spelling similarity to the heard request, the weight of
+:data:`FUSION_WEIGHTS` with the best validation F1, reported in
+``fused_weights``); and ``copy`` (output the request as heard). Thresholds are chosen on
 validation pairs to maximise F1 (``decode.objective``; see
 :mod:`fsnlu_jax.rewrite.scoring` for the metrics). Each system is also scored
 with no abstention (``*_all`` entries), and broken down by where the target is
@@ -48,6 +51,9 @@ class _Split:
   pairs: Sequence[rw.RewritePair]
   cands: dict[str, list]  # system -> per pair words or None
   scores: dict[str, np.ndarray]  # system -> [B]
+  # trie -> combined.fuse's arguments but the weight (beam, its scores and
+  # similarity, retrieved, their scores and similarity)
+  fusion: dict[str, tuple] = dataclasses.field(default_factory=dict)
 
   def correct(self, system: str) -> np.ndarray:
     return np.array([c is not None and c == p.target
@@ -84,18 +90,48 @@ def _decode_split(decoder, state, arrays, pairs, tries, vocab, dataset, d: Decod
   cands.update(retrieved.cands)
   scores.update(retrieved.scores)
   # Retrieval and generation together: the rewriter scores retrieval's top k too.
-  sources = [p.source for p in pairs]
-  top_k = {"global": retrieval.candidates(tries["index"], sources, d.combined_k)[0],
+  sources, index = [p.source for p in pairs], tries["index"]
+  top_k = {"global": retrieval.candidates(index, sources, d.combined_k),
            "personal": retrieval.personal_candidates(
-               dataset.personal_trie, users, sources, tries["index"].idf, d.combined_k)[0]}
+               dataset.personal_trie, users, sources, index.idf, d.combined_k)}
+  fusion = {}
   for name in ("global", "personal"):
     began = time.time()
-    cands[f"combined_{name}"], scores[f"combined_{name}"] = combined.generate_and_retrieve(
-        decoder, state.params, state.rest, src, mask, cands[name], scores[name],
-        top_k[name], vocab)
+    retrieved, model_scores = combined.score_retrieved(
+        decoder, state.params, state.rest, src, mask, top_k[name][0], vocab)
+    cands[f"combined_{name}"], scores[f"combined_{name}"] = combined.best_of(
+        cands[name], scores[name], retrieved, model_scores)
+    fusion[name] = (cands[name], scores[name], retrieval.similarity(index, sources, cands[name]),
+                    retrieved, model_scores, top_k[name][1][:, :model_scores.shape[1]])
     _log.info("scored %d pairs' retrieved candidates (%s) in %.1fs", len(pairs), name,
               time.time() - began)
-  return _Split(pairs, cands, scores)
+  return _Split(pairs, cands, scores, fusion)
+
+
+FUSION_WEIGHTS = (0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)  # similarity's weight, tried on validation
+
+
+def _fuse(splits: Mapping[str, _Split], d: DecodeConfig) -> dict[str, float]:
+  """Adds the ``fused_*`` systems to every split, each with the weight of
+  :data:`FUSION_WEIGHTS` whose validation F1 (at its own chosen threshold) is
+  best; returns the weights (trie -> weight). Nothing without a rewriter."""
+  val, weights = splits["validation"], {}
+  for name in val.fusion:
+    def at(split, weight):
+      return combined.fuse(*split.fusion[name], weight=weight)
+
+    def validation_f1(weight):
+      words, scores = at(val, weight)
+      correct = np.array([w is not None and w == p.target for w, p in zip(words, val.pairs)])
+      t = scoring.choose_threshold(scores, correct, objective=d.objective,
+                                   recall_floor=d.recall_floor)
+      return scoring.rewrite_metrics(scoring.apply_threshold(words, scores, t),
+                                     [p.target for p in val.pairs])["f1"]
+
+    weights[name] = max(FUSION_WEIGHTS, key=validation_f1)  # ties: the smaller weight
+    for split in splits.values():
+      split.cands[f"fused_{name}"], split.scores[f"fused_{name}"] = at(split, weights[name])
+  return weights
 
 
 def _thresholds(val: _Split, d: DecodeConfig) -> dict[str, Any]:
@@ -206,13 +242,14 @@ def evaluate_retrieval(dataset: rw.RewriteDataset, pairs: Mapping[str, Sequence[
 
 def _report(splits: Mapping[str, _Split], dataset: rw.RewriteDataset, dc: DecodeConfig
             ) -> dict[str, Any]:
+  fused_weights = _fuse(splits, dc)
   thresholds = _thresholds(splits["validation"], dc)
   test = splits["test"]
   outputs = _outputs(test, thresholds, True)
   systems = _score(outputs, test.pairs, dataset)
   no_abstain = _score(_outputs(test, thresholds, False), test.pairs, dataset)
   systems.update({f"{k}_all": v for k, v in no_abstain.items() if k != "copy"})
-  return dict(thresholds=thresholds, test=systems,
+  return dict(thresholds=thresholds, fused_weights=fused_weights, test=systems,
               validation_pairs=len(splits["validation"].pairs), test_pairs=len(test.pairs),
               data_stats=dataset.stats(),
               test_outcomes=dict(

@@ -26,11 +26,14 @@ def test_job_writes_results_with_every_system(workdir):
   systems = results["test"]
   for name in ("global", "personal", "both", "unconstrained", "retrieval_global",
                "retrieval_personal", "retrieval_both", "retrieval_context_both", "combined_global",
-               "combined_personal", "combined_both", "copy", "both_all"):
+               "combined_personal", "combined_both", "fused_global", "fused_personal",
+               "fused_both", "copy", "both_all"):
     assert {"precision", "recall", "f1", "output_rate", "by_target"} <= set(systems[name])
   for name in ("global", "personal", "both", "global_all", "personal_all", "both_all",
-               "retrieval_both", "combined_both", "combined_both_all"):
+               "retrieval_both", "combined_both", "combined_both_all", "fused_both",
+               "fused_both_all"):
     assert systems[name]["outside_trie"] == 0.0  # constrained: never outside the tries
+  assert set(results["fused_weights"]) == {"global", "personal"}
   assert set(systems["both"]["by_target"]) >= {"in_personal", "in_global_only", "in_neither",
                                                 "cutoff", "confusable", "spelling_undoable"}
   assert len(results["thresholds"]["both"]) == 2

@@ -144,6 +144,18 @@ def test_combined_outputs_a_beam_or_a_retrieved_candidate(setup):
   for i, w in enumerate(words):
     assert w == beam_words[i] or w in retrieved[i]  # so never outside the tries
     assert scores[i] == pytest.approx(max(beam.scores[i], rescored[i].max()), abs=1e-6)
+  # Fused: weight 0 is the combined system; a large weight ranks by spelling,
+  # so the nearest retrieved utterance wins (the beam where it spells closer).
+  beam_sims = decoding.similarity(decoding.NgramIndex(UTTERANCES), heard, beam_words)
+  padded = [list(c) + [()] * (3 - len(c)) for c in retrieved]
+  retrieved_sims = decoding.NgramIndex(UTTERANCES).top_k(heard, 3)[1]
+  fused, _ = decoding.fuse(beam_words, beam.scores, beam_sims, padded, rescored,
+                           retrieved_sims, weight=0.0)
+  assert fused == words
+  by_spelling, _ = decoding.fuse(beam_words, beam.scores, beam_sims, padded, rescored,
+                                 retrieved_sims, weight=1e6)
+  for i, w in enumerate(by_spelling):
+    assert w == (beam_words[i] if beam_sims[i] > retrieved_sims[i, 0] else retrieved[i][0])
   # k = 0: generation alone.
   alone, alone_scores = decoding.generate_and_retrieve(
       decoder, params, rest, src, mask, beam_words, beam.scores, [[] for _ in heard], vocab)
