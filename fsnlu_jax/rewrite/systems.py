@@ -108,7 +108,7 @@ def _decode_split(decoder, state, arrays, pairs, tries, vocab, dataset, d: Decod
   return _Split(pairs, cands, scores, fusion)
 
 
-FUSION_WEIGHTS = (0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)  # similarity's weight, tried on validation
+FUSION_WEIGHTS = (0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0)  # tried on validation
 
 
 def _fuse(splits: Mapping[str, _Split], d: DecodeConfig) -> dict[str, float]:
