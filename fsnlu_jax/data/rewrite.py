@@ -523,6 +523,11 @@ class RewriteDataset:
     return out
 
 
+def previous_names_value(pair: RewritePair) -> bool:
+  """Whether ``pair``'s previous turn holds a slot-value word of its target."""
+  return any(e and w in pair.previous for w, e in zip(pair.target, pair.target_entity))
+
+
 def context_stats(pairs: Sequence[RewritePair], global_trie: frozenset[Words]) -> dict:
   """How much the previous turns say about the requests (shares of ``pairs``).
 
@@ -535,16 +540,14 @@ def context_stats(pairs: Sequence[RewritePair], global_trie: frozenset[Words]) -
   rewrite can undo it.
   """
   n = max(len(pairs), 1)
-  entity_words = [{w for w, e in zip(p.target, p.target_entity) if e} for p in pairs]
   corrupted = [p for p in pairs if p.source != p.target]
   other = [p for p in corrupted if p.source in global_trie]
   relations = collections.Counter(p.relation for p in pairs)
   return {
       "relation": {r: relations[r] / n for r in sorted(relations)},
       "previous_equals_target": sum(p.previous == p.target for p in pairs) / n,
-      "previous_shares_entity": sum(bool(e & set(p.previous))
-                                    for e, p in zip(entity_words, pairs)) / n,
-      "target_has_entity": sum(bool(e) for e in entity_words) / n,
+      "previous_shares_entity": sum(map(previous_names_value, pairs)) / n,
+      "target_has_entity": sum(any(p.target_entity) for p in pairs) / n,
       "previous_shares_word": sum(bool(set(p.target) & set(p.previous)) for p in pairs) / n,
       "heard_other_frequent": len(other) / n,
       "heard_other_frequent_of_corrupted": len(other) / max(len(corrupted), 1)}

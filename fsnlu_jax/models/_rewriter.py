@@ -293,8 +293,6 @@ class Rewriter(nnx.Module):
     logits = (h @ self.embed.embedding[...].T / np.sqrt(c.d_model)).astype(jnp.float32)
     if not c.copy:
       return logits
-    if source is None:
-      raise ValueError("a copying rewriter needs the source ids (src_ids) to decode")
     scores = jnp.einsum("bqd,bsd->bqs", self.copy_query(h), source.keys) / np.sqrt(c.d_model)
     scores = jnp.where(source.mask[:, None, :], scores.astype(jnp.float32), -1e9)
     share = jax.nn.softmax(scores, axis=-1)  # --> [B, Lq, Ls]

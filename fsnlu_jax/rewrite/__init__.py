@@ -11,7 +11,7 @@ from fsnlu_jax.rewrite.scoring import (ABSTAIN, GLOBAL, NEG_INF_SCORE, PERSONAL,
                                        choose_threshold, choose_thresholds, combine,
                                        rewrite_metrics)
 from fsnlu_jax.rewrite.retrieval import (NgramIndex, candidates, char_ngrams, personal_candidates,
-                                         retrieve, retrieve_personal, similarity)
+                                         retrieve, retrieve_personal)
 from fsnlu_jax.rewrite.decoder import (Candidates, RewriteDecoder, candidate_arrays,
                                        global_trie_arrays, personal_forest_arrays)
 from fsnlu_jax.rewrite.combined import best_of, fuse, generate_and_retrieve, score_retrieved

@@ -100,6 +100,19 @@ class NgramIndex:
       sims[start:start + len(sim), :kept] = np.take_along_axis(sim, top, 1)
     return best, sims
 
+  def similarity(self, queries: Sequence[Words], others: Sequence[Words | None]) -> np.ndarray:
+    """``[Q]`` cosine similarity of each query to its other utterance (indexed or
+    not) under this index's IDF (0 where the other is None or empty).
+
+    >>> index = NgramIndex([("play", "leon", "bridges"), ("set", "an", "alarm")])
+    >>> index.similarity([("play", "alien", "bridges")] * 2,
+    ...                  [("play", "leon", "bridges"), None]).round(2).tolist()
+    [0.81, 0.0]
+    """
+    a = self._vectors([char_ngrams(q, self.n) for q in queries])
+    b = self._vectors([char_ngrams(o, self.n) if o else [] for o in others])
+    return np.asarray(a.multiply(b).sum(axis=1), np.float64).ravel()
+
   def cosine(self, queries: Sequence[Words], index: np.ndarray) -> np.ndarray:
     """``[Q, K]`` cosine similarity of query ``q`` to utterance ``index[q, j]`` (0 where -1)."""
     index = np.asarray(index)
@@ -108,22 +121,6 @@ class NgramIndex:
     vectors = vectors[np.repeat(np.arange(len(queries)), index.shape[1])]
     sim = np.asarray(rows.multiply(vectors).sum(axis=1)).reshape(index.shape)
     return np.where(index >= 0, sim, 0.0)
-
-
-def similarity(index: NgramIndex, queries: Sequence[Words],
-               others: Sequence[Words | None]) -> np.ndarray:
-  """``[Q]`` cosine similarity of each query to its other utterance under
-  ``index``'s IDF (0 where the other is None or empty).
-
-  >>> index = NgramIndex([("play", "leon", "bridges"), ("set", "an", "alarm")])
-  >>> similarity(index, [("play", "alien", "bridges")] * 2,
-  ...            [("play", "leon", "bridges"), None]).round(2).tolist()
-  [0.81, 0.0]
-  """
-  # pylint: disable=protected-access
-  a = index._vectors([char_ngrams(q, index.n) for q in queries])
-  b = index._vectors([char_ngrams(o, index.n) if o else [] for o in others])
-  return np.asarray(a.multiply(b).sum(axis=1), np.float64).ravel()
 
 
 def candidates(index: NgramIndex, queries: Sequence[Words], k: int, *,

@@ -55,8 +55,8 @@ def combine(personal_scores: np.ndarray, global_scores: np.ndarray, *,
   return np.where(personal, PERSONAL, np.where(glob, GLOBAL, ABSTAIN))
 
 
-def _prf(correct_out: np.ndarray, outputs: np.ndarray, total: int):
-  """Precision, recall, F1 arrays from counts (0 where undefined)."""
+def precision_recall_f1(correct_out: np.ndarray, outputs: np.ndarray, total: int):
+  """Precision, recall, F1 arrays from counts (0 where undefined); ``total``: all pairs."""
   precision = np.where(outputs > 0, correct_out / np.maximum(outputs, 1), 0.0)
   recall = correct_out / max(total, 1)
   f1 = np.where(precision + recall > 0, 2 * precision * recall
@@ -102,7 +102,7 @@ def choose_threshold(scores: np.ndarray, correct: np.ndarray, *, objective: Obje
   # A threshold at s[i] outputs every pair scoring >= s[i]: the last of a run of ties.
   last = np.r_[s[1:] != s[:-1], True]
   outputs, correct_out = np.arange(1, len(s) + 1)[last], np.cumsum(c)[last]
-  best = _pick(*_prf(correct_out, outputs, len(scores)), objective, recall_floor)
+  best = _pick(*precision_recall_f1(correct_out, outputs, len(scores)), objective, recall_floor)
   return float(s[last][best])
 
 
@@ -132,7 +132,7 @@ def choose_thresholds(personal_scores: np.ndarray, personal_correct: np.ndarray,
   outputs = use_p.sum(1)[:, None] + (~use_p).astype(np.int64) @ use_g.T.astype(np.int64)
   correct_out = (use_p & pc).sum(1)[:, None] + (~use_p).astype(np.int64) @ (
       use_g & gc).T.astype(np.int64)  # --> [len(tp), len(tg)]
-  metrics = _prf(correct_out.ravel(), outputs.ravel(), len(ps))
+  metrics = precision_recall_f1(correct_out.ravel(), outputs.ravel(), len(ps))
   i, j = np.unravel_index(_pick(*metrics, objective, recall_floor), outputs.shape)
   return float(tp[i]), float(tg[j])
 
@@ -155,7 +155,7 @@ def rewrite_metrics(outputs: Sequence[Words | None], targets: Sequence[Words],
   """
   made = [i for i, o in enumerate(outputs) if o is not None]
   correct = sum(tuple(outputs[i]) == tuple(targets[i]) for i in made)
-  p, r, f = (float(x) for x in _prf(np.array(correct), np.array(len(made)), len(targets)))
+  p, r, f = (float(x) for x in precision_recall_f1(np.array(correct), np.array(len(made)), len(targets)))
   out = dict(pairs=len(targets), outputs=len(made), correct=int(correct), precision=p, recall=r,
              f1=f, output_rate=len(made) / max(len(targets), 1))
   if allowed is not None:

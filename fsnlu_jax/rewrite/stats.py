@@ -19,6 +19,7 @@ from typing import Sequence
 
 import numpy as np
 
+from fsnlu_jax.rewrite.scoring import precision_recall_f1
 from fsnlu_jax.train import metrics as metrics_lib
 
 METRICS = ("precision", "recall", "f1")
@@ -39,11 +40,8 @@ def prf(output: np.ndarray, correct: np.ndarray) -> dict[str, np.ndarray]:
   >>> [round(float(r[m]), 3) for m in METRICS]
   [0.667, 0.5, 0.571]
   """
-  outputs, right = output.sum(-1), correct.sum(-1)
-  p = np.where(outputs > 0, right / np.maximum(outputs, 1), 0.0)
-  r = right / max(output.shape[-1], 1)
-  f1 = np.where(p + r > 0, 2 * p * r / np.maximum(p + r, 1e-12), 0.0)
-  return dict(precision=p, recall=r, f1=f1)
+  return dict(zip(METRICS, precision_recall_f1(correct.sum(-1), output.sum(-1),
+                                                output.shape[-1])))
 
 
 def compare(new: Sequence[str], base: Sequence[str], *, resamples: int = 2000, seed: int = 0,

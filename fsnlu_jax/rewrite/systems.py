@@ -101,7 +101,7 @@ def _decode_split(decoder, state, arrays, pairs, tries, vocab, dataset, d: Decod
         decoder, state.params, state.rest, src, mask, top_k[name][0], vocab)
     cands[f"combined_{name}"], scores[f"combined_{name}"] = combined.best_of(
         cands[name], scores[name], retrieved, model_scores)
-    fusion[name] = (cands[name], scores[name], retrieval.similarity(index, sources, cands[name]),
+    fusion[name] = (cands[name], scores[name], index.similarity(sources, cands[name]),
                     retrieved, model_scores, top_k[name][1][:, :model_scores.shape[1]])
     _log.info("scored %d pairs' retrieved candidates (%s) in %.1fs", len(pairs), name,
               time.time() - began)
@@ -165,10 +165,6 @@ def _outputs(split: _Split, thresholds: Mapping[str, Any], abstain: bool) -> dic
   return out
 
 
-def _previous_names_value(p: rw.RewritePair) -> bool:
-  return any(e and w in p.previous for w, e in zip(p.target, p.target_entity))
-
-
 _GROUPS = {  # by_target: where the target is, and what was heard
     "in_personal": lambda p: p.target_in_personal,
     "in_global_only": lambda p: p.target_in_global and not p.target_in_personal,
@@ -178,7 +174,7 @@ _GROUPS = {  # by_target: where the target is, and what was heard
     # Spelling cannot undo these (contextual simulation); does the context help?
     "confusable": lambda p: rw.CONFUSABLE in p.kinds,
     "cutoff": lambda p: rw.CUTOFF in p.kinds,
-    "cutoff_value_in_previous": lambda p: rw.CUTOFF in p.kinds and _previous_names_value(p),
+    "cutoff_value_in_previous": lambda p: rw.CUTOFF in p.kinds and rw.previous_names_value(p),
     "spelling_undoable": lambda p: p.source != p.target and not (
         {rw.CONFUSABLE, rw.CUTOFF} & set(p.kinds)),
 }

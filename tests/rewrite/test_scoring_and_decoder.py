@@ -146,7 +146,7 @@ def test_combined_outputs_a_beam_or_a_retrieved_candidate(setup):
     assert scores[i] == pytest.approx(max(beam.scores[i], rescored[i].max()), abs=1e-6)
   # Fused: weight 0 is the combined system; a large weight ranks by spelling,
   # so the nearest retrieved utterance wins (the beam where it spells closer).
-  beam_sims = decoding.similarity(decoding.NgramIndex(UTTERANCES), heard, beam_words)
+  beam_sims = decoding.NgramIndex(UTTERANCES).similarity(heard, beam_words)
   padded = [list(c) + [()] * (3 - len(c)) for c in retrieved]
   retrieved_sims = decoding.NgramIndex(UTTERANCES).top_k(heard, 3)[1]
   fused, _ = decoding.fuse(beam_words, beam.scores, beam_sims, padded, rescored,
