@@ -5,8 +5,13 @@ dataset (CLINC150, HWU64, and BANKING77 last and untuned), K = 5 or 10 train
 examples of *every* intent (``--samplings``, 10 by default, the same draws for
 every system), scored on the whole test split: mean, sd and 95% interval over
 the samplings, and paired per-sampling differences between systems. The
-sentence encoder is all-MiniLM-L6-v2 in Flax (:mod:`fsnlu_jax.models`).
-Systems:
+sentence encoder is ``--model`` (all-MiniLM-L6-v2 by default; any BERT or
+MPNet folder, :mod:`fsnlu_jax.models`); ``--concat-model`` gives the systems
+the concatenation of several encoders' unit vectors, as USE+ConveRT
+concatenates USE's and ConveRT's (``contrastive``: the tuned ``--model``'s
+vectors concatenated with the other, frozen, encoders'). Vectors are cached
+per encoder in the workdir, with the checkpoint's sha256 (another checkpoint
+is refused). Systems:
 
 * ``centroid``: nearest class mean of the raw (frozen) sentence vectors;
 * ``softmax``: the transfer baseline, a linear softmax fit on the supports
@@ -23,7 +28,7 @@ Systems:
   (``--proto-init identity``; ``lecun``: configs/fewshot.py's random 384 -> 128
   map, ``results/fewshot_pretrained_lecun.json``);
 * ``contrastive``: SetFit's recipe (:mod:`fsnlu_jax.fewshot.contrastive`):
-  MiniLM fine-tuned on pairs of the supports with the cosine-similarity loss
+  the encoder fine-tuned on pairs of the supports with the cosine-similarity loss
   (``--pair-iterations``, or chosen on CLINC150/HWU64 validation with
   ``--pair-iteration-grid``; ``--pair-steps``), then a logistic head; one
   encoder training per sampling, so on the first ``--finetuned-samplings``
@@ -44,6 +49,7 @@ import json
 import pathlib
 import sys
 import time
+from typing import NamedTuple, Sequence
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import _harness  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -56,6 +62,7 @@ from flax import nnx
 
 from fsnlu_jax.config import from_dict, load_config, to_dict
 from fsnlu_jax.data import episodes, loading
+from fsnlu_jax.data.cache import file_digest
 from fsnlu_jax.fewshot import (FewshotConfig, Pool, TrainedSystem, evaluate_fs_full, format_table,
                                fs_full_episodes, train_systems)
 from fsnlu_jax.fewshot import contrastive
@@ -74,26 +81,56 @@ SYSTEMS = ("centroid", "softmax", "protonet", "gaussian", "protoda", "contrastiv
 JOB_SYSTEMS = ("softmax", "protonet", "gaussian", "protoda", "centroid")  # scored by the job's code
 
 
-def embedded_splits(name: str, encoder: SentenceEncoder, workdir: pathlib.Path, args,
+class FrozenEncoder(NamedTuple):
+  """A pretrained encoder whose vectors are cached: ``key`` names its cache
+  folder, ``identity`` (folder name and the sha256 of its ``config.json`` and
+  weights) is stored with every cached file and checked when it is read."""
+
+  key: str
+  identity: str
+  encoder: SentenceEncoder
+
+
+def frozen_encoder(path: str) -> FrozenEncoder:
+  folder = pathlib.Path(path)
+  weights = next((folder / f for f in ("model.safetensors", "pytorch_model.bin")
+                  if (folder / f).is_file()), folder / "model.safetensors")
+  identity = json.dumps(dict(model=folder.name, config=file_digest(folder / "config.json"),
+                             weights=file_digest(weights)), sort_keys=True)
+  return FrozenEncoder(folder.name, identity, SentenceEncoder.from_pretrained(path))
+
+
+def embedded_splits(name: str, encoders: Sequence[FrozenEncoder], workdir: pathlib.Path, args,
                     splits=("train", "test")):
-  """``{split: Pool}`` (train, test) of dataset ``name``, embedded once and cached.
+  """``{split: Pool}`` (train, test) of dataset ``name``, embedded once per
+  encoder and cached; with several encoders the vectors are concatenated
+  (``[N, D_1 + D_2 + ...]``, each part unit-length).
 
   ``splits=("validation",)``: the validation split (its own cache file), where
-  the softmax penalty is chosen (CLINC150 and HWU64 only).
+  the softmax penalty is chosen (CLINC150 and HWU64 only). A cached file made
+  by another checkpoint (same folder name, other weights) is an error, never
+  served.
   """
-  cache = workdir / "embeddings" / (f"{name}.npz" if "train" in splits
-                                    else f"{name}_{'_'.join(splits)}.npz")
+  filename = f"{name}.npz" if "train" in splits else f"{name}_{'_'.join(splits)}.npz"
   splits = loading.load(DATASETS[name], splits=list(splits), data_dir=args.data_dir,
                         cache_dir=args.cache_dir or workdir / "tfds", progress=False)
-  if not cache.is_file():
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    start = time.time()
-    vectors = {s: encoder.embed([e.text for e in ex]) for s, ex in splits.items()}
-    print(f"{name}: embedded {sum(map(len, splits.values()))} utterances in "
-          f"{time.time() - start:.0f}s ({encoder.tokenizer.stats})", flush=True)
-    np.savez(cache, **vectors)
-  vectors = np.load(cache)
-  return {s: Pool(ex, np.array([f"{name}:{e.intent}" for e in ex]), dict(x=vectors[s]))
+  parts = []
+  for frozen in encoders:
+    cache = workdir / "embeddings" / frozen.key / filename
+    if not cache.is_file():
+      cache.parent.mkdir(parents=True, exist_ok=True)
+      start = time.time()
+      vectors = {s: frozen.encoder.embed([e.text for e in ex]) for s, ex in splits.items()}
+      print(f"{name}: embedded {sum(map(len, splits.values()))} utterances with {frozen.key} in "
+            f"{time.time() - start:.0f}s ({frozen.encoder.tokenizer.stats})", flush=True)
+      np.savez(cache, __encoder__=np.array(frozen.identity), **vectors)
+    stored = np.load(cache)
+    if "__encoder__" not in stored or str(stored["__encoder__"]) != frozen.identity:
+      raise ValueError(f"{cache} was embedded by another encoder than {frozen.identity} "
+                       "(delete it to embed again)")
+    parts.append(stored)
+  return {s: Pool(ex, np.array([f"{name}:{e.intent}" for e in ex]),
+                  dict(x=np.concatenate([part[s] for part in parts], axis=1)))
           for s, ex in splits.items()}
 
 
@@ -142,7 +179,8 @@ def job_config(args, dim: int) -> FewshotConfig:
                              systems=tuple(s for s in args.systems if s in JOB_SYSTEMS))
 
 
-def choose_softmax_penalty(encoder, workdir: pathlib.Path, config: FewshotConfig, args) -> dict:
+def choose_softmax_penalty(frozen: Sequence[FrozenEncoder], workdir: pathlib.Path,
+                           config: FewshotConfig, args) -> dict:
   """The softmax baseline's per-way penalty, chosen on CLINC150 and HWU64 only.
 
   FS-full with supports from the train split, scored on the *validation*
@@ -152,8 +190,8 @@ def choose_softmax_penalty(encoder, workdir: pathlib.Path, config: FewshotConfig
   """
   table = {}
   for name in ("clinc150", "hwu64"):
-    pools = embedded_splits(name, encoder, workdir, args)
-    pools["test"] = embedded_splits(name, encoder, workdir, args, ("validation",))["validation"]
+    pools = embedded_splits(name, frozen, workdir, args)
+    pools["test"] = embedded_splits(name, frozen, workdir, args, ("validation",))["validation"]
     for wd in args.softmax_grid:
       cfg = dataclasses.replace(config, systems=("softmax",),
                                 softmax=dataclasses.replace(config.softmax, weight_decay=wd))
@@ -175,9 +213,13 @@ def contrastive_scores(encoder: SentenceEncoder, pools, k: int, seed: int, sampl
   """SetFit-style fine-tuning (``cfg``) on the first ``samplings`` FS-full draws
   (seed ``seed``, the frozen systems' draws), scored on ``pools["test"]``:
   ``{accuracy, macro_f1, seconds}`` per sampling; ``encoder`` (the pretrained
-  one) is not modified. Runs resume from ``workdir``."""
+  one) is not modified. Runs resume from ``workdir``. Where the pools' vectors
+  are ``encoder``'s concatenated with other frozen encoders' (``--concat-model``),
+  the head reads the tuned vectors concatenated with those frozen parts."""
   fixed = fs_full_episodes(pools, k, samplings, seed=seed)
   texts = lambda pool, rows: [pool.examples[r].text for r in rows]
+  # [n, D_frozen]: the frozen encoders' part after the tuned encoder's D (empty without any).
+  frozen_part = lambda pool, rows: pool.inputs["x"][rows, encoder.dim:]
   test_rows = np.arange(len(pools["test"].examples))
   gold = np.array([fixed.classes.index(c) for c in pools["test"].labels])
   scores = dict(accuracy=[], macro_f1=[], seconds=[])
@@ -193,9 +235,11 @@ def contrastive_scores(encoder: SentenceEncoder, pools, k: int, seed: int, sampl
         dataclasses.replace(cfg, seed=e), workdir / f"k{k}_s{e}",
         desc=f"{label} K={k} sampling {e} contrastive")
     tuned_encoder = SentenceEncoder(tuned, encoder.tokenizer)
-    head = contrastive.fit_head(tuned_encoder.embed_pieces(encoded), labels, cfg)
-    pred = np.asarray(head.classes)[np.argmax(
-        head.logits(tuned_encoder.embed(texts(pools["test"], test_rows))), -1)]
+    head = contrastive.fit_head(np.concatenate([tuned_encoder.embed_pieces(encoded),
+                                                frozen_part(pools["train"], rows)], 1), labels, cfg)
+    test_vectors = np.concatenate([tuned_encoder.embed(texts(pools["test"], test_rows)),
+                                   frozen_part(pools["test"], test_rows)], 1)
+    pred = np.asarray(head.classes)[np.argmax(head.logits(test_vectors), -1)]
     scores["accuracy"].append(float(np.mean(pred == gold)))
     scores["macro_f1"].append(metrics_lib.macro_f1(pred, gold))
     scores["seconds"].append(round(time.time() - start, 1))
@@ -212,7 +256,7 @@ def contrastive_config(config: FewshotConfig, args, iterations: int | None = Non
       head_learning_rate=config.softmax.learning_rate)
 
 
-def choose_pair_iterations(encoder: SentenceEncoder, workdir: pathlib.Path,
+def choose_pair_iterations(frozen: FrozenEncoder, workdir: pathlib.Path,
                            config: FewshotConfig, args) -> dict:
   """SetFit's ``num_iterations`` for ``contrastive``, chosen on CLINC150 and/or HWU64 only.
 
@@ -223,12 +267,12 @@ def choose_pair_iterations(encoder: SentenceEncoder, workdir: pathlib.Path,
   """
   table = {}
   for name in args.pair_iteration_datasets:
-    pools = embedded_splits(name, encoder, workdir, args)
-    pools["test"] = embedded_splits(name, encoder, workdir, args, ("validation",))["validation"]
+    pools = embedded_splits(name, [frozen], workdir, args)
+    pools["test"] = embedded_splits(name, [frozen], workdir, args, ("validation",))["validation"]
     for iterations in args.pair_iteration_grid:
       for k in args.pair_iteration_k_shots:
         scores = contrastive_scores(
-            encoder, pools, k, config.evaluation.seed + k, args.pair_iteration_samplings,
+            frozen.encoder, pools, k, config.evaluation.seed + k, args.pair_iteration_samplings,
             contrastive_config(config, args, iterations),
             workdir / "contrastive_validation" / name / f"it{iterations}",
             label=f"{name} validation, {iterations} iterations,")
@@ -294,6 +338,9 @@ def main(argv=None) -> int:
   p.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data"))
   p.add_argument("--model", default=str(ROOT.parent / "shared" / "models" / "all-MiniLM-L6-v2"))
   p.add_argument("--workdir", required=True)
+  p.add_argument("--concat-model", nargs="*", default=[],
+                 help="concatenate these frozen encoders' vectors to --model's, tuned or not "
+                      "(as USE+ConveRT concatenates two encoders); not for episodic systems")
   p.add_argument("--cache-dir")
   p.add_argument("--targets", nargs="+", default=list(DATASETS))
   p.add_argument("--k-shots", type=int, nargs="+", default=[5, 10])
@@ -326,13 +373,17 @@ def main(argv=None) -> int:
                  help="cap on contrastive steps of 16 pairs (SetFit's max_steps)")
   args = p.parse_args(argv)
   workdir = pathlib.Path(args.workdir)
-  encoder = SentenceEncoder.from_pretrained(args.model)
-  pools_by_name = {n: embedded_splits(n, encoder, workdir, args) for n in DATASETS}
-  config = job_config(args, encoder.dim)
+  episodic = set(args.systems) & {"protonet", "gaussian", "protoda"}
+  if args.concat_model and episodic:
+    p.error(f"--concat-model is for centroid, softmax and contrastive, not {sorted(episodic)}")
+  frozen = [frozen_encoder(m) for m in [args.model, *args.concat_model]]
+  encoder = frozen[0].encoder
+  pools_by_name = {n: embedded_splits(n, frozen, workdir, args) for n in DATASETS}
+  config = job_config(args, pools_by_name["clinc150"]["train"].inputs["x"].shape[1])
   results = {}
   if args.softmax_grid or args.softmax_choice:
     choice = (json.loads(pathlib.Path(args.softmax_choice).read_text()) if args.softmax_choice
-              else choose_softmax_penalty(encoder, workdir, config, args))
+              else choose_softmax_penalty(frozen, workdir, config, args))
     print(f"softmax penalty chosen: {choice['chosen']:g}", flush=True)
     config = dataclasses.replace(config, softmax=dataclasses.replace(
         config.softmax, weight_decay=choice["chosen"]))
@@ -340,7 +391,7 @@ def main(argv=None) -> int:
   if "contrastive" in args.systems and (args.pair_iteration_grid or args.pair_iteration_choice):
     choice = (json.loads(pathlib.Path(args.pair_iteration_choice).read_text())
               if args.pair_iteration_choice
-              else choose_pair_iterations(encoder, workdir, config, args))
+              else choose_pair_iterations(frozen[0], workdir, config, args))
     print(f"pair iterations chosen: {choice['chosen']}", flush=True)
     args.pair_iterations = choice["chosen"]
     results["pair_iteration_choice"] = choice
@@ -353,6 +404,7 @@ def main(argv=None) -> int:
   if args.out:
     path = _harness.write_result(args.out, {
         "benchmark": "fs_full_pretrained_encoder", "encoder": args.model,
+        "concatenated_with": args.concat_model,
         "protocol": "FS-full (Casanueva et al. 2020): K train examples of every intent, "
                     f"{args.samplings} samplings, whole test split; mean and 95% CI over samplings",
         "config": to_dict(config), "targets": results})

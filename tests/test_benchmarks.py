@@ -29,6 +29,7 @@ import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -374,6 +375,69 @@ def test_ig_selection_never_mixes_protocols(tmp_path, monkeypatch):
     ig.merge([part("hwu64", [0]), part("hwu64", [1])], tmp_path / "x.json")
   with pytest.raises(SystemExit, match="one --retrains"):
     ig.merge([part("hwu64", [0]), part("snips", [0], retrains=2)], tmp_path / "x.json")
+
+
+def test_fewshot_pretrained_caches_per_encoder_and_refuses_another_checkpoint(tmp_path,
+                                                                               monkeypatch):
+  """Each encoder's vectors are cached apart and concatenated in the given
+  order; a cached file made by another checkpoint under the same name is an
+  error, not served."""
+  monkeypatch.syspath_prepend(str(BENCHMARKS))
+  spec = importlib.util.spec_from_file_location("_bench_fs_pretrained",
+                                                BENCHMARKS / "fewshot_pretrained.py")
+  fs = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(fs)
+  examples = [fs.loading.Example(text=t, tokens=tuple(t.split()), intent=i,
+                                 slots=("O",) * len(t.split()), domain="d", source=f"f:{n}")
+              for n, (t, i) in enumerate((("a b", "x"), ("c", "y")))]
+  monkeypatch.setattr(fs.loading, "load", lambda name, splits, **kw: {s: examples for s in splits})
+
+  class Fake:
+    def __init__(self, dim, value):
+      self.dim, self.value, self.calls = dim, value, 0
+      self.tokenizer = fs.argparse.Namespace(stats="stats")
+
+    def embed(self, texts):
+      self.calls += 1
+      return np.full((len(texts), self.dim), self.value, np.float32)
+
+  args = fs.argparse.Namespace(data_dir=None, cache_dir=str(tmp_path / "tfds"))
+  first, second = Fake(2, 1.0), Fake(3, 2.0)
+  frozen = [fs.FrozenEncoder("m1", "id-1", first), fs.FrozenEncoder("m2", "id-2", second)]
+  pools = fs.embedded_splits("hwu64", frozen, tmp_path, args)
+  assert pools["test"].inputs["x"].tolist() == [[1, 1, 2, 2, 2]] * 2
+  assert list(pools["train"].labels) == ["hwu64:x", "hwu64:y"]
+  fs.embedded_splits("hwu64", frozen, tmp_path, args)  # served from the cache
+  assert (first.calls, second.calls) == (2, 2)  # one call per split, once
+  with pytest.raises(ValueError, match="another encoder"):
+    fs.embedded_splits("hwu64", [fs.FrozenEncoder("m1", "id-other", first)], tmp_path, args)
+
+
+def test_fewshot_paired_pairs_shared_samplings_and_refuses_other_draws(tmp_path, monkeypatch):
+  """Differences are per sampling on the samplings both files have; files
+  whose settings drew other samplings are refused."""
+  monkeypatch.syspath_prepend(str(BENCHMARKS))
+  spec = importlib.util.spec_from_file_location("_bench_fs_paired",
+                                                BENCHMARKS / "fewshot_paired.py")
+  paired = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(paired)
+
+  def result(name, system, per_sampling, seed=1239):
+    setting = dict(k_shot=5, seed=seed, n_way=64, test_examples=1076,
+                   per_sampling={system: dict(accuracy=per_sampling, macro_f1=per_sampling)})
+    path = tmp_path / name
+    path.write_text(json.dumps(dict(targets=dict(hwu64=dict(settings=[setting])))))
+    return path
+
+  frozen = result("frozen.json", "softmax", [[0.80, 0.70, 0.90, 0.85]])  # [seeds, samplings]
+  tuned = result("tuned.json", "contrastive", [0.82, 0.73, 0.91])  # the first 3 samplings
+  out = paired.pair(f"t={tuned}:contrastive", f"f={frozen}:softmax")
+  cell = out["cells"]["hwu64/5"]
+  assert cell["samplings"] == 3 and cell["use_convert"] == 80.01
+  assert np.isclose(cell["difference"]["mean"], 2.0) and np.isclose(cell["base"]["mean"], 80.0)
+  other = result("other.json", "softmax", [[0.8, 0.7, 0.9]], seed=7)
+  with pytest.raises(SystemExit, match="drew other samplings"):
+    paired.pair(f"t={tuned}:contrastive", f"o={other}:softmax")
 
 
 def _clasp_module(monkeypatch):
