@@ -64,7 +64,8 @@ def per_sampling(setting: dict, system: str, what: str) -> np.ndarray:
 
 def settings_of(path: pathlib.Path) -> dict[tuple[str, int], dict]:
   data = json.loads(path.read_text())
-  return {(target, s["k_shot"]): s for target, result in data["targets"].items()
+  targets = data.get("targets", data)  # a results file, or a run's partial file
+  return {(target, s["k_shot"]): s for target, result in targets.items()
           if isinstance(result, dict) and "settings" in result for s in result["settings"]}
 
 

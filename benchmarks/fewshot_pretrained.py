@@ -400,7 +400,9 @@ def main(argv=None) -> int:
     start = time.time()
     results[target] = run_target(target, pools_by_name, encoder, config, workdir, args)
     results[target]["minutes"] = round((time.time() - start) / 60, 1)
-    (workdir / "partial.json").write_text(json.dumps(results, indent=1))
+    # Named after --out: runs of other settings may share the workdir's caches and fine-tunings.
+    (workdir / f"partial_{pathlib.Path(args.out or 'run').stem}.json").write_text(
+        json.dumps(results, indent=1))
   if args.out:
     path = _harness.write_result(args.out, {
         "benchmark": "fs_full_pretrained_encoder", "encoder": args.model,
