@@ -81,7 +81,7 @@ SYSTEMS = ("centroid", "softmax", "protonet", "gaussian", "protoda", "contrastiv
 JOB_SYSTEMS = ("softmax", "protonet", "gaussian", "protoda", "centroid")  # scored by the job's code
 
 
-class FrozenEncoder(NamedTuple):
+class CachedEncoder(NamedTuple):
   """A pretrained encoder whose vectors are cached: ``key`` names its cache
   folder, ``identity`` (folder name and the sha256 of its ``config.json`` and
   weights) is stored with every cached file and checked when it is read."""
@@ -91,16 +91,17 @@ class FrozenEncoder(NamedTuple):
   encoder: SentenceEncoder
 
 
-def frozen_encoder(path: str) -> FrozenEncoder:
+def cached_encoder(path: str) -> CachedEncoder:
+  """The encoder in folder ``path`` and its identity (reads and hashes its weights)."""
   folder = pathlib.Path(path)
   weights = next((folder / f for f in ("model.safetensors", "pytorch_model.bin")
                   if (folder / f).is_file()), folder / "model.safetensors")
   identity = json.dumps(dict(model=folder.name, config=file_digest(folder / "config.json"),
                              weights=file_digest(weights)), sort_keys=True)
-  return FrozenEncoder(folder.name, identity, SentenceEncoder.from_pretrained(path))
+  return CachedEncoder(folder.name, identity, SentenceEncoder.from_pretrained(path))
 
 
-def embedded_splits(name: str, encoders: Sequence[FrozenEncoder], workdir: pathlib.Path, args,
+def embedded_splits(name: str, encoders: Sequence[CachedEncoder], workdir: pathlib.Path, args,
                     splits=("train", "test")):
   """``{split: Pool}`` (train, test) of dataset ``name``, embedded once per
   encoder and cached; with several encoders the vectors are concatenated
@@ -115,18 +116,18 @@ def embedded_splits(name: str, encoders: Sequence[FrozenEncoder], workdir: pathl
   splits = loading.load(DATASETS[name], splits=list(splits), data_dir=args.data_dir,
                         cache_dir=args.cache_dir or workdir / "tfds", progress=False)
   parts = []
-  for frozen in encoders:
-    cache = workdir / "embeddings" / frozen.key / filename
+  for cached in encoders:
+    cache = workdir / "embeddings" / cached.key / filename
     if not cache.is_file():
       cache.parent.mkdir(parents=True, exist_ok=True)
       start = time.time()
-      vectors = {s: frozen.encoder.embed([e.text for e in ex]) for s, ex in splits.items()}
-      print(f"{name}: embedded {sum(map(len, splits.values()))} utterances with {frozen.key} in "
-            f"{time.time() - start:.0f}s ({frozen.encoder.tokenizer.stats})", flush=True)
-      np.savez(cache, __encoder__=np.array(frozen.identity), **vectors)
+      vectors = {s: cached.encoder.embed([e.text for e in ex]) for s, ex in splits.items()}
+      print(f"{name}: embedded {sum(map(len, splits.values()))} utterances with {cached.key} in "
+            f"{time.time() - start:.0f}s ({cached.encoder.tokenizer.stats})", flush=True)
+      np.savez(cache, __encoder__=np.array(cached.identity), **vectors)
     stored = np.load(cache)
-    if "__encoder__" not in stored or str(stored["__encoder__"]) != frozen.identity:
-      raise ValueError(f"{cache} was embedded by another encoder than {frozen.identity} "
+    if "__encoder__" not in stored or str(stored["__encoder__"]) != cached.identity:
+      raise ValueError(f"{cache} was embedded by another encoder than {cached.identity} "
                        "(delete it to embed again)")
     parts.append(stored)
   return {s: Pool(ex, np.array([f"{name}:{e.intent}" for e in ex]),
@@ -179,7 +180,7 @@ def job_config(args, dim: int) -> FewshotConfig:
                              systems=tuple(s for s in args.systems if s in JOB_SYSTEMS))
 
 
-def choose_softmax_penalty(frozen: Sequence[FrozenEncoder], workdir: pathlib.Path,
+def choose_softmax_penalty(encoders: Sequence[CachedEncoder], workdir: pathlib.Path,
                            config: FewshotConfig, args) -> dict:
   """The softmax baseline's per-way penalty, chosen on CLINC150 and HWU64 only.
 
@@ -190,8 +191,8 @@ def choose_softmax_penalty(frozen: Sequence[FrozenEncoder], workdir: pathlib.Pat
   """
   table = {}
   for name in ("clinc150", "hwu64"):
-    pools = embedded_splits(name, frozen, workdir, args)
-    pools["test"] = embedded_splits(name, frozen, workdir, args, ("validation",))["validation"]
+    pools = embedded_splits(name, encoders, workdir, args)
+    pools["test"] = embedded_splits(name, encoders, workdir, args, ("validation",))["validation"]
     for wd in args.softmax_grid:
       cfg = dataclasses.replace(config, systems=("softmax",),
                                 softmax=dataclasses.replace(config.softmax, weight_decay=wd))
@@ -256,7 +257,7 @@ def contrastive_config(config: FewshotConfig, args, iterations: int | None = Non
       head_learning_rate=config.softmax.learning_rate)
 
 
-def choose_pair_iterations(frozen: FrozenEncoder, workdir: pathlib.Path,
+def choose_pair_iterations(cached: CachedEncoder, workdir: pathlib.Path,
                            config: FewshotConfig, args) -> dict:
   """SetFit's ``num_iterations`` for ``contrastive``, chosen on CLINC150 and/or HWU64 only.
 
@@ -267,12 +268,12 @@ def choose_pair_iterations(frozen: FrozenEncoder, workdir: pathlib.Path,
   """
   table = {}
   for name in args.pair_iteration_datasets:
-    pools = embedded_splits(name, [frozen], workdir, args)
-    pools["test"] = embedded_splits(name, [frozen], workdir, args, ("validation",))["validation"]
+    pools = embedded_splits(name, [cached], workdir, args)
+    pools["test"] = embedded_splits(name, [cached], workdir, args, ("validation",))["validation"]
     for iterations in args.pair_iteration_grid:
       for k in args.pair_iteration_k_shots:
         scores = contrastive_scores(
-            frozen.encoder, pools, k, config.evaluation.seed + k, args.pair_iteration_samplings,
+            cached.encoder, pools, k, config.evaluation.seed + k, args.pair_iteration_samplings,
             contrastive_config(config, args, iterations),
             workdir / "contrastive_validation" / name / f"it{iterations}",
             label=f"{name} validation, {iterations} iterations,")
@@ -376,14 +377,14 @@ def main(argv=None) -> int:
   episodic = set(args.systems) & {"protonet", "gaussian", "protoda"}
   if args.concat_model and episodic:
     p.error(f"--concat-model is for centroid, softmax and contrastive, not {sorted(episodic)}")
-  frozen = [frozen_encoder(m) for m in [args.model, *args.concat_model]]
-  encoder = frozen[0].encoder
-  pools_by_name = {n: embedded_splits(n, frozen, workdir, args) for n in DATASETS}
+  encoders = [cached_encoder(m) for m in [args.model, *args.concat_model]]
+  encoder = encoders[0].encoder
+  pools_by_name = {n: embedded_splits(n, encoders, workdir, args) for n in DATASETS}
   config = job_config(args, pools_by_name["clinc150"]["train"].inputs["x"].shape[1])
   results = {}
   if args.softmax_grid or args.softmax_choice:
     choice = (json.loads(pathlib.Path(args.softmax_choice).read_text()) if args.softmax_choice
-              else choose_softmax_penalty(frozen, workdir, config, args))
+              else choose_softmax_penalty(encoders, workdir, config, args))
     print(f"softmax penalty chosen: {choice['chosen']:g}", flush=True)
     config = dataclasses.replace(config, softmax=dataclasses.replace(
         config.softmax, weight_decay=choice["chosen"]))
@@ -391,7 +392,7 @@ def main(argv=None) -> int:
   if "contrastive" in args.systems and (args.pair_iteration_grid or args.pair_iteration_choice):
     choice = (json.loads(pathlib.Path(args.pair_iteration_choice).read_text())
               if args.pair_iteration_choice
-              else choose_pair_iterations(frozen[0], workdir, config, args))
+              else choose_pair_iterations(encoders[0], workdir, config, args))
     print(f"pair iterations chosen: {choice['chosen']}", flush=True)
     args.pair_iterations = choice["chosen"]
     results["pair_iteration_choice"] = choice

@@ -403,14 +403,14 @@ def test_fewshot_pretrained_caches_per_encoder_and_refuses_another_checkpoint(tm
 
   args = fs.argparse.Namespace(data_dir=None, cache_dir=str(tmp_path / "tfds"))
   first, second = Fake(2, 1.0), Fake(3, 2.0)
-  frozen = [fs.FrozenEncoder("m1", "id-1", first), fs.FrozenEncoder("m2", "id-2", second)]
-  pools = fs.embedded_splits("hwu64", frozen, tmp_path, args)
+  encoders = [fs.CachedEncoder("m1", "id-1", first), fs.CachedEncoder("m2", "id-2", second)]
+  pools = fs.embedded_splits("hwu64", encoders, tmp_path, args)
   assert pools["test"].inputs["x"].tolist() == [[1, 1, 2, 2, 2]] * 2
   assert list(pools["train"].labels) == ["hwu64:x", "hwu64:y"]
-  fs.embedded_splits("hwu64", frozen, tmp_path, args)  # served from the cache
+  fs.embedded_splits("hwu64", encoders, tmp_path, args)  # served from the cache
   assert (first.calls, second.calls) == (2, 2)  # one call per split, once
   with pytest.raises(ValueError, match="another encoder"):
-    fs.embedded_splits("hwu64", [fs.FrozenEncoder("m1", "id-other", first)], tmp_path, args)
+    fs.embedded_splits("hwu64", [fs.CachedEncoder("m1", "id-other", first)], tmp_path, args)
 
 
 def test_fewshot_paired_pairs_shared_samplings_and_refuses_other_draws(tmp_path, monkeypatch):
