@@ -51,10 +51,9 @@ def parse_system(spec: str) -> tuple[str, pathlib.Path, str]:
   return label, pathlib.Path(path), system
 
 
-def per_sampling(setting: dict, system: str, what: str) -> np.ndarray:
-  """``[samplings]`` accuracy (or macro-F1) of ``system`` in one setting, in %."""
-  values = np.asarray(setting["per_sampling"][system]["accuracy" if what == "accuracy"
-                                                      else "macro_f1"], np.float64)
+def per_sampling(setting: dict, system: str, metric: str) -> np.ndarray:
+  """``[samplings]`` ``metric`` (accuracy or macro_f1) of ``system`` in one setting, in %."""
+  values = np.asarray(setting["per_sampling"][system][metric], np.float64)
   if values.ndim == 2:  # [training seeds, samplings]: the frozen systems have one seed
     if values.shape[0] != 1:
       raise SystemExit(f"{system}: {values.shape[0]} training seeds; pair seed means instead")

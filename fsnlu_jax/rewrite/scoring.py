@@ -155,7 +155,8 @@ def rewrite_metrics(outputs: Sequence[Words | None], targets: Sequence[Words],
   """
   made = [i for i, o in enumerate(outputs) if o is not None]
   correct = sum(tuple(outputs[i]) == tuple(targets[i]) for i in made)
-  p, r, f = (float(x) for x in precision_recall_f1(np.array(correct), np.array(len(made)), len(targets)))
+  p, r, f = (float(x) for x in precision_recall_f1(np.array(correct), np.array(len(made)),
+                                                   len(targets)))
   out = dict(pairs=len(targets), outputs=len(made), correct=int(correct), precision=p, recall=r,
              f1=f, output_rate=len(made) / max(len(targets), 1))
   if allowed is not None:
