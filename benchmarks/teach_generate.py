@@ -36,22 +36,25 @@ import _harness  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 
 def generate_run(teacher, split, dataset: str, mode: str, *, prompts: int, n: int, seed: int,
-                 sampling, out: pathlib.Path, max_examples: int) -> dict:
-  """One (intent, seed, mode): sample, write, count."""
+                 sampling, out: pathlib.Path, max_examples: int, wildcard_rate: float = 0.5,
+                 system: str | None = None) -> dict:
+  """One (intent, seed, mode): sample, write to ``system``'s file (default: ``mode``), count."""
   from fsnlu_jax import teach  # pylint: disable=g-import-not-at-top
   before = dict(vars(teacher.stats))
   labels = sorted({t for e in split.seeds for t in e.slot_types})
   made = teach.generation_prompts(split.target, split.seeds, prompts, mode=mode, seed=seed,
                                   catalogue=teach.slot_catalogue(split.train), labels=labels,
-                                  max_examples=max_examples)
+                                  max_examples=max_examples, wildcard_rate=wildcard_rate)
   start = time.perf_counter()
   outputs = teacher.generate(made, n, seed=seed, sampling=sampling)
   seconds = time.perf_counter() - start
   examples = [g.example for g in outputs if g.example is not None]
-  path = teach.write_generated(teach.generated_path(out, dataset, split.target, seed, mode),
+  path = teach.write_generated(teach.generated_path(out, dataset, split.target, seed,
+                                                    system or mode),
                                examples)
   counts = {k: v - before[k] for k, v in vars(teacher.stats).items()}
-  return dict(file=str(path), prompts=len(made), samples_per_prompt=n, **counts,
+  return dict(file=str(path), mode=mode, wildcard_rate=wildcard_rate, prompts=len(made),
+              samples_per_prompt=n, **counts,
               distinct=len({" ".join(e.tokens) for e in examples}), seconds=round(seconds, 2),
               sample=[g.text for g in outputs[:30]])
 
@@ -66,6 +69,11 @@ def main(argv=None) -> int:
   parser.add_argument("--prompts", type=int, default=40, help="prompts per run and mode")
   parser.add_argument("--n", type=int, default=10, help="samples per prompt")
   parser.add_argument("--max-examples", type=int, default=6, help="seed examples per prompt")
+  parser.add_argument("--wildcard-rate", type=float, default=0.5,
+                      help="linguist: chance a requested slot is a wildcard, else a catalogue value")
+  parser.add_argument("--suffix", default="",
+                      help="appended to the mode to name the system's files (another teacher "
+                           "or setting: teaching.py --systems linguist_t2 ...)")
   parser.add_argument("--top-p", type=float)
   parser.add_argument("--top-k", type=int, help="also bounds top-p's sort (a full sort of "
                       "the vocabulary per step is most of the sampling time on a CPU)")
@@ -85,15 +93,22 @@ def main(argv=None) -> int:
   splits = teach.protocol_splits(args.dataset, data_dir=args.data_dir)
   intents = args.intents or teach.target_intents(splits)[0]
   summary = json.loads(args.summary.read_text()) if args.summary.is_file() else {}
+  made_by = dict(teacher=str(args.teacher), sampling=vars(sampling))
+  if summary and {k: summary.get(k) for k in made_by} != made_by:
+    # One summary describes one teacher and one sampling setting: never mix runs.
+    raise SystemExit(f"{args.summary} holds runs of another teacher or sampling setting "
+                     f"({summary.get('teacher')}, {summary.get('sampling')}); pass another --summary")
   runs = summary.setdefault("runs", {})
   for intent in intents:
     for seed in args.seeds:
       split = teach.novel_intent_split(splits.train, intent, seed=seed)
       for mode in args.modes:
-        key = f"{args.dataset}/{intent}/seed{seed}/{mode}"
+        system = mode + args.suffix
+        key = f"{args.dataset}/{intent}/seed{seed}/{system}"
         runs[key] = generate_run(teacher, split, args.dataset, mode, prompts=args.prompts,
                                  n=args.n, seed=seed, sampling=sampling, out=args.out,
-                                 max_examples=args.max_examples)
+                                 max_examples=args.max_examples, wildcard_rate=args.wildcard_rate,
+                                 system=system)
         r = runs[key]
         print(f"{key}: {r['parsed']}/{r['outputs']} parsed, {r['distinct']} distinct, "
               f"{r['seconds']} s", flush=True)
@@ -113,7 +128,7 @@ def main(argv=None) -> int:
     summary.setdefault("unconstrained", {})[f"{args.dataset}/{intents[0]}"] = dict(
         outputs=len(free), parsed=sum(g.example is not None for g in free), errors=errors)
   totals = {k: sum(r[k] for r in runs.values()) for k in ("outputs", "finished", "parsed")}
-  summary.update(totals=totals, teacher=str(args.teacher), sampling=vars(sampling),
+  summary.update(totals=totals, **made_by,
                  machine=_harness.machine_info(matmul=False))
   args.summary.write_text(json.dumps(summary, indent=1))
   print(json.dumps(dict(totals=totals, unconstrained=summary.get("unconstrained"))))

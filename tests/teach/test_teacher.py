@@ -10,6 +10,7 @@ from flax import nnx
 
 from fsnlu_jax import cli, models, teach
 from fsnlu_jax.config import load_config
+from fsnlu_jax.data.bio import bio_to_spans
 from fsnlu_jax.data.schema import Example
 from fsnlu_jax.teach import format as fmt
 
@@ -74,3 +75,37 @@ def test_generate_cli_writes_json_lines(tiny_teacher, tmp_path, capsys):
   rows = [json.loads(line) for line in out.read_text().splitlines()]
   assert len(rows) == 8 and all(r["intent"] == "play_music" and "annotated" in r for r in rows)
   assert "8 of 8 outputs parsed" in capsys.readouterr().err
+
+
+def test_generate_benchmark_names_systems_and_never_mixes_teachers(tiny_teacher, tmp_path,
+                                                                   shared_data):
+  """benchmarks/teach_generate.py: ``--suffix`` names the system's file, ``--wildcard-rate 0``
+  fixes every requested value from the catalogue, and a summary of another setting is refused."""
+  import importlib.util  # pylint: disable=g-import-not-at-top
+  import pathlib  # pylint: disable=g-import-not-at-top
+  path = pathlib.Path(__file__).resolve().parents[2] / "benchmarks" / "teach_generate.py"
+  spec = importlib.util.spec_from_file_location("teach_generate", path)
+  bench = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(bench)
+  _, workdir, _ = tiny_teacher
+  summary, out = tmp_path / "summary.json", tmp_path / "generated"
+  argv = ["--teacher", str(workdir), "--dataset", "snips", "--intents", "GetWeather",
+          "--seeds", "0", "--modes", "linguist", "--prompts", "3", "--n", "2", "--top-p", "1",
+          "--wildcard-rate", "0", "--suffix", "_t2", "--unconstrained", "0",
+          "--data-dir", str(shared_data), "--out", str(out), "--summary", str(summary)]
+  assert bench.main(argv) == 0
+  run = json.loads(summary.read_text())["runs"]["snips/GetWeather/seed0/linguist_t2"]
+  assert run["mode"] == "linguist" and run["wildcard_rate"] == 0
+  assert run["parsed"] == run["outputs"] == 6
+  file = teach.generated_path(out, "snips", "GetWeather", 0, "linguist_t2")
+  splits = teach.protocol_splits("snips", data_dir=str(shared_data))
+  catalogue = teach.slot_catalogue(teach.novel_intent_split(splits.train, "GetWeather",
+                                                            seed=0).train)
+  generated = teach.read_generated(file, intent="GetWeather")
+  assert len(generated) == 6
+  for e in generated:
+    for label, first, end in bio_to_spans(e.slots):
+      assert tuple(e.tokens[first:end]) in {tuple(v) for v in catalogue[label]}, (label, e)
+  with pytest.raises(SystemExit, match="another teacher or sampling"):
+    bench.main(argv[:-2] + ["--temperature", "0.5", "--summary", str(summary)])
+

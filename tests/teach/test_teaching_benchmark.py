@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import pathlib
 
 import numpy as np
@@ -45,3 +46,25 @@ def test_paired_differences_against_the_best_baseline(bench):
   assert set(s["per_intent"]) == {"a", "b"}
   table = bench.markdown_table(dict(datasets=dict(snips=dict(summary=s))))
   assert "| snips | linguist | 6 | 0.600 ± 0.000 |" in table
+
+
+def test_merge_adds_runs_and_keeps_the_sources_of_a_merged_file(bench, tmp_path):
+  protocol = dict(student=dict(steps=400), n_augment=200)
+  first = dict(protocol=protocol, merged_from=[dict(file="a.json", command="python a"),
+                                               dict(file="b.json", command="python b")],
+               datasets=dict(snips=dict(name="snips", runs={
+                   f"x/{s}/catalogue": _run(0.5, 0.3) for s in (0, 1)})))
+  second = dict(protocol=protocol, command="python c", datasets=dict(snips=dict(
+      name="snips", runs={f"x/{s}/linguist_t2": _run(0.6, 0.4) for s in (0, 1)})))
+  paths = [tmp_path / "first.json", tmp_path / "second.json"]
+  for path, content in zip(paths, (first, second)):
+    path.write_text(json.dumps(content))
+  merged = bench.merge(paths, tmp_path / "out.json")
+  assert [m["command"] for m in merged["merged_from"]] == ["python a", "python b", "python c"]
+  assert len(merged["datasets"]["snips"]["runs"]) == 4
+  paired = merged["datasets"]["snips"]["summary"]["paired"]["target_recall"]["linguist_t2"]
+  assert paired["best_baseline"] == "catalogue" and paired["difference"]["mean"] == pytest.approx(0.1)
+  other = dict(second, protocol=dict(protocol, n_augment=100))
+  paths[1].write_text(json.dumps(other))
+  with pytest.raises(SystemExit, match="another student"):
+    bench.merge(paths, tmp_path / "out.json")
