@@ -24,6 +24,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import pathlib
@@ -78,6 +79,8 @@ def main(argv=None) -> int:
   parser.add_argument("--top-k", type=int, help="also bounds top-p's sort (a full sort of "
                       "the vocabulary per step is most of the sampling time on a CPU)")
   parser.add_argument("--temperature", type=float)
+  parser.add_argument("--max-length", type=int, help="output pieces (default the teacher's); a "
+                      "prompt whose requested slots need more is an error")
   parser.add_argument("--data-dir", default=os.environ.get("FSNLU_DATA_DIR"))
   parser.add_argument("--out", type=pathlib.Path,
                       default=pathlib.Path("~/.cache/fsnlu_jax/teaching/generated").expanduser())
@@ -90,6 +93,8 @@ def main(argv=None) -> int:
   from fsnlu_jax import teach  # pylint: disable=g-import-not-at-top
   teacher = teach.Teacher.load(args.teacher)
   sampling = teach.sampling_config(args.teacher, args.temperature, args.top_p, args.top_k)
+  if args.max_length:
+    sampling = dataclasses.replace(sampling, max_length=args.max_length)
   splits = teach.protocol_splits(args.dataset, data_dir=args.data_dir)
   intents = args.intents or teach.target_intents(splits)[0]
   summary = json.loads(args.summary.read_text()) if args.summary.is_file() else {}

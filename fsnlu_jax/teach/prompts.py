@@ -11,7 +11,10 @@ examples (or none):
   examples and no slot control (``slots=None``);
 * ``"zero_shot"``: no examples; slot control over label names alone, each
   prompt requesting a random non-empty subset (possibly empty when the intent
-  has no slots) of the given labels as wildcards.
+  has no slots) of the given labels as wildcards, at most ``max_slots`` of them
+  (training targets name 1-4 slots; an intent with 10 slot types would
+  otherwise ask for more than an utterance says, and more than the teacher's
+  output length holds).
 
 The numbering of labels is random per prompt, as in training.
 """
@@ -38,7 +41,7 @@ def _spans(example: Example) -> list[str]:
 def generation_prompts(intent: str, seeds: Sequence[Example], count: int, *, mode: Mode,
                        seed: int, catalogue: Mapping[str, Sequence[tuple[str, ...]]] | None = None,
                        wildcard_rate: float = 0.5, labels: Sequence[str] = (),
-                       max_examples: int = MAX_EXAMPLES) -> list[Prompt]:
+                       max_examples: int = MAX_EXAMPLES, max_slots: int = 4) -> list[Prompt]:
   """``count`` prompts for ``intent`` (see the module docstring).
 
   Args:
@@ -52,6 +55,7 @@ def generation_prompts(intent: str, seeds: Sequence[Example], count: int, *, mod
     wildcard_rate: chance a requested slot is a wildcard when a catalogue is given.
     labels: the intent's slot types (``"zero_shot"``; default: the seeds').
     max_examples: most seed examples shown in a prompt.
+    max_slots: most slots a ``"zero_shot"`` prompt requests.
 
   Raises:
     ValueError: an unknown mode, or ``"linguist"`` / ``"extrapolate"`` without seeds.
@@ -69,6 +73,8 @@ def generation_prompts(intent: str, seeds: Sequence[Example], count: int, *, mod
       chosen = [n for n in names if rng.random() < 0.5]
       if names and not chosen:
         chosen = [names[int(rng.integers(len(names)))]]
+      if len(chosen) > max_slots:
+        chosen = sorted(rng.choice(chosen, size=max_slots, replace=False).tolist())
       out.append(make_prompt(intent, (), tuple(SlotRequest(n) for n in chosen), rng,
                              extra_labels=names))
       continue

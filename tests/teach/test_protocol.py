@@ -63,3 +63,15 @@ def test_hwu64_targets_follow_the_count_rule_only():
   assert info["eligible"] == [f"s{k}_i" for k in range(8)]
   assert len(chosen) == 6 and set(chosen) <= set(info["eligible"])
   assert teach.target_intents(splits)[0] == chosen  # fixed draw
+
+
+def test_zero_shot_prompts_request_at_most_max_slots_of_the_labels():
+  labels = [f"slot{i}" for i in range(10)]
+  prompts = teach.generation_prompts("book_it", (), 200, mode="zero_shot", seed=0,
+                                     labels=labels, max_slots=3)
+  sizes = [len(p.slots) for p in prompts]
+  assert min(sizes) >= 1 and max(sizes) == 3  # 10 labels at p=0.5: most draws exceed 3
+  for p in prompts:
+    asked = [s.label for s in p.slots]
+    assert len(set(asked)) == len(asked) and set(asked) <= set(labels)
+    assert all(s.value is None for s in p.slots) and not p.examples
