@@ -21,7 +21,11 @@ Systems:
 * ``X+filtered``: ``X``'s file after de-duplication (against the reduced
   training data and itself) and the round-trip filter (a MiniLM + softmax
   intent classifier of the reduced training data must give the target
-  intent), then its first ``--n-augment``. Every drop is counted in the run.
+  intent), then its first ``--n-augment``. Every drop is counted in the run;
+* ``X+Y`` (``Y`` not ``filtered``): a union, the first ``--n-augment / 2`` of
+  ``X``'s utterances and of ``Y``'s (the first part takes an odd one), e.g.
+  ``catalogue+linguist_t2``: whether the teacher adds what resampling the
+  seeds cannot, at the same number of added utterances.
 
 A generated system with fewer utterances than ``--n-augment`` uses what it
 has; the run records ``n_added``.
@@ -94,10 +98,34 @@ def load_protocol(dataset: str, data_dir: str | None, quick: bool):
                               pick("validation"), pick("test"), dict(quick=True))
 
 
+def components(system: str) -> list[str]:
+  """The systems a union ``X+Y`` is made of (``X+filtered`` is one system).
+
+  >>> components("catalogue+linguist_t2+filtered")
+  ['catalogue', 'linguist_t2+filtered']
+  """
+  parts: list[str] = []
+  for part in system.split("+"):
+    if part == FILTERED[1:] and parts:
+      parts[-1] += FILTERED
+    else:
+      parts.append(part)
+  return parts
+
+
 def added_data(system: str, split, *, n: int, seed: int, dataset: str, generated: str | None,
                round_trip) -> tuple[list, dict]:
   """The utterances ``system`` adds to a run, and how they were obtained (counts)."""
   from fsnlu_jax import teach  # pylint: disable=g-import-not-at-top
+  parts = components(system)
+  if len(parts) > 1:
+    shares = [n // len(parts) + (i < n % len(parts)) for i in range(len(parts))]
+    added, info = [], {}
+    for part, share in zip(parts, shares):
+      examples, info[part] = added_data(part, split, n=share, seed=seed, dataset=dataset,
+                                        generated=generated, round_trip=round_trip)
+      added += examples
+    return added, info
   rng = np.random.default_rng([seed, 7])  # the same draw for a run whatever else runs
   if system == "none":
     return [], {}

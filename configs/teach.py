@@ -37,9 +37,12 @@ def get_config(arg: str = "") -> dict:
       # (a step costs ~40% of training everything; measured on 2 busy cores).
       model=dict(checkpoint="all-MiniLM-L6-v2", decoder_layers=3, train_encoder_layers=2,
                  train_embeddings=False),
+      # No label smoothing: it puts mass on all 30k pieces, which sampling turns into noise words
+      # (found on the CLASP teacher). 2000 steps: validation NLL still fell at the end
+      # (4.35 at 250, 3.39 at 750, 2.94 at 1500, 2.88 at 2000; 63 min on 2 idle cores).
       optim=dict(learning_rate=2e-4, warmup_steps=60, end_factor=0.05, weight_decay=0.01,
-                 clip_norm=1.0, label_smoothing=0.1),
-      train=dict(steps=600, batch_size=16, log_every=25, eval_every=150, checkpoint_every=50),
+                 clip_norm=1.0, label_smoothing=0.0),
+      train=dict(steps=2000, batch_size=16, log_every=50, eval_every=250, checkpoint_every=100),
       sampling=dict(temperature=1.0, top_k=0, top_p=0.9, max_length=40, batch_size=64))
   if arg == "tiny":
     config["data"].update(datasets=["synthetic"], exclude_intents=[], max_source_len=96,

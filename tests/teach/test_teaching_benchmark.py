@@ -68,3 +68,19 @@ def test_merge_adds_runs_and_keeps_the_sources_of_a_merged_file(bench, tmp_path)
   paths[1].write_text(json.dumps(other))
   with pytest.raises(SystemExit, match="another student"):
     bench.merge(paths, tmp_path / "out.json")
+
+
+def test_a_union_takes_half_of_each_part(bench):
+  from fsnlu_jax import teach  # pylint: disable=g-import-not-at-top
+  from fsnlu_jax.data import Example  # pylint: disable=g-import-not-at-top
+  assert bench.components("catalogue+linguist_t2+filtered") == ["catalogue",
+                                                               "linguist_t2+filtered"]
+  assert bench.components("linguist+filtered") == ["linguist+filtered"]
+  train = [Example(f"play w{i}", ("play", f"w{i}"), intent, ("O", "B-x"), intent, f"h:{i}")
+           for i in range(30) for intent in ("a", "b")]
+  split = teach.novel_intent_split(train, "a", seed=0)
+  kw = dict(seed=0, dataset="hand", generated=None, round_trip=None)
+  added, info = bench.added_data("upsample+catalogue", split, n=5, **kw)
+  assert len(added) == 5 and set(info) == {"upsample", "catalogue"}
+  assert added[:3] == bench.added_data("upsample", split, n=3, **kw)[0]
+  assert added[3:] == bench.added_data("catalogue", split, n=2, **kw)[0]
