@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import pathlib
 
 import numpy as np
 import pytest
@@ -81,8 +83,6 @@ def test_generate_benchmark_names_systems_and_never_mixes_teachers(tiny_teacher,
                                                                    shared_data):
   """benchmarks/teach_generate.py: ``--suffix`` names the system's file, ``--wildcard-rate 0``
   fixes every requested value from the catalogue, and a summary of another setting is refused."""
-  import importlib.util  # pylint: disable=g-import-not-at-top
-  import pathlib  # pylint: disable=g-import-not-at-top
   path = pathlib.Path(__file__).resolve().parents[2] / "benchmarks" / "teach_generate.py"
   spec = importlib.util.spec_from_file_location("teach_generate", path)
   bench = importlib.util.module_from_spec(spec)
@@ -108,4 +108,3 @@ def test_generate_benchmark_names_systems_and_never_mixes_teachers(tiny_teacher,
       assert tuple(e.tokens[first:end]) in {tuple(v) for v in catalogue[label]}, (label, e)
   with pytest.raises(SystemExit, match="another teacher or sampling"):
     bench.main(argv[:-2] + ["--temperature", "0.5", "--summary", str(summary)])
-
