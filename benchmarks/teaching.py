@@ -307,8 +307,8 @@ def merge(paths: list[pathlib.Path], out: pathlib.Path) -> dict:
         f["protocol"]["n_augment"] != first["protocol"]["n_augment"]:
       raise SystemExit(f"{path}: another student or --n-augment than {paths[0]}")
     # A file that is itself a merge names its own sources (their commands are what ran).
-    merged["merged_from"].extend(f.get("merged_from") or [dict(file=str(path),
-                                                                command=f["command"])])
+    merged["merged_from"].extend(f.get("merged_from") or [dict(
+        file=str(path), command=f["command"], machine=f.get("machine"))])
     for key, entry in f["datasets"].items():
       target = merged["datasets"].setdefault(key, {k: v for k, v in entry.items()
                                                    if k not in ("runs", "summary")})
