@@ -46,6 +46,9 @@ def generate_run(teacher, split, dataset: str, mode: str, *, prompts: int, n: in
   made = teach.generation_prompts(split.target, split.seeds, prompts, mode=mode, seed=seed,
                                   catalogue=teach.slot_catalogue(split.train), labels=labels,
                                   max_examples=max_examples, wildcard_rate=wildcard_rate)
+  # A catalogue value the teacher's pieces cannot write ([UNK], dropped emoji) is
+  # asked as a wildcard, and counted: no output could copy it.
+  made, unwritable = teach.writable_requests(made, teacher.tokenizer)
   start = time.perf_counter()
   outputs = teacher.generate(made, n, seed=seed, sampling=sampling)
   seconds = time.perf_counter() - start
@@ -55,7 +58,7 @@ def generate_run(teacher, split, dataset: str, mode: str, *, prompts: int, n: in
                                examples)
   counts = {k: v - before[k] for k, v in vars(teacher.stats).items()}
   return dict(file=str(path), mode=mode, wildcard_rate=wildcard_rate, prompts=len(made),
-              samples_per_prompt=n, **counts,
+              samples_per_prompt=n, unwritable_values_as_wildcards=unwritable, **counts,
               distinct=len({" ".join(e.tokens) for e in examples}), seconds=round(seconds, 2),
               sample=[g.text for g in outputs[:30]])
 

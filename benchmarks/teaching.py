@@ -308,7 +308,8 @@ def merge(paths: list[pathlib.Path], out: pathlib.Path) -> dict:
       raise SystemExit(f"{path}: another student or --n-augment than {paths[0]}")
     # A file that is itself a merge names its own sources (their commands are what ran).
     merged["merged_from"].extend(f.get("merged_from") or [dict(
-        file=str(path), command=f["command"], machine=f.get("machine"))])
+        file=str(path), command=f["command"], niceness=f.get("niceness"),
+        machine=f.get("machine"))])
     for key, entry in f["datasets"].items():
       target = merged["datasets"].setdefault(key, {k: v for k, v in entry.items()
                                                    if k not in ("runs", "summary")})
@@ -369,8 +370,10 @@ def main(argv: list[str] | None = None) -> int:
     raise SystemExit(f"{out} holds runs of another student or --n-augment; pass --fresh or "
                      "another --out")
   results = results or dict(benchmark="teaching via data (EVALUATION.md)", datasets={})
-  results.update(command="nice -n 10 python benchmarks/teaching.py " + " ".join(
-      sys.argv[1:] if argv is None else argv), protocol=protocol,
+  # What ran, as it ran (it said "nice -n 10" whatever the niceness was); the niceness apart.
+  results.update(command=_harness.command() if argv is None else
+                 "python benchmarks/teaching.py " + " ".join(argv), niceness=os.nice(0),
+                 protocol=protocol,
                  machine=_harness.machine_info(matmul=False),
                  versions=_harness.library_versions())
 

@@ -41,6 +41,7 @@ from fsnlu_jax.teach.format import (Annotated, FormatError, Prompt, SlotRequest,
                                     render_example, render_prompt)
 from fsnlu_jax.teach.generated import (GeneratedDataError, generated_path, read_generated,
                                        write_generated)
+from fsnlu_jax.teach.grammar import UnwritableValueError, writable, writable_requests
 from fsnlu_jax.teach.instructions import InstructionConfig, build_instructions
 from fsnlu_jax.teach.job import run_teach
 from fsnlu_jax.teach.prompts import MODES, generation_prompts

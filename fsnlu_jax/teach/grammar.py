@@ -12,6 +12,7 @@ Shapes: ``B`` prompts, ``S`` slots per prompt, ``M`` longest fixed value (pieces
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import Sequence
 
@@ -20,7 +21,8 @@ import numpy as np
 from fsnlu_jax.data.schema import OUTSIDE, Example
 from fsnlu_jax.data.subword import SubwordTokenizer
 from fsnlu_jax.decoding import PieceClasses, SlotArrays, min_length
-from fsnlu_jax.teach.format import (Annotated, Prompt, check_against_prompt, parse_output)
+from fsnlu_jax.teach.format import (Annotated, Prompt, check_against_prompt, normalize_words,
+                                    parse_output)
 
 # Pieces an output may never contain: the prompt's own separators besides the brackets.
 _BANNED = {"|"}
@@ -44,6 +46,43 @@ def piece_classes(tokenizer: SubwordTokenizer, *, eos: str = "[SEP]") -> PieceCl
                       eos_id=np.int32(tokenizer.piece_id(eos)))
 
 
+class UnwritableValueError(ValueError):
+  """A fixed value the teacher's word pieces cannot write back (``[UNK]`` pieces, dropped characters)."""
+
+
+def writable(value: Sequence[str], tokenizer: SubwordTokenizer) -> bool:
+  """Whether ``value``'s word pieces detokenize to it, compared as the parser compares fixed values.
+
+  A value with characters outside the vocabulary (``楽園追放`` -> ``[UNK]``) or
+  that the tokenizer's normaliser drops (some emoji) is not: the grammar would
+  force its pieces, and the parsed output could never equal the requested value.
+  """
+  text = detokenize(tokenizer.pieces(" ".join(value)), tokenizer, eos_id=-1)
+  return "".join(normalize_words(text.split())) == "".join(normalize_words(value))
+
+
+def writable_requests(prompts: Sequence[Prompt], tokenizer: SubwordTokenizer
+                      ) -> tuple[list[Prompt], int]:
+  """``prompts`` with every fixed value that is not :func:`writable` asked as a wildcard.
+
+  Only those requests change (so other prompts, and their samples, stay as
+  they were). Returns the prompts and how many values were replaced.
+  """
+  out, replaced = [], 0
+  for prompt in prompts:
+    if prompt.slots is None:
+      out.append(prompt)
+      continue
+    requests = []
+    for request in prompt.slots:
+      if request.value is not None and not writable(request.value, tokenizer):
+        request = dataclasses.replace(request, value=None)
+        replaced += 1
+      requests.append(request)
+    out.append(dataclasses.replace(prompt, slots=tuple(requests)))
+  return out, replaced
+
+
 def slot_arrays(prompts: Sequence[Prompt], tokenizer: SubwordTokenizer, *, max_length: int,
                 num_slots: int | None = None, value_length: int | None = None) -> SlotArrays:
   """The slots each prompt may or must write, as arrays (NumPy).
@@ -61,12 +100,19 @@ def slot_arrays(prompts: Sequence[Prompt], tokenizer: SubwordTokenizer, *, max_l
 
   Raises:
     ValueError: a slot number that is not one piece, or a prompt longer than ``L``.
+    UnwritableValueError: a fixed value that is not :func:`writable` (no output
+      could honour it; :func:`writable_requests` asks such values as wildcards).
   """
   rows = []
-  for prompt in prompts:
+  for b, prompt in enumerate(prompts):
     if prompt.slots is None:
       row = [(n, False, ()) for n in sorted(prompt.labels)]
     else:
+      for s in prompt.slots:
+        if s.value is not None and not writable(s.value, tokenizer):
+          raise UnwritableValueError(
+              f"prompt {b}: the fixed {s.label} value {' '.join(s.value)!r} cannot be written "
+              f"with the teacher's word pieces; ask it as a wildcard (writable_requests)")
       row = [(prompt.numbers[s.label], True,
               () if s.value is None else tuple(tokenizer.pieces(" ".join(s.value))))
              for s in prompt.slots]

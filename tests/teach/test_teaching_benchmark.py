@@ -54,13 +54,14 @@ def test_merge_adds_runs_and_keeps_the_sources_of_a_merged_file(bench, tmp_path)
                                                dict(file="b.json", command="python b")],
                datasets=dict(snips=dict(name="snips", runs={
                    f"x/{s}/catalogue": _run(0.5, 0.3) for s in (0, 1)})))
-  second = dict(protocol=protocol, command="python c", datasets=dict(snips=dict(
+  second = dict(protocol=protocol, command="python c", niceness=5, datasets=dict(snips=dict(
       name="snips", runs={f"x/{s}/linguist_t2": _run(0.6, 0.4) for s in (0, 1)})))
   paths = [tmp_path / "first.json", tmp_path / "second.json"]
   for path, content in zip(paths, (first, second)):
     path.write_text(json.dumps(content))
   merged = bench.merge(paths, tmp_path / "out.json")
   assert [m["command"] for m in merged["merged_from"]] == ["python a", "python b", "python c"]
+  assert merged["merged_from"][-1]["niceness"] == 5  # as that run ran, not a fixed "nice -n 10"
   assert len(merged["datasets"]["snips"]["runs"]) == 4
   paired = merged["datasets"]["snips"]["summary"]["paired"]["target_recall"]["linguist_t2"]
   assert paired["best_baseline"] == "catalogue" and paired["difference"]["mean"] == pytest.approx(0.1)
