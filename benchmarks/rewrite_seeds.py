@@ -11,7 +11,7 @@ fused) against retrieval, and retrieval that reads the previous turn against pla
 retrieval; over all test pairs and within the groups where spelling cannot
 undo the error (cut-offs whose value the previous turn names, confusables)::
 
-  for s in 0 1 2; do fsnlu rewrite --config rewrite:contextual --set seed=$s \
+  for s in 0 1 2; do fsnlu rewrite --config rewrite:contextual,nocopy --set seed=$s \
       --workdir /tmp/rw/ctx_s$s --data-dir ../shared/data; done
   python benchmarks/rewrite_seeds.py --name contextual --workdirs /tmp/rw/ctx_s{0,1,2}
 

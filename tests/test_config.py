@@ -22,7 +22,7 @@ _SHIPPED = [
     ("multitask_finetune", TransferConfig, ["", "tiny", "snips"]),
     ("multitask_scratch", TransferConfig, ["", "tiny", "snips"]),
     ("select", SelectionConfig, ["", "hwu64", "snips", "tiny"]),
-    ("rewrite", RewriteConfig, ["", "tiny", "subword", "tiny,subword"]),
+    ("rewrite", RewriteConfig, ["", "tiny", "subword", "tiny,subword", "nocopy", "contextual,copy"]),
     ("fewshot_classifier", ClassifierConfig, ["my.csv", "tiny:my.jsonl", "banking77:train.csv",
                                               "slurp:train.jsonl"]),
 ]
@@ -38,6 +38,15 @@ def test_every_shipped_config_reads_into_its_typed_config(name, cls, args):
     assert config_lib.from_dict(cls, config_lib.to_dict(typed)) == typed  # JSON round trip
     with pytest.raises(dataclasses.FrozenInstanceError):
       typed.seed = 1  # frozen
+
+
+def test_the_word_level_rewriter_copies_unless_told_not_to():
+  assert config_lib.load_config("rewrite")["model"]["copy"] is True
+  assert config_lib.load_config("rewrite:copy") == config_lib.load_config("rewrite")
+  assert config_lib.load_config("rewrite:tiny,nocopy")["model"]["copy"] is False
+  assert "copy" not in config_lib.load_config("rewrite:subword")["model"]  # word-level only
+  with pytest.raises(ValueError, match="exclude each other"):
+    config_lib.load_config("rewrite:copy,nocopy")
 
 
 def test_a_misspelt_missing_or_mistyped_key_is_an_error_naming_it():

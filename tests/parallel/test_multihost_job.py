@@ -114,9 +114,10 @@ def test_rewrite_as_two_processes_trains_and_decodes_like_one(tmp_path, cache_di
             for w in ("two", "one")]
   flat = [dict(nnx.to_flat_state(nnx.state(m, nnx.Param))) for m in models]
   for path, value in flat[1].items():
-    if path[-2:] == ("key", "bias"):
-      # Softmax ignores a bias added to every key's score: its exact gradient is
-      # 0, its computed one rounding noise, which Adam scales up to lr-sized steps.
+    if path[-2:] in {("key", "bias"), ("copy_key", "bias")}:
+      # Softmax ignores a bias added to every key's score (attention's and the copy
+      # attention's): its exact gradient is 0, its computed one rounding noise,
+      # which Adam scales up to lr-sized steps.
       continue
     np.testing.assert_allclose(np.asarray(flat[0][path][...]), np.asarray(value[...]),
                                rtol=1e-4, atol=1e-5, err_msg=str(path))

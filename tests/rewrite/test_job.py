@@ -143,7 +143,8 @@ def test_results_are_strict_json_with_null_for_a_threshold_no_score_reaches(work
     raise ValueError(f"not strict JSON: {constant}")
   text = (workdir / "results.json").read_text()
   results = json.loads(text, parse_constant=refuse)
-  assert None in results["thresholds"]["both"]  # the tiny rewriter never passes
+  # The tiny rewriter's global-trie candidates are never right on validation.
+  assert results["thresholds"]["global"] is None
   assert "null" in results["null_threshold"]
   for line in (workdir / "metrics.jsonl").read_text().splitlines():
     json.loads(line, parse_constant=refuse)
