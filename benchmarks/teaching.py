@@ -22,7 +22,10 @@ Systems:
   training data and itself) and the round-trip filter (a MiniLM + softmax
   intent classifier of the reduced training data must give the target
   intent), then its first ``--n-augment``. Every drop is counted in the run;
-* ``X+Y`` (``Y`` not ``filtered``): a union, the first ``--n-augment / 2`` of
+* ``X+clean``: ``X``'s file less outputs with a bracket-like word or no word
+  outside slots (:func:`fsnlu_jax.teach.well_formed`), counted; before
+  ``+filtered`` when both are given (``X+clean+filtered``);
+* ``X+Y`` (``Y`` not ``filtered`` or ``clean``): a union, the first ``--n-augment / 2`` of
   ``X``'s utterances and of ``Y``'s (the first part takes an odd one), e.g.
   ``catalogue+linguist_t2``: whether the teacher adds what resampling the
   seeds cannot, at the same number of added utterances.
@@ -75,6 +78,7 @@ HIGHER_IS_BETTER = {"target_recall": True, "target_slot_f1": True, "intent_acc":
                     "semer": False, "target_semer": False}
 N_AUGMENT = 200  # utterances each system adds: 20 per seed, about a tenth of a full SNIPS intent
 FILTERED = "+filtered"
+CLEAN = "+clean"
 QUICK_STUDENT = dict(embed_dim=16, shared_hidden=16, task_hidden=16, steps=30, eval_every=15,
                      batch_size=32)
 PUBLISHED = dict(target_recall=0.019, target_slot_f1=0.025,
@@ -99,15 +103,15 @@ def load_protocol(dataset: str, data_dir: str | None, quick: bool):
 
 
 def components(system: str) -> list[str]:
-  """The systems a union ``X+Y`` is made of (``X+filtered`` is one system).
+  """The systems a union ``X+Y`` is made of (``X+filtered``, ``X+clean`` are one system).
 
-  >>> components("catalogue+linguist_t2+filtered")
-  ['catalogue', 'linguist_t2+filtered']
+  >>> components("catalogue+linguist_t2+clean+filtered")
+  ['catalogue', 'linguist_t2+clean+filtered']
   """
   parts: list[str] = []
   for part in system.split("+"):
-    if part == FILTERED[1:] and parts:
-      parts[-1] += FILTERED
+    if "+" + part in (FILTERED, CLEAN) and parts:
+      parts[-1] += "+" + part
     else:
       parts.append(part)
   return parts
@@ -137,15 +141,20 @@ def added_data(system: str, split, *, n: int, seed: int, dataset: str, generated
         catalogue_types=len(catalogue), catalogue_values=sum(len(v) for v in catalogue.values()))
   if generated is None:
     raise SystemExit(f"system {system!r} needs --generated DIR")
-  base = system[:-len(FILTERED)] if system.endswith(FILTERED) else system
+  filtered = system.endswith(FILTERED)
+  base = system[:-len(FILTERED)] if filtered else system
+  clean = base.endswith(CLEAN)
+  base = base[:-len(CLEAN)] if clean else base
   path = teach.generated_path(generated, dataset, split.target, seed, base)
   examples = teach.read_generated(path, intent=split.target)
   info = dict(file=str(path), n_in_file=len(examples), dropped={})
-  if system.endswith(FILTERED):
+  if clean:
+    examples, dropped = teach.well_formed(examples)
+    info["dropped"].update(dropped)
+  if filtered:
     examples, dropped = teach.deduplicate(examples, split.train)
-    kept, more = round_trip(split.train)(examples)
-    info["dropped"] = {**dropped, **more}
-    examples = kept
+    examples, more = round_trip(split.train)(examples)
+    info["dropped"].update({**dropped, **more})
   return examples[:n], info
 
 

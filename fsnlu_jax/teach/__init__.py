@@ -36,7 +36,7 @@ from fsnlu_jax.teach.augment import (resample_slots, slot_catalogue, slot_catalo
                                      upsample)
 from fsnlu_jax.teach.config import SamplingConfig, TeachConfig, TeachDataConfig, TeachTrainConfig
 from fsnlu_jax.teach.filters import (RoundTripFilter, cached_embed, deduplicate, encoder_embed,
-                                     normalise)
+                                     normalise, well_formed)
 from fsnlu_jax.teach.format import (Annotated, FormatError, Prompt, SlotRequest, parse_output,
                                     render_example, render_prompt)
 from fsnlu_jax.teach.generated import (GeneratedDataError, generated_path, read_generated,

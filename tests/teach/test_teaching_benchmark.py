@@ -85,3 +85,25 @@ def test_a_union_takes_half_of_each_part(bench):
   assert len(added) == 5 and set(info) == {"upsample", "catalogue"}
   assert added[:3] == bench.added_data("upsample", split, n=3, **kw)[0]
   assert added[3:] == bench.added_data("catalogue", split, n=2, **kw)[0]
+
+
+def test_clean_drops_bracket_like_and_bare_outputs_counted_before_the_union_takes_its_half(
+    bench, tmp_path):
+  from fsnlu_jax import teach  # pylint: disable=g-import-not-at-top
+  from fsnlu_jax.data import Example  # pylint: disable=g-import-not-at-top
+  assert bench.components("catalogue+gen+clean") == ["catalogue", "gen+clean"]
+  assert bench.components("gen+clean+filtered") == ["gen+clean+filtered"]
+  train = [Example(f"play w{i}", ("play", f"w{i}"), intent, ("O", "B-x"), intent, f"h:{i}")
+           for i in range(30) for intent in ("a", "b")]
+  split = teach.novel_intent_split(train, "a", seed=0)
+  made = lambda tokens, slots: Example(" ".join(tokens), tuple(tokens), "a", tuple(slots), "a",
+                                       "generated:a")
+  good = [made(["play", f"g{i}"], ["O", "B-x"]) for i in range(4)]
+  file = [good[0], made(["g9"], ["B-x"]), made(["play", "(", "1", "g8"], ["O"] * 3 + ["B-x"]),
+          *good[1:]]
+  teach.write_generated(teach.generated_path(tmp_path, "hand", "a", 0, "gen"), file)
+  kw = dict(seed=0, dataset="hand", generated=str(tmp_path), round_trip=None)
+  added, info = bench.added_data("gen+clean", split, n=3, **kw)
+  assert added == good[:3] and info["n_in_file"] == 6
+  assert info["dropped"] == {"no_carrier": 1, "bracket_like": 1}
+  assert bench.added_data("gen", split, n=3, **kw)[0] == file[:3]  # unfiltered: as written
