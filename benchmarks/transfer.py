@@ -140,14 +140,16 @@ def _load_config(spec: str) -> dict:
   return load_config(spec)
 
 
-def pretrain_config(dataset: dict, heldout: str, scale: dict, word_dropout: float = 0.0) -> dict:
-  """``configs/multitask_pretrain.py`` on every domain but ``heldout``, at ``scale``."""
+def pretrain_config(dataset: dict, heldout: str, scale: dict, word_dropout: float = 0.0,
+                    units: str = "words") -> dict:
+  """``configs/multitask_pretrain.py`` on every domain but ``heldout``, at ``scale``, over
+  ``units`` (``data.units``: words, or MiniLM's word pieces)."""
   config = _load_config(str(CONFIGS / "multitask_pretrain.py"))
   p = scale["pretrain"]
   config["data"].update(name=dataset["name"], train_splits=dataset["train_splits"],
                         eval_split=dataset["pretrain_eval"], domains=None,
                         exclude_domains=[heldout], max_train=None,
-                        max_length=scale["max_length"])
+                        max_length=scale["max_length"], units=units)
   config["model"] = dict(scale["model"], word_dropout=word_dropout)
   config["optim"].update(learning_rate=p["learning_rate"], freeze=[])
   config["train"].update(steps=p["steps"], batch_size=p["batch_size"], log_every=50,
@@ -159,8 +161,8 @@ def target_config(variant: str, dataset: dict, heldout: str, n: int, scale: dict
                   seed: int = 0, settings: dict | None = None) -> dict:
   """The config of one run of a :data:`VARIANTS` entry (see the module docs).
 
-  ``settings``: ``word_dropout``, ``new_rows``, ``reinit_task_lstms``, ``split``
-  (default: none, mean, False, test).
+  ``settings``: ``word_dropout``, ``new_rows``, ``reinit_task_lstms``, ``split``,
+  ``units`` (default: none, mean, False, test, words).
   """
   settings = {**dict(word_dropout=0.0, new_rows="mean", reinit_task_lstms=False, split="test"),
               **(settings or {})}
@@ -173,7 +175,7 @@ def target_config(variant: str, dataset: dict, heldout: str, n: int, scale: dict
   config["data"].update(name=dataset["name"], train_splits=dataset["train_splits"],
                         eval_split=split, domains=[heldout],
                         exclude_domains=[], max_train=n, subset_seed=SUBSET_SEED,
-                        max_length=scale["max_length"])
+                        max_length=scale["max_length"], units=settings.get("units", "words"))
   # Scratch's model; transfer keeps the pretrained sizes and takes only word_dropout from here.
   kept = variant == "transfer_kept"
   config["model"] = dict(scale["model"], word_dropout=0.0 if kept else settings["word_dropout"])
@@ -222,13 +224,15 @@ def eval_curve(workdir: pathlib.Path) -> list[dict]:
 
 
 def unknown_share(workdir: pathlib.Path, config: dict, data_dir: str | None) -> float:
-  """The share of the eval part's tokens that the run's vocabulary maps to ``<unk>``."""
+  """The share of the eval part's tokens (words or pieces, as the run reads them) that the
+  run's vocabulary maps to ``<unk>``."""
   from fsnlu_jax import transfer as transfer_lib  # pylint: disable=g-import-not-at-top
   from fsnlu_jax.config import from_dict  # pylint: disable=g-import-not-at-top
   from fsnlu_jax.data import UNK_ID, Vocab  # pylint: disable=g-import-not-at-top
   vocab = Vocab.load(workdir / "vocab.json")
-  _, evals = transfer_lib.load_examples(from_dict(transfer_lib.DataConfig, config["data"]),
-                                        data_dir)
+  data = from_dict(transfer_lib.DataConfig, config["data"])
+  _, evals = transfer_lib.load_examples(data, data_dir)
+  _, evals, _ = transfer_lib.in_units(data, [], evals)
   ids = np.concatenate([vocab.encode(e.tokens) for e in evals])
   return float(np.mean(ids == UNK_ID))
 
@@ -429,19 +433,22 @@ def run_dataset(key: str, results: dict, args, scale: dict, settings: dict,
   entry = results["datasets"].setdefault(key, dict(runs={}, pretrain={}))
   entry.update(name=DATASETS[key]["name"], domains=domains, domain_choice=chosen,
                eval_split=DATASETS[key][f"{settings['split']}_split"])
-  # The pretraining each variant starts from, by its word dropout.
+  # The pretraining each variant starts from, by its word dropout (and units: pieces apart).
   dropouts = {v: 0.0 if v == "transfer_kept" else settings["pretrain_word_dropout"]
               for v in args.variants}
+  units = settings.get("units", "words")
+  in_units = "" if units == "words" else f"_{units}"
   pending = [(s, d, n, v) for s in args.seeds for d in domains for n in args.sizes
              for v in args.variants if f"{d}/{n}/{v}/{s}" not in entry["runs"]]
   for heldout in domains:  # the pretrainings first: later runs of all domains share them
     for wd in sorted({dropouts[v] for _, d, _, v in pending
                       if d == heldout and v.startswith("transfer")}):
-      if f"{heldout}/wd{wd}" not in entry["pretrain"]:
-        print(f"[{key}] pretrain without {heldout}, word dropout {wd}", flush=True)
-        entry["pretrain"][f"{heldout}/wd{wd}"] = run_pretrain(
-            pretrain_config(DATASETS[key], heldout, scale, wd),
-            pathlib.Path(args.workdir) / key / heldout / f"pretrain_wd{wd}", args.data_dir)
+      if f"{heldout}/wd{wd}{in_units}" not in entry["pretrain"]:
+        print(f"[{key}] pretrain without {heldout}, word dropout {wd}, {units}", flush=True)
+        entry["pretrain"][f"{heldout}/wd{wd}{in_units}"] = run_pretrain(
+            pretrain_config(DATASETS[key], heldout, scale, wd, units),
+            pathlib.Path(args.workdir) / key / heldout / f"pretrain_wd{wd}{in_units}",
+            args.data_dir)
         _save(out, results)
   # Seeds outermost: a run cut short still holds whole seeds of every domain and n.
   for seed, heldout, n, variant in pending:
@@ -453,9 +460,11 @@ def run_dataset(key: str, results: dict, args, scale: dict, settings: dict,
             + ("" if variant == "transfer_kept" else f"_wd{settings['word_dropout']}")
             + (f"_pwd{dropouts[variant]}" if variant == "transfer" else "")
             + (f"_{settings['new_rows']}" if variant == "transfer" else "")
-            + ("_reinit" if variant == "transfer" and settings["reinit_task_lstms"] else ""))
-    run = run_target(variant, config, root / name, root / f"pretrain_wd{dropouts[variant]}",
-                     args.data_dir, args.keep_checkpoints)
+            + ("_reinit" if variant == "transfer" and settings["reinit_task_lstms"] else "")
+            + in_units)
+    run = run_target(variant, config, root / name,
+                     root / f"pretrain_wd{dropouts[variant]}{in_units}", args.data_dir,
+                     args.keep_checkpoints)
     entry["runs"][f"{heldout}/{n}/{variant}/{seed}"] = run
     entry["summary"] = summarize(entry["runs"], domains, args.sizes, args.seeds)
     _save(out, results)
@@ -561,6 +570,9 @@ def main(argv: list[str] | None = None) -> int:
   parser.add_argument("--reinit-task-lstms", action="store_true",
                       help="transfer re-draws the intent and slot bi-LSTMs (keeps the "
                            "embeddings and the shared bi-LSTM)")
+  parser.add_argument("--units", default="words", choices=("words", "pieces"),
+                      help="the bi-LSTM's tokens: words, or all-MiniLM-L6-v2's word pieces "
+                           "(data.units; slots are scored on words either way)")
   parser.add_argument("--split", default="test", choices=("test", "validation"),
                       help="score on the held-out domain's test or validation part")
   parser.add_argument("--quick", action="store_true", help="smoke run at a tiny scale")
@@ -586,6 +598,8 @@ def main(argv: list[str] | None = None) -> int:
                   pretrain_word_dropout=args.pretrain_word_dropout,
                   new_rows=args.new_rows, reinit_task_lstms=args.reinit_task_lstms,
                   split=args.split)
+  if args.units != "words":  # only then: files of word runs keep their settings as they were
+    settings["units"] = args.units
   out = pathlib.Path(args.out or (pathlib.Path(args.workdir) / "transfer_quick.json"
                                   if args.quick else ROOT / "benchmarks/results/transfer.json"))
   if args.table:

@@ -28,6 +28,10 @@ class DataConfig:
     max_train: a seeded subset of this many training examples; None: all.
     subset_seed: the seed of that subset.
     max_length: longest utterance in tokens (longer ones are cut, counted).
+    units: the model's tokens: ``"words"`` (the dataset's), or ``"pieces"``,
+      the word pieces of ``tokenizer`` (:mod:`fsnlu_jax.transfer.pieces`;
+      ``max_length`` then counts pieces; slots are still scored on words).
+    tokenizer: (pieces) the model folder whose ``tokenizer.json`` splits words.
   """
 
   name: str
@@ -39,6 +43,8 @@ class DataConfig:
   max_train: int | None = None
   subset_seed: int = 0
   max_length: int = 32
+  units: Literal["words", "pieces"] = "words"
+  tokenizer: str = "all-MiniLM-L6-v2"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -15,6 +15,7 @@ import numpy as np
 from fsnlu_jax.data import (IGNORE_INDEX, EncodedSplit, Example, LabelVocab, Vocab,
                             encode_split, loading)
 from fsnlu_jax.transfer.config import DataConfig
+from fsnlu_jax.transfer.pieces import UNKNOWN_PIECE, PieceExamples, load_tokenizer, to_pieces
 
 _log = logging.getLogger(__name__)
 
@@ -29,6 +30,9 @@ class TransferData:
   train: EncodedSplit  # [Ut, L] training arrays
   eval: EncodedSplit  # [Ue, L'] evaluation arrays
   eval_examples: list[Example]  # the Ue evaluation examples, for SemER
+  # data.units == "pieces": the evaluation examples' words and piece alignment
+  # (eval_examples are then pieces; slots are scored on the words).
+  eval_pieces: PieceExamples | None = None
 
 
 def select_examples(splits: Mapping[str, Sequence[Example]], data: DataConfig
@@ -69,6 +73,21 @@ def load_examples(data: DataConfig, data_dir=None, cache_dir=None
   return train, evals
 
 
+def in_units(data: DataConfig, train: Sequence[Example], evals: Sequence[Example]
+             ) -> tuple[list[Example], list[Example], PieceExamples | None]:
+  """``(train, eval, eval alignment)`` in the config's units: the words as loaded
+  (alignment None), or word pieces of ``data.tokenizer`` (:mod:`.pieces`)."""
+  if data.units == "words":
+    return list(train), list(evals), None
+  tokenizer = load_tokenizer(data.tokenizer)
+  train_pieces, eval_pieces = to_pieces(train, tokenizer), to_pieces(evals, tokenizer)
+  lengths = [len(e.tokens) for e in train_pieces.examples]
+  _log.info("word pieces of %s: %.2f per word in training, %d words without a piece (as %s)",
+            data.tokenizer, sum(lengths) / max(sum(len(e.tokens) for e in train), 1),
+            train_pieces.empty_words + eval_pieces.empty_words, UNKNOWN_PIECE)
+  return train_pieces.examples, eval_pieces.examples, eval_pieces
+
+
 def label_vocabs(examples: Sequence[Example]) -> tuple[LabelVocab, LabelVocab]:
   """Intent and BIO tag sets of ``examples``."""
   return (LabelVocab.build([e.intent for e in examples]),
@@ -77,17 +96,19 @@ def label_vocabs(examples: Sequence[Example]) -> tuple[LabelVocab, LabelVocab]:
 
 def encode(vocab: Vocab, intents: LabelVocab, tags: LabelVocab, train: Sequence[Example],
            evals: Sequence[Example], *, max_length: int,
-           buckets: tuple[int, ...] | None = None) -> TransferData:
+           buckets: tuple[int, ...] | None = None,
+           eval_pieces: PieceExamples | None = None) -> TransferData:
   """Training and evaluation arrays; an evaluation label the training data lacks is -1, counted.
 
   ``buckets``: the padded lengths allowed (default: the encoder's buckets).
+  ``eval_pieces``: ``evals``' words and alignment when they are word pieces.
   """
   kwargs = dict(max_length=max_length, **({} if buckets is None else dict(buckets=buckets)))
   enc_train = encode_split(list(train), vocab, intents, tags, **kwargs)
   enc_eval = encode_split(list(evals), vocab, intents, tags, unknown_label="ignore", **kwargs)
   _log.info("train encoding %s; eval encoding %s", enc_train.stats.as_dict(),
             enc_eval.stats.as_dict())
-  return TransferData(vocab, intents, tags, enc_train, enc_eval, list(evals))
+  return TransferData(vocab, intents, tags, enc_train, enc_eval, list(evals), eval_pieces)
 
 
 def padded_batch(data: EncodedSplit, rows: np.ndarray, batch_size: int) -> dict[str, np.ndarray]:

@@ -29,7 +29,7 @@ import json
 import logging
 import os
 import pathlib
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 import jax
 from flax import nnx
@@ -37,7 +37,7 @@ from flax import nnx
 from fsnlu_jax import _plotting as plotting
 from fsnlu_jax import models
 from fsnlu_jax.config import from_dict, job_config, record_config
-from fsnlu_jax.data import Example, Vocab
+from fsnlu_jax.data import Vocab
 from fsnlu_jax.parallel import make_data_mesh
 from fsnlu_jax.train import jsonl
 from fsnlu_jax.train import (BestMetric, LoopResult, epoch_rows, init_train_state,
@@ -74,7 +74,8 @@ def train_model(model: models.MultitaskBiLSTM, data: data_lib.TransferData, *,
 
   def evaluate(state) -> dict[str, float]:
     return model_lib.evaluate(nnx.merge(graphdef, state.params, state.rest), data.eval,
-                              data.eval_examples, data.intents, data.tags, loop.eval_batch_size)
+                              data.eval_examples, data.intents, data.tags, loop.eval_batch_size,
+                              pieces=data.eval_pieces)
 
   result = train(state, step, batch, mesh=mesh, config=loop, workdir=workdir,
                  data_order=dict(order="epoch_permutation", seed=seed, n_train=n),
@@ -96,7 +97,7 @@ def write_setup(workdir: pathlib.Path, config: Any,
     data.tags.save(workdir / "tags.json")
 
 
-def load_model(workdir: str | os.PathLike, *, finished: bool = False
+def load_model(workdir: str | os.PathLike, *, finished: bool = False, units: str = "words"
                ) -> tuple[models.MultitaskBiLSTM, Vocab]:
   """The model of a multitask workdir's latest checkpoint, and its vocabulary.
 
@@ -107,11 +108,18 @@ def load_model(workdir: str | os.PathLike, *, finished: bool = False
     workdir: the job's folder.
     finished: refuse a run that stopped before its last step (a killed
       pretraining is not a pretrained model).
+    units: the tokens the caller feeds (``data.units``): a model of word
+      pieces fed words (or the reverse) would read nearly every token as
+      ``<unk>``, so that is refused.
   """
   root = pathlib.Path(workdir)
   if not (root / "model_config.json").is_file():
     raise FileNotFoundError(f"{root} is not a multitask workdir (no model_config.json)")
   config = json.loads((root / "config.json").read_text())
+  model_units = config.get("data", {}).get("units", "words")
+  if model_units != units:
+    raise ValueError(f"the model in {root} reads {model_units} (data.units); this caller gives "
+                     f"it {units}")
   optim = from_dict(OptimConfig, config["optim"], path="optim")
   model_config = models.MultitaskConfig(**json.loads((root / "model_config.json").read_text()))
   # Abstract: no random initialisation to compute (restore_model's docs).
@@ -182,12 +190,14 @@ def _summary(result: LoopResult) -> dict[str, Any]:
 
 
 def _train_new_model(config: TransferConfig, workdir: pathlib.Path, train_examples,
-                     evals, label_examples: Sequence[Example]) -> dict[str, Any]:
-  """A randomly initialised model, vocab from ``train_examples``, labels from ``label_examples``."""
+                     evals, *, labels_from_eval: bool) -> dict[str, Any]:
+  """A randomly initialised model, vocab from ``train_examples`` (in ``config.data.units``),
+  labels from them (and from ``evals`` with ``labels_from_eval``)."""
+  train_examples, evals, eval_pieces = data_lib.in_units(config.data, train_examples, evals)
   vocab = Vocab.build([e.tokens for e in train_examples])
-  intents, tags = data_lib.label_vocabs(label_examples)
+  intents, tags = data_lib.label_vocabs([*train_examples, *(evals if labels_from_eval else [])])
   data = data_lib.encode(vocab, intents, tags, train_examples, evals,
-                         max_length=config.data.max_length)
+                         max_length=config.data.max_length, eval_pieces=eval_pieces)
   model_config = model_lib.model_config_for(config.model, vocab, intents, tags)
   write_setup(workdir, config, model_config, data)
   model = models.MultitaskBiLSTM(model_config, rngs=nnx.Rngs(config.seed))
@@ -206,7 +216,7 @@ def run_pretrain(config: Mapping[str, Any] | TransferConfig, workdir: str | os.P
   record_config(workdir, config)  # first: a rerun of another config loads no data
   train_examples, evals = data_lib.load_examples(config.data, data_dir, cache_dir)
   return _train_new_model(config, pathlib.Path(workdir), train_examples, evals,
-                          label_examples=train_examples)
+                          labels_from_eval=False)
 
 
 def run_scratch(config: Mapping[str, Any] | TransferConfig, workdir: str | os.PathLike, *,
@@ -224,7 +234,7 @@ def run_scratch(config: Mapping[str, Any] | TransferConfig, workdir: str | os.Pa
   record_config(workdir, config)  # first: a rerun of another config loads no data
   train_examples, evals = data_lib.load_examples(config.data, data_dir, cache_dir)
   return _train_new_model(config, pathlib.Path(workdir), train_examples, evals,
-                          label_examples=[*train_examples, *evals])
+                          labels_from_eval=True)
 
 
 def run_finetune(config: Mapping[str, Any] | TransferConfig, workdir: str | os.PathLike,
@@ -244,9 +254,14 @@ def run_finetune(config: Mapping[str, Any] | TransferConfig, workdir: str | os.P
   """
   config, workdir = _read(config, "finetune"), pathlib.Path(workdir)
   finetune = config.finetune if config.finetune is not None else FinetuneConfig()
-  pre_model, vocab = load_model(pretrained, finished=True)
+  pre_model, vocab = load_model(pretrained, finished=True, units=config.data.units)
+  pre_data = json.loads((pathlib.Path(pretrained) / "config.json").read_text()).get("data", {})
+  if config.data.units == "pieces" and pre_data.get("tokenizer") != config.data.tokenizer:
+    raise ValueError(f"{pretrained} was trained on the pieces of {pre_data.get('tokenizer')}, "
+                     f"not {config.data.tokenizer} (data.tokenizer)")
   record_config(workdir, config)  # after the pretrained check: a refused run writes nothing
   train_examples, evals = data_lib.load_examples(config.data, data_dir, cache_dir)
+  train_examples, evals, eval_pieces = data_lib.in_units(config.data, train_examples, evals)
   if finetune.extend_vocab:
     extended = vocab.extend([e.tokens for e in train_examples], min_count=finetune.min_count)
     _log.info("vocabulary extended by %d words of the new domain (%d -> %d)",
@@ -256,7 +271,7 @@ def run_finetune(config: Mapping[str, Any] | TransferConfig, workdir: str | os.P
     vocab = extended
   intents, tags = data_lib.label_vocabs([*train_examples, *evals])
   data = data_lib.encode(vocab, intents, tags, train_examples, evals,
-                         max_length=config.data.max_length)
+                         max_length=config.data.max_length, eval_pieces=eval_pieces)
   model = models.replace_heads(pre_model, n_intents=len(intents), n_tags=len(tags),
                                tag_names=tags.labels, rngs=nnx.Rngs(config.seed),
                                reinit_task_lstms=finetune.reinit_task_lstms,

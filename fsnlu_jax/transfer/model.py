@@ -24,6 +24,7 @@ from fsnlu_jax.data import EncodedSplit, Example, LabelVocab, Vocab
 from fsnlu_jax.train import batching
 from fsnlu_jax.train import metrics as metrics_lib
 from fsnlu_jax.transfer.config import ModelConfig, OptimConfig
+from fsnlu_jax.transfer.pieces import PieceExamples, word_tags
 
 
 def model_config_for(model: ModelConfig, vocab: Vocab, intents: LabelVocab,
@@ -94,10 +95,17 @@ def predict_probabilities(model: models.MultitaskBiLSTM, batch_size: int, *,
 
 
 def evaluate(model: models.MultitaskBiLSTM, data: EncodedSplit, examples: Sequence[Example],
-             intents: LabelVocab, tags: LabelVocab, batch_size: int) -> dict[str, float]:
-  """Intent accuracy, slot micro-F1 and SemER of ``model`` on ``data`` (of ``examples``)."""
+             intents: LabelVocab, tags: LabelVocab, batch_size: int,
+             pieces: PieceExamples | None = None) -> dict[str, float]:
+  """Intent accuracy, slot micro-F1 and SemER of ``model`` on ``data`` (of ``examples``).
+
+  With ``pieces`` (``data`` encodes ``pieces.examples``), slots are scored on
+  ``pieces.words``, each word tagged by its first piece (:mod:`.pieces`).
+  """
   pred_intent, _, pred_tags = predict_probabilities(model, batch_size, desc="evaluation")(
       data.token_ids, data.mask)
+  if pieces is not None:
+    return _evaluate_on_words(pred_intent, pred_tags, data, pieces, intents, tags)
   # Unknown gold tags (-1) cannot be scored by name: count them as "O".
   gold_tags = np.where(data.mask & (data.slots < 0), tags.encode("O"), data.slots)
   f1 = metrics_lib.slot_f1(pred_tags, gold_tags, tag_names=tags.labels, mask=data.mask)
@@ -108,5 +116,27 @@ def evaluate(model: models.MultitaskBiLSTM, data: EncodedSplit, examples: Sequen
     refs.append((e.intent, metrics_lib.slot_items(tokens, e.slots[:n])))
     hyps.append((intents.id_to_label(int(pred_intent[r])),
                  metrics_lib.slot_items(tokens, tags.decode(pred_tags[r, :n]))))
+  return dict(intent_acc=metrics_lib.intent_accuracy(pred_intent, data.intent),
+              slot_f1=f1.f1, semer=metrics_lib.semantic_error_rate(refs, hyps))
+
+
+def _evaluate_on_words(pred_intent: np.ndarray, pred_tags: np.ndarray, data: EncodedSplit,
+                       pieces: PieceExamples, intents: LabelVocab, tags: LabelVocab
+                       ) -> dict[str, float]:
+  """:func:`evaluate`'s metrics of piece-level predictions ``[U, L]``, read back on words."""
+  known = set(tags.labels)
+  gold_rows, pred_rows, refs, hyps = [], [], [], []
+  for r, e in enumerate(pieces.words):
+    n = int(data.lengths[r])  # pieces read (padding is tagged -1)
+    predicted = word_tags(tags.decode(pred_tags[r, :n]), pieces.first[r], n)
+    k = len(predicted)
+    # As in the word-level path: a gold tag the model has no label for counts as "O".
+    gold = [t if t in known else "O" for t in e.slots[:k]]
+    gold_rows.append(gold)
+    pred_rows.append(predicted)
+    refs.append((e.intent, metrics_lib.slot_items(e.tokens[:k], gold)))
+    hyps.append((intents.id_to_label(int(pred_intent[r])),
+                 metrics_lib.slot_items(e.tokens[:k], predicted)))
+  f1 = metrics_lib.slot_f1(pred_rows, gold_rows)
   return dict(intent_acc=metrics_lib.intent_accuracy(pred_intent, data.intent),
               slot_f1=f1.f1, semer=metrics_lib.semantic_error_rate(refs, hyps))
