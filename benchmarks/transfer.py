@@ -630,8 +630,9 @@ def main(argv: list[str] | None = None) -> int:
 
   results = _load_results(out, scale, settings, args.fresh)
   results.update(
-      command="nice -n 10 python benchmarks/transfer.py " + " ".join(sys.argv[1:] if argv is None
-                                                                    else argv),
+      # What ran, as it ran (it said "nice -n 10" whatever the niceness was).
+      command=" ".join([sys.executable, "benchmarks/transfer.py",
+                        *(sys.argv[1:] if argv is None else argv)]), niceness=os.nice(0),
       machine=machine(), versions=versions(),
       protocol=dict(sizes=args.sizes, seeds=args.seeds, variants=args.variants,
                     subset_seed=SUBSET_SEED, pretrain_seed=0,
