@@ -130,11 +130,11 @@ def _evaluate_on_words(pred_intent: np.ndarray, pred_tags: np.ndarray, data: Enc
     n = int(data.lengths[r])  # pieces read (padding is tagged -1)
     predicted = word_tags(tags.decode(pred_tags[r, :n]), pieces.first[r], n)
     k = len(predicted)
-    # As in the word-level path: a gold tag the model has no label for counts as "O".
-    gold = [t if t in known else "O" for t in e.slots[:k]]
-    gold_rows.append(gold)
+    # As in the word-level path: for slot F1 a gold tag the model has no label for counts
+    # as "O"; SemER reads the gold tags as they are.
+    gold_rows.append([t if t in known else "O" for t in e.slots[:k]])
     pred_rows.append(predicted)
-    refs.append((e.intent, metrics_lib.slot_items(e.tokens[:k], gold)))
+    refs.append((e.intent, metrics_lib.slot_items(e.tokens[:k], e.slots[:k])))
     hyps.append((intents.id_to_label(int(pred_intent[r])),
                  metrics_lib.slot_items(e.tokens[:k], predicted)))
   f1 = metrics_lib.slot_f1(pred_rows, gold_rows)
