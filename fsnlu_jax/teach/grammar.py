@@ -57,8 +57,15 @@ def writable(value: Sequence[str], tokenizer: SubwordTokenizer) -> bool:
   that the tokenizer's normaliser drops (some emoji) is not: the grammar would
   force its pieces, and the parsed output could never equal the requested value.
   """
-  text = detokenize(tokenizer.pieces(" ".join(value)), tokenizer, eos_id=-1)
-  return "".join(normalize_words(text.split())) == "".join(normalize_words(value))
+  return _writable_pieces(value, tokenizer) is not None
+
+
+def _writable_pieces(value: Sequence[str], tokenizer: SubwordTokenizer) -> list[int] | None:
+  """``value``'s piece ids, or None when they do not write it back (:func:`writable`)."""
+  ids = tokenizer.pieces(" ".join(value))
+  text = detokenize(ids, tokenizer, eos_id=-1)
+  same = "".join(normalize_words(text.split())) == "".join(normalize_words(value))
+  return ids if same else None
 
 
 def writable_requests(prompts: Sequence[Prompt], tokenizer: SubwordTokenizer
@@ -108,14 +115,14 @@ def slot_arrays(prompts: Sequence[Prompt], tokenizer: SubwordTokenizer, *, max_l
     if prompt.slots is None:
       row = [(n, False, ()) for n in sorted(prompt.labels)]
     else:
+      row = []
       for s in prompt.slots:
-        if s.value is not None and not writable(s.value, tokenizer):
+        ids = () if s.value is None else _writable_pieces(s.value, tokenizer)
+        if ids is None:
           raise UnwritableValueError(
               f"prompt {b}: the fixed {s.label} value {' '.join(s.value)!r} cannot be written "
               f"with the teacher's word pieces; ask it as a wildcard (writable_requests)")
-      row = [(prompt.numbers[s.label], True,
-              () if s.value is None else tuple(tokenizer.pieces(" ".join(s.value))))
-             for s in prompt.slots]
+        row.append((prompt.numbers[s.label], True, tuple(ids)))
     rows.append(row)
   s_max = max([len(r) for r in rows] + [1]) if num_slots is None else num_slots
   m_max = max([len(v) for r in rows for _, _, v in r] + [1]) if value_length is None else value_length

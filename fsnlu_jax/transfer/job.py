@@ -97,8 +97,8 @@ def write_setup(workdir: pathlib.Path, config: Any,
     data.tags.save(workdir / "tags.json")
 
 
-def load_model(workdir: str | os.PathLike, *, finished: bool = False, units: str = "words"
-               ) -> tuple[models.MultitaskBiLSTM, Vocab]:
+def load_model(workdir: str | os.PathLike, *, finished: bool = False, units: str = "words",
+               tokenizer: str | None = None) -> tuple[models.MultitaskBiLSTM, Vocab]:
   """The model of a multitask workdir's latest checkpoint, and its vocabulary.
 
   Any workdir :func:`write_setup` wrote: ``fsnlu pretrain`` / ``finetune`` /
@@ -111,15 +111,20 @@ def load_model(workdir: str | os.PathLike, *, finished: bool = False, units: str
     units: the tokens the caller feeds (``data.units``): a model of word
       pieces fed words (or the reverse) would read nearly every token as
       ``<unk>``, so that is refused.
+    tokenizer: (pieces) the caller's ``data.tokenizer``, which must be the model's.
   """
   root = pathlib.Path(workdir)
   if not (root / "model_config.json").is_file():
     raise FileNotFoundError(f"{root} is not a multitask workdir (no model_config.json)")
   config = json.loads((root / "config.json").read_text())
-  model_units = config.get("data", {}).get("units", "words")
+  data = config.get("data", {})
+  model_units = data.get("units", "words")
   if model_units != units:
     raise ValueError(f"the model in {root} reads {model_units} (data.units); this caller gives "
                      f"it {units}")
+  if units == "pieces" and tokenizer is not None and data.get("tokenizer") != tokenizer:
+    raise ValueError(f"{root} was trained on the pieces of {data.get('tokenizer')}, not "
+                     f"{tokenizer} (data.tokenizer)")
   optim = from_dict(OptimConfig, config["optim"], path="optim")
   model_config = models.MultitaskConfig(**json.loads((root / "model_config.json").read_text()))
   # Abstract: no random initialisation to compute (restore_model's docs).
@@ -254,11 +259,8 @@ def run_finetune(config: Mapping[str, Any] | TransferConfig, workdir: str | os.P
   """
   config, workdir = _read(config, "finetune"), pathlib.Path(workdir)
   finetune = config.finetune if config.finetune is not None else FinetuneConfig()
-  pre_model, vocab = load_model(pretrained, finished=True, units=config.data.units)
-  pre_data = json.loads((pathlib.Path(pretrained) / "config.json").read_text()).get("data", {})
-  if config.data.units == "pieces" and pre_data.get("tokenizer") != config.data.tokenizer:
-    raise ValueError(f"{pretrained} was trained on the pieces of {pre_data.get('tokenizer')}, "
-                     f"not {config.data.tokenizer} (data.tokenizer)")
+  pre_model, vocab = load_model(pretrained, finished=True, units=config.data.units,
+                                tokenizer=config.data.tokenizer)
   record_config(workdir, config)  # after the pretrained check: a refused run writes nothing
   train_examples, evals = data_lib.load_examples(config.data, data_dir, cache_dir)
   train_examples, evals, eval_pieces = data_lib.in_units(config.data, train_examples, evals)
