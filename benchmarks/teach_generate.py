@@ -38,14 +38,15 @@ import _harness  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 def generate_run(teacher, split, dataset: str, mode: str, *, prompts: int, n: int, seed: int,
                  sampling, out: pathlib.Path, max_examples: int, wildcard_rate: float = 0.5,
-                 system: str | None = None) -> dict:
+                 system: str | None = None, repeated_labels: bool = True) -> dict:
   """One (intent, seed, mode): sample, write to ``system``'s file (default: ``mode``), count."""
   from fsnlu_jax import teach  # pylint: disable=g-import-not-at-top
   before = dict(vars(teacher.stats))
   labels = sorted({t for e in split.seeds for t in e.slot_types})
   made = teach.generation_prompts(split.target, split.seeds, prompts, mode=mode, seed=seed,
                                   catalogue=teach.slot_catalogue(split.train), labels=labels,
-                                  max_examples=max_examples, wildcard_rate=wildcard_rate)
+                                  max_examples=max_examples, wildcard_rate=wildcard_rate,
+                                  repeated_labels=repeated_labels)
   # A catalogue value the teacher's pieces cannot write ([UNK], dropped emoji) is
   # asked as a wildcard, and counted: no output could copy it.
   made, unwritable = teach.writable_requests(made, teacher.tokenizer)
@@ -57,7 +58,8 @@ def generate_run(teacher, split, dataset: str, mode: str, *, prompts: int, n: in
                                                     system or mode),
                                examples)
   counts = {k: v - before[k] for k, v in vars(teacher.stats).items()}
-  return dict(file=str(path), mode=mode, wildcard_rate=wildcard_rate, prompts=len(made),
+  return dict(file=str(path), mode=mode, wildcard_rate=wildcard_rate,
+              repeated_labels=repeated_labels, prompts=len(made),
               samples_per_prompt=n, unwritable_values_as_wildcards=unwritable, **counts,
               distinct=len({" ".join(e.tokens) for e in examples}), seconds=round(seconds, 2),
               sample=[g.text for g in outputs[:30]])
@@ -78,6 +80,9 @@ def main(argv=None) -> int:
   parser.add_argument("--suffix", default="",
                       help="appended to the mode to name the system's files (another teacher "
                            "or setting: teaching.py --systems linguist_t2 ...)")
+  parser.add_argument("--one-span-anchors", action="store_true",
+                      help="only seeds with one span per label anchor a prompt (the runs "
+                           "before stop 23; their summaries lack `repeated_labels`)")
   parser.add_argument("--top-p", type=float)
   parser.add_argument("--top-k", type=int, help="also bounds top-p's sort (a full sort of "
                       "the vocabulary per step is most of the sampling time on a CPU)")
@@ -116,7 +121,7 @@ def main(argv=None) -> int:
         runs[key] = generate_run(teacher, split, args.dataset, mode, prompts=args.prompts,
                                  n=args.n, seed=seed, sampling=sampling, out=args.out,
                                  max_examples=args.max_examples, wildcard_rate=args.wildcard_rate,
-                                 system=system)
+                                 system=system, repeated_labels=not args.one_span_anchors)
         r = runs[key]
         print(f"{key}: {r['parsed']}/{r['outputs']} parsed, {r['distinct']} distinct, "
               f"{r['seconds']} s", flush=True)

@@ -4,7 +4,9 @@ An output such as ``what ' s the weather in [ 1 boston ] [ 2 this weekend ]``
 (word pieces) is well formed when brackets are balanced and never nested, each
 ``[`` is followed by the number of a slot the row may use, each slot appears at
 most once, a *required* slot appears exactly once, a slot with a fixed value
-copies that value's pieces exactly, a span holds at least one word, ``##``
+copies that value's pieces exactly (slots may share a number: a label requested
+twice; ``[ n`` then opens the first unused slot of number ``n``, so values come
+in slot order), a span holds at least one word, ``##``
 continuation pieces only continue a word, and the utterance has a word. This
 module holds that automaton as static-shape arrays, one row per prompt, so a
 batch of prompts with different slots decodes in one compiled function.
@@ -102,6 +104,20 @@ def _bits(n: int) -> jax.Array:
   return (jnp.int32(1) << jnp.arange(n, dtype=jnp.int32))  # --> [S]
 
 
+def _first_unused_of_number(number_ids: jax.Array, free: jax.Array) -> jax.Array:
+  """bool ``[B, W, S]``: slot ``s`` is unused and no earlier unused slot has its number.
+
+  Args:
+    number_ids: int32 ``[B, S]``.
+    free: bool ``[B, W, S]``, slots not yet written.
+  """
+  num_slots = number_ids.shape[-1]
+  same = number_ids[:, :, None] == number_ids[:, None, :]  # [B, S(s), S(t)]
+  earlier = jnp.arange(num_slots)[None, :] < jnp.arange(num_slots)[:, None]  # t < s
+  blocked = jnp.any(same[:, None] & earlier & free[:, :, None, :], -1)  # --> [B, W, S]
+  return free & ~blocked
+
+
 def annotation_constraint(pieces: PieceClasses, slots: SlotArrays, *, max_length: int
                           ) -> Constraint:
   """The grammar of annotated outputs for ``B`` prompts, one per batch row.
@@ -164,10 +180,13 @@ def annotation_constraint(pieces: PieceClasses, slots: SlotArrays, *, max_length
     # After '[': the number of an unused slot; an optional one only if it still fits.
     number_ok = after_open[..., None] & free & (required[:, None]
                                                | (optional[:, None] & (todo[..., None] + 3 <= room[..., None])))
+    # Slots sharing a number: the piece is allowed if the first unused one of them
+    # (the one `advance` opens) is; sum, not set, so a used twin cannot clear it.
+    number_ok = number_ok & _first_unused_of_number(slots.number_ids, free)
     number_ids = jnp.broadcast_to(slots.number_ids[:, None], free.shape)
-    numbers = jnp.zeros_like(flat).at[rows[:, None], jnp.where(number_ids >= 0, number_ids,
-                                                               vocab_size).reshape(batch * beams, -1)
-                                      ].set(number_ok.reshape(batch * beams, -1), mode="drop")
+    numbers = jnp.zeros(flat.shape, jnp.int32).at[
+        rows[:, None], jnp.where(number_ids >= 0, number_ids, vocab_size).reshape(batch * beams, -1)
+    ].add(number_ok.reshape(batch * beams, -1).astype(jnp.int32), mode="drop") > 0
     # Inside a fixed value: exactly its next piece.
     value_ids = jnp.take_along_axis(slots.value_ids[:, None], state.slot[..., None, None], 2
                                     )[:, :, 0]  # --> [B, W, M]
@@ -183,7 +202,8 @@ def annotation_constraint(pieces: PieceClasses, slots: SlotArrays, *, max_length
     is_eos = tokens == pieces.eos_id
     is_cont = pieces.cont[tokens]
     is_word = pieces.word[tokens] | is_cont
-    match = slots.number_ids[:, None, :] == tokens[..., None]  # --> [B, W, S]
+    # The first unused slot with this number (several when a label is requested twice).
+    match = (slots.number_ids[:, None, :] == tokens[..., None]) & unused(state)  # --> [B, W, S]
     picked = jnp.argmax(match, -1).astype(jnp.int32)
     picked_len = jnp.take_along_axis(slots.value_len[:, None, :], picked[..., None], -1)[..., 0]
     mode = state.mode

@@ -13,9 +13,12 @@ numbers, not the label names, are what the teacher copies, so training prompts
 shuffle the numbering (:mod:`fsnlu_jax.teach.instructions`): the model must read
 the map rather than memorise a label's number.
 
-A prompt with ``slots=None`` asks for *any* annotated utterance of the intent
-(example extrapolation: no slot control); its output may use each number of the
-map at most once.
+A label has one number; a prompt may request a label more than once (an
+utterance with two ``currency`` spans asks for two spans numbered alike), and
+then the output holds that many spans of the number, fixed values in request
+order. A prompt with ``slots=None`` asks for *any* annotated utterance of the
+intent (example extrapolation: no slot control); its output may use each number
+of the map at most once.
 
 Everything here is host-side text; :mod:`fsnlu_jax.teach.grammar` turns a prompt
 into the token-level constraint that makes a malformed output impossible.
@@ -57,7 +60,7 @@ class EmptySpanError(FormatError):
 
 
 class DuplicateSlotError(FormatError):
-  """The same slot number used twice in one utterance."""
+  """A slot number used more often than the prompt allows (once, without slot control)."""
 
 
 class FixedValueError(FormatError):
@@ -93,7 +96,8 @@ class Prompt:
     intent: the intent to write an utterance for.
     numbers: slot label -> number (1-based, distinct), covering every label in
       ``slots`` and ``examples``.
-    slots: the slots to include, in prompt order; None: any (no slot control).
+    slots: the slots to include, in prompt order (a label may repeat: that many
+      spans of it); None: any (no slot control).
     examples: annotated example utterances of the intent (at most
       :data:`MAX_EXAMPLES`; may be empty: generation from the label names alone).
     language: the output language's code.
@@ -114,8 +118,6 @@ class Prompt:
     if len(self.examples) > MAX_EXAMPLES:
       raise ValueError(f"at most {MAX_EXAMPLES} examples, got {len(self.examples)}")
     labels = [s.label for s in self.slots or ()]
-    if len(set(labels)) != len(labels):
-      raise ValueError(f"a slot is requested twice: {labels}")
     missing = (set(labels) | {t for e in self.examples for t in e.slot_types}) - set(self.numbers)
     if missing:
       raise ValueError(f"labels without a number: {sorted(missing)}")
@@ -208,12 +210,12 @@ class Annotated:
   Attributes:
     tokens: the words, brackets and numbers removed.
     slots: BIO tags with the labels the prompt's map gives the numbers.
-    spans: number -> (first word, end word) (end exclusive).
+    spans: number -> its spans in order, each (first word, end word) (end exclusive).
   """
 
   tokens: tuple[str, ...]
   slots: tuple[str, ...]
-  spans: Mapping[int, tuple[int, int]]
+  spans: Mapping[int, tuple[tuple[int, int], ...]]
 
   def to_example(self, intent: str, *, domain: str = "", source: str = "generated") -> Example:
     """The output as an :class:`Example` of ``intent``."""
@@ -248,15 +250,16 @@ def parse_output(text: str, labels: Mapping[int, str], *, prompt: Prompt | None 
     text: ``what's the weather in [1 boston ] [2 this weekend ]``.
     labels: number -> slot label (:attr:`Prompt.labels`).
     prompt: when given, its slot control is checked too: each requested slot
-      present once, fixed values copied (compared after :func:`normalize_words`,
-      spaces aside), and (under slot control) no other slot.
+      present as often as requested, fixed values copied in request order
+      (compared after :func:`normalize_words`, spaces aside), and (under slot
+      control) no other slot; without slot control, each number at most once.
     strict: False skips the prompt's checks (the format itself is always checked).
 
   Raises:
     UnbalancedBracketError, NestedBracketError, UnknownSlotNumberError,
-    EmptySpanError, DuplicateSlotError: a malformed output.
-    MissingSlotError, FixedValueError, UnrequestedSlotError: an output that
-    ignores the prompt (strict, with a prompt).
+    EmptySpanError: a malformed output.
+    MissingSlotError, FixedValueError, UnrequestedSlotError, DuplicateSlotError:
+    an output that ignores the prompt (strict, with a prompt).
   """
   words = _split(text)
   tokens, tags, spans = [], [], {}
@@ -272,8 +275,6 @@ def parse_output(text: str, labels: Mapping[int, str], *, prompt: Prompt | None 
       if number not in labels:
         raise UnknownSlotNumberError(f"slot number {number} not in the map {dict(labels)} "
                                      f"in {text!r}")
-      if number in spans:
-        raise DuplicateSlotError(f"slot {number} used twice in {text!r}")
       open_at, i = len(tokens), i + 2
       continue
     if word == _CLOSE:
@@ -281,7 +282,7 @@ def parse_output(text: str, labels: Mapping[int, str], *, prompt: Prompt | None 
         raise UnbalancedBracketError(f"']' without '[' in {text!r}")
       if open_at == len(tokens):
         raise EmptySpanError(f"slot {number} has no words in {text!r}")
-      spans[number] = (open_at, len(tokens))
+      spans[number] = spans.get(number, ()) + ((open_at, len(tokens)),)
       open_at, i = None, i + 1
       continue
     if _OPEN in word or _CLOSE in word:
@@ -301,15 +302,25 @@ def parse_output(text: str, labels: Mapping[int, str], *, prompt: Prompt | None 
 def check_against_prompt(out: Annotated, prompt: Prompt, text: str = "") -> None:
   """Raises unless ``out`` honours ``prompt``'s slot control (see :func:`parse_output`)."""
   if prompt.slots is None:
+    twice = sorted(n for n, spans in out.spans.items() if len(spans) > 1)
+    if twice:
+      raise DuplicateSlotError(f"slots {twice} used more than once in {text!r}")
     return
-  requested = {prompt.numbers[s.label]: s for s in prompt.slots}
-  for number, request in requested.items():
-    if number not in out.spans:
-      raise MissingSlotError(f"requested slot {number} ({request.label}) missing in {text!r}")
-    if request.value is not None:
-      start, end = out.spans[number]
+  requested: dict[int, list[SlotRequest]] = {}
+  for s in prompt.slots:
+    requested.setdefault(prompt.numbers[s.label], []).append(s)
+  for number, requests in requested.items():
+    spans = out.spans.get(number, ())
+    if len(spans) < len(requests):
+      raise MissingSlotError(f"requested slot {number} ({requests[0].label}) {len(requests)} "
+                             f"time(s), written {len(spans)} in {text!r}")
+    if len(spans) > len(requests):
+      raise DuplicateSlotError(f"slot {number} requested {len(requests)} time(s), written "
+                               f"{len(spans)} in {text!r}")
+    for request, (start, end) in zip(requests, spans):
       # Spaces aside: word pieces may split a dataset word ("joe's" -> joe ' s).
-      if "".join(normalize_words(out.tokens[start:end])) != "".join(normalize_words(request.value)):
+      if request.value is not None and ("".join(normalize_words(out.tokens[start:end]))
+                                        != "".join(normalize_words(request.value))):
         raise FixedValueError(f"slot {number} must be {' '.join(request.value)!r}, got "
                               f"{' '.join(out.tokens[start:end])!r} in {text!r}")
   extra = sorted(set(out.spans) - set(requested))

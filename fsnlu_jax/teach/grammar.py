@@ -185,7 +185,8 @@ def rejoin(out: Annotated) -> Annotated:
     old_to_new.append(len(merged_tokens) - 1)
     i += 1
   old_to_new.append(len(merged_tokens))
-  spans = {n: (old_to_new[a], old_to_new[b - 1] + 1) for n, (a, b) in out.spans.items()}
+  spans = {n: tuple((old_to_new[a], old_to_new[b - 1] + 1) for a, b in spans)
+           for n, spans in out.spans.items()}
   return Annotated(tuple(merged_tokens), tuple(merged_tags), spans)
 
 

@@ -11,7 +11,9 @@ slot control (``slots=None``: any slots of the intent), the form example
 extrapolation uses.
 
 What cannot be a target is counted, never silently dropped: an utterance that
-names one slot type twice (the format gives each number one span), words the
+names one slot type twice, unless ``repeated_labels`` (then its prompt requests
+the label twice and the target has two spans of its number; off by default,
+which is how every teacher before stop 23 was trained), words the
 format cannot render (brackets), a prompt that would not fit the encoder
 (examples are removed, counted, until it fits).
 """
@@ -38,11 +40,14 @@ class InstructionConfig:
       ``0..max_examples``).
     wildcard_rate: chance that a requested slot is a wildcard rather than fixed.
     free_rate: chance that a prompt has no slot control (``slots=None``).
+    repeated_labels: utterances with several spans of one slot type are targets
+      too (else counted in ``repeated_slot_type`` and left out).
   """
 
   max_examples: int = MAX_EXAMPLES
   wildcard_rate: float = 0.5
   free_rate: float = 0.15
+  repeated_labels: bool = False
 
 
 @dataclasses.dataclass
@@ -119,14 +124,16 @@ def build_instructions(examples: Sequence[Example], config: InstructionConfig, *
     by_intent[e.intent].append(e)
   stats, out = InstructionStats(), []
   for target in examples:
-    if not usable_as_target(target):
+    if not (config.repeated_labels or usable_as_target(target)):
       stats.repeated_slot_type += 1
       continue
     pool = [e for e in by_intent[target.intent] if e is not target]
     k = min(int(rng.integers(0, config.max_examples + 1)), len(pool))
     shown = [pool[i] for i in rng.choice(len(pool), size=k, replace=False)] if k else []
-    slots = (None if rng.random() < config.free_rate
-             else slot_requests(target, rng, config.wildcard_rate))
+    # Without slot control each number is used at most once, so a target with a
+    # repeated label always gets slot control (same draws as before otherwise).
+    free = rng.random() < config.free_rate and usable_as_target(target)
+    slots = None if free else slot_requests(target, rng, config.wildcard_rate)
     try:
       while True:
         prompt = make_prompt(target.intent, shown, slots, rng,

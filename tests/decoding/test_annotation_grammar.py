@@ -131,3 +131,39 @@ def test_beam_search_under_the_grammar_finishes_every_beam_with_a_valid_output()
       assert _valid(seq, prompt), (prompt.slots, seq)
   search(slots)
   assert search._cache_size() == 1  # pylint: disable=protected-access
+
+
+# A label requested twice (HWU64 qa_currency: "convert [1 dollars ] to [1 euros ]"): two
+# slots share number id 4. Smaller alphabet ('[', ']', '1', 'a', 'b') so the oracle can
+# enumerate every sequence up to the 9 tokens that two spans need (~4 s a prompt).
+TWICE = [
+    (fmt.Prompt("x", NUMBERS, (fmt.SlotRequest("city", ("a",)), fmt.SlotRequest("city"))),
+     ([4, 4], [True, True], [[6, -1], [-1, -1]], [1, 0])),
+    (fmt.Prompt("x", NUMBERS, (fmt.SlotRequest("city"), fmt.SlotRequest("city"))),
+     ([4, 4], [True, True], [[-1, -1], [-1, -1]], [0, 0])),
+]
+
+
+def test_a_number_shared_by_two_slots_equals_the_brute_force_oracle():
+  max_length, alphabet = 9, [2, 3, 4, 6, 7]
+  rows, prefixes, wants = [], [], []
+  for prompt, row in TWICE:
+    valid = [body + (EOS,) for n in range(max_length)
+             for body in itertools.product(alphabet, repeat=n) if _valid(body + (EOS,), prompt)]
+    assert valid and min_length(_slots([row]))[0] == min(map(len, valid)) == 9
+    for prefix in sorted({seq[:i] for seq in valid for i in range(len(seq))}):
+      rows.append(row)
+      prefixes.append(prefix)
+      wants.append(sorted({seq[len(prefix)] for seq in valid if seq[:len(prefix)] == prefix}))
+  constraint = annotation_constraint(CLASSES, _slots(rows), max_length=max_length)
+  state = constraint.init(len(rows), 1)
+  for t in range(max_length):
+    tokens = np.array([[p[t] if t < len(p) else 0] for p in prefixes], np.int32)
+    moved = constraint.advance(state, jnp.asarray(tokens))
+    live = jnp.asarray([t < len(p) for p in prefixes])[:, None]
+    state = jax.tree.map(lambda new, old: jnp.where(live, new, old), moved, state)
+  got = np.asarray(constraint.allowed(state))[:, 0]
+  for i, want in enumerate(wants):
+    # Restricted to the alphabet: other word pieces are allowed wherever 'b' is.
+    assert [t for t in np.flatnonzero(got[i]).tolist() if t in alphabet + [EOS]] == want, (
+        rows[i], prefixes[i])

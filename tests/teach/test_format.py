@@ -24,7 +24,7 @@ def test_render_and_parse_the_paper_example():
   assert text == "what's the weather in [1 boston ] [2 this weekend ]"
   out = fmt.parse_output(text, LABELS)
   assert (out.tokens, out.slots) == (ex.tokens, ex.slots)
-  assert out.spans == {1: (4, 5), 2: (5, 7)}
+  assert out.spans == {1: ((4, 5),), 2: ((5, 7),)}
   # The decoder's spaced form ("[ 1") reads the same.
   assert fmt.parse_output("what's the weather in [ 1 boston ] [ 2 this weekend ]", LABELS) == out
 
@@ -37,7 +37,6 @@ def test_render_and_parse_the_paper_example():
     ("in [7 boston ]", fmt.UnknownSlotNumberError),
     ("in [ boston ]", fmt.UnknownSlotNumberError),
     ("in [1 ]", fmt.EmptySpanError),
-    ("[1 paris ] or [1 boston ]", fmt.DuplicateSlotError),
 ])
 def test_malformed_outputs_name_their_fault(text, error):
   with pytest.raises(error):
@@ -59,7 +58,30 @@ def test_slot_control_is_checked_against_the_prompt():
   assert fmt.parse_output("[3 adele ]", LABELS, prompt=prompt, strict=False).tokens == ("adele",)
   # No slot control: any numbered slot, each once.
   free = fmt.Prompt("GetWeather", NUMBERS, None)
-  assert fmt.parse_output("[3 adele ]", LABELS, prompt=free).spans == {3: (0, 1)}
+  assert fmt.parse_output("[3 adele ]", LABELS, prompt=free).spans == {3: ((0, 1),)}
+  with pytest.raises(fmt.DuplicateSlotError):
+    fmt.parse_output("[1 paris ] or [1 boston ]", LABELS, prompt=free)
+
+
+def test_a_label_requested_twice_needs_two_spans_values_in_request_order():
+  """HWU64 qa_currency: "convert [1 dollars ] to [1 euros ]" (one label, two spans)."""
+  prompt = fmt.Prompt("qa_currency", {"city": 1}, (fmt.SlotRequest("city", ("paris",)),
+                                                   fmt.SlotRequest("city")))
+  ok = fmt.parse_output("from [1 paris ] to [1 new york ]", LABELS, prompt=prompt)
+  assert ok.slots == ("O", "B-city", "O", "B-city", "I-city")
+  assert ok.spans == {1: ((1, 2), (3, 5))}
+  assert fmt.render_prompt(prompt).split("<labels>")[0].endswith("<include> [1=paris] [1=*] ")
+  with pytest.raises(fmt.FixedValueError):  # the fixed value is the first span
+    fmt.parse_output("from [1 rome ] to [1 paris ]", LABELS, prompt=prompt)
+  with pytest.raises(fmt.MissingSlotError):
+    fmt.parse_output("to [1 paris ]", LABELS, prompt=prompt)
+  with pytest.raises(fmt.DuplicateSlotError):
+    fmt.parse_output("[1 paris ] [1 rome ] [1 oslo ]", LABELS, prompt=prompt)
+  # Rendering an utterance with two spans of a label, and parsing it back.
+  ex = _example(["from", "paris", "to", "new", "york"], ["O", "B-city", "O", "B-city", "I-city"])
+  text = fmt.render_example(ex, NUMBERS)
+  assert text == "from [1 paris ] to [1 new york ]"
+  assert fmt.parse_output(text, LABELS).slots == ex.slots
 
 
 def test_prompt_rejects_inconsistent_maps():
