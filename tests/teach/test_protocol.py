@@ -75,3 +75,40 @@ def test_zero_shot_prompts_request_at_most_max_slots_of_the_labels():
     asked = [s.label for s in p.slots]
     assert len(set(asked)) == len(asked) and set(asked) <= set(labels)
     assert all(s.value is None for s in p.slots) and not p.examples
+
+
+def _currency(i: int, spans: int) -> Example:
+  """``convert usd to eur`` with one or two ``currency`` spans."""
+  tokens = ("convert", f"c{i}", "to", f"d{i}")
+  slots = ("O", "B-currency", "O", "B-currency" if spans == 2 else "O")
+  return Example(" ".join(tokens), tokens, "qa_currency", slots, "qa", f"hand:{i}")
+
+
+def test_a_seed_with_a_repeated_label_anchors_a_prompt_asking_it_twice():
+  """HWU64 qa_currency: most seeds name two currencies; off, they anchor nothing."""
+  seeds = [_currency(0, 2), _currency(1, 1), _currency(2, 2)]
+  catalogue = {"currency": [("usd",), ("euro",)]}
+  on = teach.generation_prompts("qa_currency", seeds, 3, mode="linguist", seed=0,
+                                catalogue=catalogue, wildcard_rate=0.0)
+  assert [[s.label for s in p.slots] for p in on] == [["currency"] * 2, ["currency"],
+                                                       ["currency"] * 2]
+  assert all(s.value in catalogue["currency"] for p in on for s in p.slots)
+  off = teach.generation_prompts("qa_currency", seeds, 3, mode="linguist", seed=0,
+                                 catalogue=catalogue, wildcard_rate=0.0, repeated_labels=False)
+  assert [[s.label for s in p.slots] for p in off] == [["currency"]] * 3
+
+
+def test_teacher_pairs_with_repeated_labels_only_when_asked_and_never_free():
+  from fsnlu_jax.teach import format as fmt, instructions  # pylint: disable=g-import-not-at-top
+  examples = [_currency(i, 1 + i % 2) for i in range(40)]
+  off, stats = instructions.build_instructions(examples, instructions.InstructionConfig(), seed=0)
+  assert stats.repeated_slot_type == 20 and len(off) == 20
+  config = instructions.InstructionConfig(repeated_labels=True, free_rate=1.0)
+  on, stats = instructions.build_instructions(examples, config, seed=0)
+  assert stats.repeated_slot_type == 0 and len(on) == 40
+  for pair in on:
+    twice = pair.target.count("[") == 2
+    # A target with two spans gets slot control (free prompts allow each number once).
+    assert (pair.prompt.slots is not None) == twice
+    labels = {n: label for label, n in pair.prompt.numbers.items()}
+    fmt.parse_output(pair.target, labels, prompt=pair.prompt)  # the target honours its prompt
