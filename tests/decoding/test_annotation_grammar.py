@@ -66,8 +66,8 @@ def _valid(seq, prompt) -> bool:
   return len(out.tokens) > 0
 
 
-def _all_valid(prompt, max_length):
-  tokens = [t for t in range(len(PIECES)) if t not in (0, EOS)]
+def _all_valid(prompt, max_length, alphabet=None):
+  tokens = alphabet or [t for t in range(len(PIECES)) if t not in (0, EOS)]
   out = []
   for n in range(max_length):
     for body in itertools.product(tokens, repeat=n):
@@ -77,20 +77,26 @@ def _all_valid(prompt, max_length):
   return out
 
 
-@pytest.mark.parametrize("max_length", [6])
-def test_allowed_tokens_equal_the_brute_force_oracle(max_length):
+def _oracle_rows(cases, max_length, alphabet=None):
+  """Every proper prefix of every valid output of each case (its slot arrays row), and the
+  tokens that may follow it; checks the host-side feasibility check on the way."""
   rows, prefixes, wants = [], [], []
-  for b, (prompt, row) in enumerate(CASES):
-    valid = _all_valid(prompt, max_length)
+  for prompt, row in cases:
+    valid = _all_valid(prompt, max_length, alphabet)
     if not valid:  # the host-side check refuses such a prompt before decoding
       assert min_length(_slots([row]))[0] > max_length
       continue
-    assert min_length(_slots([row]))[0] == min(map(len, valid))  # the host-side feasibility check
+    assert min_length(_slots([row]))[0] == min(map(len, valid))
     for prefix in sorted({seq[:i] for seq in valid for i in range(len(seq))}):
       rows.append(row)
       prefixes.append(prefix)
       wants.append(sorted({seq[len(prefix)] for seq in valid if seq[:len(prefix)] == prefix}))
-  # Every prefix of every valid output is one batch row, advanced token by token.
+  return rows, prefixes, wants
+
+
+def _allowed_after(rows, prefixes, max_length):
+  """The constraint's mask after each prefix (one batch row each, advanced token by token):
+  bool ``[rows, V]``."""
   constraint = annotation_constraint(CLASSES, _slots(rows), max_length=max_length)
   state = constraint.init(len(rows), 1)
   tokens = np.zeros((len(rows), max_length), np.int32)
@@ -102,7 +108,13 @@ def test_allowed_tokens_equal_the_brute_force_oracle(max_length):
     moved = advance(state, jnp.asarray(tokens[:, t:t + 1]))
     state = jax.tree.map(lambda new, old: jnp.where(jnp.asarray(lengths > t)[:, None], new, old),
                          moved, state)
-  got = np.asarray(jax.jit(constraint.allowed)(state))[:, 0]
+  return np.asarray(jax.jit(constraint.allowed)(state))[:, 0]
+
+
+@pytest.mark.parametrize("max_length", [6])
+def test_allowed_tokens_equal_the_brute_force_oracle(max_length):
+  rows, prefixes, wants = _oracle_rows(CASES, max_length)
+  got = _allowed_after(rows, prefixes, max_length)
   for i, want in enumerate(wants):
     assert np.flatnonzero(got[i]).tolist() == want, (rows[i], prefixes[i])
 
@@ -146,23 +158,9 @@ TWICE = [
 
 def test_a_number_shared_by_two_slots_equals_the_brute_force_oracle():
   max_length, alphabet = 9, [2, 3, 4, 6, 7]
-  rows, prefixes, wants = [], [], []
-  for prompt, row in TWICE:
-    valid = [body + (EOS,) for n in range(max_length)
-             for body in itertools.product(alphabet, repeat=n) if _valid(body + (EOS,), prompt)]
-    assert valid and min_length(_slots([row]))[0] == min(map(len, valid)) == 9
-    for prefix in sorted({seq[:i] for seq in valid for i in range(len(seq))}):
-      rows.append(row)
-      prefixes.append(prefix)
-      wants.append(sorted({seq[len(prefix)] for seq in valid if seq[:len(prefix)] == prefix}))
-  constraint = annotation_constraint(CLASSES, _slots(rows), max_length=max_length)
-  state = constraint.init(len(rows), 1)
-  for t in range(max_length):
-    tokens = np.array([[p[t] if t < len(p) else 0] for p in prefixes], np.int32)
-    moved = constraint.advance(state, jnp.asarray(tokens))
-    live = jnp.asarray([t < len(p) for p in prefixes])[:, None]
-    state = jax.tree.map(lambda new, old: jnp.where(live, new, old), moved, state)
-  got = np.asarray(constraint.allowed(state))[:, 0]
+  rows, prefixes, wants = _oracle_rows(TWICE, max_length, alphabet)
+  assert len({str(r) for r in rows}) == len(TWICE)  # each case has outputs (9 tokens: two spans)
+  got = _allowed_after(rows, prefixes, max_length)
   for i, want in enumerate(wants):
     # Restricted to the alphabet: other word pieces are allowed wherever 'b' is.
     assert [t for t in np.flatnonzero(got[i]).tolist() if t in alphabet + [EOS]] == want, (
