@@ -72,7 +72,8 @@ class Instruction:
 
 
 def usable_as_target(example: Example) -> bool:
-  """An utterance with at most one span of each slot type (one number, one span)."""
+  """An utterance with at most one span of each slot type: a target without
+  ``repeated_labels``, and one that may get a prompt without slot control."""
   starts = [t for t in example.slots if t.startswith("B-")]
   return len(starts) == len(set(starts))
 
