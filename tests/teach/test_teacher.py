@@ -95,8 +95,12 @@ def test_generate_benchmark_names_systems_and_never_mixes_teachers(tiny_teacher,
           "--data-dir", str(shared_data), "--out", str(out), "--summary", str(summary)]
   assert bench.main(argv) == 0
   run = json.loads(summary.read_text())["runs"]["snips/GetWeather/seed0/linguist_t2"]
-  assert run["mode"] == "linguist" and run["wildcard_rate"] == 0
+  assert run["mode"] == "linguist" and run["wildcard_rate"] == 0 and run["repeated_labels"]
   assert run["parsed"] == run["outputs"] == 6
+  # The anchors of the runs before repeated labels, recorded as such.
+  assert bench.main([a if a != "_t2" else "_old" for a in argv] + ["--one-span-anchors"]) == 0
+  old = json.loads(summary.read_text())["runs"]["snips/GetWeather/seed0/linguist_old"]
+  assert old["repeated_labels"] is False and old["parsed"] == 6
   file = teach.generated_path(out, "snips", "GetWeather", 0, "linguist_t2")
   splits = teach.protocol_splits("snips", data_dir=str(shared_data))
   catalogue = teach.slot_catalogue(teach.novel_intent_split(splits.train, "GetWeather",
