@@ -147,7 +147,8 @@ class LinguistPeerGrammar:
       if mode == "out":
         mode = "after_open" if t == self.open else "done" if t == self.eos else "out"
       elif mode == "after_open":
-        slot = next(i for i, r in enumerate(row) if r["number"] == t)
+        # The first unused slot of the number (two when a label is requested twice).
+        slot = next(i for i, r in enumerate(row) if r["number"] == t and i not in used)
         used.add(slot)
         mode, pos = ("fixed" if row[slot]["value"] else "wild_empty"), 0
       elif mode in ("wild_empty", "wild"):
@@ -215,7 +216,7 @@ def source_rows(tokenizer: SubwordTokenizer, dataset: str, batch: int, seed: int
     split = teach.novel_intent_split(splits.train, intents[i % len(intents)], seed=seed)
     prompts += teach.generation_prompts(split.target, split.seeds, 1, mode="linguist", seed=i,
                                         catalogue=teach.slot_catalogue(split.train),
-                                        max_examples=4)
+                                        max_examples=4, repeated_labels=False)  # as recorded
   rows = [{"ids": [101] + tokenizer.pieces(teach.render_prompt(p))[:160] + [102]}
           for p in prompts]
   return prompts, rows

@@ -401,7 +401,8 @@ def cmd_generate(args) -> int:
   mode = args.mode or ("linguist" if seeds else "zero_shot")
   teacher = teach.Teacher.load(args.teacher)
   prompts = teach.generation_prompts(args.intent, seeds, args.prompts, mode=mode, seed=args.seed,
-                                     catalogue=teach.slot_catalogue(seeds), labels=labels)
+                                     catalogue=teach.slot_catalogue(seeds), labels=labels,
+                                     repeated_labels=not args.one_span_anchors)
   outputs = teacher.generate(prompts, args.n, seed=args.seed,
                              sampling=teach.sampling_config(args.teacher, args.temperature,
                                                             args.top_p, args.top_k))
@@ -412,8 +413,9 @@ def cmd_generate(args) -> int:
           if g.example is not None else dict(annotated=g.text, error=g.error)
       out.write(json.dumps(record, ensure_ascii=False) + "\n")
   s = teacher.stats
-  print(f"fsnlu: {s.parsed} of {s.outputs} outputs parsed ({mode}, {len(prompts)} prompts)",
-        file=sys.stderr)
+  anchors = "one-span anchors" if args.one_span_anchors else "repeated labels allowed"
+  print(f"fsnlu: {s.parsed} of {s.outputs} outputs parsed ({mode}, {len(prompts)} prompts, "
+        f"{anchors})", file=sys.stderr)
   return 0
 
 
@@ -435,6 +437,9 @@ def _add_teach_parsers(commands) -> None:
   parser.add_argument("--temperature", type=float)
   parser.add_argument("--top-p", type=float)
   parser.add_argument("--top-k", type=int)
+  parser.add_argument("--one-span-anchors", action="store_true",
+                      help="only seeds with one span per slot label anchor a prompt (what "
+                      "`fsnlu generate` did before a label could be requested twice)")
   parser.add_argument("--output", default="-", help="JSON lines out; - is stdout")
   parser.set_defaults(func=cmd_generate)
 

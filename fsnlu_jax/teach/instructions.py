@@ -39,7 +39,9 @@ class InstructionConfig:
     max_examples: most example utterances in a prompt (``k`` is uniform in
       ``0..max_examples``).
     wildcard_rate: chance that a requested slot is a wildcard rather than fixed.
-    free_rate: chance that a prompt has no slot control (``slots=None``).
+    free_rate: chance that a prompt has no slot control (``slots=None``); a
+      target with a repeated label always gets slot control, so with
+      ``repeated_labels`` the realised share is a little lower.
     repeated_labels: utterances with several spans of one slot type are targets
       too (else counted in ``repeated_slot_type`` and left out).
   """

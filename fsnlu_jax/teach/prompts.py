@@ -3,8 +3,9 @@
 Three ways to ask the teacher for utterances of an intent that has ``k`` seed
 examples (or none):
 
-* ``"linguist"`` (slot control): prompt ``i`` requests the slot types of seed
-  ``i mod k``, each a wildcard or (with chance ``1 - wildcard_rate``) a value
+* ``"linguist"`` (slot control): prompt ``i`` requests the slot types of the
+  ``i mod k``-th seed that may anchor a prompt (every seed, unless
+  ``repeated_labels`` is off), each a wildcard or (with chance ``1 - wildcard_rate``) a value
   drawn from the slot catalogue (values of that type seen anywhere in the
   training data), and shows the other seeds as examples;
 * ``"extrapolate"`` (example extrapolation, Lee et al. 2021): the seeds as

@@ -146,22 +146,25 @@ def test_beam_search_under_the_grammar_finishes_every_beam_with_a_valid_output()
 
 
 # A label requested twice (HWU64 qa_currency: "convert [1 dollars ] to [1 euros ]"): two
-# slots share number id 4. Smaller alphabet ('[', ']', '1', 'a', 'b') so the oracle can
-# enumerate every sequence up to the 9 tokens that two spans need (~4 s a prompt).
+# slots share number id 4, in both orders of a fixed value and a wildcard. A smaller alphabet
+# ('[', ']', '1', 'a'; '1' is also a word, so a wildcard can differ from the fixed 'a') lets
+# the oracle enumerate every sequence up to 10 tokens: two spans (9) and one word more.
 TWICE = [
     (fmt.Prompt("x", NUMBERS, (fmt.SlotRequest("city", ("a",)), fmt.SlotRequest("city"))),
      ([4, 4], [True, True], [[6, -1], [-1, -1]], [1, 0])),
+    (fmt.Prompt("x", NUMBERS, (fmt.SlotRequest("city"), fmt.SlotRequest("city", ("a",)))),
+     ([4, 4], [True, True], [[-1, -1], [6, -1]], [0, 1])),
     (fmt.Prompt("x", NUMBERS, (fmt.SlotRequest("city"), fmt.SlotRequest("city"))),
      ([4, 4], [True, True], [[-1, -1], [-1, -1]], [0, 0])),
 ]
 
 
 def test_a_number_shared_by_two_slots_equals_the_brute_force_oracle():
-  max_length, alphabet = 9, [2, 3, 4, 6, 7]
+  max_length, alphabet = 10, [2, 3, 4, 6]
   rows, prefixes, wants = _oracle_rows(TWICE, max_length, alphabet)
   assert len({str(r) for r in rows}) == len(TWICE)  # each case has outputs (9 tokens: two spans)
   got = _allowed_after(rows, prefixes, max_length)
   for i, want in enumerate(wants):
-    # Restricted to the alphabet: other word pieces are allowed wherever 'b' is.
+    # Restricted to the alphabet: other word pieces are allowed wherever 'a' is.
     assert [t for t in np.flatnonzero(got[i]).tolist() if t in alphabet + [EOS]] == want, (
         rows[i], prefixes[i])

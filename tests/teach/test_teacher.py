@@ -101,6 +101,8 @@ def test_generate_benchmark_names_systems_and_never_mixes_teachers(tiny_teacher,
   assert bench.main([a if a != "_t2" else "_old" for a in argv] + ["--one-span-anchors"]) == 0
   old = json.loads(summary.read_text())["runs"]["snips/GetWeather/seed0/linguist_old"]
   assert old["repeated_labels"] is False and old["parsed"] == 6
+  with pytest.raises(SystemExit, match="made with --one-span-anchors"):  # never overwritten
+    bench.main([a if a != "_t2" else "_old" for a in argv])
   file = teach.generated_path(out, "snips", "GetWeather", 0, "linguist_t2")
   splits = teach.protocol_splits("snips", data_dir=str(shared_data))
   catalogue = teach.slot_catalogue(teach.novel_intent_split(splits.train, "GetWeather",
