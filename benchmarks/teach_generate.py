@@ -112,13 +112,14 @@ def main(argv=None) -> int:
     raise SystemExit(f"{args.summary} holds runs of another teacher or sampling setting "
                      f"({summary.get('teacher')}, {summary.get('sampling')}); pass another --summary")
   runs = summary.setdefault("runs", {})
+  repeated_labels = not args.one_span_anchors
   for intent in intents:
     for seed in args.seeds:
       split = teach.novel_intent_split(splits.train, intent, seed=seed)
       for mode in args.modes:
         system = mode + args.suffix
         key = f"{args.dataset}/{intent}/seed{seed}/{system}"
-        if key in runs and runs[key].get("repeated_labels", False) == args.one_span_anchors:
+        if key in runs and runs[key].get("repeated_labels", False) != repeated_labels:
           # The anchors changed the prompts: never overwrite a run of the other setting.
           raise SystemExit(f"{args.summary} holds {key} made with"
                            f"{'' if args.one_span_anchors else ' --one-span-anchors'}; "
@@ -126,7 +127,7 @@ def main(argv=None) -> int:
         runs[key] = generate_run(teacher, split, args.dataset, mode, prompts=args.prompts,
                                  n=args.n, seed=seed, sampling=sampling, out=args.out,
                                  max_examples=args.max_examples, wildcard_rate=args.wildcard_rate,
-                                 system=system, repeated_labels=not args.one_span_anchors)
+                                 system=system, repeated_labels=repeated_labels)
         r = runs[key]
         print(f"{key}: {r['parsed']}/{r['outputs']} parsed, {r['distinct']} distinct, "
               f"{r['seconds']} s", flush=True)
@@ -136,8 +137,7 @@ def main(argv=None) -> int:
     split = teach.novel_intent_split(splits.train, intents[0], seed=args.seeds[0])
     made = teach.generation_prompts(split.target, split.seeds, args.unconstrained, mode="linguist",
                                     seed=args.seeds[0], catalogue=teach.slot_catalogue(split.train),
-                                    max_examples=args.max_examples,
-                                    repeated_labels=not args.one_span_anchors)
+                                    max_examples=args.max_examples, repeated_labels=repeated_labels)
     free = teacher.generate(made, args.n, seed=0, sampling=sampling, constrained=False)
     errors: dict[str, int] = {}
     for g in free:
@@ -146,7 +146,7 @@ def main(argv=None) -> int:
         errors[kind] = errors.get(kind, 0) + 1
     summary.setdefault("unconstrained", {})[f"{args.dataset}/{intents[0]}"] = dict(
         outputs=len(free), parsed=sum(g.example is not None for g in free), errors=errors,
-        repeated_labels=not args.one_span_anchors)
+        repeated_labels=repeated_labels)
   totals = {k: sum(r[k] for r in runs.values()) for k in ("outputs", "finished", "parsed")}
   summary.update(totals=totals, **made_by,
                  machine=_harness.machine_info(matmul=False))

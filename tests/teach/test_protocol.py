@@ -6,6 +6,8 @@ import pytest
 
 from fsnlu_jax import teach
 from fsnlu_jax.data import Example
+from fsnlu_jax.teach import format as fmt
+from fsnlu_jax.teach import instructions
 
 
 def _example(intent: str, i: int, slotted: bool = True) -> Example:
@@ -99,7 +101,6 @@ def test_a_seed_with_a_repeated_label_anchors_a_prompt_asking_it_twice():
 
 
 def test_teacher_pairs_with_repeated_labels_only_when_asked_and_never_free():
-  from fsnlu_jax.teach import format as fmt, instructions  # pylint: disable=g-import-not-at-top
   examples = [_currency(i, 1 + i % 2) for i in range(40)]
   off, stats = instructions.build_instructions(examples, instructions.InstructionConfig(), seed=0)
   assert stats.repeated_slot_type == 20 and len(off) == 20
