@@ -7,7 +7,8 @@ examples (or none):
   ``i mod k``-th seed that may anchor a prompt (every seed, unless
   ``repeated_labels`` is off), each a wildcard or (with chance ``1 - wildcard_rate``) a value
   drawn from the slot catalogue (values of that type seen anywhere in the
-  training data), and shows the other seeds as examples;
+  training data; a label requested twice gets two different values where the
+  catalogue has them), and shows the other seeds as examples;
 * ``"extrapolate"`` (example extrapolation, Lee et al. 2021): the seeds as
   examples and no slot control (``slots=None``);
 * ``"zero_shot"``: no examples; slot control over label names alone, each
@@ -96,8 +97,13 @@ def generation_prompts(intent: str, seeds: Sequence[Example], count: int, *, mod
     requests = []
     for label in _spans(anchor):
       values = (catalogue or {}).get(label, ())
+      # A label requested twice gets two different values where the catalogue has them
+      # ("from 5 dollars to 5 dollars" teaches nothing); the draw is the same as for a
+      # first request, so prompts without a repeated label are unchanged.
+      taken = {r.value for r in requests if r.label == label}
+      fresh = [v for v in values if tuple(v) not in taken] or list(values)
       if values and rng.random() >= wildcard_rate:
-        requests.append(SlotRequest(label, tuple(values[int(rng.integers(len(values)))])))
+        requests.append(SlotRequest(label, tuple(fresh[int(rng.integers(len(fresh)))])))
       else:
         requests.append(SlotRequest(label))
     out.append(make_prompt(intent, shown, tuple(requests), rng))

@@ -95,6 +95,13 @@ def test_a_seed_with_a_repeated_label_anchors_a_prompt_asking_it_twice():
   assert [[s.label for s in p.slots] for p in on] == [["currency"] * 2, ["currency"],
                                                        ["currency"] * 2]
   assert all(s.value in catalogue["currency"] for p in on for s in p.slots)
+  # Twins get different values while the catalogue has them (200 draws: a repeat would show).
+  many = teach.generation_prompts("qa_currency", seeds[:1], 200, mode="linguist", seed=1,
+                                  catalogue=catalogue, wildcard_rate=0.0)
+  assert all(p.slots[0].value != p.slots[1].value for p in many)
+  single = teach.generation_prompts("qa_currency", seeds[:1], 3, mode="linguist", seed=1,
+                                    catalogue={"currency": [("usd",)]}, wildcard_rate=0.0)
+  assert all(p.slots[0].value == p.slots[1].value == ("usd",) for p in single)  # none other
   off = teach.generation_prompts("qa_currency", seeds, 3, mode="linguist", seed=0,
                                  catalogue=catalogue, wildcard_rate=0.0, repeated_labels=False)
   assert [[s.label for s in p.slots] for p in off] == [["currency"]] * 3
