@@ -175,6 +175,16 @@ def test_malformed_rows_name_file_and_line_or_are_counted(tmp_path, bad, reason)
   assert builder.defects.dropped() == {"rows": 1, "files": []}
 
 
+def test_a_split_file_without_records_is_malformed_as_a_whole(tmp_path):
+  root = _write_pizza(tmp_path / "data", dev_lines=["", "  "])
+  with pytest.raises(MalformedRowError, match=r"pizza/PIZZA_dev.json:1: malformed row \(empty_file\)"):
+    get_builder("pizza", data_dir=root, cache_dir=tmp_path / "c").read_examples()
+  builder = get_builder("pizza", data_dir=root, cache_dir=tmp_path / "c", on_error="skip")
+  assert list(builder.read_examples()) == ["test"]  # the empty split dropped, said in the log
+  assert builder.defects.as_dict()["malformed/empty_file"] == 1
+  assert builder.defects.dropped()["files"] == ["pizza/PIZZA_dev.json"]
+
+
 def test_repairs_are_counted_and_a_broken_catalogue_is_an_error(tmp_path):
   src, top, exr, pcfg = _DEV[0]
   rows = [_line("dev", (" " + src.replace(" with", "  with"), top, exr, pcfg)), "",

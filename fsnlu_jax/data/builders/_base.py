@@ -19,12 +19,13 @@ base does the rest, once for all datasets:
 from __future__ import annotations
 
 import collections
+import json
 import logging
 import os
 import pathlib
 import socket
 import urllib.parse
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import tensorflow_datasets as tfds
 
@@ -280,6 +281,30 @@ class NLUBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     for problem in problems:
       self._report(path, problem)
     return lines
+
+  def _read_json_lines(self, path: pathlib.Path) -> Iterator[tuple[int, Any]]:
+    """``(line number, record)`` for each JSON line of ``path``.
+
+    Reported, never silent: an undecodable line (by :meth:`_read_lines`), a
+    blank line (counted), a line that is not JSON (malformed), and a file with
+    no record at all (malformed, the whole file lost; nothing is yielded).
+    """
+    lines = self._read_lines(path)
+    if all(raw is not None and not raw.strip() for raw in lines):
+      self._malformed(path, 1, "empty_file", f"{len(lines)} lines, no records", rows=None)
+      return
+    for line, raw in enumerate(lines, start=1):
+      if raw is None:
+        continue
+      if not raw.strip():
+        self.defects.add("blank_line", self._where(path, line))
+        continue
+      try:
+        record = json.loads(raw)
+      except json.JSONDecodeError as error:
+        self._malformed(path, line, "bad_json", f"{error.msg} (column {error.colno})")
+        continue
+      yield line, record
 
   def _example(self, path: pathlib.Path, line: int | str, *, text: str, tokens: Iterable[str],
                intent: str, domain: str, slots: Iterable[str] | None = None,

@@ -33,7 +33,6 @@ The published files have none of these defects (``fsnlu data validate pizza``).
 
 from __future__ import annotations
 
-import json
 import pathlib
 from typing import Any
 
@@ -98,26 +97,9 @@ class Pizza(NLUBuilder, skip_registration=False):
     return Catalogues.from_lines(lines)
 
   def _read_jsonl(self, path: pathlib.Path, split: str) -> list[ParseExample]:
-    lines = self._read_lines(path)
-    if all(raw is not None and not raw.strip() for raw in lines):
-      self._malformed(path, 1, "empty_file", f"{len(lines)} lines, no records", rows=None)
-      return []
-    examples = []
-    for line, raw in enumerate(lines, start=1):
-      if raw is None:
-        continue
-      if not raw.strip():
-        self.defects.add("blank_line", self._where(path, line))
-        continue
-      try:
-        record = json.loads(raw)
-      except json.JSONDecodeError as error:
-        self._malformed(path, line, "bad_json", f"{error.msg} (column {error.colno})")
-        continue
-      example = self._read_record(path, line, split, record)
-      if example is not None:
-        examples.append(example)
-    return examples
+    examples = (self._read_record(path, line, split, record)
+                for line, record in self._read_json_lines(path))
+    return [e for e in examples if e is not None]
 
   def _read_record(self, path: pathlib.Path, line: int, split: str,
                    record: Any) -> ParseExample | None:

@@ -75,26 +75,9 @@ class Slurp(NLUBuilder, skip_registration=False):
     return sorted((source_dir.parent / _HWU64_FOLDER / "crossval").glob("KFold_*_testset.json"))
 
   def _read_jsonl(self, path: pathlib.Path) -> list[Example]:
-    examples = []
-    lines = self._read_lines(path)  # an undecodable line is reported and read as None
-    if all(raw is not None and not raw.strip() for raw in lines):
-      self._malformed(path, 1, "empty_file", f"{len(lines)} lines, no records", rows=None)
-      return []
-    for line, raw in enumerate(lines, start=1):
-      if raw is None:
-        continue
-      if not raw.strip():
-        self.defects.add("blank_line", self._where(path, line))
-        continue
-      try:
-        record = json.loads(raw)
-      except json.JSONDecodeError as error:
-        self._malformed(path, line, "bad_json", f"{error.msg} (column {error.colno})")
-        continue
-      example = self._read_record(path, line, record)
-      if example is not None:
-        examples.append(example)
-    return examples
+    examples = (self._read_record(path, line, record)
+                for line, record in self._read_json_lines(path))
+    return [e for e in examples if e is not None]
 
   def _read_record(self, path: pathlib.Path, line: int, record: Any) -> Example | None:
     if not _is_slurp_record(record):
