@@ -30,7 +30,7 @@ is refused). Systems:
 * ``contrastive``: SetFit's recipe (:mod:`fsnlu_jax.fewshot.contrastive`):
   the encoder fine-tuned on pairs of the supports with the cosine-similarity loss
   (``--pair-iterations``, or chosen on CLINC150/HWU64 validation with
-  ``--pair-iteration-grid``; ``--pair-steps``), then a logistic head; one
+  ``--pair-iteration-grid``; ``--pair-steps``; ``--no-pack``), then a logistic head; one
   encoder training per sampling, so on the first ``--finetuned-samplings``
   draws only.
 
@@ -253,6 +253,7 @@ def contrastive_config(config: FewshotConfig, args, iterations: int | None = Non
   """SetFit's knobs from the flags; the head is the fair softmax's fit."""
   return contrastive.ContrastiveConfig(
       iterations=iterations or args.pair_iterations, max_steps=args.pair_steps,
+      pack=not args.no_pack,
       head_penalty=config.softmax.weight_decay, head_steps=config.softmax.steps,
       head_learning_rate=config.softmax.learning_rate)
 
@@ -372,6 +373,9 @@ def main(argv=None) -> int:
                  help="a JSON file of an earlier --pair-iteration-grid choice")
   p.add_argument("--pair-steps", type=int, default=None,
                  help="cap on contrastive steps of 16 pairs (SetFit's max_steps)")
+  p.add_argument("--no-pack", action="store_true",
+                 help="contrastive steps cut to their longest row instead of packed (how MPNet "
+                      "was tuned before stop 24; resumes and extends those runs unchanged)")
   args = p.parse_args(argv)
   workdir = pathlib.Path(args.workdir)
   episodic = set(args.systems) & {"protonet", "gaussian", "protoda"}

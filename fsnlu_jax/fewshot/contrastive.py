@@ -8,8 +8,9 @@ The recipe of Tunstall et al. 2022 (SetFit), in JAX:
    intent) with target 0, shuffled. The pairs are built on the host once, as
    index arrays of static shape ``[S, B]`` (the last batch padded with
    weight-0 rows; :func:`pair_batches`). A step's sentences are packed
-   several to a row (a BERT encoder's ``encode_packed``: each sentence attends
-   only to itself, so the loss is the same) or cut to the step's longest,
+   several to a row (an encoder's ``encode_packed``, BERT's or MPNet's: each
+   sentence attends only to itself, so the loss is the same) or cut to the
+   step's longest (``pack=False``, or an encoder without ``encode_packed``),
    and the train step compiles once per resulting shape (:class:`PairData`);
 2. **contrastive fine-tuning** of the encoder with the cosine-similarity loss
    ``(cos(u, v) - target)^2`` (sentence-transformers' ``CosineSimilarityLoss``,
@@ -66,6 +67,10 @@ class ContrastiveConfig:
     seed: the pairs' draw and order.
     head_steps, head_learning_rate, head_penalty: the logistic head's fit
       (:func:`fsnlu_jax.models.fit_softmax_classifier`).
+    pack: pack a step's sentences several to a row where the encoder has
+      ``encode_packed`` (the same loss up to float rounding, fewer pieces);
+      False: each side cut to the step's longest row (MPNet's runs before
+      stop 24, which had no ``encode_packed``).
   """
 
   iterations: int = 5
@@ -76,6 +81,7 @@ class ContrastiveConfig:
   head_steps: int = 100
   head_learning_rate: float = 0.05
   head_penalty: float = 1e-2
+  pack: bool = True
 
 
 class PairBatches(NamedTuple):
@@ -164,8 +170,9 @@ class PairData:
   step's longest real row rounded up to a multiple of :data:`LENGTH_STEP`
   (padding columns only, so the loss is unchanged).
 
-  ``packed=True`` (for an encoder with ``encode_packed``, e.g.
-  :class:`~fsnlu_jax.models.BertEncoder`): the step's ``2B`` sentences packed
+  ``packed=True`` (for an encoder with ``encode_packed``,
+  :class:`~fsnlu_jax.models.BertEncoder` or
+  :class:`~fsnlu_jax.models.MPNetEncoder`): the step's ``2B`` sentences packed
   several to a row, first-fit by decreasing length, into ``packed_ids``,
   ``packed_sequence`` and ``packed_positions`` ``[shards * R, W]``. ``W`` is
   the longest shot rounded up to :data:`LENGTH_STEP`; ``R`` rows per shard,
@@ -225,12 +232,11 @@ class PairData:
 
 
 def pair_data(encoder: nnx.Module, pairs: PairBatches, token_ids: np.ndarray, mask: np.ndarray,
-              mesh: jax.sharding.Mesh) -> PairData:
+              mesh: jax.sharding.Mesh, *, pack: bool = True) -> PairData:
   """The :class:`PairData` that :func:`finetune_encoder` trains ``encoder`` on:
-  packed where the encoder has ``encode_packed`` (BERT; not MPNet, whose
-  relative position bias is built for one sequence a row), one shard per
+  packed where ``pack`` and the encoder has ``encode_packed``, one shard per
   device of ``mesh``."""
-  return PairData(pairs, token_ids, mask, packed=hasattr(encoder, "encode_packed"),
+  return PairData(pairs, token_ids, mask, packed=pack and hasattr(encoder, "encode_packed"),
                   shards=mesh.size)
 
 
@@ -284,12 +290,16 @@ def finetune_encoder(encoder: nnx.Module, token_ids: np.ndarray, mask: np.ndarra
                     checkpoint_every=steps)
   _log.info("%s: %d steps of %d pairs (%d real)", desc, steps, config.batch_size,
             int(pairs.weight.sum()))
+  data = pair_data(encoder, pairs, token_ids, mask, mesh, pack=config.pack)
+  # Packed steps are named in the data order, so a workdir of unpacked steps never resumes
+  # packed (or back); unpacked keeps the order of runs from before MPNet could pack.
+  packing = dict(packed=True) if data.packed else {}
   result = train(state, make_train_step(graphdef, cosine_pair_loss, optimizer, mesh),
-                 pair_data(encoder, pairs, token_ids, mask, mesh), mesh=mesh, config=loop,
-                 workdir=workdir,
+                 data, mesh=mesh, config=loop, workdir=workdir,
                  data_order=dict(order="setfit_pairs", seed=config.seed,
                                  iterations=config.iterations, examples=int(len(labels)),
-                                 batch_size=config.batch_size, steps=steps), desc=desc)
+                                 batch_size=config.batch_size, steps=steps, **packing),
+                 desc=desc)
   return nnx.merge(graphdef, result.state.params, result.state.rest)
 
 

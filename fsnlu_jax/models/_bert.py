@@ -218,6 +218,33 @@ def mean_pool(hidden: jax.Array, mask: jax.Array, *, normalize: bool = True) -> 
   return _unit_rows(pooled) if normalize else pooled
 
 
+def same_sequence(sequence: jax.Array) -> jax.Array:
+  """bool ``[R, Lp, Lp]``: which keys each query of a packed row sees (its own sequence's).
+
+  ``sequence``: ``[R, Lp]`` int, each piece's sequence (``-1``: padding).
+  """
+  return (sequence[:, :, None] == sequence[:, None, :]) & (sequence[:, None, :] >= 0)
+
+
+def packed_mean_pool(hidden: jax.Array, sequence: jax.Array, count: int, *,
+                     normalize: bool = True) -> jax.Array:
+  """:func:`mean_pool` of each of ``count`` sequences packed several to a row.
+
+  Args:
+    hidden: ``[R, Lp, D]`` token states of the packed rows.
+    sequence: ``[R, Lp]`` int, each piece's sequence (``-1``: padding).
+    count: the number of sequences (static); one without pieces is zero.
+    normalize: as :func:`mean_pool`.
+
+  Returns:
+    ``[count, D]``.
+  """
+  member = jax.nn.one_hot(sequence, count, dtype=hidden.dtype)  # --> [R, Lp, count]; -1: none
+  pooled = (jnp.einsum("rlk,rld->kd", member, hidden)
+            / jnp.maximum(member.sum((0, 1)), 1e-9)[:, None])  # --> [count, D]
+  return _unit_rows(pooled) if normalize else pooled
+
+
 def _unit_rows(x: jax.Array) -> jax.Array:
   """Rows of ``x`` divided by their L2 norm, floored at 1e-12 (as ``F.normalize``)."""
   return x / jnp.maximum(jnp.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
@@ -287,10 +314,5 @@ class BertEncoder(nnx.Module):
       count: the number of sequences (static); one without pieces is zero.
     """
     sequence = jnp.asarray(sequence)
-    same = ((sequence[:, :, None] == sequence[:, None, :])
-            & (sequence[:, None, :] >= 0))  # --> [R, Lp, Lp]
-    hidden = self(token_ids, same, positions=positions)  # --> [R, Lp, D]
-    member = jax.nn.one_hot(sequence, count, dtype=hidden.dtype)  # --> [R, Lp, count]; -1: none
-    pooled = (jnp.einsum("rlk,rld->kd", member, hidden)
-              / jnp.maximum(member.sum((0, 1)), 1e-9)[:, None])  # --> [count, D]
-    return _unit_rows(pooled) if self.normalize else pooled
+    hidden = self(token_ids, same_sequence(sequence), positions=positions)  # --> [R, Lp, D]
+    return packed_mean_pool(hidden, sequence, count, normalize=self.normalize)

@@ -35,7 +35,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from fsnlu_jax.models._bert import BertLayer, check_sizes, known_fields, mean_pool
+from fsnlu_jax.models._bert import (BertLayer, check_sizes, known_fields, mean_pool,
+                                   packed_mean_pool, same_sequence)
 
 # Hugging Face's MPNetEmbeddings fixes the padding position at 1, whatever
 # config.json's pad_token_id says.
@@ -137,12 +138,15 @@ class MPNetEmbeddings(nnx.Module):
     self.position = nnx.Embed(c.max_position_embeddings, c.hidden_size, rngs=rngs)
     self.norm = nnx.LayerNorm(c.hidden_size, epsilon=c.layer_norm_eps, rngs=rngs)
 
-  def __call__(self, token_ids: jax.Array, mask: jax.Array) -> jax.Array:
-    """``[B, L, D]`` of ``token_ids [B, L]`` under ``mask [B, L]``."""
+  def __call__(self, token_ids: jax.Array, mask: jax.Array,
+               positions: jax.Array | None = None) -> jax.Array:
+    """``[B, L, D]`` of ``token_ids [B, L]`` under ``mask [B, L]``; ``positions``
+    ``[B, L]``: each piece's place in its own sequence (packed rows), else counted."""
     # Hugging Face counts pieces that are not the padding id; the mask as well
     # keeps padded slots at PADDING_IDX whatever id they were padded with.
     real = (token_ids != PADDING_IDX) & mask
-    positions = jnp.where(real, jnp.cumsum(real, axis=1) + PADDING_IDX, PADDING_IDX)  # [B, L]
+    counted = jnp.cumsum(real, axis=1) if positions is None else positions + 1
+    positions = jnp.where(real, counted + PADDING_IDX, PADDING_IDX)  # --> [B, L]
     return self.norm(self.word(token_ids) + self.position(positions))
 
 
@@ -177,18 +181,28 @@ class MPNetEncoder(nnx.Module):
     self.layers = nnx.List([BertLayer(config, rngs=rngs)
                             for _ in range(config.num_hidden_layers)])
 
-  def position_bias(self, length: int) -> jax.Array:
-    """``[1, Nh, L, L]`` attention-logit bias of key position minus query position."""
-    positions = jnp.arange(length)
-    buckets = relative_position_bucket(positions[None, :] - positions[:, None])  # --> [L, L]
-    return self.relative_bias(buckets).transpose(2, 0, 1)[None]
+  def position_bias(self, length: int, positions: jax.Array | None = None) -> jax.Array:
+    """Attention-logit bias of key position minus query position: ``[1, Nh, L, L]``
+    for ``0 .. L-1``, or ``[B, Nh, L, L]`` for ``positions`` ``[B, L]`` (packed rows,
+    where positions restart at each sequence)."""
+    if positions is None:
+      positions = jnp.arange(length)[None]
+    buckets = relative_position_bucket(positions[:, None, :] - positions[:, :, None])
+    return self.relative_bias(buckets).transpose(0, 3, 1, 2)  # [B, L, L, Nh] --> [B, Nh, L, L]
 
-  def __call__(self, token_ids: jax.Array, mask: jax.Array, *, deterministic: bool = True,
+  def __call__(self, token_ids: jax.Array, mask: jax.Array, *,
+               positions: jax.Array | None = None, deterministic: bool = True,
                rngs: nnx.Rngs | None = None) -> jax.Array:
-    """Token states ``[B, L, D]`` of ``token_ids [B, L]`` under ``mask [B, L]``."""
+    """Token states ``[B, L, D]`` of ``token_ids [B, L]`` under ``mask`` ``[B, L]``
+    (or ``[B, L, L]``: which keys each query sees, then with ``positions``
+    ``[B, L]``, each piece's place in its own sequence)."""
     mask = jnp.asarray(mask, bool)
-    x = self.dropout(self.embeddings(token_ids, mask), deterministic=deterministic, rngs=rngs)
-    bias = self.position_bias(token_ids.shape[1])  # once, shared by every layer
+    if mask.ndim == 3 and positions is None:
+      raise ValueError("a [B, L, L] mask (packed rows) needs the pieces' positions")
+    real = mask if mask.ndim == 2 else jnp.diagonal(mask, axis1=1, axis2=2)  # a piece sees itself
+    x = self.dropout(self.embeddings(token_ids, real, positions), deterministic=deterministic,
+                     rngs=rngs)
+    bias = self.position_bias(token_ids.shape[1], positions)  # once, shared by every layer
     for layer in self.layers:
       x = layer(x, mask, deterministic=deterministic, rngs=rngs, bias=bias)
     return x
@@ -196,3 +210,24 @@ class MPNetEncoder(nnx.Module):
   def encode(self, token_ids: jax.Array, mask: jax.Array) -> jax.Array:
     """Sentence vectors ``[B, D]`` (no dropout): the few-shot encoder interface."""
     return mean_pool(self(token_ids, mask), jnp.asarray(mask, bool), normalize=self.normalize)
+
+  def encode_packed(self, token_ids: jax.Array, sequence: jax.Array, positions: jax.Array,
+                    count: int) -> jax.Array:
+    """Sentence vectors ``[count, D]`` of sequences packed several to a row.
+
+    As :meth:`fsnlu_jax.models.BertEncoder.encode_packed`, equal to
+    :meth:`encode` of each sequence alone (up to float rounding): a piece
+    attends only to its own sequence, and both the absolute positions and
+    the relative-position bias are computed from ``positions``, which restart
+    at each sequence.
+
+    Args:
+      token_ids: ``[R, Lp]`` word pieces of the packed rows.
+      sequence: ``[R, Lp]`` int, which of the ``count`` sequences a piece
+        belongs to (``-1``: padding).
+      positions: ``[R, Lp]`` each piece's position in its own sequence.
+      count: the number of sequences (static).
+    """
+    sequence = jnp.asarray(sequence)
+    hidden = self(token_ids, same_sequence(sequence), positions=jnp.asarray(positions))
+    return packed_mean_pool(hidden, sequence, count, normalize=self.normalize)

@@ -57,10 +57,19 @@ def _tiny_bert(vocab: int = 50):
                                 max_position_embeddings=64), rngs=nnx.Rngs(0))
 
 
+def _tiny_mpnet(vocab: int = 50):
+  from flax import nnx  # pylint: disable=g-import-not-at-top
+  from fsnlu_jax.models import MPNetConfig, MPNetEncoder  # pylint: disable=g-import-not-at-top
+  return MPNetEncoder(MPNetConfig(vocab_size=vocab, hidden_size=16, num_hidden_layers=1,
+                                  num_attention_heads=2, intermediate_size=32,
+                                  max_position_embeddings=66), rngs=nnx.Rngs(0))
+
+
 def _shots(lengths, width=64, seed=0):
+  """Pieces ``2 .. 49`` (never BERT's 0 or MPNet's 1, their padding ids), padded with 0."""
   rng = np.random.default_rng(seed)
   mask = np.arange(width)[None, :] < np.asarray(lengths)[:, None]
-  return np.where(mask, rng.integers(1, 50, size=mask.shape), 0).astype(np.int32), mask
+  return np.where(mask, rng.integers(2, 50, size=mask.shape), 0).astype(np.int32), mask
 
 
 def test_first_fit_places_every_sequence_once_without_overlap():
@@ -77,13 +86,15 @@ def test_first_fit_places_every_sequence_once_without_overlap():
     contrastive.first_fit(np.array([3, 17]), 16)
 
 
-def test_packed_sentences_encode_as_each_alone_and_give_the_same_loss():
+@pytest.mark.parametrize("make_encoder", [_tiny_bert, _tiny_mpnet], ids=["bert", "mpnet"])
+def test_packed_sentences_encode_as_each_alone_and_give_the_same_loss(make_encoder):
+  """MPNet too: its relative-position bias and absolute positions restart per sentence."""
   import jax  # pylint: disable=g-import-not-at-top
   lengths = np.array([3, 5, 40, 7, 9, 4, 6, 8])
   ids, mask = _shots(lengths)
   labels = np.array([0, 0, 0, 1, 1, 1, 2, 2])
-  pairs = contrastive.pair_batches(labels, iterations=2, batch_size=4, seed=0)
-  encoder = _tiny_bert()
+  pairs = contrastive.pair_batches(labels, iterations=1, batch_size=4, seed=0)
+  encoder = make_encoder()
   plain = contrastive.PairData(pairs, ids, mask)
   loss = jax.jit(lambda batch: contrastive.cosine_pair_loss(encoder, batch, None)[0])
   for shards in (1, 2):
