@@ -156,6 +156,9 @@ def cosine_pair_loss(encoder: nnx.Module, batch: Mapping[str, jax.Array], rngs
   return jnp.sum(w * (cos - batch["target"]) ** 2), dict(count=jnp.sum(w))
 
 
+# Steps between the fine-tuning's checkpoints (the last step is always saved).
+CHECKPOINT_EVERY = 50
+
 # Padded lengths of a step's word pieces (encoders without ``encode_packed``):
 # a step is cut to the first multiple that holds its longest row, so short
 # pairs do not pay for the longest shot's padding, at one compile of the train
@@ -286,8 +289,11 @@ def finetune_encoder(encoder: nnx.Module, token_ids: np.ndarray, mask: np.ndarra
   optimizer = optax.adam(config.learning_rate)
   graphdef, state = init_train_state(fresh_copy(encoder), optimizer,
                                      jax.random.key(config.seed), mesh)
+  # A checkpoint every CHECKPOINT_EVERY steps, only the newest kept: a stopped fine-tuning
+  # (MPNet on CLINC150: 188 steps, 10 min on 2 cores) resumes near where it was, and a
+  # finished one holds one copy of the encoder and its Adam state (1.3 GB for MPNet).
   loop = LoopConfig(steps=steps, log_every=max(1, min(50, steps)), eval_every=steps,
-                    checkpoint_every=steps)
+                    checkpoint_every=min(CHECKPOINT_EVERY, steps))
   _log.info("%s: %d steps of %d pairs (%d real)", desc, steps, config.batch_size,
             int(pairs.weight.sum()))
   data = pair_data(encoder, pairs, token_ids, mask, mesh, pack=config.pack)
@@ -299,7 +305,7 @@ def finetune_encoder(encoder: nnx.Module, token_ids: np.ndarray, mask: np.ndarra
                  data_order=dict(order="setfit_pairs", seed=config.seed,
                                  iterations=config.iterations, examples=int(len(labels)),
                                  batch_size=config.batch_size, steps=steps, **packing),
-                 desc=desc)
+                 desc=desc, max_checkpoints=1)
   return nnx.merge(graphdef, result.state.params, result.state.rest)
 
 

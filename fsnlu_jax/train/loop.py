@@ -119,7 +119,7 @@ def train(state: TrainState, train_step: Callable, batch: Callable[[int], Any], 
           data_order: Mapping[str, Any], evaluate: Callable[[TrainState], Metrics] | None = None,
           best_metric: BestMetric | None = None,
           summarize: Callable[[Mapping[str, float]], Metrics] = mean_loss,
-          desc: str = "train", keep_best: bool = False) -> LoopResult:
+          desc: str = "train", keep_best: bool = False, max_checkpoints: int = 3) -> LoopResult:
   """Trains ``state`` to ``config.steps`` updates, resuming from ``workdir`` if it can.
 
   Args:
@@ -140,6 +140,7 @@ def train(state: TrainState, train_step: Callable, batch: Callable[[int], Any], 
     desc: the stage label progress is reported under (:mod:`fsnlu_jax._progress`).
     keep_best: evaluate step 0 too and keep the best state (module docs);
       needs ``evaluate`` and ``best_metric``.
+    max_checkpoints: the newest checkpoints kept in ``checkpoints/``.
 
   Raises:
     ValueError: the checkpoint's data order is not ``data_order``, or
@@ -150,7 +151,8 @@ def train(state: TrainState, train_step: Callable, batch: Callable[[int], Any], 
   workdir = pathlib.Path(workdir)
   workdir.mkdir(parents=True, exist_ok=True)
   data_order = dict(data_order)
-  with Checkpointer(workdir / "checkpoints", every=config.checkpoint_every) as checkpointer:
+  with Checkpointer(workdir / "checkpoints", every=config.checkpoint_every,
+                    max_to_keep=max_checkpoints) as checkpointer:
     fresh = dict(data_order=data_order, evaluations=dict(final=None, best=None, best_step=None),
                  window=None)
     if checkpointer.latest_step is None:

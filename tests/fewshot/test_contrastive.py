@@ -148,6 +148,37 @@ def test_pair_data_cuts_each_step_to_its_longest_row_without_changing_the_loss()
   assert seen == {16, 48}  # steps with and without the long shot
 
 
+def test_a_stopped_finetuning_resumes_from_its_newest_checkpoint(tmp_path, monkeypatch):
+  """Checkpoints every CHECKPOINT_EVERY steps, one kept; stop and resume = uninterrupted."""
+  lengths = np.array([3, 5, 12, 7, 9, 4, 6, 8, 10, 2, 11, 5])
+  ids, mask = _shots(lengths, width=16)
+  labels = np.repeat([0, 1, 2], 4)  # 24 pairs: 3 steps of 8 (one per simulated device)
+  config = contrastive.ContrastiveConfig(iterations=1, batch_size=8, learning_rate=1e-2,
+                                         max_steps=3)
+  monkeypatch.setattr(contrastive, "CHECKPOINT_EVERY", 1)
+  tune = lambda name: contrastive.finetune_encoder(_tiny_bert(), ids, mask, labels, config,
+                                                   tmp_path / name)
+  kept = lambda name: sorted(p.name for p in (tmp_path / name / "checkpoints").iterdir()
+                             if p.name.isdigit())
+  whole = tune("whole")
+  assert kept("whole") == ["3"]
+  batch = contrastive.PairData.__call__
+
+  def stop_at_step_2(self, step):
+    if step == 2:
+      raise RuntimeError("stopped")
+    return batch(self, step)
+
+  monkeypatch.setattr(contrastive.PairData, "__call__", stop_at_step_2)
+  with pytest.raises(RuntimeError, match="stopped"):
+    tune("stopped")
+  assert kept("stopped") in (["1"], ["2"])
+  monkeypatch.setattr(contrastive.PairData, "__call__", batch)
+  resumed = tune("stopped")
+  assert kept("stopped") == ["3"]
+  np.testing.assert_allclose(resumed.encode(ids, mask), whole.encode(ids, mask), atol=1e-6)
+
+
 def test_packed_finetuning_on_8_devices_equals_1_device(tmp_path):
   from fsnlu_jax import parallel  # pylint: disable=g-import-not-at-top
   lengths = np.array([3, 5, 12, 7, 9, 4, 6, 8, 10, 2, 11, 5])
