@@ -97,12 +97,12 @@ def generation_prompts(intent: str, seeds: Sequence[Example], count: int, *, mod
     requests = []
     for label in _spans(anchor):
       values = (catalogue or {}).get(label, ())
-      # A label requested twice gets two different values where the catalogue has them
-      # ("from 5 dollars to 5 dollars" teaches nothing); the draw is the same as for a
-      # first request, so prompts without a repeated label are unchanged.
-      taken = {r.value for r in requests if r.label == label}
-      fresh = [v for v in values if tuple(v) not in taken] or list(values)
       if values and rng.random() >= wildcard_rate:
+        # A label requested twice gets two different values where the catalogue has them
+        # ("from 5 dollars to 5 dollars" teaches nothing); the draw is the same as for a
+        # first request, so prompts without a repeated label are unchanged.
+        taken = {r.value for r in requests if r.label == label}
+        fresh = [v for v in values if tuple(v) not in taken] or values
         requests.append(SlotRequest(label, tuple(fresh[int(rng.integers(len(fresh)))])))
       else:
         requests.append(SlotRequest(label))
