@@ -148,6 +148,11 @@ class GrammarAutomaton:
   def num_states(self) -> int:
     return self.arrays.num_states
 
+  @property
+  def copies(self) -> bool:
+    """Whether some entity's value may be copied from the utterance."""
+    return bool(self._grammar.copy)
+
   def constraint(self, arrays: TrieArrays | None = None, copy: "CopyArrays | None" = None,
                  utterance_mask: Any = None) -> Constraint:
     """:func:`tree_grammar_constraint` of this automaton (its own arrays by default)."""

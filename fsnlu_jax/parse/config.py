@@ -129,6 +129,11 @@ class ParserDecodeConfig:
       the usual errors it removes are a mentioned topping left out and another
       written twice. A constrained beam search that reserves beams per
       constraint met (Post & Vilar 2018) would cut the fallbacks, not built.
+    prune_dead_ends: with ``grounded_values``, a beam never enters a state
+      from which the row's allowed pieces cannot finish a tree (an entity
+      opened when none of its values is mentioned):
+      :func:`fsnlu_jax.decoding.prune_dead_ends`. Off: such beams die a step
+      later, and a row whose beams all die falls back.
   """
 
   beam_size: int = 4
@@ -138,6 +143,7 @@ class ParserDecodeConfig:
   max_depth: int = 6
   grounded_values: bool = True
   cover_mentions: bool = True
+  prune_dead_ends: bool = True
 
 
 @dataclasses.dataclass(frozen=True)

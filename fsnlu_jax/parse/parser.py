@@ -28,7 +28,8 @@ import numpy as np
 from flax import nnx
 
 from fsnlu_jax.data.subword import SubwordTokenizer
-from fsnlu_jax.decoding import GrammarAutomaton, build_tree_grammar, tree_grammar_constraint
+from fsnlu_jax.decoding import (GrammarAutomaton, build_tree_grammar, live_states, prune_dead_ends,
+                                tree_grammar_constraint)
 from fsnlu_jax.kernels import (all_of, beam_search, expand_to_beams, row_masked_constraint,
                                sample, shortlist_constraint)
 from fsnlu_jax.models import BertSeq2Seq, Seq2SeqConfig, seq2seq_tokens_to_logits
@@ -145,8 +146,10 @@ class Parser:
   def _parse(self, texts: Sequence[str], grounded: bool, cover: bool) -> list[tuple[str | None, float]]:
     c, d = self.model.config, self.decode
     encoded = self.tokenizer.encode(list(texts))
+    # Pruning reads the automaton's own edges; a copying grammar moves on others as well.
+    prune = grounded and d.prune_dead_ends and not self.automaton.copies
     run = _searcher(nnx.graphdef(self.model), beam_size=d.beam_size, max_length=d.max_length,
-                    alpha=d.alpha)
+                    alpha=d.alpha, prune=prune)
     pieces = c.output_pieces()
     state = nnx.state(self.model)
     out: list[tuple[str | None, float]] = []
@@ -257,11 +260,13 @@ def _tree_sampler(graphdef, *, n, max_length):
 
 
 @functools.lru_cache(maxsize=16)
-def _searcher(graphdef, *, beam_size, max_length, alpha):
+def _searcher(graphdef, *, beam_size, max_length, alpha, prune=False):
   """The jitted ``run(state, src_ids [B, Ls], src_mask, arrays, copy, utterance_mask [B, V],
   value_mask [B, V], phrases [B, K, P], lengths [B, K])`` (tokens as output positions;
   ``value_mask``: the pieces each row may write, ``phrases``: the values it must write,
-  :class:`~fsnlu_jax.parse.grounding.ValueGrounding`; None leaves either out)."""
+  :class:`~fsnlu_jax.parse.grounding.ValueGrounding`; None leaves either out). ``prune``:
+  no edge into a state from which ``value_mask`` leaves no way to EOS
+  (:func:`fsnlu_jax.decoding.prune_dead_ends`)."""
 
   @jax.jit
   def run(state, src_ids, src_mask, arrays, copy, utterance_mask, value_mask, phrases, lengths):
@@ -273,6 +278,9 @@ def _searcher(graphdef, *, beam_size, max_length, alpha):
                                          utterance_mask=utterance_mask, eos_id=c.eos_id)
     if value_mask is not None:
       constraint = row_masked_constraint(constraint, value_mask)
+      if prune:
+        constraint = prune_dead_ends(constraint, arrays,
+                                     live_states(arrays, value_mask, eos_id=c.eos_id))
     if phrases is not None:
       constraint = all_of(constraint, mention_constraint(
           phrases, lengths, vocab_size=c.encoder.vocab_size, eos_id=c.eos_id,

@@ -1,0 +1,110 @@
+"""Dead-end pruning: a beam may take a token only if a finished sequence can still follow.
+
+A per-row piece mask on top of a shared automaton (the parser's grounded
+values, :func:`fsnlu_jax.kernels.row_masked_constraint`) can leave a state
+with no allowed way on: PIZZA's parser opens ``(TOPPING`` in an utterance that
+names no topping, and every value piece after it is masked. Beam search finds
+out one step too late: the beam has no allowed token and dies, and when all
+beams of a row die the row has no tree (the parser then decodes it again with
+fewer constraints). Measured on PIZZA's test split, 16-example parser: about
+half the rows fell back.
+
+The fix is exact for the automaton and the mask: a state is *live* in a row
+when some path of tokens the row allows leads from it to EOS
+(:func:`live_states`, the least fixed point of ``live(s) = s follows EOS, or
+any edge s -t-> c with t allowed and live(c)``, over all edges at once, once per
+batch), and :func:`prune_dead_ends` forbids every edge into a state that is not
+live. A beam then always has a way to finish, so a row's beams die only when
+its start state is dead (no tree at all is possible under the mask).
+
+Two limits, both by design: only states with at most ``F`` children
+(``arrays.window``) are pruned (a dense state is a choice of value pieces,
+whose children the mask already restricts piece by piece); and the automaton
+is taken as it is, without copying from the utterance (a copying grammar moves
+on other edges, :class:`~fsnlu_jax.decoding.CopyArrays`).
+
+Shapes: ``B`` rows, ``W`` beams, ``S`` automaton states, ``A`` edges, ``V``
+vocabulary, ``F`` the sparse fan-out bound.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from fsnlu_jax.kernels import Constraint, TrieArrays
+
+
+def live_states(arrays: TrieArrays, row_mask: jax.Array, *, eos_id: int) -> jax.Array:
+  """bool ``[B, S]``: whether state ``s`` can still reach EOS in row ``b`` (the states
+  after EOS count as live: they are the goal).
+
+  Args:
+    arrays: the automaton (edges in compressed rows; padded edges lead to -1).
+    row_mask: bool ``[B, V]``, the tokens each row may emit.
+    eos_id: the token that ends a sequence (an edge labelled with it finishes).
+  """
+  num_states, num_edges = arrays.num_states, arrays.num_edges
+  tokens = jnp.asarray(arrays.edge_tokens, jnp.int32)
+  children = jnp.asarray(arrays.edge_child, jnp.int32)
+  # The state each edge leaves: edges offsets[s]:offsets[s+1] belong to s.
+  parents = jnp.searchsorted(jnp.asarray(arrays.offsets, jnp.int32)[1:], jnp.arange(num_edges),
+                             side="right")  # --> [A]
+  vocab = row_mask.shape[1]
+  real = (tokens >= 0) & (tokens < vocab)
+  usable = row_mask[:, jnp.where(real, tokens, 0)] & real  # --> [B, A]
+  has_child = children >= 0
+  safe_child = jnp.where(has_child, children, 0)
+  empty = jnp.zeros((row_mask.shape[0], num_states), bool)
+  # The states EOS leads to are the goal (live, though no edge leaves them).
+  final = empty.at[:, jnp.where((tokens == eos_id) & has_child, children, num_states)].set(
+      True, mode="drop")
+
+  def step(live: jax.Array) -> jax.Array:
+    via = usable & has_child & live[:, safe_child]  # --> [B, A]
+    return final | empty.at[:, parents].max(via, mode="drop")
+
+  def grows(carry) -> jax.Array:
+    old, new = carry
+    return jnp.any(old != new)
+
+  # Each round adds the states one edge further from EOS; at most S rounds.
+  _, live = jax.lax.while_loop(grows, lambda carry: (carry[1], step(carry[1])),
+                               (empty, step(empty)))
+  return live
+
+
+def prune_dead_ends(constraint: Constraint, arrays: TrieArrays, live: jax.Array) -> Constraint:
+  """``constraint`` that also forbids every edge into a state that is not live in its row.
+
+  Args:
+    constraint: a constraint whose state is the automaton state per beam,
+      int32 ``[B, W]`` (-1 dead), e.g. the tree grammar's (without copying),
+      row-masked.
+    arrays: the automaton ``constraint`` walks.
+    live: bool ``[B, S]`` from :func:`live_states` (with the same row mask).
+  """
+  window = jnp.asarray(arrays.window, jnp.int32)  # --> [F]
+  offsets = jnp.asarray(arrays.offsets, jnp.int32)
+  last_edge = max(arrays.num_edges - 1, 0)
+
+  def allowed(states: jax.Array) -> jax.Array:
+    mask = constraint.allowed(states)  # --> [B, W, V]
+    vocab = mask.shape[-1]
+    safe = jnp.maximum(states, 0)
+    start = offsets[safe]
+    count = offsets[safe + 1] - start
+    sparse = (states >= 0) & (count <= window.shape[0])  # --> [B, W]
+    edge = start[..., None] + window  # --> [B, W, F]
+    real = sparse[..., None] & (window < count[..., None])
+    edge = jnp.minimum(edge, last_edge)
+    child = jnp.asarray(arrays.edge_child)[edge]
+    token = jnp.asarray(arrays.edge_tokens)[edge]
+    rows = jnp.arange(states.shape[0])[:, None, None]
+    dead = real & ~(live[rows, jnp.maximum(child, 0)] & (child >= 0))  # --> [B, W, F]
+    dead_token = jnp.where(dead, token, vocab)  # out of range: dropped
+    b, w, _ = jnp.indices(dead_token.shape)
+    dead_mask = jnp.zeros(mask.shape, bool).at[b, w, dead_token].set(True, mode="drop")
+    return mask & ~dead_mask
+
+  return Constraint(init=constraint.init, allowed=allowed, advance=constraint.advance)

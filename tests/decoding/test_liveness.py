@@ -1,0 +1,153 @@
+"""Dead-end pruning against a brute-force oracle: host-side co-reachability of EOS."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from fsnlu_jax.decoding import (TreeGrammar, build_tree_grammar, live_states, prune_dead_ends,
+                                tree_grammar_constraint)
+from fsnlu_jax.kernels import beam_search, expand_to_beams, row_masked_constraint
+
+# Two entities whose values a row mask can take away: X ("ab", "abc", "b") and Y ("cd", "d").
+GRAMMAR = TreeGrammar("R", {"R": frozenset({"P", "Q"}), "P": frozenset({"X", "N", "Y"}),
+                            "N": frozenset({"X"}), "Q": frozenset({"Y"})},
+                      {"X": ("ab", "abc", "b"), "Y": ("cd", "d")})
+EOS = 0
+CHARS = {c: i for i, c in enumerate("()RPQNXYabcd", start=1)}
+VALUE_PIECES = [CHARS[c] for c in "abcd"]
+VOCAB = 16
+
+
+def _automaton(dense_fanout: int):
+  return build_tree_grammar(GRAMMAR, lambda w: [CHARS[c] for c in w], vocab_size=VOCAB,
+                            eos_id=EOS, dense_fanout=dense_fanout)
+
+
+def _masks(rng: np.random.Generator, rows: int) -> np.ndarray:
+  """bool [rows, V]: every grammar piece allowed, each value piece at random."""
+  mask = np.ones((rows, VOCAB), bool)
+  mask[:, VALUE_PIECES] = rng.random((rows, len(VALUE_PIECES))) < 0.5
+  return mask
+
+
+def _oracle_live(automaton, mask: np.ndarray) -> np.ndarray:
+  """bool [S]: states with a path of allowed tokens to EOS (backward search)."""
+  num_states = automaton.num_states
+  into: dict[int, list[int]] = {s: [] for s in range(num_states)}
+  live = np.zeros(num_states, bool)
+  for state in range(num_states):
+    for token in automaton.allowed(state):
+      if not mask[token]:
+        continue
+      if token == EOS:
+        live[state] = True
+      else:
+        into[automaton.step(state, int(token))].append(state)
+  todo = list(np.flatnonzero(live))
+  while todo:
+    for parent in into[todo.pop()]:
+      if not live[parent]:
+        live[parent] = True
+        todo.append(parent)
+  # The state after EOS is the goal (live_states counts it live).
+  for state in range(num_states):
+    if EOS in automaton.allowed(state):
+      live[automaton.step(state, EOS)] = True
+  return live
+
+
+@pytest.mark.parametrize("dense_fanout", [2, 32])
+def test_live_states_equal_the_oracle_and_jit_equals_eager(dense_fanout):
+  automaton = _automaton(dense_fanout)
+  masks = _masks(np.random.default_rng(dense_fanout), 24)
+  arrays = jax.device_put(automaton.arrays)
+  eager = np.asarray(live_states(arrays, jnp.asarray(masks), eos_id=EOS))
+  jitted = jax.jit(lambda a, m: live_states(a, m, eos_id=EOS))
+  np.testing.assert_array_equal(np.asarray(jitted(arrays, jnp.asarray(masks))), eager)
+  for row, mask in enumerate(masks):
+    np.testing.assert_array_equal(eager[row], _oracle_live(automaton, mask), err_msg=str(row))
+  # The masks take values away, so some rows lose states and some keep all.
+  starts = eager[:, 0]
+  assert 0 < starts.sum() < len(starts)
+  jitted(arrays, jnp.asarray(masks[::-1].copy()))
+  assert jitted._cache_size() == 1  # a new mask reuses the compiled fixed point
+
+
+@pytest.mark.parametrize("dense_fanout", [2, 32])
+def test_pruned_mask_is_exactly_the_allowed_tokens_that_can_still_finish(dense_fanout):
+  automaton = _automaton(dense_fanout)
+  masks = _masks(np.random.default_rng(7), 16)
+  arrays = jax.device_put(automaton.arrays)
+  live = live_states(arrays, jnp.asarray(masks), eos_id=EOS)
+  constraint = prune_dead_ends(
+      row_masked_constraint(tree_grammar_constraint(arrays, vocab_size=VOCAB), masks),
+      arrays, live)
+  num_states = automaton.num_states
+  states = jnp.broadcast_to(jnp.arange(num_states, dtype=jnp.int32), (len(masks), num_states))
+  got = np.asarray(jax.jit(constraint.allowed)(states))  # --> [B, S, V]
+  fanout = np.diff(np.asarray(automaton.arrays.offsets))
+  for row, mask in enumerate(masks):
+    oracle = _oracle_live(automaton, mask)
+    for state in range(num_states):
+      want = np.zeros(VOCAB, bool)
+      for token in automaton.allowed(state):
+        if mask[token] and (fanout[state] > dense_fanout
+                            or oracle[automaton.step(state, int(token))]):
+          want[token] = True
+      np.testing.assert_array_equal(got[row, state], want, err_msg=f"row {row} state {state}")
+
+
+def test_random_walks_under_pruning_never_dead_end():
+  automaton = _automaton(32)  # every state sparse: pruning is complete
+  rng = np.random.default_rng(1)
+  masks = _masks(rng, 40)
+  arrays = jax.device_put(automaton.arrays)
+  live = np.asarray(live_states(arrays, jnp.asarray(masks), eos_id=EOS))
+  constraint = prune_dead_ends(
+      row_masked_constraint(tree_grammar_constraint(arrays, vocab_size=VOCAB), masks),
+      arrays, jnp.asarray(live))
+  allowed, advance = jax.jit(constraint.allowed), jax.jit(constraint.advance)
+  for _ in range(5):
+    states = constraint.init(len(masks), 1)
+    done = ~live[:, :1]  # rows where no tree is possible: nothing to check
+    for _ in range(300):
+      options = np.asarray(allowed(states))[:, 0]
+      assert (options.any(-1) | done[:, 0]).all(), "a live row reached a dead end"
+      tokens = np.asarray([rng.choice(np.flatnonzero(o)) if o.any() else EOS for o in options])
+      done |= (tokens == EOS)[:, None]
+      states = advance(states, jnp.asarray(tokens[:, None]))
+      if done.all():
+        break
+    assert done.mean() > 0.9  # uniform choices may nest long; none may get stuck
+
+
+def test_greedy_search_finishes_where_the_unpruned_one_dies():
+  """The model wants Y; the row mentions no Y value: unpruned, the greedy beam opens Y and
+  dies; pruned, it writes X instead."""
+  automaton = _automaton(32)
+  arrays = jax.device_put(automaton.arrays)
+  mask = np.ones((1, VOCAB), bool)
+  mask[0, [CHARS["c"], CHARS["d"]]] = False  # no Y value can be written
+  bias = np.zeros((1, VOCAB), np.float32)
+  bias[0, CHARS["Y"]] = 5.0
+  bias[0, CHARS[")"]] = 2.0  # close when allowed, so the greedy tree ends
+
+  def decode(prune: bool):
+    constraint = row_masked_constraint(tree_grammar_constraint(arrays, vocab_size=VOCAB), mask)
+    if prune:
+      constraint = prune_dead_ends(constraint, arrays,
+                                   live_states(arrays, jnp.asarray(mask), eos_id=EOS))
+    step = lambda tokens, cache, i: (jax.nn.log_softmax(cache), cache)
+    return beam_search(step, expand_to_beams(jnp.asarray(bias), 1), batch_size=1, beam_size=1,
+                       max_length=30, vocab_size=VOCAB, bos_id=EOS, eos_id=EOS,
+                       constraint=constraint)
+
+  assert not bool(decode(False).finished[0, 0])
+  out = decode(True)
+  assert bool(out.finished[0, 0])
+  ids = np.asarray(out.sequences[0, 0, :int(out.lengths[0, 0])])
+  tree = automaton.decode(ids)
+  assert tree is not None and "(Y" not in tree and "(X" in tree
