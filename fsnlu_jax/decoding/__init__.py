@@ -12,7 +12,8 @@ no JAX) because its product is the kernels' :class:`~fsnlu_jax.kernels.TrieArray
 """
 
 from fsnlu_jax.decoding._constraints import trie_constraint
-from fsnlu_jax.decoding._liveness import live_states, prune_dead_ends
+from fsnlu_jax.decoding._liveness import (ending_states, forbid_edges, live_states,
+                                          prune_dead_ends)
 from fsnlu_jax.decoding._tries import DEFAULT_DENSE_FANOUT, build_forest, build_trie
 from fsnlu_jax.decoding._tree_grammar import (GrammarAutomaton, TreeGrammar, build_tree_grammar,
                                               tree_grammar_constraint)

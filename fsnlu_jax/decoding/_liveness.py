@@ -29,6 +29,8 @@ vocabulary, ``F`` the sparse fan-out bound.
 
 from __future__ import annotations
 
+from typing import Any, Callable
+
 import jax
 import jax.numpy as jnp
 
@@ -44,12 +46,10 @@ def live_states(arrays: TrieArrays, row_mask: jax.Array, *, eos_id: int) -> jax.
     row_mask: bool ``[B, V]``, the tokens each row may emit.
     eos_id: the token that ends a sequence (an edge labelled with it finishes).
   """
-  num_states, num_edges = arrays.num_states, arrays.num_edges
+  num_states = arrays.num_states
   tokens = jnp.asarray(arrays.edge_tokens, jnp.int32)
   children = jnp.asarray(arrays.edge_child, jnp.int32)
-  # The state each edge leaves: edges offsets[s]:offsets[s+1] belong to s.
-  parents = jnp.searchsorted(jnp.asarray(arrays.offsets, jnp.int32)[1:], jnp.arange(num_edges),
-                             side="right")  # --> [A]
+  parents = _edge_parents(arrays)  # --> [A]
   vocab = row_mask.shape[1]
   real = (tokens >= 0) & (tokens < vocab)
   usable = row_mask[:, jnp.where(real, tokens, 0)] & real  # --> [B, A]
@@ -84,27 +84,69 @@ def prune_dead_ends(constraint: Constraint, arrays: TrieArrays, live: jax.Array)
     arrays: the automaton ``constraint`` walks.
     live: bool ``[B, S]`` from :func:`live_states` (with the same row mask).
   """
+
+  def into_dead(states: jax.Array, children: jax.Array) -> jax.Array:
+    rows = jnp.arange(children.shape[0])[:, None, None]
+    return ~(live[rows, jnp.maximum(children, 0)] & (children >= 0))
+
+  return forbid_edges(constraint, arrays, into_dead)
+
+
+def forbid_edges(constraint: Constraint, arrays: TrieArrays,
+                 forbidden: Callable[[Any, jax.Array], jax.Array],
+                 automaton_state: Callable[[Any], jax.Array] = lambda state: state
+                 ) -> Constraint:
+  """``constraint`` that also forbids the edges ``forbidden`` picks, by the state they lead to.
+
+  Only states with at most ``F`` children (``arrays.window``) are looked at.
+
+  Args:
+    constraint: any constraint; ``automaton_state(its state)`` is the state of
+      ``arrays`` per beam, int32 ``[B, W]`` (-1 dead).
+    arrays: the automaton.
+    forbidden: ``(constraint state, children int32 [B, W, F]) -> bool [B, W, F]``:
+      True forbids the edge into that child (children of padding slots are
+      ignored).
+    automaton_state: where the automaton state sits in ``constraint``'s state
+      (e.g. ``lambda s: s[0]`` under :func:`~fsnlu_jax.kernels.all_of`).
+  """
   window = jnp.asarray(arrays.window, jnp.int32)  # --> [F]
   offsets = jnp.asarray(arrays.offsets, jnp.int32)
   last_edge = max(arrays.num_edges - 1, 0)
 
-  def allowed(states: jax.Array) -> jax.Array:
-    mask = constraint.allowed(states)  # --> [B, W, V]
+  def allowed(state) -> jax.Array:
+    mask = constraint.allowed(state)  # --> [B, W, V]
     vocab = mask.shape[-1]
+    states = automaton_state(state)  # --> [B, W]
     safe = jnp.maximum(states, 0)
     start = offsets[safe]
     count = offsets[safe + 1] - start
     sparse = (states >= 0) & (count <= window.shape[0])  # --> [B, W]
-    edge = start[..., None] + window  # --> [B, W, F]
-    real = sparse[..., None] & (window < count[..., None])
-    edge = jnp.minimum(edge, last_edge)
-    child = jnp.asarray(arrays.edge_child)[edge]
-    token = jnp.asarray(arrays.edge_tokens)[edge]
-    rows = jnp.arange(states.shape[0])[:, None, None]
-    dead = real & ~(live[rows, jnp.maximum(child, 0)] & (child >= 0))  # --> [B, W, F]
-    dead_token = jnp.where(dead, token, vocab)  # out of range: dropped
-    b, w, _ = jnp.indices(dead_token.shape)
-    dead_mask = jnp.zeros(mask.shape, bool).at[b, w, dead_token].set(True, mode="drop")
-    return mask & ~dead_mask
+    real = sparse[..., None] & (window < count[..., None])  # --> [B, W, F]
+    edge = jnp.minimum(start[..., None] + window, last_edge)
+    children = jnp.asarray(arrays.edge_child)[edge]
+    tokens = jnp.asarray(arrays.edge_tokens)[edge]
+    blocked = real & forbidden(state, children)
+    blocked_tokens = jnp.where(blocked, tokens, vocab)  # out of range: dropped
+    b, w, _ = jnp.indices(blocked_tokens.shape)
+    block = jnp.zeros(mask.shape, bool).at[b, w, blocked_tokens].set(True, mode="drop")
+    return mask & ~block
 
   return Constraint(init=constraint.init, allowed=allowed, advance=constraint.advance)
+
+
+def ending_states(arrays: TrieArrays, *, eos_id: int) -> jax.Array:
+  """bool ``[S]``: the states whose only way on is EOS (a tree's root closed)."""
+  tokens = jnp.asarray(arrays.edge_tokens, jnp.int32)
+  parents = _edge_parents(arrays)
+  real = jnp.asarray(arrays.edge_child) >= 0  # padded edges lead nowhere
+  zeros = jnp.zeros(arrays.num_states, jnp.int32)
+  edges = zeros.at[parents].add(real, mode="drop")
+  others = zeros.at[parents].add(real & (tokens != eos_id), mode="drop")
+  return (edges > 0) & (others == 0)
+
+
+def _edge_parents(arrays: TrieArrays) -> jax.Array:
+  """int32 ``[A]``: the state each edge leaves (edges ``offsets[s]:offsets[s+1]`` are s's)."""
+  return jnp.searchsorted(jnp.asarray(arrays.offsets, jnp.int32)[1:],
+                          jnp.arange(arrays.num_edges), side="right")

@@ -131,9 +131,11 @@ class ParserDecodeConfig:
       constraint met (Post & Vilar 2018) would cut the fallbacks, not built.
     prune_dead_ends: with ``grounded_values``, a beam never enters a state
       from which the row's allowed pieces cannot finish a tree (an entity
-      opened when none of its values is mentioned):
-      :func:`fsnlu_jax.decoding.prune_dead_ends`. Off: such beams die a step
-      later, and a row whose beams all die falls back.
+      opened when none of its values is mentioned,
+      :func:`fsnlu_jax.decoding.prune_dead_ends`), and with ``cover_mentions``
+      never closes the root while a mention is owed (only EOS may follow,
+      which coverage forbids). Off: such beams die a step later, and a row
+      whose beams all die falls back.
   """
 
   beam_size: int = 4

@@ -28,8 +28,8 @@ import numpy as np
 from flax import nnx
 
 from fsnlu_jax.data.subword import SubwordTokenizer
-from fsnlu_jax.decoding import (GrammarAutomaton, build_tree_grammar, live_states, prune_dead_ends,
-                                tree_grammar_constraint)
+from fsnlu_jax.decoding import (GrammarAutomaton, build_tree_grammar, ending_states, forbid_edges,
+                                live_states, prune_dead_ends, tree_grammar_constraint)
 from fsnlu_jax.kernels import (all_of, beam_search, expand_to_beams, row_masked_constraint,
                                sample, shortlist_constraint)
 from fsnlu_jax.models import BertSeq2Seq, Seq2SeqConfig, seq2seq_tokens_to_logits
@@ -266,7 +266,8 @@ def _searcher(graphdef, *, beam_size, max_length, alpha, prune=False):
   ``value_mask``: the pieces each row may write, ``phrases``: the values it must write,
   :class:`~fsnlu_jax.parse.grounding.ValueGrounding`; None leaves either out). ``prune``:
   no edge into a state from which ``value_mask`` leaves no way to EOS
-  (:func:`fsnlu_jax.decoding.prune_dead_ends`)."""
+  (:func:`fsnlu_jax.decoding.prune_dead_ends`), and with ``phrases`` no closing of the root
+  while a mention is owed."""
 
   @jax.jit
   def run(state, src_ids, src_mask, arrays, copy, utterance_mask, value_mask, phrases, lengths):
@@ -285,6 +286,12 @@ def _searcher(graphdef, *, beam_size, max_length, alpha, prune=False):
       constraint = all_of(constraint, mention_constraint(
           phrases, lengths, vocab_size=c.encoder.vocab_size, eos_id=c.eos_id,
           max_length=max_length))
+      if prune:
+        # Closing the root leaves only EOS, which the mentions forbid until each is written.
+        ending = ending_states(arrays, eos_id=c.eos_id)
+        early = lambda s, children: (ending[jnp.maximum(children, 0)] & (children >= 0)
+                                     & ~s[1].done.all(-1)[..., None])
+        constraint = forbid_edges(constraint, arrays, early, automaton_state=lambda s: s[0])
     constraint, vocab_size, bos, eos = _search_space(model, constraint)
     return beam_search(seq2seq_tokens_to_logits(model), cache, batch_size=src_ids.shape[0],
                        beam_size=beam_size, max_length=max_length, vocab_size=vocab_size,

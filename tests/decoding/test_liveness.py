@@ -7,9 +7,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from fsnlu_jax.decoding import (TreeGrammar, build_tree_grammar, live_states, prune_dead_ends,
-                                tree_grammar_constraint)
-from fsnlu_jax.kernels import beam_search, expand_to_beams, row_masked_constraint
+from fsnlu_jax.decoding import (TreeGrammar, build_tree_grammar, ending_states, forbid_edges,
+                                live_states, prune_dead_ends, tree_grammar_constraint)
+from fsnlu_jax.kernels import (Constraint, all_of, beam_search, expand_to_beams,
+                               row_masked_constraint)
 
 # Two entities whose values a row mask can take away: X ("ab", "abc", "b") and Y ("cd", "d").
 GRAMMAR = TreeGrammar("R", {"R": frozenset({"P", "Q"}), "P": frozenset({"X", "N", "Y"}),
@@ -151,3 +152,48 @@ def test_greedy_search_finishes_where_the_unpruned_one_dies():
   ids = np.asarray(out.sequences[0, 0, :int(out.lengths[0, 0])])
   tree = automaton.decode(ids)
   assert tree is not None and "(Y" not in tree and "(X" in tree
+
+
+def test_ending_states_are_those_with_only_eos_after_them():
+  automaton = _automaton(2)
+  got = np.asarray(ending_states(jax.device_put(automaton.arrays), eos_id=EOS))
+  want = [list(automaton.allowed(s)) == [EOS] for s in range(automaton.num_states)]
+  np.testing.assert_array_equal(got, want)
+  assert got.sum() == 1  # the root closed
+
+
+def test_forbid_edges_keeps_the_root_open_until_another_constraint_lets_it_end():
+  """A second constraint forbids EOS until ``d`` was written; the model wants to close
+  at once. Unguarded, the greedy beam closes the root and dies (only EOS may follow);
+  with the edges into ending states forbidden until then, it writes a Y with ``d``."""
+  automaton = _automaton(32)
+  arrays = jax.device_put(automaton.arrays)
+  needs_d = Constraint(init=lambda b, w: jnp.zeros((b, w), bool),
+                       allowed=lambda seen: (jnp.arange(VOCAB) != EOS) | seen[..., None],
+                       advance=lambda seen, tokens: seen | (tokens == CHARS["d"]))
+  bias = np.zeros((1, VOCAB), np.float32)
+  bias[0, CHARS[")"]] = 3.0
+  bias[0, CHARS["X"]] = 2.0  # an X is opened before anything else
+  bias[0, CHARS["b"]] = 1.0
+  bias[0, CHARS["d"]] = 0.5
+  later = np.zeros((1, VOCAB), np.float32)
+  later[0, CHARS["Q"]] = 1.0  # after the first order, the model would take a Q (whose Y says d)
+
+  def decode(guard: bool):
+    constraint = all_of(tree_grammar_constraint(arrays, vocab_size=VOCAB), needs_d)
+    if guard:
+      ending = ending_states(arrays, eos_id=EOS)
+      constraint = forbid_edges(
+          constraint, arrays,
+          lambda s, children: ending[jnp.maximum(children, 0)] & ~s[1][..., None],
+          automaton_state=lambda s: s[0])
+    step = lambda tokens, cache, i: (jax.nn.log_softmax(cache + (i >= 8) * later), cache)
+    return beam_search(step, expand_to_beams(jnp.asarray(bias), 1), batch_size=1, beam_size=1,
+                       max_length=40, vocab_size=VOCAB, bos_id=EOS, eos_id=EOS,
+                       constraint=constraint)
+
+  assert not bool(decode(False).finished[0, 0])
+  out = decode(True)
+  assert bool(out.finished[0, 0])
+  tree = automaton.decode(np.asarray(out.sequences[0, 0, :int(out.lengths[0, 0])]))
+  assert tree is not None and "d" in tree.split(), tree
