@@ -574,3 +574,24 @@ def test_rewrite_seeds_pairs_runs_of_one_config_and_refuses_others(tmp_path, mon
   (runs[1] / "test_outcomes.json").write_text(json.dumps(outcomes))
   with pytest.raises(SystemExit, match="other test pairs"):
     seeds.read_runs(runs)
+
+
+def test_clasp_decoding_pairs_each_setting_with_the_first_per_test_row(monkeypatch):
+  monkeypatch.syspath_prepend(str(BENCHMARKS))
+  spec = importlib.util.spec_from_file_location("_bench_decoding", BENCHMARKS / "clasp_decoding.py")
+  decoding = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(decoding)
+  assert decoding.parse_setting("cover_mentions=True,beam_size=8") == dict(cover_mentions=True,
+                                                                           beam_size=8)
+  with pytest.raises(decoding.argparse.ArgumentTypeError):
+    decoding.parse_setting("cover_mentions")
+  run = lambda matches, fallback: dict(matches=matches, fallback_rows=fallback, well_formed=1.0)
+  runs = {"0/none": {"a": run([True, False, False], {"x": 2}), "b": run([True, True, False], {})},
+          "1/none": {"a": run([False, False, True], {"x": 1}), "b": run([True, False, True], {})},
+          "2/none": {"a": run([True, True, True], {})}}  # without "b": left out of both
+  out = decoding.summarize(runs, ["a", "b"])
+  assert out["runs"] == ["0/none", "1/none"]
+  assert out["settings"]["a"]["mean"] == pytest.approx(2 / 6)
+  assert out["settings"]["a"]["fallback_rows"] == {"0/none": {"x": 2}, "1/none": {"x": 1}}
+  paired = out["paired"]["b − a"]
+  assert paired["mean"] == pytest.approx(2 / 6) and paired["seed_means"] == [1 / 3, 1 / 3]

@@ -125,6 +125,19 @@ def test_random_walks_under_pruning_never_dead_end():
     assert done.mean() > 0.9  # uniform choices may nest long; none may get stuck
 
 
+def _greedy(constraint, bias: np.ndarray, later: np.ndarray | None = None):
+  """The ids of a greedy search (beam 1) under fixed logits ``bias`` [1, V] (plus ``later``
+  from step 8 on), or None if it did not finish."""
+  later = np.zeros_like(bias) if later is None else later
+  step = lambda tokens, cache, i: (jax.nn.log_softmax(cache + (i >= 8) * later), cache)
+  out = beam_search(step, expand_to_beams(jnp.asarray(bias), 1), batch_size=1, beam_size=1,
+                    max_length=40, vocab_size=VOCAB, bos_id=EOS, eos_id=EOS,
+                    constraint=constraint)
+  if not bool(out.finished[0, 0]):
+    return None
+  return np.asarray(out.sequences[0, 0, :int(out.lengths[0, 0])])
+
+
 def test_greedy_search_finishes_where_the_unpruned_one_dies():
   """The model wants Y; the row mentions no Y value: unpruned, the greedy beam opens Y and
   dies; pruned, it writes X instead."""
@@ -141,16 +154,10 @@ def test_greedy_search_finishes_where_the_unpruned_one_dies():
     if prune:
       constraint = prune_dead_ends(constraint, arrays,
                                    live_states(arrays, jnp.asarray(mask), eos_id=EOS))
-    step = lambda tokens, cache, i: (jax.nn.log_softmax(cache), cache)
-    return beam_search(step, expand_to_beams(jnp.asarray(bias), 1), batch_size=1, beam_size=1,
-                       max_length=30, vocab_size=VOCAB, bos_id=EOS, eos_id=EOS,
-                       constraint=constraint)
+    return _greedy(constraint, bias)
 
-  assert not bool(decode(False).finished[0, 0])
-  out = decode(True)
-  assert bool(out.finished[0, 0])
-  ids = np.asarray(out.sequences[0, 0, :int(out.lengths[0, 0])])
-  tree = automaton.decode(ids)
+  assert decode(False) is None
+  tree = automaton.decode(decode(True))
   assert tree is not None and "(Y" not in tree and "(X" in tree
 
 
@@ -187,13 +194,8 @@ def test_forbid_edges_keeps_the_root_open_until_another_constraint_lets_it_end()
           constraint, arrays,
           lambda s, children: ending[jnp.maximum(children, 0)] & ~s[1][..., None],
           automaton_state=lambda s: s[0])
-    step = lambda tokens, cache, i: (jax.nn.log_softmax(cache + (i >= 8) * later), cache)
-    return beam_search(step, expand_to_beams(jnp.asarray(bias), 1), batch_size=1, beam_size=1,
-                       max_length=40, vocab_size=VOCAB, bos_id=EOS, eos_id=EOS,
-                       constraint=constraint)
+    return _greedy(constraint, bias, later)
 
-  assert not bool(decode(False).finished[0, 0])
-  out = decode(True)
-  assert bool(out.finished[0, 0])
-  tree = automaton.decode(np.asarray(out.sequences[0, 0, :int(out.lengths[0, 0])]))
+  assert decode(False) is None
+  tree = automaton.decode(decode(True))
   assert tree is not None and "d" in tree.split(), tree
