@@ -136,6 +136,12 @@ class ParserDecodeConfig:
       never closes the root while a mention is owed (only EOS may follow,
       which coverage forbids). Off: such beams die a step later, and a row
       whose beams all die falls back.
+    cap_mentions: with ``cover_mentions``, each mentioned value is written at
+      most as often as the utterance mentions it
+      (:meth:`~fsnlu_jax.parse.grounding.ValueGrounding.mention_counts`; never
+      exceeded by a gold tree of PIZZA's dev and test). Without it a
+      16-example parser loops (``(TOPPING TUNA )`` three times in one order)
+      until ``max_length`` and the row falls back.
   """
 
   beam_size: int = 4
@@ -146,6 +152,7 @@ class ParserDecodeConfig:
   grounded_values: bool = True
   cover_mentions: bool = True
   prune_dead_ends: bool = True
+  cap_mentions: bool = True
 
 
 @dataclasses.dataclass(frozen=True)

@@ -34,6 +34,7 @@ class MentionState(NamedTuple):
   progress: jax.Array  # int32 [B, W, K] pieces of each phrase matched in a row so far
   done: jax.Array  # bool [B, W, K] phrase said (padding phrases: True from the start)
   emitted: jax.Array  # int32 [B, W] tokens emitted so far
+  said: jax.Array  # int32 [B, W, K] times each phrase was said
 
 
 def phrase_arrays(phrases: Sequence[Sequence[Sequence[int]]], *, max_phrases: int | None = None,
@@ -56,7 +57,7 @@ def phrase_arrays(phrases: Sequence[Sequence[Sequence[int]]], *, max_phrases: in
 
 def mention_constraint(pieces: jax.Array, lengths: jax.Array, *, vocab_size: int, eos_id: int,
                        max_length: int, usable: jax.Array | None = None,
-                       in_order: bool = False) -> Constraint:
+                       in_order: bool = False, caps: jax.Array | None = None) -> Constraint:
   """The constraint of the module docstring (build it inside the jitted function).
 
   Args:
@@ -72,6 +73,10 @@ def mention_constraint(pieces: jax.Array, lengths: jax.Array, *, vocab_size: int
     in_order: a phrase may start only once every phrase before it is said
       (the placeholders of :mod:`fsnlu_jax.parse.placeholders`, said in
       increasing order).
+    caps: int32 ``[B, K]``, the most times each phrase may be said (0: no
+      limit): the piece that would complete a phrase said that often is
+      forbidden. The parser caps each value at the times its utterance
+      mentions it, which stops a beam from writing one value over and over.
   """
   pieces, lengths = jnp.asarray(pieces, jnp.int32), jnp.asarray(lengths, jnp.int32)
   usable = jnp.ones(vocab_size, bool) if usable is None else jnp.asarray(usable, bool)
@@ -80,7 +85,7 @@ def mention_constraint(pieces: jax.Array, lengths: jax.Array, *, vocab_size: int
     shape = (batch_size, beam_size, pieces.shape[1])
     done = jnp.broadcast_to((lengths == 0)[:, None, :], shape)
     return MentionState(jnp.zeros(shape, jnp.int32), done,
-                        jnp.zeros((batch_size, beam_size), jnp.int32))
+                        jnp.zeros((batch_size, beam_size), jnp.int32), jnp.zeros(shape, jnp.int32))
 
   def _owed(state: MentionState):
     """``(pieces owed [B, W], the phrase to finish first [B, W], its progress [B, W])``."""
@@ -117,7 +122,14 @@ def mention_constraint(pieces: jax.Array, lengths: jax.Array, *, vocab_size: int
     due = (due_pieces.reshape(due_pieces.shape[:2] + (-1, 1)) == vocab).any(2)  # --> [B, W, V]
     free = ((usable | due) & (vocab != eos_id)) | (all_done[..., None] & (vocab == eos_id))
     only = jnp.where(all_done, eos_id, next_piece)[..., None] == vocab
-    return jnp.where(forced[..., None], only, free)
+    out = jnp.where(forced[..., None], only, free)
+    if caps is not None:
+      # The piece that would complete a phrase already said caps[k] times.
+      full = (caps[:, None, :] > 0) & (state.said >= caps[:, None, :])  # --> [B, W, K]
+      last = jnp.take_along_axis(row_pieces, (lengths[:, None, :, None] - 1).clip(0), -1)[..., 0]
+      blocked = jnp.where(full & (state.progress == lengths[:, None, :] - 1), last, -1)
+      out &= ~(blocked[..., None] == vocab).any(2)
+    return out
 
   def advance(state: MentionState, tokens: jax.Array) -> MentionState:
     row_pieces = pieces[:, None]  # --> [B, 1, K, P]
@@ -128,7 +140,10 @@ def mention_constraint(pieces: jax.Array, lengths: jax.Array, *, vocab_size: int
     token = tokens[..., None]
     restart = jnp.where(token == row_pieces[..., 0], 1, 0)
     progress = jnp.where(token == expected, state.progress + 1, restart)
-    done = state.done | (progress >= lengths[:, None, :])
-    return MentionState(jnp.where(done, 0, progress), done, state.emitted + 1)
+    complete = (progress >= lengths[:, None, :]) & (lengths[:, None, :] > 0)
+    done = state.done | complete
+    # A said phrase is still matched (counted in said); the owed-piece logic skips it.
+    return MentionState(jnp.where(complete, 0, progress), done, state.emitted + 1,
+                        state.said + complete)
 
   return Constraint(init=init, allowed=allowed, advance=advance)

@@ -167,15 +167,20 @@ class Parser:
       # None leaves a restriction out of the trace (jit retraces once per combination).
       batch_texts = [texts[r] for r in fill]
       values = jnp.asarray(self.grounding.mask(batch_texts)) if grounded else None
-      phrases = lengths = None
+      phrases = lengths = caps = None
       if grounded and cover:
         phrases, lengths = phrase_arrays(
             [row[:MAX_MENTIONS] for row in self.grounding.required(batch_texts)],
             max_phrases=MAX_MENTIONS, max_pieces=MAX_VALUE_PIECES)
         phrases, lengths = jnp.asarray(phrases), jnp.asarray(lengths)
+        if d.cap_mentions:
+          caps = np.zeros(lengths.shape, np.int32)
+          for i, counts in enumerate(self.grounding.mention_counts(batch_texts)):
+            caps[i, :len(counts[:MAX_MENTIONS])] = counts[:MAX_MENTIONS]
+          caps = jnp.asarray(caps)
       result = jax.device_get(run(state, jnp.asarray(src), jnp.asarray(src != c.pad_id),
                                   self._arrays, self._copy, jnp.asarray(mask), values,
-                                  phrases, lengths))
+                                  phrases, lengths, caps))
       for i, r in enumerate(rows):
         if not result.finished[i, 0]:
           out.append((None, float("-inf")))
@@ -262,15 +267,17 @@ def _tree_sampler(graphdef, *, n, max_length):
 @functools.lru_cache(maxsize=16)
 def _searcher(graphdef, *, beam_size, max_length, alpha, prune=False):
   """The jitted ``run(state, src_ids [B, Ls], src_mask, arrays, copy, utterance_mask [B, V],
-  value_mask [B, V], phrases [B, K, P], lengths [B, K])`` (tokens as output positions;
-  ``value_mask``: the pieces each row may write, ``phrases``: the values it must write,
-  :class:`~fsnlu_jax.parse.grounding.ValueGrounding`; None leaves either out). ``prune``:
+  value_mask [B, V], phrases [B, K, P], lengths [B, K], caps [B, K])`` (tokens as output
+  positions; ``value_mask``: the pieces each row may write, ``phrases``: the values it must
+  write, ``caps``: at most how often, :class:`~fsnlu_jax.parse.grounding.ValueGrounding`;
+  None leaves any of them out). ``prune``:
   no edge into a state from which ``value_mask`` leaves no way to EOS
   (:func:`fsnlu_jax.decoding.prune_dead_ends`), and with ``phrases`` no closing of the root
   while a mention is owed."""
 
   @jax.jit
-  def run(state, src_ids, src_mask, arrays, copy, utterance_mask, value_mask, phrases, lengths):
+  def run(state, src_ids, src_mask, arrays, copy, utterance_mask, value_mask, phrases, lengths,
+          caps):
     model = nnx.merge(graphdef, state)
     c = model.config
     encoded = model.encode(src_ids, src_mask)  # --> [B, Ls, D]
@@ -285,7 +292,7 @@ def _searcher(graphdef, *, beam_size, max_length, alpha, prune=False):
     if phrases is not None:
       constraint = all_of(constraint, mention_constraint(
           phrases, lengths, vocab_size=c.encoder.vocab_size, eos_id=c.eos_id,
-          max_length=max_length))
+          max_length=max_length, caps=caps))
       if prune:
         # Closing the root leaves only EOS, which the mentions forbid until each is written.
         ending = ending_states(arrays, eos_id=c.eos_id)

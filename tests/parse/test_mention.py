@@ -97,3 +97,48 @@ def test_in_order_phrases_start_only_after_the_ones_before():
     assert all(s.count(2) == 1 and s.count(3) == 1 for s in seqs), seqs
     first_is_2 = [s.index(2) < s.index(3) for s in seqs]
     assert all(first_is_2) if in_order else not all(first_is_2)
+
+
+def _occurrences(seq: list[int], phrase: list[int]) -> int:
+  """Non-overlapping left-to-right occurrences of ``phrase`` in ``seq``."""
+  count = i = 0
+  while i <= len(seq) - len(phrase):
+    if seq[i:i + len(phrase)] == phrase:
+      count, i = count + 1, i + len(phrase)
+    else:
+      i += 1
+  return count
+
+
+def test_capped_phrases_are_said_at_least_once_and_at_most_their_cap():
+  """A model that loves the phrases' pieces: uncapped it says them again and again;
+  capped, each is said between once and its cap (0: unlimited) in every sample."""
+  rows = [[[3], [4, 5]], [[6, 7, 8], [3]], [[4, 5], [9]]] * 6
+  caps = np.array([[1, 2], [1, 0], [2, 1]] * 6, np.int32)
+  pieces, lengths = phrase_arrays(rows)
+  table = np.zeros((V, V), np.float32)
+  table[:, [3, 4, 5, 6, 7, 8, 9]] = 2.5
+  table[:, EOS] = -1.0
+  step = lambda tokens, cache, i: (jnp.asarray(table)[tokens], cache)
+  max_length = 16
+
+  @jax.jit
+  def run(key, caps):
+    return sample(step, None, rng=key, batch_size=len(rows), max_length=max_length,
+                  vocab_size=V, bos_id=BOS, eos_id=EOS,
+                  constraint=mention_constraint(pieces, lengths, vocab_size=V, eos_id=EOS,
+                                                max_length=max_length, caps=caps))
+
+  over_uncapped = 0
+  for seed in range(4):
+    free = jax.device_get(run(jax.random.key(seed), jnp.zeros_like(caps)))
+    capped = jax.device_get(run(jax.random.key(seed), jnp.asarray(caps)))
+    for b, row in enumerate(rows):
+      seq = capped.sequences[b, :capped.lengths[b]].tolist()
+      assert capped.finished[b] and seq[-1] == EOS
+      for phrase, cap in zip(row, caps[b]):
+        n = _occurrences(seq, phrase)
+        assert n >= 1 and (cap == 0 or n <= cap), (row, caps[b].tolist(), seq)
+      loose = free.sequences[b, :free.lengths[b]].tolist()
+      over_uncapped += any(cap and _occurrences(loose, p) > cap for p, cap in zip(row, caps[b]))
+  assert over_uncapped > 10  # the caps are what held the capped samples back
