@@ -40,9 +40,11 @@ def get_config(arg: str = "") -> dict:
       # 1000 steps (~15 min on 2 cores): all 348 examples parse 73% of the test set at 1000
       # steps and 6% at 200 (benchmarks/results/clasp.json); 16 examples need ~100.
       train=dict(steps=1000, batch_size=16, log_every=25, eval_every=50, checkpoint_every=50),
-      # Values grounded in the utterance, every mentioned one written (ParserDecodeConfig).
+      # Values grounded in the utterance, every mentioned one written, none more often than
+      # it is mentioned, no beam led into a dead end (ParserDecodeConfig).
       decode=dict(beam_size=4, alpha=0.6, max_length=128, batch_size=32, max_depth=6,
-                  grounded_values=True, cover_mentions=True))
+                  grounded_values=True, cover_mentions=True, cap_mentions=True,
+                  prune_dead_ends=True))
   if arg == "teacher":
     config = teacher(config)
     config["train"].update(steps=500)  # the 16 seeds' frames are learnt by then (~15 min)

@@ -15,7 +15,8 @@ grammar is compiled on the host into a deterministic automaton over piece ids:
 1. grammar states are ``(path of open labels, phase)``: a constructor just
    opened (a child must follow), a constructor with children (another child
    or ``)``), an entity opened (a value must follow), an entity with its value
-   (``)`` must follow); the open labels bound the depth (``max_depth``);
+   (``)`` must follow); the open labels bound the depth (``max_depth``), and
+   each keeps the once-only children it holds (``once``);
 2. each grammar state allows a set of symbols; a symbol's pieces are a path,
    so the automaton's states are sets of ``(grammar state, piece prefix)``,
    built by subset construction, which also resolves symbols whose pieces are
@@ -66,6 +67,9 @@ class TreeGrammar:
     copy: entity labels whose value may instead be copied from the utterance:
       one or more of its pieces, in any order (the constraint then needs the
       utterance's pieces, see :func:`tree_grammar_constraint`).
+    once: constructor label -> the child labels it may hold at most once
+      (PIZZA: one ``NUMBER`` and one ``SIZE`` per order). Each open
+      constructor's automaton state remembers which of them it has.
   """
 
   root: str
@@ -73,6 +77,7 @@ class TreeGrammar:
   values: Mapping[str, tuple[str, ...]]
   max_depth: int = 8
   copy: frozenset[str] = frozenset()
+  once: Mapping[str, frozenset[str]] = dataclasses.field(default_factory=dict)
 
   def __post_init__(self):
     both = set(self.children) & set(self.values)
@@ -94,11 +99,16 @@ class TreeGrammar:
              if not values and label not in self.copy]
     if empty:
       raise ValueError(f"entities without values: {sorted(empty)}")
+    stray = sorted(f"{p}/{c}" for p, labels in self.once.items() for c in labels
+                   if c not in self.children.get(p, ()))
+    if stray:
+      raise ValueError(f"'once' labels that are not children of their parent: {stray}")
 
   @classmethod
   def from_schema(cls, schema: TreeSchema, catalogues: Catalogues, *,
                   extra_children: Mapping[str, Iterable[str]] | None = None,
-                  copy: Iterable[str] = (), max_depth: int = 8) -> "TreeGrammar":
+                  copy: Iterable[str] = (), max_depth: int = 8,
+                  once_only: bool = True) -> "TreeGrammar":
     """The schema's constructors, with the catalogue values for its entities.
 
     Args:
@@ -109,6 +119,10 @@ class TreeGrammar:
         ``{"DRINKORDER": ["VOLUME"]}``, which the catalogues know but the 348
         dev trees never use).
       copy: entity labels whose value may also be copied from the utterance.
+      once_only: an entity never seen more than once under its parent in the
+      schema's trees may appear there at most once (``once``): an order has
+      one size and one number. Constructors are left free: an exclusion
+      (``NOT``) or a sub-order may repeat in trees the schema has not seen.
     """
     children = {p: set(c) for p, c in schema.children.items()}
     for parent, labels in (extra_children or {}).items():
@@ -117,9 +131,16 @@ class TreeGrammar:
     missing = sorted(e for e in entities if not catalogues.values(e) and e not in set(copy))
     if missing:
       raise ValueError(f"entities without catalogue values: {missing}")
+    once = {}
+    if once_only:
+      for parent, per_child in schema.counts.items():
+        single = {child for child, seen in per_child.items() if child in entities
+                  and max(n for n, rows in seen.items() if rows) <= 1}
+        if single:
+          once[parent] = frozenset(single)
     return cls(root=schema.root, children={p: frozenset(c) for p, c in children.items()},
                values={e: catalogues.values(e) for e in sorted(entities)}, max_depth=max_depth,
-               copy=frozenset(copy))
+               copy=frozenset(copy), once=once)
 
 
 @dataclasses.dataclass
@@ -252,15 +273,18 @@ class _Tables:
       return self._symbols[state]
     g = self.grammar
     out: list[tuple[str, tuple]] = []
+    # A path holds each open label with the once-only children it already has.
     if state == _START:
-      out.append((f"({g.root}", ((g.root,), _OPENED)))
+      out.append((f"({g.root}", (((g.root, frozenset()),), _OPENED)))
     elif state not in (_DONE, _FINAL):
       path, phase = state
-      label = path[-1]
+      label, used = path[-1]
       parent = _DONE if len(path) == 1 else (path[:-1], _HAS_CHILD)
       if phase in (_OPENED, _HAS_CHILD) and len(path) < g.max_depth:
-        for child in sorted(g.children[label]):
-          out.append((f"({child}", (path + (child,),
+        once = g.once.get(label, frozenset())
+        for child in sorted(g.children[label] - used):
+          marked = path[:-1] + ((label, used | {child} if child in once else used),)
+          out.append((f"({child}", (marked + ((child, frozenset()),),
                                     _NEEDS_VALUE if child in g.values else _OPENED)))
       if phase in (_HAS_CHILD, _HAS_VALUE, _COPYING):
         out.append((")", parent))
@@ -274,7 +298,7 @@ class _Tables:
     if prefix or state in (_START, _DONE, _FINAL):
       return ()
     path, phase = state
-    if phase in (_NEEDS_VALUE, _COPYING) and path[-1] in self.grammar.copy:
+    if phase in (_NEEDS_VALUE, _COPYING) and path[-1][0] in self.grammar.copy:
       return (((path, _COPYING), ()),)
     return ()
 

@@ -204,13 +204,16 @@ def grammar_to_dict(grammar: TreeGrammar) -> dict:
   """A JSON form of a :class:`TreeGrammar` (``parser.json``)."""
   return dict(root=grammar.root, children={k: sorted(v) for k, v in grammar.children.items()},
               values={k: list(v) for k, v in grammar.values.items()},
-              max_depth=grammar.max_depth, copy=sorted(grammar.copy))
+              max_depth=grammar.max_depth, copy=sorted(grammar.copy),
+              once={k: sorted(v) for k, v in grammar.once.items()})
 
 
 def grammar_from_dict(d: Mapping) -> TreeGrammar:
+  """The inverse of :func:`grammar_to_dict` (a parser saved before ``once`` existed has none)."""
   return TreeGrammar(root=d["root"], children={k: frozenset(v) for k, v in d["children"].items()},
                      values={k: tuple(v) for k, v in d["values"].items()},
-                     max_depth=d["max_depth"], copy=frozenset(d["copy"]))
+                     max_depth=d["max_depth"], copy=frozenset(d["copy"]),
+                     once={k: frozenset(v) for k, v in d.get("once", {}).items()})
 
 
 def encode_parses(examples: Sequence[ParseExample], tokenizer: SubwordTokenizer, *,

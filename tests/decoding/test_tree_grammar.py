@@ -270,3 +270,29 @@ def test_copy_needs_the_utterance_mask_and_entity_labels(copying):
     tree_grammar_constraint(copying.arrays, vocab_size=VOCAB, copy=copying.copy)
   with pytest.raises(ValueError, match="not entities"):
     TreeGrammar("R", GRAMMAR.children, GRAMMAR.values, copy=frozenset({"P"}))
+
+
+def test_once_only_children_appear_at_most_once_under_each_parent():
+  """With ``once`` (P holds at most one X; N at most one X), exactly the trees of the
+  plain grammar that repeat no once-only child under one parent are accepted."""
+  once = TreeGrammar("R", GRAMMAR.children, GRAMMAR.values, once={"P": frozenset({"X"}),
+                                                                    "N": frozenset({"X"})})
+  automaton = build_tree_grammar(once, lambda w: [CHARS[c] for c in w], vocab_size=VOCAB,
+                                 eos_id=EOS, dense_fanout=2)
+
+  def repeats(tree: Tree) -> bool:
+    labels = [c.label for c in tree.subtrees]
+    own = any(labels.count(c) > 1 for c in once.once.get(tree.label, ()))
+    return own or any(repeats(c) for c in tree.subtrees)
+
+  trees = list(_trees("R", 1))
+  trees += [Tree("P", kids) for kids in itertools.product(_trees("X", 1) + _trees("N", 2), repeat=2)]
+  trees = [t if t.label == "R" else Tree("R", (t,)) for t in trees]
+  kept = 0
+  for tree in trees:
+    ids = _ids(tree.render())
+    assert automaton.accepts(ids) == (not repeats(tree)), tree.render()
+    kept += not repeats(tree)
+  assert 0 < kept < len(trees)
+  with pytest.raises(ValueError, match="not children"):
+    TreeGrammar("R", GRAMMAR.children, GRAMMAR.values, once={"P": frozenset({"Q"})})
