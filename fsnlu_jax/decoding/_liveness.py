@@ -17,11 +17,11 @@ batch), and :func:`prune_dead_ends` forbids every edge into a state that is not
 live. A beam then always has a way to finish, so a row's beams die only when
 its start state is dead (no tree at all is possible under the mask).
 
-Two limits, both by design: only states with at most ``F`` children
-(``arrays.window``) are pruned (a dense state is a choice of value pieces,
-whose children the mask already restricts piece by piece); and the automaton
-is taken as it is, without copying from the utterance (a copying grammar moves
-on other edges, :class:`~fsnlu_jax.decoding.CopyArrays`).
+Two limits: by default only states with at most ``F`` children
+(``arrays.window``) are pruned (``max_fanout`` widens that to every state,
+at ``[B, W, max_fanout]`` per step); and the automaton is taken as it is,
+without copying from the utterance (a copying grammar moves on other edges,
+:class:`~fsnlu_jax.decoding.CopyArrays`).
 
 Shapes: ``B`` rows, ``W`` beams, ``S`` automaton states, ``A`` edges, ``V``
 vocabulary, ``F`` the sparse fan-out bound.
@@ -37,7 +37,8 @@ import jax.numpy as jnp
 from fsnlu_jax.kernels import Constraint, TrieArrays
 
 
-def live_states(arrays: TrieArrays, row_mask: jax.Array, *, eos_id: int) -> jax.Array:
+def live_states(arrays: TrieArrays, row_mask: jax.Array, *, eos_id: int,
+                edge_mask: jax.Array | None = None) -> jax.Array:
   """bool ``[B, S]``: whether state ``s`` can still reach EOS in row ``b`` (the states
   after EOS count as live: they are the goal).
 
@@ -45,6 +46,8 @@ def live_states(arrays: TrieArrays, row_mask: jax.Array, *, eos_id: int) -> jax.
     arrays: the automaton (edges in compressed rows; padded edges lead to -1).
     row_mask: bool ``[B, V]``, the tokens each row may emit.
     eos_id: the token that ends a sequence (an edge labelled with it finishes).
+    edge_mask: bool ``[B, A]``, the edges each row may take besides (e.g. only
+      those completing a value the row mentions); None: all.
   """
   num_states = arrays.num_states
   tokens = jnp.asarray(arrays.edge_tokens, jnp.int32)
@@ -53,6 +56,8 @@ def live_states(arrays: TrieArrays, row_mask: jax.Array, *, eos_id: int) -> jax.
   vocab = row_mask.shape[1]
   real = (tokens >= 0) & (tokens < vocab)
   usable = row_mask[:, jnp.where(real, tokens, 0)] & real  # --> [B, A]
+  if edge_mask is not None:
+    usable &= edge_mask
   has_child = children >= 0
   safe_child = jnp.where(has_child, children, 0)
   empty = jnp.zeros((row_mask.shape[0], num_states), bool)
@@ -74,43 +79,57 @@ def live_states(arrays: TrieArrays, row_mask: jax.Array, *, eos_id: int) -> jax.
   return live
 
 
-def prune_dead_ends(constraint: Constraint, arrays: TrieArrays, live: jax.Array) -> Constraint:
-  """``constraint`` that also forbids every edge into a state that is not live in its row.
+def prune_dead_ends(constraint: Constraint, arrays: TrieArrays, live: jax.Array,
+                    edge_mask: jax.Array | None = None, *,
+                    max_fanout: int | None = None) -> Constraint:
+  """``constraint`` that also forbids every edge into a state that is not live in its row
+  (and, with ``edge_mask``, every edge the row may not take).
 
   Args:
     constraint: a constraint whose state is the automaton state per beam,
       int32 ``[B, W]`` (-1 dead), e.g. the tree grammar's (without copying),
       row-masked.
     arrays: the automaton ``constraint`` walks.
-    live: bool ``[B, S]`` from :func:`live_states` (with the same row mask).
+    live: bool ``[B, S]`` from :func:`live_states` (with the same masks).
+    edge_mask: bool ``[B, A]`` as given to :func:`live_states`; None: all edges.
+    max_fanout: as in :func:`forbid_edges`.
   """
+  children_of = jnp.asarray(arrays.edge_child, jnp.int32)
 
-  def into_dead(states: jax.Array, children: jax.Array) -> jax.Array:
-    rows = jnp.arange(children.shape[0])[:, None, None]
-    return ~(live[rows, jnp.maximum(children, 0)] & (children >= 0))
+  def forbidden(states: jax.Array, edges: jax.Array) -> jax.Array:
+    rows = jnp.arange(edges.shape[0])[:, None, None]
+    children = children_of[edges]
+    ok = live[rows, jnp.maximum(children, 0)] & (children >= 0)
+    if edge_mask is not None:
+      ok &= edge_mask[rows, edges]
+    return ~ok
 
-  return forbid_edges(constraint, arrays, into_dead)
+  return forbid_edges(constraint, arrays, forbidden, max_fanout=max_fanout)
 
 
 def forbid_edges(constraint: Constraint, arrays: TrieArrays,
                  forbidden: Callable[[Any, jax.Array], jax.Array],
-                 automaton_state: Callable[[Any], jax.Array] = lambda state: state
-                 ) -> Constraint:
-  """``constraint`` that also forbids the edges ``forbidden`` picks, by the state they lead to.
+                 automaton_state: Callable[[Any], jax.Array] = lambda state: state, *,
+                 max_fanout: int | None = None) -> Constraint:
+  """``constraint`` that also forbids the edges ``forbidden`` picks.
 
-  Only states with at most ``F`` children (``arrays.window``) are looked at.
+  Only states with at most ``max_fanout`` children are looked at (static; default
+  ``F``, ``arrays.window``'s length: the sparse states). Give the automaton's
+  largest fan-out (``np.diff(arrays.offsets).max()``) to look at every state:
+  ``[B, W, max_fanout]`` edges per step.
 
   Args:
     constraint: any constraint; ``automaton_state(its state)`` is the state of
       ``arrays`` per beam, int32 ``[B, W]`` (-1 dead).
     arrays: the automaton.
-    forbidden: ``(constraint state, children int32 [B, W, F]) -> bool [B, W, F]``:
-      True forbids the edge into that child (children of padding slots are
-      ignored).
+    forbidden: ``(constraint state, edges int32 [B, W, F]) -> bool [B, W, F]``:
+      True forbids that edge (``arrays.edge_child[edges]`` is where it leads;
+      padding slots are ignored).
     automaton_state: where the automaton state sits in ``constraint``'s state
       (e.g. ``lambda s: s[0]`` under :func:`~fsnlu_jax.kernels.all_of`).
   """
-  window = jnp.asarray(arrays.window, jnp.int32)  # --> [F]
+  window = (jnp.asarray(arrays.window, jnp.int32) if max_fanout is None
+            else jnp.arange(max_fanout, dtype=jnp.int32))  # --> [F]
   offsets = jnp.asarray(arrays.offsets, jnp.int32)
   last_edge = max(arrays.num_edges - 1, 0)
 
@@ -123,10 +142,9 @@ def forbid_edges(constraint: Constraint, arrays: TrieArrays,
     count = offsets[safe + 1] - start
     sparse = (states >= 0) & (count <= window.shape[0])  # --> [B, W]
     real = sparse[..., None] & (window < count[..., None])  # --> [B, W, F]
-    edge = jnp.minimum(start[..., None] + window, last_edge)
-    children = jnp.asarray(arrays.edge_child)[edge]
-    tokens = jnp.asarray(arrays.edge_tokens)[edge]
-    blocked = real & forbidden(state, children)
+    edges = jnp.minimum(start[..., None] + window, last_edge)
+    tokens = jnp.asarray(arrays.edge_tokens)[edges]
+    blocked = real & forbidden(state, edges)
     blocked_tokens = jnp.where(blocked, tokens, vocab)  # out of range: dropped
     b, w, _ = jnp.indices(blocked_tokens.shape)
     block = jnp.zeros(mask.shape, bool).at[b, w, blocked_tokens].set(True, mode="drop")

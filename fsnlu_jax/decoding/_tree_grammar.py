@@ -52,6 +52,7 @@ _START, _DONE, _FINAL = ("start",), ("done",), ("final",)  # _FINAL: after EOS
 # Phases of a grammar state (path, phase).
 _OPENED, _HAS_CHILD, _NEEDS_VALUE, _HAS_VALUE = "opened", "has_child", "needs_value", "has_value"
 _COPYING = "copying"  # an entity value being copied: another utterance piece, or ")"
+_OTHER = -1  # a token's reading that completes no value (a label, a bracket, a value's prefix)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,6 +156,13 @@ class GrammarAutomaton:
     symbol_pieces: symbol -> its piece ids.
     copy: the copy arrays (:class:`CopyArrays`); all ``-1`` / equal to
       ``edge_child`` when the grammar copies nothing.
+    value_symbols: every entity value of the grammar, sorted (a value shared
+      by two labels, ``LARGE``, is one symbol).
+    edge_values: int32 ``[A]``: per edge of ``arrays``, the index in
+      ``value_symbols`` of the value it completes when that is all it can
+      mean; -1 for every other edge (a label, a bracket, a piece that also
+      continues a longer value). Lets a decoder allow values per input,
+      symbol by symbol (:mod:`fsnlu_jax.parse.grounding`).
   """
 
   arrays: TrieArrays
@@ -162,6 +170,8 @@ class GrammarAutomaton:
   eos_id: int
   symbol_pieces: dict[str, tuple[int, ...]]
   copy: "CopyArrays"
+  value_symbols: tuple[str, ...]
+  edge_values: np.ndarray
   _grammar: TreeGrammar = dataclasses.field(repr=False)
   _tables: "_Tables | None" = dataclasses.field(default=None, repr=False)
 
@@ -363,11 +373,13 @@ def build_tree_grammar(grammar: TreeGrammar, tokenize: Callable[[str], Sequence[
       raise ValueError(f"symbol {symbol!r} has pieces {ids} outside [0, {vocab_size}) or EOS")
     pieces[symbol] = ids
   tables = _Tables(grammar, pieces)
+  value_symbols = tuple(sorted({v for values in grammar.values.values() for v in values}))
+  value_index = {v: i for i, v in enumerate(value_symbols)}
   start = frozenset({(_START, ())})
   ids_of: dict[frozenset, int] = {start: 0}
   order = [start]
   # (state, token, next state, next state when the token is also an utterance piece)
-  edges: list[tuple[int, int, int, int]] = []
+  edges: list[tuple[int, int, int, int, int]] = []
   copy_to: list[int] = []  # per state: where an utterance piece that is no edge leads
 
   def number(subset: frozenset) -> int:
@@ -381,18 +393,23 @@ def build_tree_grammar(grammar: TreeGrammar, tokenize: Callable[[str], Sequence[
   while index < len(order):
     subset = order[index]
     targets: dict[int, set] = collections.defaultdict(set)
+    # What each token can mean here: the value it completes, or OTHER.
+    readings: dict[int, set] = collections.defaultdict(set)
     copied: set = set()
     for state, prefix in subset:
       for token, moves in tables.moves(state, prefix).items():
         targets[token].update(target for target, _ in moves)
+        readings[token].update(value_index.get(symbol, _OTHER) for _, symbol in moves)
       copied.update(tables.copy_moves(state, prefix))
     copy_to.append(number(frozenset(copied)) if copied else -1)
     if (_DONE, ()) in subset:
-      edges.append((index, eos_id, number(final), number(final)))
+      edges.append((index, eos_id, number(final), number(final), -1))
     for token in sorted(targets):
       with_copy = number(frozenset(targets[token] | copied)) if copied else -1
       plain = number(frozenset(targets[token]))
-      edges.append((index, token, plain, with_copy if copied else plain))
+      (value,) = readings[token] if len(readings[token]) == 1 else (_OTHER,)
+      edges.append((index, token, plain, with_copy if copied else plain,
+                    -1 if value == _OTHER or copied else value))
     index += 1
   edges.sort(key=lambda e: (e[0], e[1]))  # EOS may sort before other tokens
   arrays = _as_arrays([e[:3] for e in edges], len(order), vocab_size=vocab_size,
@@ -400,7 +417,9 @@ def build_tree_grammar(grammar: TreeGrammar, tokenize: Callable[[str], Sequence[
   copy = CopyArrays(copy_to=np.asarray(copy_to, np.int32),
                     edge_child=np.asarray([e[3] for e in edges], np.int32).reshape(-1))
   return GrammarAutomaton(arrays=arrays, vocab_size=vocab_size, eos_id=eos_id,
-                          symbol_pieces=pieces, copy=copy, _grammar=grammar, _tables=tables)
+                          symbol_pieces=pieces, copy=copy, value_symbols=value_symbols,
+                          edge_values=np.asarray([e[4] for e in edges], np.int32).reshape(-1),
+                          _grammar=grammar, _tables=tables)
 
 
 def _as_arrays(edges: list[tuple[int, int, int]], num_states: int, *, vocab_size: int,

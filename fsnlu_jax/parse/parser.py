@@ -82,6 +82,9 @@ class Parser:
     self.fallback_rows: dict[str, int] = {}
     self._arrays = jax.device_put(automaton.arrays)
     self._copy = jax.device_put(automaton.copy)
+    self._edge_values = jax.device_put(automaton.edge_values)
+    # Pruning looks at every edge of a beam's state (value choices are the widest).
+    self._max_fanout = int(np.diff(np.asarray(automaton.arrays.offsets)).max())
 
   @classmethod
   def load(cls, workdir: str | os.PathLike) -> "Parser":
@@ -149,7 +152,7 @@ class Parser:
     # Pruning reads the automaton's own edges; a copying grammar moves on others as well.
     prune = grounded and d.prune_dead_ends and not self.automaton.copies
     run = _searcher(nnx.graphdef(self.model), beam_size=d.beam_size, max_length=d.max_length,
-                    alpha=d.alpha, prune=prune)
+                    alpha=d.alpha, prune=prune and self._max_fanout)
     pieces = c.output_pieces()
     state = nnx.state(self.model)
     out: list[tuple[str | None, float]] = []
@@ -167,6 +170,11 @@ class Parser:
       # None leaves a restriction out of the trace (jit retraces once per combination).
       batch_texts = [texts[r] for r in fill]
       values = jnp.asarray(self.grounding.mask(batch_texts)) if grounded else None
+      # Pruning also allows values symbol by symbol ([B, A]: the edges each row may take).
+      edge_ok = None
+      if prune:
+        value_ok = jnp.asarray(self.grounding.value_mask(batch_texts))
+        edge_ok = value_ok[:, jnp.maximum(self._edge_values, 0)] | (self._edge_values < 0)
       phrases = lengths = caps = None
       if grounded and cover:
         phrases, lengths = phrase_arrays(
@@ -180,7 +188,7 @@ class Parser:
           caps = jnp.asarray(caps)
       result = jax.device_get(run(state, jnp.asarray(src), jnp.asarray(src != c.pad_id),
                                   self._arrays, self._copy, jnp.asarray(mask), values,
-                                  phrases, lengths, caps))
+                                  phrases, lengths, caps, edge_ok))
       for i, r in enumerate(rows):
         if not result.finished[i, 0]:
           out.append((None, float("-inf")))
@@ -265,19 +273,19 @@ def _tree_sampler(graphdef, *, n, max_length):
 
 
 @functools.lru_cache(maxsize=16)
-def _searcher(graphdef, *, beam_size, max_length, alpha, prune=False):
+def _searcher(graphdef, *, beam_size, max_length, alpha, prune=0):
   """The jitted ``run(state, src_ids [B, Ls], src_mask, arrays, copy, utterance_mask [B, V],
-  value_mask [B, V], phrases [B, K, P], lengths [B, K], caps [B, K])`` (tokens as output
-  positions; ``value_mask``: the pieces each row may write, ``phrases``: the values it must
-  write, ``caps``: at most how often, :class:`~fsnlu_jax.parse.grounding.ValueGrounding`;
-  None leaves any of them out). ``prune``:
-  no edge into a state from which ``value_mask`` leaves no way to EOS
-  (:func:`fsnlu_jax.decoding.prune_dead_ends`), and with ``phrases`` no closing of the root
-  while a mention is owed."""
+  value_mask [B, V], phrases [B, K, P], lengths [B, K], caps [B, K], edge_ok [B, A])`` (tokens
+  as output positions; ``value_mask``: the pieces each row may write, ``phrases``: the values
+  it must write, ``caps``: at most how often, ``edge_ok``: the automaton edges it may take,
+  :class:`~fsnlu_jax.parse.grounding.ValueGrounding`; None leaves any of them out).
+  ``prune`` (the automaton's largest fan-out; 0: off): no edge ``edge_ok`` forbids or into a
+  state from which the row cannot finish (:func:`fsnlu_jax.decoding.prune_dead_ends`), and
+  with ``phrases`` no closing of the root while a mention is owed."""
 
   @jax.jit
   def run(state, src_ids, src_mask, arrays, copy, utterance_mask, value_mask, phrases, lengths,
-          caps):
+          caps, edge_ok):
     model = nnx.merge(graphdef, state)
     c = model.config
     encoded = model.encode(src_ids, src_mask)  # --> [B, Ls, D]
@@ -287,18 +295,24 @@ def _searcher(graphdef, *, beam_size, max_length, alpha, prune=False):
     if value_mask is not None:
       constraint = row_masked_constraint(constraint, value_mask)
       if prune:
-        constraint = prune_dead_ends(constraint, arrays,
-                                     live_states(arrays, value_mask, eos_id=c.eos_id))
+        live = live_states(arrays, value_mask, eos_id=c.eos_id, edge_mask=edge_ok)
+        constraint = prune_dead_ends(constraint, arrays, live, edge_mask=edge_ok,
+                                     max_fanout=prune)
     if phrases is not None:
       constraint = all_of(constraint, mention_constraint(
           phrases, lengths, vocab_size=c.encoder.vocab_size, eos_id=c.eos_id,
           max_length=max_length, caps=caps))
       if prune:
-        # Closing the root leaves only EOS, which the mentions forbid until each is written.
         ending = ending_states(arrays, eos_id=c.eos_id)
-        early = lambda s, children: (ending[jnp.maximum(children, 0)] & (children >= 0)
-                                     & ~s[1].done.all(-1)[..., None])
-        constraint = forbid_edges(constraint, arrays, early, automaton_state=lambda s: s[0])
+
+        def early(s, edges):
+          """Closing the root leaves only EOS, which the mentions forbid until each is said."""
+          children = arrays.edge_child[edges]
+          return (ending[jnp.maximum(children, 0)] & (children >= 0)
+                  & ~s[1].done.all(-1)[..., None])
+
+        constraint = forbid_edges(constraint, arrays, early, automaton_state=lambda s: s[0],
+                                  max_fanout=prune)
     constraint, vocab_size, bos, eos = _search_space(model, constraint)
     return beam_search(seq2seq_tokens_to_logits(model), cache, batch_size=src_ids.shape[0],
                        beam_size=beam_size, max_length=max_length, vocab_size=vocab_size,

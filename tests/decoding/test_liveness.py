@@ -34,14 +34,24 @@ def _masks(rng: np.random.Generator, rows: int) -> np.ndarray:
   return mask
 
 
-def _oracle_live(automaton, mask: np.ndarray) -> np.ndarray:
-  """bool [S]: states with a path of allowed tokens to EOS (backward search)."""
+def _edge(automaton, state: int, token: int) -> int:
+  """The index of the edge ``state -token->`` (host-side)."""
+  lo, hi = automaton.arrays.offsets[state], automaton.arrays.offsets[state + 1]
+  return int(lo + np.flatnonzero(automaton.arrays.edge_tokens[lo:hi] == token)[0])
+
+
+def _edge_ok(automaton, state: int, token: int, ok_edges) -> bool:
+  return ok_edges is None or bool(ok_edges[_edge(automaton, state, token)])
+
+
+def _oracle_live(automaton, mask: np.ndarray, ok_edges=None) -> np.ndarray:
+  """bool [S]: states with a path of allowed tokens (and edges) to EOS (backward search)."""
   num_states = automaton.num_states
   into: dict[int, list[int]] = {s: [] for s in range(num_states)}
   live = np.zeros(num_states, bool)
   for state in range(num_states):
     for token in automaton.allowed(state):
-      if not mask[token]:
+      if not mask[token] or not _edge_ok(automaton, state, int(token), ok_edges):
         continue
       if token == EOS:
         live[state] = True
@@ -77,28 +87,58 @@ def test_live_states_equal_the_oracle_and_jit_equals_eager(dense_fanout):
   assert jitted._cache_size() == 1  # a new mask reuses the compiled fixed point
 
 
-@pytest.mark.parametrize("dense_fanout", [2, 32])
-def test_pruned_mask_is_exactly_the_allowed_tokens_that_can_still_finish(dense_fanout):
+@pytest.mark.parametrize("dense_fanout,every_state,value_rule", [
+    (2, False, False), (32, False, False), (2, True, False), (2, True, True)])
+def test_pruned_mask_is_exactly_the_allowed_tokens_that_can_still_finish(
+    dense_fanout, every_state, value_rule):
+  """Sparse states pruned (dense ones too with ``max_fanout``); with an edge mask (the
+  value "b" forbidden in odd rows, by its completing edge) the oracle walks it too."""
   automaton = _automaton(dense_fanout)
   masks = _masks(np.random.default_rng(7), 16)
   arrays = jax.device_put(automaton.arrays)
-  live = live_states(arrays, jnp.asarray(masks), eos_id=EOS)
+  fanout = np.diff(np.asarray(automaton.arrays.offsets))
+  edge_mask = None
+  if value_rule:
+    b_edges = automaton.edge_values == automaton.value_symbols.index("b")
+    edge_mask = np.ones((len(masks), len(b_edges)), bool)
+    edge_mask[1::2] = ~b_edges
+  live = live_states(arrays, jnp.asarray(masks), eos_id=EOS,
+                     edge_mask=None if edge_mask is None else jnp.asarray(edge_mask))
   constraint = prune_dead_ends(
       row_masked_constraint(tree_grammar_constraint(arrays, vocab_size=VOCAB), masks),
-      arrays, live)
+      arrays, live, edge_mask=None if edge_mask is None else jnp.asarray(edge_mask),
+      max_fanout=int(fanout.max()) if every_state else None)
   num_states = automaton.num_states
   states = jnp.broadcast_to(jnp.arange(num_states, dtype=jnp.int32), (len(masks), num_states))
   got = np.asarray(jax.jit(constraint.allowed)(states))  # --> [B, S, V]
-  fanout = np.diff(np.asarray(automaton.arrays.offsets))
   for row, mask in enumerate(masks):
-    oracle = _oracle_live(automaton, mask)
+    ok_edges = None if edge_mask is None else edge_mask[row]
+    oracle = _oracle_live(automaton, mask, ok_edges)
     for state in range(num_states):
       want = np.zeros(VOCAB, bool)
       for token in automaton.allowed(state):
-        if mask[token] and (fanout[state] > dense_fanout
-                            or oracle[automaton.step(state, int(token))]):
+        if not mask[token]:
+          continue
+        skipped = fanout[state] > dense_fanout and not every_state
+        if skipped or (_edge_ok(automaton, state, int(token), ok_edges)
+                       and oracle[automaton.step(state, int(token))]):
           want[token] = True
       np.testing.assert_array_equal(got[row, state], want, err_msg=f"row {row} state {state}")
+
+
+def test_edge_values_name_the_value_an_edge_completes_when_that_is_all_it_means():
+  automaton = _automaton(2)
+  assert automaton.value_symbols == ("ab", "abc", "b", "cd", "d")
+  for text, said in [("(R (P (X ab ) ) )", []),  # "b" after "a" also goes on to "abc"
+                     ("(R (P (X abc ) ) )", ["abc"]), ("(R (Q (Y cd ) ) )", ["cd"]),
+                     ("(R (P (X b ) (N (X b ) ) (Y d ) ) )", ["b", "b", "d"])]:
+    state, found = int(automaton.arrays.roots[0]), []
+    for token in [CHARS[c] for word in text.split() for c in word] + [EOS]:
+      edge = _edge(automaton, state, token)
+      if automaton.edge_values[edge] >= 0:
+        found.append(automaton.value_symbols[automaton.edge_values[edge]])
+      state = automaton.step(state, token)
+    assert found == said, text
 
 
 def test_random_walks_under_pruning_never_dead_end():
@@ -192,7 +232,7 @@ def test_forbid_edges_keeps_the_root_open_until_another_constraint_lets_it_end()
       ending = ending_states(arrays, eos_id=EOS)
       constraint = forbid_edges(
           constraint, arrays,
-          lambda s, children: ending[jnp.maximum(children, 0)] & ~s[1][..., None],
+          lambda s, edges: ending[arrays.edge_child[edges]] & ~s[1][..., None],
           automaton_state=lambda s: s[0])
     return _greedy(constraint, bias, later)
 
