@@ -67,11 +67,10 @@ class ValueGrounding:
       if symbol == ")" or symbol.startswith("("):
         self.always[list(ids)] = True
     self.always[automaton.eos_id] = True
-    self._said: list[tuple[str, list[int]]] = []  # (" surface form ", the value's pieces)
-    # The same per value symbol (automaton.value_symbols), for value_mask.
+    # (" surface form ", the value's pieces, its index in automaton.value_symbols)
+    self._said: list[tuple[str, list[int], int]] = []
     index = {v: i for i, v in enumerate(automaton.value_symbols)}
     self._always_values = np.zeros(len(index), bool)
-    self._said_values: list[tuple[str, int]] = []
     for label, values in surfaces.items():
       for value, forms in values.items():
         if (label, value) in IMPLICIT or not forms:
@@ -79,9 +78,8 @@ class ValueGrounding:
           self._always_values[index[value]] = True
         else:
           ids = value_of(value)
-          self._said += [(f" {' '.join(form.lower().split())} ", ids) for form in forms]
-          self._said_values += [(f" {' '.join(form.lower().split())} ", index[value])
-                                for form in forms]
+          self._said += [(f" {' '.join(form.lower().split())} ", ids, index[value])
+                         for form in forms]
     # Longest forms first: "green peppers" is one mention, not also "peppers".
     self._said.sort(key=lambda item: -len(item[0].split()))
     self.carrier_words = frozenset(carrier_words)
@@ -91,22 +89,22 @@ class ValueGrounding:
     out = np.repeat(self.always[None], len(texts), axis=0)
     for row, text in enumerate(texts):
       padded = f" {' '.join(text.lower().split())} "
-      for form, ids in self._said:
+      for form, ids, _ in self._said:
         if form in padded:
           out[row, ids] = True
     return out
 
   def value_mask(self, texts: Sequence[str]) -> np.ndarray:
     """bool ``[B, Nv]``: per utterance, the values (``automaton.value_symbols``) it may
-    write, symbol by symbol: :meth:`mask` lets a value through whose pieces all belong
-    to mentioned ones (``EXTRA_LARGE`` when "extra" and "large" are said; 150 of the
-    1357 PIZZA test rows have such a value), this does not."""
+    write, symbol by symbol, found as :meth:`required` finds them (longest mentions
+    first: "feta cheese" allows FETA_CHEESE, not CHEESE; carrier words kept) plus the
+    implicit ones. :meth:`mask` lets a value through whose pieces all belong to
+    mentioned ones (``EXTRA_LARGE`` when "extra" and "large" are said; 150 of the 1357
+    PIZZA test rows have such a value); this does not."""
     out = np.repeat(self._always_values[None], len(texts), axis=0)
     for row, text in enumerate(texts):
-      padded = f" {' '.join(text.lower().split())} "
-      for form, value in self._said_values:
-        if form in padded:
-          out[row, value] = True
+      for value in self._mentions(text, carriers=True, symbols=True)[0]:
+        out[row, value] = True
     return out
 
   def required(self, texts: Sequence[str]) -> list[list[list[int]]]:
@@ -116,34 +114,39 @@ class ValueGrounding:
     GREEN_PEPPERS, not also PEPPERS); a one-word mention that is a carrier
     word, the implicit values and repeats are left out.
     """
-    return [[ids for ids, _ in self._mentions(text)] for text in texts]
+    return [self._mentions(text)[0] for text in texts]
 
   def mention_counts(self, texts: Sequence[str]) -> list[list[int]]:
     """Per utterance, how many times it mentions each value of :meth:`required` (same
     order): on PIZZA's 1705 dev and test rows no EXR tree writes a mentioned value
     more often than that, so it caps how often the parser may write it."""
-    return [[count for _, count in self._mentions(text)] for text in texts]
+    return [self._mentions(text)[1] for text in texts]
 
-  def _mentions(self, text: str) -> list[tuple[list[int], int]]:
-    """``(value pieces, times mentioned)`` of :meth:`required`, in the order first found."""
+  def _mentions(self, text: str, *, carriers: bool = False, symbols: bool = False
+                ) -> tuple[list, list[int]]:
+    """``(the values of`` :meth:`required` ``, times each is mentioned)``, in the order
+    first found: longest mentions first, without overlap. ``carriers``: keep one-word
+    mentions that are carrier words; ``symbols``: values as indices into
+    ``automaton.value_symbols`` instead of their pieces."""
     words = " ".join(text.lower().split()).split()
     taken = [False] * len(words)
-    wanted: list[list[int]] = []
+    wanted: list = []
     counts: list[int] = []
-    for form, ids in self._said:
+    for form, ids, value in self._said:
       form_words = form.split()
       n = len(form_words)
       for i in range(len(words) - n + 1):
         if words[i:i + n] == form_words and not any(taken[i:i + n]):
           taken[i:i + n] = [True] * n
-          if n == 1 and form_words[0] in self.carrier_words:
+          if n == 1 and form_words[0] in self.carrier_words and not carriers:
             continue
-          if ids in wanted:
-            counts[wanted.index(ids)] += 1
+          key = value if symbols else ids
+          if key in wanted:
+            counts[wanted.index(key)] += 1
           else:
-            wanted.append(ids)
+            wanted.append(key)
             counts.append(1)
-    return list(zip(wanted, counts))
+    return wanted, counts
 
 
 def carrier_words(tops: Sequence[str]) -> list[str]:

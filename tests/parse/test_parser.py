@@ -516,6 +516,13 @@ def test_covering_mentions_writes_every_required_value_or_falls_back(trained):
   twice = "a large pizza and a large coke"
   large = parser.grounding.required([twice])[0].index(list(pieces["LARGE"]))
   assert parser.grounding.mention_counts([twice])[0][large] == 2
+  # Symbol by symbol, the longest mention wins: "two liter" allows the volume, not NUMBER 2
+  # (whose pieces the piece mask lets through).
+  symbols = parser.automaton.value_symbols
+  allowed = parser.grounding.value_mask(["a two liter coke"])[0]
+  assert allowed[symbols.index("2 LITER")] and allowed[symbols.index("COKE")]
+  assert not allowed[symbols.index("2")] and allowed[symbols.index("1")]  # 1: implicit
+  assert parser.grounding.mask(["a two liter coke"])[0, list(pieces["2"])].all()
   out = parser.parse(texts)
   assert all(tree is not None for tree, _ in out)  # a dead end is decoded again
   strict = len(texts) - sum(parser.fallback_rows.values())
