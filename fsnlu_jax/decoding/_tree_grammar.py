@@ -403,13 +403,13 @@ def build_tree_grammar(grammar: TreeGrammar, tokenize: Callable[[str], Sequence[
       copied.update(tables.copy_moves(state, prefix))
     copy_to.append(number(frozenset(copied)) if copied else -1)
     if (_DONE, ()) in subset:
-      edges.append((index, eos_id, number(final), number(final), -1))
+      edges.append((index, eos_id, number(final), number(final), _OTHER))
     for token in sorted(targets):
       with_copy = number(frozenset(targets[token] | copied)) if copied else -1
       plain = number(frozenset(targets[token]))
-      (value,) = readings[token] if len(readings[token]) == 1 else (_OTHER,)
-      edges.append((index, token, plain, with_copy if copied else plain,
-                    -1 if value == _OTHER or copied else value))
+      # A value only when that is all the token can mean (and nothing may be copied here).
+      (value,) = readings[token] if len(readings[token]) == 1 and not copied else (_OTHER,)
+      edges.append((index, token, plain, with_copy if copied else plain, value))
     index += 1
   edges.sort(key=lambda e: (e[0], e[1]))  # EOS may sort before other tokens
   arrays = _as_arrays([e[:3] for e in edges], len(order), vocab_size=vocab_size,

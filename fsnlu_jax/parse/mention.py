@@ -80,6 +80,8 @@ def mention_constraint(pieces: jax.Array, lengths: jax.Array, *, vocab_size: int
   """
   pieces, lengths = jnp.asarray(pieces, jnp.int32), jnp.asarray(lengths, jnp.int32)
   usable = jnp.ones(vocab_size, bool) if usable is None else jnp.asarray(usable, bool)
+  # The piece that completes each phrase: [B, K].
+  last = jnp.take_along_axis(pieces, (lengths - 1).clip(0)[..., None], -1)[..., 0]
 
   def init(batch_size: int, beam_size: int) -> MentionState:
     shape = (batch_size, beam_size, pieces.shape[1])
@@ -126,8 +128,7 @@ def mention_constraint(pieces: jax.Array, lengths: jax.Array, *, vocab_size: int
     if caps is not None:
       # The piece that would complete a phrase already said caps[k] times.
       full = (caps[:, None, :] > 0) & (state.said >= caps[:, None, :])  # --> [B, W, K]
-      last = jnp.take_along_axis(row_pieces, (lengths[:, None, :, None] - 1).clip(0), -1)[..., 0]
-      blocked = jnp.where(full & (state.progress == lengths[:, None, :] - 1), last, -1)
+      blocked = jnp.where(full & (state.progress == lengths[:, None, :] - 1), last[:, None], -1)
       out &= ~(blocked[..., None] == vocab).any(2)
     return out
 

@@ -152,7 +152,7 @@ class Parser:
     # Pruning reads the automaton's own edges; a copying grammar moves on others as well.
     prune = grounded and d.prune_dead_ends and not self.automaton.copies
     run = _searcher(nnx.graphdef(self.model), beam_size=d.beam_size, max_length=d.max_length,
-                    alpha=d.alpha, prune=prune and self._max_fanout)
+                    alpha=d.alpha, prune=self._max_fanout if prune else 0)
     pieces = c.output_pieces()
     state = nnx.state(self.model)
     out: list[tuple[str | None, float]] = []
@@ -170,11 +170,8 @@ class Parser:
       # None leaves a restriction out of the trace (jit retraces once per combination).
       batch_texts = [texts[r] for r in fill]
       values = jnp.asarray(self.grounding.mask(batch_texts)) if grounded else None
-      # Pruning also allows values symbol by symbol ([B, A]: the edges each row may take).
-      edge_ok = None
-      if prune:
-        value_ok = jnp.asarray(self.grounding.value_mask(batch_texts))
-        edge_ok = value_ok[:, jnp.maximum(self._edge_values, 0)] | (self._edge_values < 0)
+      # Pruning also allows values symbol by symbol.
+      value_ok = jnp.asarray(self.grounding.value_mask(batch_texts)) if prune else None
       phrases = lengths = caps = None
       if grounded and cover:
         phrases, lengths = phrase_arrays(
@@ -188,7 +185,7 @@ class Parser:
           caps = jnp.asarray(caps)
       result = jax.device_get(run(state, jnp.asarray(src), jnp.asarray(src != c.pad_id),
                                   self._arrays, self._copy, jnp.asarray(mask), values,
-                                  phrases, lengths, caps, edge_ok))
+                                  phrases, lengths, caps, self._edge_values, value_ok))
       for i, r in enumerate(rows):
         if not result.finished[i, 0]:
           out.append((None, float("-inf")))
@@ -275,17 +272,18 @@ def _tree_sampler(graphdef, *, n, max_length):
 @functools.lru_cache(maxsize=16)
 def _searcher(graphdef, *, beam_size, max_length, alpha, prune=0):
   """The jitted ``run(state, src_ids [B, Ls], src_mask, arrays, copy, utterance_mask [B, V],
-  value_mask [B, V], phrases [B, K, P], lengths [B, K], caps [B, K], edge_ok [B, A])`` (tokens
-  as output positions; ``value_mask``: the pieces each row may write, ``phrases``: the values
-  it must write, ``caps``: at most how often, ``edge_ok``: the automaton edges it may take,
+  value_mask [B, V], phrases [B, K, P], lengths [B, K], caps [B, K], edge_values [A],
+  value_ok [B, Nv])`` (tokens as output positions; ``value_mask``: the pieces each row may
+  write, ``phrases``: the values it must write, ``caps``: at most how often, ``value_ok``: the
+  values it may write, by the automaton's ``edge_values``,
   :class:`~fsnlu_jax.parse.grounding.ValueGrounding`; None leaves any of them out).
-  ``prune`` (the automaton's largest fan-out; 0: off): no edge ``edge_ok`` forbids or into a
-  state from which the row cannot finish (:func:`fsnlu_jax.decoding.prune_dead_ends`), and
+  ``prune`` (the automaton's largest fan-out; 0: off): no edge completing a value
+  ``value_ok`` forbids, nor into a state from which the row cannot finish (:func:`fsnlu_jax.decoding.prune_dead_ends`), and
   with ``phrases`` no closing of the root while a mention is owed."""
 
   @jax.jit
   def run(state, src_ids, src_mask, arrays, copy, utterance_mask, value_mask, phrases, lengths,
-          caps, edge_ok):
+          caps, edge_values, value_ok):
     model = nnx.merge(graphdef, state)
     c = model.config
     encoded = model.encode(src_ids, src_mask)  # --> [B, Ls, D]
@@ -295,6 +293,8 @@ def _searcher(graphdef, *, beam_size, max_length, alpha, prune=0):
     if value_mask is not None:
       constraint = row_masked_constraint(constraint, value_mask)
       if prune:
+        # [B, A]: the edges each row may take (one completing an unmentioned value: not).
+        edge_ok = value_ok[:, jnp.maximum(edge_values, 0)] | (edge_values < 0)
         live = live_states(arrays, value_mask, eos_id=c.eos_id, edge_mask=edge_ok)
         constraint = prune_dead_ends(constraint, arrays, live, edge_mask=edge_ok,
                                      max_fanout=prune)
