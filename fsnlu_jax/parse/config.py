@@ -142,6 +142,10 @@ class ParserDecodeConfig:
       exceeded by a gold tree of PIZZA's dev and test). Without it a
       16-example parser loops (``(TOPPING TUNA )`` three times in one order)
       until ``max_length`` and the row falls back.
+    fallback_beam_size: with ``cover_mentions``, a row whose beams all die is
+      decoded again under every constraint with this wider beam before
+      coverage is dropped (0 or at most ``beam_size``: not), ``batch_size`` cut
+      to keep ``batch_size * beam_size`` hypotheses.
   """
 
   beam_size: int = 4
@@ -153,6 +157,7 @@ class ParserDecodeConfig:
   cover_mentions: bool = True
   prune_dead_ends: bool = True
   cap_mentions: bool = True
+  fallback_beam_size: int = 0
 
 
 @dataclasses.dataclass(frozen=True)

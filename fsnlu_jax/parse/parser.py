@@ -119,22 +119,27 @@ class Parser:
     A constrained beam can reach a dead end (an entity opened with none of its
     values mentioned, a mention the grammar cannot place); a row whose beams
     all die is decoded again with one constraint less (coverage, then
-    grounding), so it still gets a tree. ``self.fallback_rows`` counts the
-    rows per retry and ``self.ungrounded_rows`` those decoded without
-    grounding (last call).
+    grounding), so it still gets a tree; with ``decode.fallback_beam_size``
+    such a row is first decoded again under every constraint with that wider
+    beam. ``self.fallback_rows`` counts the rows per retry and
+    ``self.ungrounded_rows`` those decoded without grounding (last call).
     """
-    grounded = self.decode.grounded_values and self.grounding is not None
+    d = self.decode
+    grounded = d.grounded_values and self.grounding is not None
     # The strictest decoding first; a row whose beams all die goes to the next.
-    modes = [(True, True)] if grounded and self.decode.cover_mentions else []
-    modes += [(True, False)] if grounded else []
-    modes += [(False, False)]
+    modes = [(True, True, d.beam_size)] if grounded and d.cover_mentions else []
+    if modes and d.fallback_beam_size > d.beam_size:
+      modes += [(True, True, d.fallback_beam_size)]
+    modes += [(True, False, d.beam_size)] if grounded else []
+    modes += [(False, False, d.beam_size)]
     out: list[tuple[str | None, float]] = [(None, float("-inf"))] * len(texts)
     todo = list(range(len(texts)))
     self.fallback_rows = {}
-    for level, (ground, cover) in enumerate(modes):
+    for level, (ground, cover, beam) in enumerate(modes):
       if level:
-        self.fallback_rows[f"grounded={ground},cover={cover}"] = len(todo)
-      for i, result in zip(todo, self._parse([texts[i] for i in todo], ground, cover)):
+        wide = f",beam={beam}" if beam != d.beam_size else ""
+        self.fallback_rows[f"grounded={ground},cover={cover}{wide}"] = len(todo)
+      for i, result in zip(todo, self._parse([texts[i] for i in todo], ground, cover, beam)):
         out[i] = result
       todo = [i for i in todo if out[i][0] is None]
       if not todo:
@@ -146,23 +151,26 @@ class Parser:
     """Rows of the last :meth:`parse` decoded without grounding (every constraint failed)."""
     return self.fallback_rows.get("grounded=False,cover=False", 0)
 
-  def _parse(self, texts: Sequence[str], grounded: bool, cover: bool) -> list[tuple[str | None, float]]:
+  def _parse(self, texts: Sequence[str], grounded: bool, cover: bool,
+             beam_size: int) -> list[tuple[str | None, float]]:
     c, d = self.model.config, self.decode
     encoded = self.tokenizer.encode(list(texts))
     # Pruning reads the automaton's own edges; a copying grammar moves on others as well.
     prune = grounded and d.prune_dead_ends and not self.automaton.copies
-    run = _searcher(nnx.graphdef(self.model), beam_size=d.beam_size, max_length=d.max_length,
+    run = _searcher(nnx.graphdef(self.model), beam_size=beam_size, max_length=d.max_length,
                     alpha=d.alpha, prune=self._max_fanout if prune else 0)
+    # A wider beam decodes fewer rows at once: the same batch x beam hypotheses in memory.
+    batch_size = max(1, d.batch_size * d.beam_size // beam_size)
     pieces = c.output_pieces()
     state = nnx.state(self.model)
     out: list[tuple[str | None, float]] = []
     detokenize = lambda ids: self.tokenizer._tokenizer.decode(ids)  # pylint: disable=protected-access
-    for start in range(0, len(encoded), d.batch_size):
-      rows = list(range(start, min(start + d.batch_size, len(encoded))))
-      fill = rows + [rows[0]] * (d.batch_size - len(rows))  # a static B: one compile
+    for start in range(0, len(encoded), batch_size):
+      rows = list(range(start, min(start + batch_size, len(encoded))))
+      fill = rows + [rows[0]] * (batch_size - len(rows))  # a static B: one compile
       length = self.tokenizer.bucket(max(len(encoded[r][0]) for r in rows))
-      src = np.full((d.batch_size, length), c.pad_id, np.int32)
-      mask = np.zeros((d.batch_size, c.encoder.vocab_size), bool)
+      src = np.full((batch_size, length), c.pad_id, np.int32)
+      mask = np.zeros((batch_size, c.encoder.vocab_size), bool)
       for i, r in enumerate(fill):
         ids = encoded[r][0]
         src[i, :len(ids)] = ids

@@ -534,6 +534,26 @@ def test_covering_mentions_writes_every_required_value_or_falls_back(trained):
     assert parser.fallback_rows, (text, tree)  # only a fallback row may miss one or repeat it
 
 
+def test_a_wider_fallback_beam_only_redecodes_rows_whose_beams_died(trained):
+  parser = Parser.load(trained)
+  parser.decode = dataclasses.replace(parser.decode, cover_mentions=True, fallback_beam_size=0)
+  texts = [text for text, _, _ in _TEST + _ROWS]
+  narrow = parser.parse(texts)
+  died = dict(parser.fallback_rows).get("grounded=True,cover=False", 0)
+  assert died  # a 3-step parser with a beam of 2 leaves some row unfinished
+  wide_beam = 4 * parser.decode.beam_size
+  parser.decode = dataclasses.replace(parser.decode, fallback_beam_size=wide_beam)
+  wide = parser.parse(texts)
+  assert parser.fallback_rows[f"grounded=True,cover=True,beam={wide_beam}"] == died
+  assert parser.fallback_rows.get("grounded=True,cover=False", 0) <= died
+  # Rows that finished under every constraint with the narrow beam are not decoded again.
+  strict = parser._parse(texts, True, True, parser.decode.beam_size)  # pylint: disable=protected-access
+  for (tree, _), before, after in zip(strict, narrow, wide):
+    if tree is not None:
+      assert before == after
+  assert all(tree is not None for tree, _ in wide)
+
+
 def test_utterance_order_follows_the_words_and_keeps_the_meaning():
   from fsnlu_jax.train.metrics import trees_match  # pylint: disable=g-import-not-at-top
   catalogues = _catalogues()
